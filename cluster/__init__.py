@@ -1,0 +1,14 @@
+"""The cloud runtime: nodes, membership, RPC, and the embedded API.
+
+>>> import cluster
+>>> cloud = cluster.init()          # doctest: +SKIP
+>>> cluster.status()["healthy"]     # doctest: +SKIP
+True
+"""
+from .api import Cloud, connect, current, init, shutdown, status
+from .errors import (AquiferError, CloudLockedError, CloudUnreachableError, JobCancelledError, NodeLostError,
+                     ProtocolError, RemoteError, RpcTimeoutError)
+
+__all__ = ["Cloud", "init", "connect", "current", "status", "shutdown", "AquiferError", "CloudLockedError",
+           "CloudUnreachableError", "JobCancelledError", "NodeLostError", "ProtocolError", "RemoteError",
+           "RpcTimeoutError"]

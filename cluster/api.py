@@ -1,0 +1,237 @@
+"""The embedded API: a cloud from a plain Python process, with no asyncio in sight.
+
+>>> import cluster
+>>> cloud = cluster.init()                 # a one-node cloud inside this process   # doctest: +SKIP
+>>> cluster.status()["size"]                                                         # doctest: +SKIP
+1
+>>> cluster.shutdown()                                                               # doctest: +SKIP
+
+``init`` runs a node's event loop on a background thread; ``connect("host:port")`` attaches to a running
+cloud as a client (not a member, homes no data) and fails loudly if nothing answers -- it never starts a
+local cloud instead. Every blocking call waits with a deadline.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import socket
+import threading
+from typing import Any, Coroutine
+
+from .config import DEFAULT_PORT, NodeConfig
+from .errors import CloudUnreachableError, RpcTimeoutError
+from .flatfile import guess_own_ip, read_flatfile
+from .node import Node
+
+log = logging.getLogger("aquifer.api")
+
+_current: "Cloud | None" = None
+_lock = threading.Lock()
+
+
+class Cloud:
+    """A handle on a running cloud: an embedded member node, or a client attached to a gateway node."""
+
+    def __init__(self, node: Node, loop: asyncio.AbstractEventLoop, thread: threading.Thread, *,
+                 progress: bool = True):
+        self.node = node
+        self.loop = loop
+        self.thread = thread
+        self.progress = progress and os.environ.get("AQUIFER_NO_PROGRESS", "") in ("", "0")
+        self._closed = False
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def is_client(self) -> bool:
+        return self.node.config.client
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    @property
+    def gateway(self) -> str:
+        """The node that serves this handle's requests (itself when embedded)."""
+        return self.node.gateway if self.is_client else self.node.id
+
+    # ---------------------------------------------------------------- running things on the loop
+    def run(self, coro: Coroutine, timeout: float | None = None) -> Any:
+        """Run a coroutine on the cloud's loop and wait for it. Ctrl-C cancels it there too."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this cloud handle is shut down; call cluster.init() or cluster.connect() again")
+        if threading.current_thread() is self.thread:
+            coro.close()
+            raise RuntimeError("Cloud.run() called from the cloud's own event loop thread")
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            raise RpcTimeoutError(f"operation did not finish within {timeout:g} s") from None
+        except KeyboardInterrupt:
+            fut.cancel()
+            raise
+
+    def call(self, op: str, args: dict | None = None, *, node: str | None = None, timeout: float | None = None):
+        """Call an RPC op on ``node`` (default: the gateway) and wait for the result."""
+        return self.run(self.node.call(node or self.gateway, op, args, timeout=timeout))
+
+    def status(self) -> dict:
+        """Cloud status, the same structure as ``python -m tools.admin cloud --json``."""
+        return self.call("cloud.status", timeout=10.0)
+
+    def shutdown(self) -> None:
+        """Stop the embedded node (or detach the client), join its thread, release every socket."""
+        global _current
+        if self._closed:
+            return
+        try:
+            fut = asyncio.run_coroutine_threadsafe(self.node.stop(), self.loop)
+            fut.result(30)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(30)
+            self._closed = True
+            with _lock:
+                if _current is self:
+                    _current = None
+
+    def __repr__(self) -> str:
+        kind = "client of" if self.is_client else "node"
+        return f"<Cloud {kind} {self.gateway} ({self.node.config.name or '?'})>"
+
+
+def _port_pair_free(ip: str, port: int) -> bool:
+    for p in (port, port + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((ip, p))
+            except OSError:
+                return False
+    return True
+
+
+def _start_loop_thread(node: Node, name: str, progress: bool) -> Cloud:
+    loop = asyncio.new_event_loop()
+    started: concurrent.futures.Future = concurrent.futures.Future()
+
+    def runner():
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(node.start())
+        except BaseException as exc:       # report start-up failure to the caller, then clean up
+            started.set_exception(exc)
+            loop.run_until_complete(node.stop())
+            loop.close()
+            return
+        started.set_result(True)
+        try:
+            loop.run_forever()
+        finally:
+            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in pending:
+                t.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    thread = threading.Thread(target=runner, name=name, daemon=True)
+    thread.start()
+    started.result(60)
+    return Cloud(node, loop, thread, progress=progress)
+
+
+def init(ip: str | None = None, port: int | None = None, *, name: str | None = None, flatfile: str | None = None,
+         cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float = 60.0,
+         heartbeat_interval: float | None = None, dead_after: float | None = None) -> Cloud:
+    """Start a node inside this process and return its :class:`Cloud` handle.
+
+    With no flatfile this is a one-node cloud on loopback. ``port`` is the REST port (cluster port + 1);
+    when not given, 54321 is tried and then every second port upward, as H2O does. With ``cloud_size``
+    above 1 it waits (up to ``timeout``) for the cloud to form. ``progress=False`` (or the environment
+    variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars. Calling ``init`` again while a cloud is
+    up returns the same handle.
+
+    >>> cloud = init(port=None)                    # doctest: +SKIP
+    >>> cloud.status()["members"][0]["state"]      # doctest: +SKIP
+    'healthy'
+    """
+    global _current
+    with _lock:
+        if _current is not None:
+            return _current
+        defaults = NodeConfig()
+        peers = read_flatfile(flatfile) if flatfile else []
+        ip = ip or (guess_own_ip(peers) if peers else "127.0.0.1")
+        if port is None:
+            port = DEFAULT_PORT
+            while not _port_pair_free(ip, port):
+                port += 2
+                if port > 65000:
+                    raise OSError("no free port pair found from 54321 upward")
+        cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size)
+        if heartbeat_interval is not None:
+            cfg.heartbeat_interval = heartbeat_interval
+        if dead_after is not None:
+            cfg.dead_after = dead_after
+            cfg.suspect_after = min(cfg.suspect_after, dead_after / 2)
+        if nthreads:
+            cfg.compute_threads = nthreads
+        node = Node(cfg)
+        cloud = _start_loop_thread(node, f"aquifer-loop-{port}", progress)
+        try:
+            cloud.run(node.wait_formed(timeout))
+        except BaseException:
+            cloud.shutdown()
+            raise
+        _current = cloud
+        return cloud
+
+
+def connect(address: str, *, name: str | None = None, timeout: float = 10.0, progress: bool = True) -> Cloud:
+    """Attach to a running cloud at ``host:port`` (the node's REST port) as a client.
+
+    Raises :class:`CloudUnreachableError` when nothing answers within ``timeout``; never starts a cloud.
+    """
+    global _current
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ValueError(f"expected host:port, got {address!r}")
+    from .flatfile import resolve
+    gateway = f"{resolve(host)}:{int(port_text)}"
+    cfg = NodeConfig(ip="0.0.0.0", port=1, name=name or "", client=True, compute_threads=2)
+    node = Node(cfg, gateway=gateway)
+    cloud = _start_loop_thread(node, f"aquifer-client-{gateway}", progress)
+    try:
+        status = cloud.run(node.call(gateway, "cloud.status", timeout=timeout, retries=0), timeout=timeout + 5)
+    except Exception as exc:
+        cloud.shutdown()
+        raise CloudUnreachableError(
+            f"no aquifer node answered at {address} (cluster port {int(port_text) + 1}) within {timeout:g} s: "
+            f"{exc}. Is a node running there? Start one with: python -m cluster.node --port {port_text}") from None
+    node.config.name = status["name"]
+    with _lock:
+        if _current is None:
+            _current = cloud
+    return cloud
+
+
+def current() -> Cloud:
+    """The cloud of this process (from ``init`` or ``connect``); a clear error if there is none."""
+    if _current is None:
+        raise RuntimeError("no cloud: call cluster.init() (embedded) or cluster.connect('host:port') first")
+    return _current
+
+
+def status() -> dict:
+    """Status of the current cloud (see :meth:`Cloud.status`)."""
+    return current().status()
+
+
+def shutdown() -> None:
+    """Shut down the current embedded node (or detach the client). A no-op when there is none."""
+    if _current is not None:
+        _current.shutdown()

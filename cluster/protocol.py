@@ -1,0 +1,293 @@
+"""The wire protocol: the one module that turns messages into ZeroMQ frames and back.
+
+Every message is a multipart ZeroMQ message. Frame 0 is a msgpack map, the header::
+
+    {"p": "aquifer", "v": 1, "t": <type>, "id": <request id>, "src": <sender node id>,
+     "cloud": <cloud name>, "bufs": [[kind, dtype, shape], ...]}
+
+Frame 1 is the body, a msgpack map whose schema depends on the type. Frames 2.. are raw buffers. A numpy array or a large ``bytes`` inside the body travels out of band:
+the body holds a msgpack extension (code 1 = ndarray, 2 = bytes) whose payload is the buffer's index,
+and ``bufs`` gives its dtype and shape. Arrays are sent zero-copy and received as read-only views.
+
+Decoding validates everything before anyone acts on a message: protocol name and version, the
+message type, the body against that type's schema, every buffer descriptor (numeric dtypes only,
+sizes that match the frames) and the total size. Nothing is ever unpickled or eval'd; the msgpack
+extension hook accepts only the two codes above. A message failing any check raises
+:class:`ProtocolError`; the node drops it, counts it and keeps serving.
+
+RPC requests name an *op*; each op has an argument schema in :data:`OPS` (checked by the receiver
+before dispatch) and an idempotent flag (only idempotent ops are retried).
+
+>>> frames = encode("req", src="127.0.0.1:54321", cloud="c", msg_id=7,
+...                 body={"op": "echo", "args": {"x": np.arange(3)}, "timeout": 5.0})
+>>> msg = decode(frames, max_bytes=1 << 20)
+>>> msg.type, msg.id, msg.body["args"]["x"].tolist()
+('req', 7, [0, 1, 2])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from .config import PROTOCOL_NAME, PROTOCOL_VERSION
+from .errors import ProtocolError
+
+EXT_NDARRAY = 1
+EXT_BYTES = 2
+INLINE_BYTES_LIMIT = 4096        # bytes objects above this travel as their own frame
+
+# numeric dtypes only: an object dtype could smuggle pickles (msgpack-numpy's old hole)
+ALLOWED_DTYPES = frozenset(
+    np.dtype(c).str for c in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"))
+
+
+class Any_:
+    """Schema marker: any msgpack value."""
+
+
+ANY = Any_()
+Number = (int, float)
+
+# ---------------------------------------------------------------------------------------------------
+# Message types and their body schemas. A key starting with "?" is optional.
+# ---------------------------------------------------------------------------------------------------
+MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
+    # heartbeat: membership state and node info, sent every heartbeat_interval to every known peer
+    "hb": {
+        "boot": int, "pid": int, "cores": int, "free_mem": int, "keys": int,
+        "pkg": str, "members": list, "hash": str, "locked": bool, "formed": bool, "client": bool,
+    },
+    "req": {"op": str, "args": dict, "timeout": Number},
+    "rep": {"ok": bool, "?result": ANY, "?error": dict},
+    "cancel": {},                                   # cancels request `id` of the sender
+    "refuse": {"reason": str, "fatal": bool},       # you may not join this cloud (schema frozen forever)
+    "bye": {"boot": int},                           # orderly shutdown of the sender
+}
+
+# RPC ops: argument schema and whether a retry is safe. Registered here, next to the wire format,
+# so that callers and handlers read one table.
+OPS: dict[str, tuple[dict[str, Any], bool]] = {}
+
+
+def register_op(name: str, schema: dict[str, Any], *, idempotent: bool) -> None:
+    """Declare an RPC op's argument schema (``"?name"`` keys optional, ``ANY`` any value)."""
+    if name in OPS and OPS[name] != (schema, idempotent):
+        raise ValueError(f"op {name!r} is already registered with another schema")
+    OPS[name] = (schema, idempotent)
+
+
+register_op("echo", {"?x": ANY}, idempotent=True)
+register_op("cloud.status", {}, idempotent=True)
+register_op("cloud.lock", {"reason": str}, idempotent=True)
+register_op("node.stats", {}, idempotent=True)
+register_op("test.sleep", {"seconds": Number}, idempotent=True)
+register_op("test.fail", {"message": str}, idempotent=True)
+
+
+@dataclass
+class Message:
+    type: str
+    id: int
+    src: str
+    cloud: str
+    version: int
+    body: dict
+    nbytes: int
+
+
+def _check_value(where: str, value: Any, expected: Any) -> None:
+    if expected is ANY:
+        return
+    if expected is float or expected == Number:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        name = getattr(expected, "__name__", None) or "/".join(t.__name__ for t in expected)
+        raise ProtocolError(f"{where}: expected {name}, got {type(value).__name__}")
+
+
+def validate(where: str, data: Any, schema: dict[str, Any]) -> None:
+    """Check ``data`` against a schema: required keys present, no unknown keys, value types."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{where}: expected a map, got {type(data).__name__}")
+    known = {k.lstrip("?") for k in schema}
+    for key in data:
+        if key not in known:
+            raise ProtocolError(f"{where}: unknown field {key!r}")
+    for key, expected in schema.items():
+        optional = key.startswith("?")
+        name = key.lstrip("?")
+        if name not in data:
+            if not optional:
+                raise ProtocolError(f"{where}: missing field {name!r}")
+            continue
+        _check_value(f"{where}.{name}", data[name], expected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# encoding
+# ---------------------------------------------------------------------------------------------------
+def encode(type: str, *, src: str, cloud: str, msg_id: int = 0, body: dict | None = None) -> list:
+    """Build the frames of one message. Arrays and large bytes in ``body`` go out of band."""
+    if type not in MESSAGE_SCHEMAS:
+        raise ValueError(f"unknown message type {type!r}")
+    buffers: list = []
+    descriptors: list = []
+
+    def default(obj):
+        if isinstance(obj, np.ndarray):
+            arr = obj if obj.flags.c_contiguous else np.ascontiguousarray(obj)
+            dt = arr.dtype.str
+            if dt not in ALLOWED_DTYPES:
+                raise TypeError(f"dtype {arr.dtype} cannot travel (numeric dtypes only)")
+            descriptors.append(["nd", dt, list(arr.shape)])
+            buffers.append(arr.data if arr.size else b"")
+            return msgpack.ExtType(EXT_NDARRAY, len(buffers).to_bytes(4, "little"))
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            descriptors.append(["b", "", [len(obj) if not isinstance(obj, memoryview) else obj.nbytes]])
+            buffers.append(obj)
+            return msgpack.ExtType(EXT_BYTES, len(buffers).to_bytes(4, "little"))
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, (set, frozenset, tuple)):
+            return list(obj)
+        raise TypeError(f"cannot send a {type(obj).__name__} ({obj!r:.60})")
+
+    def pack_body(b):
+        # small bytes stay inline; only big ones go out of band
+        return msgpack.packb(b, default=default, use_bin_type=True, datetime=False)
+
+    header = {"p": PROTOCOL_NAME, "v": PROTOCOL_VERSION, "t": type, "id": int(msg_id),
+              "src": src, "cloud": cloud}
+    # the body is packed first so that its buffers are known, then embedded as raw msgpack
+    body_packed = pack_body(_outline(body or {}))
+    header["bufs"] = descriptors
+    head = msgpack.packb(header, use_bin_type=True)
+    return [head, body_packed, *buffers]
+
+
+def _outline(obj):
+    """Move big bytes out of band by wrapping them in memoryviews (which ``default`` sees)."""
+    if isinstance(obj, dict):
+        return {k: _outline(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_outline(v) for v in obj]
+    if isinstance(obj, (bytes, bytearray)) and len(obj) > INLINE_BYTES_LIMIT:
+        return memoryview(obj)
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------------
+# decoding
+# ---------------------------------------------------------------------------------------------------
+HEADER_SCHEMA = {"p": str, "v": int, "t": str, "id": int, "src": str, "cloud": str, "bufs": list}
+MAX_HEADER_BYTES = 1 << 16
+
+
+def _buf(frame) -> memoryview:
+    return frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
+
+
+def decode(frames: list, *, max_bytes: int) -> Message:
+    """Parse and validate one received message; raise :class:`ProtocolError` on anything wrong."""
+    if len(frames) < 2:
+        raise ProtocolError(f"expected at least 2 frames (header, body), got {len(frames)}")
+    views = [_buf(f) for f in frames]
+    total = sum(v.nbytes for v in views)
+    if total > max_bytes:
+        raise ProtocolError(f"oversized message: {total} bytes > limit {max_bytes}", "oversized")
+    if views[0].nbytes > MAX_HEADER_BYTES:
+        raise ProtocolError(f"oversized header: {views[0].nbytes} bytes", "oversized")
+    try:
+        header = msgpack.unpackb(views[0], raw=False, strict_map_key=True, ext_hook=_no_ext)
+    except ProtocolError:
+        raise
+    except Exception as exc:  # msgpack raises several types (ValueError, StackError, FormatError, ...)
+        raise ProtocolError(f"malformed header: {type(exc).__name__}: {exc}") from None
+    validate("header", header, HEADER_SCHEMA)
+    if header["p"] != PROTOCOL_NAME:
+        raise ProtocolError(f"not an {PROTOCOL_NAME} message (protocol {header['p']!r})")
+    # "refuse" is frozen across versions, so a node of another version can still be told why it is refused
+    if header["v"] != PROTOCOL_VERSION and header["t"] != "refuse":
+        raise ProtocolError(f"protocol version {header['v']} is not supported (this node speaks "
+                            f"{PROTOCOL_VERSION})", "version")
+    mtype = header["t"]
+    if mtype not in MESSAGE_SCHEMAS:
+        raise ProtocolError(f"unknown message type {mtype!r}", "unknown_type")
+    descriptors = header["bufs"]
+    if len(descriptors) != len(frames) - 2:
+        raise ProtocolError(f"header lists {len(descriptors)} buffers but {len(frames) - 2} frames follow")
+    payloads = [_payload(i, d, views[i + 2]) for i, d in enumerate(descriptors)]
+
+    def ext_hook(code, data):
+        if code not in (EXT_NDARRAY, EXT_BYTES) or len(data) != 4:
+            raise ProtocolError(f"unknown msgpack extension {code}")
+        idx = int.from_bytes(data, "little") - 1
+        if not 0 <= idx < len(payloads):
+            raise ProtocolError(f"buffer reference {idx} out of range")
+        value = payloads[idx]
+        if (code == EXT_NDARRAY) != isinstance(value, np.ndarray):
+            raise ProtocolError(f"buffer {idx} kind does not match its reference")
+        return value
+
+    try:
+        body = msgpack.unpackb(views[1], raw=False, strict_map_key=True, ext_hook=ext_hook)
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise ProtocolError(f"malformed body: {type(exc).__name__}: {exc}") from None
+    validate(f"{mtype} body", body, MESSAGE_SCHEMAS[mtype])
+    if mtype == "req":
+        spec = OPS.get(body["op"])
+        if spec is None:
+            raise ProtocolError(f"unknown op {body['op']!r}", "unknown_op")
+        validate(f"op {body['op']} args", body["args"], spec[0])
+    return Message(mtype, header["id"], header["src"], header["cloud"], header["v"], body, total)
+
+
+def _no_ext(code, data):
+    raise ProtocolError(f"msgpack extension {code} not allowed in a header")
+
+
+def _payload(i: int, desc, view: memoryview):
+    if not (isinstance(desc, list) and len(desc) == 3 and desc[0] in ("nd", "b")
+            and isinstance(desc[1], str) and isinstance(desc[2], list)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in desc[2])):
+        raise ProtocolError(f"buffer descriptor {i} is malformed: {desc!r:.80}")
+    kind, dt, shape = desc
+    if kind == "b":
+        if len(shape) != 1 or shape[0] != view.nbytes:
+            raise ProtocolError(f"buffer {i}: declared {shape} bytes, got {view.nbytes}")
+        return view.tobytes() if view.nbytes <= INLINE_BYTES_LIMIT else view
+    if dt not in ALLOWED_DTYPES:
+        raise ProtocolError(f"buffer {i}: dtype {dt!r} not allowed")
+    dtype = np.dtype(dt)
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if count * dtype.itemsize != view.nbytes:
+        raise ProtocolError(f"buffer {i}: shape {shape} of {dt} needs {count * dtype.itemsize} bytes, got {view.nbytes}")
+    return np.frombuffer(view, dtype=dtype, count=count).reshape(shape)
+
+
+def op_is_idempotent(op: str) -> bool:
+    spec = OPS.get(op)
+    return bool(spec and spec[1])
+
+
+def peek_header(frames: list) -> dict | None:
+    """The validated header of a message that failed to decode, or None (used to tell a node of another
+    protocol version why it is refused)."""
+    try:
+        view = _buf(frames[0])
+        if view.nbytes > MAX_HEADER_BYTES:
+            return None
+        header = msgpack.unpackb(view, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        validate("header", header, HEADER_SCHEMA)
+        return header if header["p"] == PROTOCOL_NAME else None
+    except Exception:
+        return None

@@ -1,0 +1,128 @@
+"""Test kit: real node processes on loopback ports, with deadlines and guaranteed clean-up."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port_pair(ip: str = "127.0.0.1") -> int:
+    """A port p such that p and p+1 are both free now (REST port, cluster port)."""
+    for _ in range(200):
+        port = random.randrange(20000, 60000, 2)
+        ok = True
+        for p in (port, port + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind((ip, p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return port
+    raise RuntimeError("no free port pair")
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:     # report the last one if we time out
+            last_exc = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}" + (f" (last error: {last_exc!r})" if last_exc else ""))
+
+
+@dataclass
+class NodeProc:
+    port: int
+    ip: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 15.0) -> str:
+        return wait_until(lambda: text in self.log() and self.log(), timeout, f"{text!r} in log of {self.address}:\n")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        return self.proc.wait(timeout)
+
+
+@dataclass
+class Launcher:
+    """Starts node processes and kills whatever is left at the end of the test."""
+    tmp: Path
+    procs: list[NodeProc] = field(default_factory=list)
+
+    def flatfile(self, entries: list[str], name: str = "nodes.txt") -> Path:
+        path = self.tmp / name
+        path.write_text("# test cloud\n" + "\n".join(entries) + "\n")
+        return path
+
+    def start(self, port: int, flatfile: Path | None, *, ip: str = "127.0.0.1", name: str = "testcloud",
+              extra: list[str] = (), env: dict | None = None, netns: str | None = None) -> NodeProc:
+        log_path = self.tmp / f"node-{ip}-{port}.log"
+        cmd = [sys.executable, "-m", "cluster.node", "--port", str(port), "--ip", ip, "--name", name,
+               "--log-level", "INFO", *extra]
+        if flatfile is not None:
+            cmd += ["--flatfile", str(flatfile)]
+        if netns:
+            cmd = ["ip", "netns", "exec", netns, *cmd]
+        full_env = dict(os.environ, AQUIFER_TEST_OPS="1", PYTHONPATH=str(REPO), **(env or {}))
+        fh = open(log_path, "wb")
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=full_env, cwd=str(REPO), start_new_session=True)
+        fh.close()
+        node = NodeProc(port, ip, proc, log_path)
+        self.procs.append(node)
+        return node
+
+    def cloud(self, n: int, *, name: str = "testcloud", extra: list[str] = (), wait: bool = True,
+              timeout: float = 20.0) -> list[NodeProc]:
+        ports = [free_port_pair() for _ in range(n)]
+        ff = self.flatfile([f"127.0.0.1:{p}" for p in ports], f"flat-{ports[0]}.txt")
+        nodes = [self.start(p, ff, name=name, extra=["--cloud-size", str(n), *extra]) for p in ports]
+        if wait:
+            for node in nodes:
+                node.wait_log(f"cloud formed: name={name} size={n}", timeout)
+        return nodes
+
+    def cleanup(self) -> None:
+        for node in self.procs:
+            if node.proc.poll() is None:
+                try:
+                    os.killpg(node.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for node in self.procs:
+            try:
+                node.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def admin(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tools.admin", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=str(REPO), env=dict(os.environ, PYTHONPATH=str(REPO)))
