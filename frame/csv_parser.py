@@ -1,0 +1,553 @@
+"""Parse the CSV rows of one byte range of a file into column arrays (H2O's ``CsvParser`` line-boundary rule).
+
+The importer splits a file into byte ranges and calls :func:`parse_range` on each; a row belongs to the range
+its line *starts* in, so every row is parsed exactly once whatever the split:
+
+* a range with ``start > 0`` skips the partial line it begins in (unless ``buf[start-1]`` is ``\\n``),
+* the last line is read past ``end`` to its end (so ``buf`` must extend beyond ``end``: pass the whole file,
+  or a mmap of it),
+* the header line (``setup.header``) is skipped when the range starts at offset 0; blank lines are skipped.
+
+One Numba kernel (:func:`_tokenize`, ``nogil`` so two threads parse two ranges in parallel) splits the lines,
+converts numeric fields straight to float64 (exactly as ``float()``: Clinger's fast path for up to 19 digits
+and powers of ten up to 1e22, anything else is handed back to Python) and records the byte spans of
+enum/string/time fields, which Python then decodes. Quoted fields may contain the separator and doubled
+quotes, not line breaks.
+
+**Decision on malformed numbers.** H2O silently turns a stray string in a numeric column into NA. Here a
+non-number in a numeric (or a non-date in a time) column raises :class:`ParseError` naming the file line and
+column, unless it is one of that column's NA strings (empty fields always are). :func:`frame.parse_setup.guess_setup`
+puts the NA-like spellings and every stray token it saw in the sample into ``na_strings``, so files H2O
+parses with a few "?" cells still parse; a typo deep in the file is reported rather than hidden.
+A row with the wrong number of fields raises :class:`ParseError` too (one trailing separator is allowed).
+
+Example:
+    >>> from frame.parse_setup import guess_setup
+    >>> data = b"x,y\\n1,a\\n2.5,b\\n,a\\n"
+    >>> blk = parse_range(data, 0, len(data), guess_setup(data))
+    >>> blk.nrows, blk.columns[0].tolist(), blk.columns[1][0].tolist(), blk.columns[1][1]
+    (3, [1.0, 2.5, nan], [0, 1, 0], ['a', 'b'])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from frame.parse_setup import ParseSetup, parse_number, parse_time
+
+__all__ = ["ParseError", "ParsedBlock", "parse_range", "count_lines", "unify_domains"]
+
+# kernel return codes
+_DONE, _ODD, _FEW, _MANY, _QUOTE = 0, 1, 2, 3, 4
+_NL, _CR, _SP, _TAB = 10, 13, 32, 9
+# exact powers of ten for Clinger's fast path (all representable exactly in float64)
+_POW10 = np.array([10.0 ** i for i in range(23)], dtype=np.float64)
+
+
+class ParseError(ValueError):
+    """A malformed CSV line: ``line`` is the 1-based line in the whole file, ``column`` 1-based or None."""
+
+    def __init__(self, line: int, column: int | None, message: str) -> None:
+        self.line, self.column = line, column
+        where = f"line {line}" + (f", column {column}" if column is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass
+class ParsedBlock:
+    """The rows of one byte range, column by column.
+
+    ``columns[i]`` is a float64 array (numeric; time in ms since epoch; NaN = NA), an ``(int32 codes,
+    local_domain)`` pair for enum (codes index the *sorted* local domain, -1 = NA) or a ``list[str | None]``.
+    ``first_line`` is the 1-based file line of the first data row.
+    """
+    nrows: int
+    columns: list
+    first_line: int
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _count_newlines(buf, start, end):
+    n = 0
+    for i in range(start, end):
+        n += buf[i] == 10
+    return n
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, nums, tok_s, tok_e, tok_q,
+              na_bytes, na_start, na_len, na_off, pow10):
+    """Parse rows from ``pos`` until the first line starting at or after ``end``; resumable.
+
+    State is (pos, phase, row, col): phase 0 = at the start of field ``col``, phase 1 = at the byte that ends
+    it. Returns (code, pos, row, col); on _ODD Python converts the field at ``pos`` and resumes in phase 1.
+    """
+    n = buf.shape[0]
+    ncols = kinds.shape[0]
+    space_sep = sep == _SP
+    while True:
+        if phase == 0:
+            if col == 0:
+                # at a line start: stop at the range end, skip blank lines
+                while True:
+                    if pos >= end or pos >= n:
+                        return _DONE, pos, row, col
+                    q = pos
+                    while q < n and (buf[q] == _SP or buf[q] == _CR or (buf[q] == _TAB and sep != _TAB)):
+                        q += 1
+                    if q >= n:
+                        return _DONE, n, row, col
+                    if buf[q] == _NL:
+                        pos = q + 1
+                        continue
+                    break
+                if space_sep:
+                    pos = q
+            p = pos
+            if kinds[col] == 0:
+                # ---- numeric field
+                while p < n and (buf[p] == _SP or (buf[p] == _TAB and sep != _TAB)) and buf[p] != sep:
+                    p += 1
+                if p < n and buf[p] == quote:
+                    return _ODD, p, row, col
+                i = p
+                neg = False
+                if i < n and (buf[i] == 45 or buf[i] == 43):
+                    neg = buf[i] == 45
+                    i += 1
+                mant = np.uint64(0)
+                nd = 0
+                ndig = 0
+                exp10 = 0
+                while i < n and 48 <= buf[i] <= 57:
+                    if nd < 19:
+                        mant = mant * np.uint64(10) + np.uint64(buf[i] - 48)
+                        if mant > 0:
+                            nd += 1
+                    else:
+                        nd += 1
+                    ndig += 1
+                    i += 1
+                if i < n and buf[i] == 46:
+                    i += 1
+                    while i < n and 48 <= buf[i] <= 57:
+                        if nd < 19:
+                            mant = mant * np.uint64(10) + np.uint64(buf[i] - 48)
+                            if mant > 0:
+                                nd += 1
+                            exp10 -= 1
+                        else:
+                            nd += 1
+                        ndig += 1
+                        i += 1
+                ok = ndig > 0
+                if ok and i < n and (buf[i] == 101 or buf[i] == 69):
+                    i += 1
+                    eneg = False
+                    if i < n and (buf[i] == 45 or buf[i] == 43):
+                        eneg = buf[i] == 45
+                        i += 1
+                    ed = 0
+                    e = 0
+                    while i < n and 48 <= buf[i] <= 57:
+                        if e < 100000:
+                            e = e * 10 + (buf[i] - 48)
+                        ed += 1
+                        i += 1
+                    ok = ed > 0
+                    exp10 += -e if eneg else e
+                if ok:
+                    while i < n and (buf[i] == _SP or (buf[i] == _TAB and sep != _TAB)) and buf[i] != sep:
+                        i += 1
+                    if i < n:
+                        b = buf[i]
+                        ok = b == sep or b == _NL or (b == _CR and (i + 1 >= n or buf[i + 1] == _NL))
+                if ok and nd <= 19:
+                    if mant == 0:
+                        v = 0.0
+                    elif mant <= np.uint64(9007199254740992) and -22 <= exp10 <= 22:
+                        v = np.float64(mant)
+                        if exp10 >= 0:
+                            v = v * pow10[exp10]
+                        else:
+                            v = v / pow10[-exp10]
+                    else:
+                        return _ODD, p, row, col
+                    nums[slots[col], row] = -v if neg else v
+                    pos = i
+                    phase = 1
+                    continue
+                if ok:
+                    return _ODD, p, row, col
+                # not a number: empty, an NA string of this column, or something for Python to judge
+                j = p
+                while j < n and buf[j] != sep and buf[j] != _NL:
+                    j += 1
+                e2 = j
+                if e2 > p and buf[e2 - 1] == _CR and (j >= n or buf[j] == _NL):
+                    e2 -= 1
+                while e2 > p and (buf[e2 - 1] == _SP or (buf[e2 - 1] == _TAB and sep != _TAB)):
+                    e2 -= 1
+                ln = e2 - p
+                isna = ln == 0
+                k = na_off[col]
+                while not isna and k < na_off[col + 1]:
+                    if na_len[k] == ln:
+                        same = True
+                        s0 = na_start[k]
+                        for t in range(ln):
+                            if na_bytes[s0 + t] != buf[p + t]:
+                                same = False
+                                break
+                        isna = same
+                    k += 1
+                if not isna:
+                    return _ODD, p, row, col
+                nums[slots[col], row] = np.nan
+                pos = j
+                phase = 1
+                continue
+            # ---- token field (enum / string / time): record its span
+            if p < n and buf[p] == quote:
+                j = p + 1
+                flag = 1
+                while True:
+                    if j >= n or buf[j] == _NL:
+                        return _QUOTE, p, row, col
+                    if buf[j] == quote:
+                        if j + 1 < n and buf[j + 1] == quote:
+                            flag = 2
+                            j += 2
+                            continue
+                        break
+                    j += 1
+                tok_s[slots[col], row] = p + 1
+                tok_e[slots[col], row] = j
+                tok_q[slots[col], row] = flag
+                i = j + 1
+                while i < n and buf[i] == _SP and sep != _SP:
+                    i += 1
+                if i < n:
+                    b = buf[i]
+                    if not (b == sep or b == _NL or (b == _CR and (i + 1 >= n or buf[i + 1] == _NL))):
+                        return _QUOTE, p, row, col
+                pos = i
+            else:
+                j = p
+                while j < n and buf[j] != sep and buf[j] != _NL:
+                    j += 1
+                e2 = j
+                if e2 > p and buf[e2 - 1] == _CR and (j >= n or buf[j] == _NL):
+                    e2 -= 1
+                tok_s[slots[col], row] = p
+                tok_e[slots[col], row] = e2
+                tok_q[slots[col], row] = 0
+                pos = e2
+            phase = 1
+            continue
+        # ---- phase 1: at the byte ending field `col`
+        eol = pos >= n
+        nxt = n
+        if not eol:
+            b = buf[pos]
+            if b == _NL:
+                eol = True
+                nxt = pos + 1
+            elif b == _CR and (pos + 1 >= n or buf[pos + 1] == _NL):
+                eol = True
+                nxt = pos + 2 if pos + 1 < n else n
+        if eol:
+            if col != ncols - 1:
+                return _FEW, pos, row, col
+            row += 1
+            col = 0
+            phase = 0
+            pos = nxt
+            continue
+        # at a separator
+        q = pos + 1
+        if space_sep:
+            while q < n and buf[q] == _SP:
+                q += 1
+        at_eol = q >= n or buf[q] == _NL or (buf[q] == _CR and (q + 1 >= n or buf[q + 1] == _NL))
+        if col == ncols - 1:
+            if not at_eol:
+                return _MANY, q, row, col
+            pos = q   # one trailing separator: the line ends here
+            continue
+        if space_sep and at_eol:
+            pos = q   # trailing spaces, not a field: report the missing fields
+            continue
+        col += 1
+        phase = 0
+        pos = q
+
+
+def _as_u8(buf: Any) -> np.ndarray:
+    if isinstance(buf, np.ndarray):
+        arr = buf.reshape(-1).view(np.uint8) if buf.flags.c_contiguous else None
+    else:
+        try:
+            arr = np.frombuffer(memoryview(buf).cast("B"), dtype=np.uint8)
+        except (TypeError, ValueError):
+            arr = None
+    if arr is None:
+        raise ValueError(f"buf must be a contiguous bytes-like object, got {type(buf).__name__}")
+    if arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False   # one kernel signature (read-only) whatever the caller passes
+    return arr
+
+
+def count_lines(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> int:
+    """Number of ``\\n`` bytes in ``buf[start:end]``: the file line of byte ``start`` is
+    ``1 + count_lines(buf, 0, start)``.
+
+    >>> count_lines(b"a\\nb\\nc", 0, 3), count_lines(b"a\\nb\\nc")
+    (1, 2)
+    """
+    arr = _as_u8(buf)
+    end = arr.shape[0] if end is None else end
+    if not 0 <= start <= end <= arr.shape[0]:
+        raise ValueError(f"bad range [{start}, {end}) for a buffer of {arr.shape[0]} bytes")
+    return int(_count_newlines(arr, start, end))
+
+
+def _read_field(mv: memoryview, p: int, n: int, sep: int, quote: int) -> tuple[bytes, bool, int]:
+    """Python reader for one field at ``p`` (the kernel's odd cases): (raw bytes, quoted, end position)."""
+    if p < n and mv[p] == quote:
+        parts, j = [], p + 1
+        while True:
+            k = j
+            while k < n and mv[k] != quote and mv[k] != _NL:
+                k += 1
+            if k >= n or mv[k] == _NL:
+                raise ValueError("unterminated quoted field")
+            parts.append(bytes(mv[j:k]))
+            if k + 1 < n and mv[k + 1] == quote:
+                parts.append(bytes([quote]))
+                j = k + 2
+                continue
+            break
+        i = k + 1
+        while i < n and mv[i] == _SP and sep != _SP:
+            i += 1
+        if i < n and not (mv[i] == sep or mv[i] == _NL or mv[i] == _CR):
+            raise ValueError(f"unexpected {chr(mv[i])!r} after a closing quote")
+        return b"".join(parts), True, i
+    j = p
+    while j < n and mv[j] != sep and mv[j] != _NL:
+        j += 1
+    e = j - 1 if j > p and mv[j - 1] == _CR else j
+    return bytes(mv[p:e]), False, e
+
+
+class _Plan:
+    """Per-setup arrays for the kernel: column kinds, output slots and the NA-string table."""
+
+    def __init__(self, setup: ParseSetup) -> None:
+        types = setup.column_types
+        self.kinds = np.array([0 if t == "numeric" else 1 for t in types], dtype=np.int8)
+        self.num_cols = [i for i, t in enumerate(types) if t == "numeric"]
+        self.tok_cols = [i for i, t in enumerate(types) if t != "numeric"]
+        slots = np.zeros(len(types), dtype=np.int64)
+        slots[self.num_cols] = np.arange(len(self.num_cols))
+        slots[self.tok_cols] = np.arange(len(self.tok_cols))
+        self.slots = slots
+        blob, starts, lens, off = bytearray(), [], [], [0]
+        for c in range(len(types)):
+            for s in setup.na_strings[c] if types[c] == "numeric" else ():
+                b = s.strip().encode()
+                if b:
+                    starts.append(len(blob))
+                    lens.append(len(b))
+                    blob += b
+            off.append(len(starts))
+        self.na_bytes = np.frombuffer(bytes(blob) or b"\0", dtype=np.uint8)
+        self.na_start = np.array(starts or [0], dtype=np.int64)
+        self.na_len = np.array(lens or [0], dtype=np.int64)
+        self.na_off = np.array(off, dtype=np.int64)
+        self.na_sets = [set(s) for s in setup.na_strings]
+        self.sep = ord(setup.sep)
+        self.quote = ord(setup.quote)
+
+
+def _skip_blank(arr: np.ndarray, pos: int, n: int, sep: int) -> int:
+    """Position of the first non-blank line at or after line start ``pos`` (as the kernel skips them)."""
+    blank = (_SP, _CR) if sep == _TAB else (_SP, _CR, _TAB)
+    while pos < n:
+        q = pos
+        while q < n and int(arr[q]) in blank:
+            q += 1
+        if q < n and arr[q] == _NL:
+            pos = q + 1
+            continue
+        return pos
+    return pos
+
+
+def _find_nl(arr: np.ndarray, pos: int, limit: int) -> int:
+    """Index of the first ``\\n`` in ``arr[pos:limit]``, or -1; scans in growing blocks so that finding the
+    end of a short line never touches (or allocates for) the whole range."""
+    step = 1 << 12
+    while pos < limit:
+        hi = min(limit, pos + step)
+        seg = arr[pos:hi] == _NL
+        k = int(seg.argmax())
+        if seg[k]:
+            return pos + k
+        pos, step = hi, min(step * 8, 1 << 22)
+    return -1
+
+
+def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup, *,
+                file_start_line: int = 1) -> ParsedBlock:
+    """Parse the rows whose line starts in ``buf[start:end]``.
+
+    ``file_start_line`` is the 1-based file line containing byte ``start`` (``1 + count_lines(buf, 0, start)``;
+    the importer gets it cheaply from a prefix sum of ``count_lines`` over its ranges); it only affects
+    ``first_line`` and error messages.
+
+    >>> from frame.parse_setup import ParseSetup
+    >>> s = ParseSetup(",", False, ["a", "b"], ["numeric", "numeric"], [[], []])
+    >>> parse_range(b"1,2\\n3,4\\n5,6\\n", 2, 9, s, file_start_line=1).columns[0].tolist()
+    [3.0, 5.0]
+    """
+    if not isinstance(setup, ParseSetup):
+        raise ValueError(f"setup must be a ParseSetup, got {type(setup).__name__}")
+    arr = _as_u8(buf)
+    n = arr.shape[0]
+    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end <= n):
+        raise ValueError(f"bad range [{start!r}, {end!r}) for a buffer of {n} bytes")
+    if file_start_line < 1:
+        raise ValueError(f"file_start_line must be >= 1, got {file_start_line}")
+    plan = _Plan(setup)
+    pos, line0 = start, file_start_line     # invariant: line0 is the file line starting at pos
+    if pos > 0 and arr[pos - 1] != _NL:
+        nl = _find_nl(arr, pos, end)
+        pos = end if nl < 0 else nl + 1   # no newline: the range lies inside a line that began earlier
+        line0 += 1
+    if start == 0:
+        if n >= 3 and bytes(arr[:3]) == b"\xef\xbb\xbf":
+            pos = 3
+        if setup.header:
+            hdr = _skip_blank(arr, pos, n, plan.sep)
+            if hdr < end:
+                nl = _find_nl(arr, hdr, n)
+                after = n if nl < 0 else nl + 1
+                line0 += int(_count_newlines(arr, pos, after))
+                pos = after
+    first = _skip_blank(arr, pos, n, plan.sep) if pos < end else pos
+    first_line = line0 + (int(_count_newlines(arr, pos, first)) if first > pos else 0)
+
+    cap = int(_count_newlines(arr, pos, end)) + 1 if pos < end else 0
+    nums = np.empty((len(plan.num_cols), cap), dtype=np.float64)
+    ntok = len(plan.tok_cols)
+    tok_s = np.empty((ntok, cap), dtype=np.int64)
+    tok_e = np.empty((ntok, cap), dtype=np.int64)
+    tok_q = np.empty((ntok, cap), dtype=np.int8)
+    mv = memoryview(arr)
+
+    def err(at: int, column: int | None, msg: str) -> ParseError:
+        return ParseError(line0 + int(_count_newlines(arr, pos0, at)), column, msg)
+
+    pos0 = pos
+    phase, row, col = 0, 0, 0
+    while True:
+        code, pos, row, col = _tokenize(arr, pos, end, phase, row, col, plan.sep, plan.quote, plan.kinds,
+                                        plan.slots, nums, tok_s, tok_e, tok_q, plan.na_bytes, plan.na_start,
+                                        plan.na_len, plan.na_off, _POW10)
+        if code == _DONE:
+            break
+        name = setup.column_names[col]
+        if code == _FEW:
+            raise err(pos, col + 2, f"expected {setup.ncols} fields, found {col + 1} "
+                                    f"(column {col + 2} {setup.column_names[col + 1]!r} missing)")
+        if code == _MANY:
+            raise err(pos, setup.ncols + 1, f"expected {setup.ncols} fields, found more")
+        if code == _QUOTE:
+            try:
+                _read_field(mv, pos, n, plan.sep, plan.quote)
+                why = "malformed quoted field"
+            except ValueError as e:
+                why = str(e)
+            raise err(pos, col + 1, f"{why} in column {name!r}")
+        # _ODD: a numeric field the kernel would not convert exactly or judge
+        try:
+            raw, quoted, after = _read_field(mv, pos, n, plan.sep, plan.quote)
+        except ValueError as e:
+            raise err(pos, col + 1, f"{e} in column {name!r}") from None
+        text = raw.decode("utf-8", errors="replace")
+        t = text.strip()
+        if t == "" or t in plan.na_sets[col] or text in plan.na_sets[col]:
+            v = np.nan
+        else:
+            v = parse_number(t)
+            if v is None:
+                raise err(pos, col + 1, f"{text!r} is not a number (numeric column {name!r}; "
+                                        f"NA strings: {sorted(plan.na_sets[col]) or 'none'})")
+        nums[plan.slots[col], row] = v
+        pos, phase = after, 1
+    nrows = row
+
+    columns: list = [None] * setup.ncols
+    for k, c in enumerate(plan.num_cols):
+        columns[c] = nums[k, :nrows]
+    if plan.tok_cols:
+        _decode_tokens(buf if isinstance(buf, bytes) else mv, setup, plan, nrows, tok_s, tok_e, tok_q,
+                       columns, err)
+    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line)
+
+
+def _decode_tokens(src: bytes | memoryview, setup: ParseSetup, plan: _Plan, nrows: int, tok_s: np.ndarray,
+                   tok_e: np.ndarray, tok_q: np.ndarray, columns: list, err) -> None:
+    """Turn recorded spans into enum codes, strings or times (Python: one dict lookup per field)."""
+    qchar = chr(plan.quote)
+    for k, c in enumerate(plan.tok_cols):
+        s_arr, e_arr, q_arr = tok_s[k, :nrows].tolist(), tok_e[k, :nrows].tolist(), tok_q[k, :nrows].tolist()
+        na = plan.na_sets[c]
+        texts: list[str | None] = []
+        for s, e, q in zip(s_arr, e_arr, q_arr):
+            t = str(src[s:e], "utf-8", errors="replace")
+            if q == 2:
+                t = t.replace(qchar + qchar, qchar)
+            texts.append(None if t == "" or t in na else t)
+        kind = setup.column_types[c]
+        if kind == "string":
+            columns[c] = texts
+        elif kind == "enum":
+            ids: dict[str, int] = {}
+            codes = np.fromiter((-1 if t is None else ids.setdefault(t, len(ids)) for t in texts),
+                                dtype=np.int32, count=nrows)
+            dom = sorted(ids)
+            remap = np.empty(len(ids) + 1, dtype=np.int32)
+            remap[[ids[d] for d in dom]] = np.arange(len(dom), dtype=np.int32)
+            remap[-1] = -1     # code -1 (NA) indexes the last slot
+            columns[c] = (remap[codes], dom)
+        else:
+            out = np.empty(nrows, dtype=np.float64)
+            for r, t in enumerate(texts):
+                if t is None:
+                    out[r] = np.nan
+                    continue
+                ms = parse_time(t)
+                if ms is None:
+                    raise err(int(s_arr[r]), c + 1, f"{t!r} is not a date (time column "
+                                                    f"{setup.column_names[c]!r})")
+                out[r] = ms
+            columns[c] = out
+
+
+def unify_domains(domains: list[list[str]]) -> tuple[list[str], list[np.ndarray]]:
+    """Merge sorted local enum domains into H2O's globally sorted one, with a local->global code map per block
+    (apply as ``np.where(codes < 0, -1, maps[i][codes])``).
+
+    >>> unify_domains([["a", "c"], ["b", "c"]])
+    (['a', 'b', 'c'], [array([0, 2], dtype=int32), array([1, 2], dtype=int32)])
+    """
+    glob = sorted(set().union(*domains)) if domains else []
+    index = {d: i for i, d in enumerate(glob)}
+    return glob, [np.array([index[d] for d in dom], dtype=np.int32) for dom in domains]
