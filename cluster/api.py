@@ -23,7 +23,6 @@ from typing import Any, Coroutine
 from .config import DEFAULT_PORT, NodeConfig
 from .errors import CloudUnreachableError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile
-from .node import Node
 
 log = logging.getLogger("aquifer.api")
 
@@ -34,7 +33,7 @@ _lock = threading.Lock()
 class Cloud:
     """A handle on a running cloud: an embedded member node, or a client attached to a gateway node."""
 
-    def __init__(self, node: Node, loop: asyncio.AbstractEventLoop, thread: threading.Thread, *,
+    def __init__(self, node: "Node", loop: asyncio.AbstractEventLoop, thread: threading.Thread, *,
                  progress: bool = True):
         self.node = node
         self.loop = loop
@@ -69,6 +68,8 @@ class Cloud:
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
+            if fut.done():       # the coroutine itself raised a TimeoutError subclass: pass it on
+                raise
             fut.cancel()
             raise RpcTimeoutError(f"operation did not finish within {timeout:g} s") from None
         except KeyboardInterrupt:
@@ -114,7 +115,7 @@ def _port_pair_free(ip: str, port: int) -> bool:
     return True
 
 
-def _start_loop_thread(node: Node, name: str, progress: bool) -> Cloud:
+def _start_loop_thread(node: "Node", name: str, progress: bool) -> Cloud:
     loop = asyncio.new_event_loop()
     started: concurrent.futures.Future = concurrent.futures.Future()
 
@@ -160,6 +161,7 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
     'healthy'
     """
     global _current
+    from .node import Node       # imported here so that `python -m cluster.node` finds it unimported
     with _lock:
         if _current is not None:
             return _current
@@ -197,6 +199,7 @@ def connect(address: str, *, name: str | None = None, timeout: float = 10.0, pro
     Raises :class:`CloudUnreachableError` when nothing answers within ``timeout``; never starts a cloud.
     """
     global _current
+    from .node import Node
     host, sep, port_text = address.rpartition(":")
     if not sep or not port_text.isdigit():
         raise ValueError(f"expected host:port, got {address!r}")

@@ -76,6 +76,7 @@ class Node:
         self.stopped = asyncio.Event()
         self._lost_callbacks: list[Callable[[str, str], None]] = []
         self._tasks: list[asyncio.Task] = []
+        self._stopping: asyncio.Future | None = None
         self._flatfile_ids = [f"{resolve(h)}:{p}" for h, p in config.flatfile_peers]
         self._register_builtin_ops()
 
@@ -92,9 +93,13 @@ class Node:
                  self.config.cluster_port, os.getpid())
 
     async def stop(self) -> None:
-        """Say goodbye to the peers, stop serving, close every socket and the compute pool."""
-        if self.stopped.is_set():
-            return
+        """Say goodbye to the peers, stop serving, close every socket and the compute pool.
+        Safe to call several times and from several tasks: all wait for the one shutdown."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
         self.stopped.set()
         for t in self._tasks:
             t.cancel()
