@@ -1,0 +1,186 @@
+"""Hostile input, leaks, and a cloud across network namespaces."""
+import gc
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import msgpack
+import numpy as np
+import pytest
+import zmq
+
+import cluster
+from cluster import protocol
+from cloudkit import Launcher, free_port_pair, wait_until
+
+
+def raw_dealer(ctx, node):
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"tcp://127.0.0.1:{node.port + 1}")
+    return sock
+
+
+def test_fuzzed_messages_are_dropped_counted_and_the_node_keeps_serving(launcher):
+    (node,) = launcher.cloud(1)
+    rng = np.random.default_rng(7)
+    ctx = zmq.Context()
+    sock = raw_dealer(ctx, node)
+    valid = protocol.encode("req", src="fuzzer", cloud="testcloud", msg_id=1,
+                            body={"op": "echo", "args": {"x": 1}, "timeout": 5.0})
+    header = msgpack.unpackb(valid[0])
+    try:
+        sent = []
+        for _ in range(20):                                    # random bytes, 1..4 frames
+            sock.send_multipart([rng.bytes(int(rng.integers(0, 200))) for _ in range(int(rng.integers(1, 5)))])
+        sent += ["random"] * 20
+        sock.send_multipart([valid[0][: len(valid[0]) // 2], valid[1]])      # truncated msgpack header
+        sock.send_multipart([valid[0], valid[1][:-3]])                        # truncated body
+        sock.send_multipart([msgpack.packb({**header, "v": 99}), valid[1]])  # wrong version
+        sock.send_multipart([msgpack.packb({**header, "t": "steal"}), valid[1]])    # unknown type
+        sock.send_multipart([valid[0], msgpack.packb({"op": "rm -rf", "args": {}, "timeout": 1.0})])  # unknown op
+        sock.send_multipart([valid[0], msgpack.packb({"op": "echo", "args": {"x": 1, "y": 2}, "timeout": 1.0})])
+        sock.send_multipart([msgpack.packb({**header, "bufs": [["nd", "|O", [1]]]}), valid[1], b"x"])  # object dtype
+        sock.send_multipart([valid[0], msgpack.packb({"op": "echo", "args": {"x": msgpack.ExtType(42, b"evil")},
+                                                      "timeout": 1.0})])                           # unknown ext
+        big = np.zeros(100 * 2**20, dtype=np.uint8)                                          # a 100 MB frame
+        sock.send_multipart([valid[0], valid[1], big], copy=False)
+        client = cluster.connect(node.address, timeout=10)
+        try:
+            assert client.call("echo", {"x": "alive"}, timeout=20) == "alive"
+            stats = wait_until(lambda: (lambda s: s if sum(s["dropped"].values()) >= 29 else None)(
+                client.call("node.stats")), 20, "drops to be counted")
+        finally:
+            client.shutdown()
+        dropped = stats["dropped"]
+        for kind in ("malformed", "version", "unknown_type", "unknown_op", "oversized"):
+            assert dropped.get(kind, 0) >= 1, (kind, dropped)
+        assert sum(dropped.values()) >= 29
+        assert node.proc.poll() is None
+        assert "dropped a message (oversized)" in node.log()
+    finally:
+        sock.close(0)
+        ctx.term()
+
+
+def test_a_node_of_another_protocol_version_is_refused_with_a_reason(launcher):
+    (node,) = launcher.cloud(1)
+    ctx = zmq.Context()
+    me = free_port_pair()
+    router = ctx.socket(zmq.ROUTER)         # play a node of protocol 2 that heartbeats to it
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind(f"tcp://127.0.0.1:{me + 1}")
+    sock = raw_dealer(ctx, node)
+    try:
+        hb = protocol.encode("hb", src=f"127.0.0.1:{me}", cloud="testcloud", body={
+            "boot": 1, "pid": 1, "cores": 1, "free_mem": 1, "keys": 0, "pkg": "9", "members": [], "hash": "",
+            "locked": False, "formed": False, "client": False})
+        head = msgpack.unpackb(hb[0])
+        sock.send_multipart([msgpack.packb({**head, "v": 2}), hb[1]])
+        assert router.poll(10_000), "no refusal came back"
+        frames = router.recv_multipart()[1:]
+        msg = protocol.decode(frames, max_bytes=1 << 20)
+        assert msg.type == "refuse" and "version mismatch" in msg.body["reason"]
+    finally:
+        sock.close(0)
+        router.close(0)
+        ctx.term()
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_embedded_init_shutdown_twenty_times_leaks_nothing():
+    cluster.shutdown()
+    port = free_port_pair()
+    c = cluster.init(port=port)           # warm up imports and lazily created globals
+    c.shutdown()
+    gc.collect()
+    threads0, fds0 = threading.active_count(), _fds()
+    for _ in range(20):
+        c = cluster.init(port=port)
+        assert c.status()["size"] == 1 and c.call("echo", {"x": 3}) == 3
+        cluster.shutdown()
+    gc.collect()
+    assert threading.active_count() == threads0, threading.enumerate()
+    assert _fds() <= fds0, (fds0, _fds())
+
+
+def test_init_picks_a_free_port_when_the_default_is_taken():
+    c1 = cluster.init()
+    try:
+        import socket
+        port = int(c1.node_id.rsplit(":", 1)[1])
+        with socket.socket() as s:        # hold a port pair busy
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            cluster.shutdown()
+            s.bind(("127.0.0.1", port + 1))
+            c2 = cluster.init(port=None)
+            try:
+                assert int(c2.node_id.rsplit(":", 1)[1]) != port
+            finally:
+                cluster.shutdown()
+    finally:
+        cluster.shutdown()
+
+
+# ------------------------------------------------------------------ network namespaces
+NETNS_PREFIX = f"aqt{os.getpid() % 10000}"
+
+
+def _sh(*cmd):
+    subprocess.run(cmd, check=True, capture_output=True, timeout=20)
+
+
+@pytest.fixture
+def netns_hosts():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create network namespaces (ip netns, veth, bridge)")
+    if shutil.which("ip") is None:
+        pytest.skip("iproute2 (the ip command) is not installed")
+    bridge = f"{NETNS_PREFIX}br"
+    names = [f"{NETNS_PREFIX}n{i}" for i in range(3)]
+    addrs = [f"10.213.{os.getpid() % 200}.{i + 10}" for i in range(3)]
+    try:
+        try:
+            _sh("ip", "link", "add", bridge, "type", "bridge")
+        except subprocess.CalledProcessError as exc:
+            pytest.skip(f"cannot create a bridge here: {exc.stderr.decode().strip()}")
+        _sh("ip", "link", "set", bridge, "up")
+        for i, (ns, addr) in enumerate(zip(names, addrs)):
+            _sh("ip", "netns", "add", ns)
+            _sh("ip", "link", "add", f"{ns}h", "type", "veth", "peer", "name", f"{ns}c")
+            _sh("ip", "link", "set", f"{ns}h", "master", bridge)
+            _sh("ip", "link", "set", f"{ns}h", "up")
+            _sh("ip", "link", "set", f"{ns}c", "netns", ns)
+            _sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", f"{ns}c")
+            _sh("ip", "-n", ns, "link", "set", f"{ns}c", "up")
+            _sh("ip", "-n", ns, "link", "set", "lo", "up")
+        yield list(zip(names, addrs))
+    finally:
+        for ns in names:
+            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], capture_output=True)
+            subprocess.run(["ip", "link", "del", f"{ns}h"], capture_output=True)
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+@pytest.mark.netns
+def test_cloud_across_three_network_namespaces(netns_hosts, tmp_path):
+    kit = Launcher(tmp_path)
+    try:
+        port = 54321            # each namespace has its own port space: the H2O default is fine here
+        ff = kit.flatfile([f"{addr}:{port}" for _, addr in netns_hosts])
+        nodes = [kit.start(port, ff, ip=addr, netns=ns, extra=["--cloud-size", "3"]) for ns, addr in netns_hosts]
+        for n in nodes:
+            line = n.wait_log("cloud formed: name=testcloud size=3", timeout=30)
+            assert all(addr in line for _, addr in netns_hosts)
+        assert "127.0.0.1" not in "".join(n.log() for n in nodes)
+    finally:
+        kit.cleanup()
