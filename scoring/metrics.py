@@ -878,13 +878,14 @@ class ModelMetricsRegression(ModelMetrics):
         keep = ~missing & (w > 0)
         _require_rows(keep)
         y, f, w = y_all[keep], f_all[keep], w[keep]
+        dev = _deviance(distribution, y, f, w, tweedie_power=tweedie_power, quantile_alpha=quantile_alpha,
+                        huber_delta=huber_delta, saturated=saturated_deviance)
         err = y - f
         if np.any(y < -1.0) or np.any(f < -1.0):
             rmsle = float("nan")  # log1p is undefined below -1 (H2O gives NaN too)
         else:
-            rmsle = math.sqrt(_wmean((np.log1p(f) - np.log1p(y)) ** 2, w))
-        dev = _deviance(distribution, y, f, w, tweedie_power=tweedie_power, quantile_alpha=quantile_alpha,
-                        huber_delta=huber_delta, saturated=saturated_deviance)
+            with np.errstate(divide="ignore"):  # a value of exactly -1 gives log1p = -inf, so RMSLE = inf
+                rmsle = math.sqrt(_wmean((np.log1p(f) - np.log1p(y)) ** 2, w))
         self._load({
             "nobs": int(y.size),
             "mse": _wmean(err * err, w),
