@@ -61,7 +61,7 @@ def validate_distribution(dist: str) -> str:
 
 
 def resolve_distribution(dist: str, nclasses: int) -> str:
-    """Resolve H2O's ``"AUTO"`` from the response: 1 class (numeric) → gaussian, 2 → bernoulli, more → multinomial.
+    """Resolve H2O's ``"AUTO"``: 1 class (numeric response) → gaussian, 2 → bernoulli, more → multinomial.
 
     Any other name is validated and returned unchanged.
 

@@ -584,10 +584,6 @@ class ModelMetricsBinomial(ModelMetrics):
             return float("nan") if idx < 0 else float(values[idx])
         return [[float(t), float(values[self.find_idx_by_threshold(t)])] for t in thresholds]
 
-    def threshold_metric(self, name: str, thresholds: Sequence[float] | None = None) -> Any:
-        """Max of criterion ``name`` over thresholds, or ``[[threshold, value], ...]`` at given thresholds."""
-        return self._at_thresholds(name, thresholds)
-
     def F1(self, thresholds: Sequence[float] | None = None) -> Any:
         """Max F1 (a float), or ``[[t, F1], ...]`` at the table thresholds nearest the given ones."""
         return self._at_thresholds("f1", thresholds)
@@ -732,7 +728,8 @@ class ModelMetricsMultinomial(ModelMetrics):
         max_confusion_matrix_size: int = 20,
         max_hit_ratio_k: int = 10,
     ) -> None:
-        for pname, val in (("max_confusion_matrix_size", max_confusion_matrix_size), ("max_hit_ratio_k", max_hit_ratio_k)):
+        limits = {"max_confusion_matrix_size": max_confusion_matrix_size, "max_hit_ratio_k": max_hit_ratio_k}
+        for pname, val in limits.items():
             if not isinstance(val, (int, np.integer)) or val < 1:
                 raise ValueError(f"{pname} must be a positive int, got {val!r}")
         p_all = np.asarray(probs, dtype=np.float64)
@@ -794,7 +791,8 @@ class ModelMetricsMultinomial(ModelMetrics):
         """pandas DataFrame in H2O's layout, or None when K exceeds ``max_confusion_matrix_size``."""
         if self._cm.shape[0] > self._s["max_confusion_matrix_size"]:
             return None
-        return _cm_frame(self._cm, self._s["domain"], "Confusion Matrix: Row labels: Actual class; Column labels: Predicted class")
+        head = "Confusion Matrix: Row labels: Actual class; Column labels: Predicted class"
+        return _cm_frame(self._cm, self._s["domain"], head)
 
     def hit_ratio_table(self):
         """pandas DataFrame (k, hit_ratio) for k = 1..min(max_hit_ratio_k, K)."""
@@ -829,7 +827,8 @@ class ModelMetricsMultinomial(ModelMetrics):
             lines += ["Confusion Matrix: Row labels: Actual class; Column labels: Predicted class",
                       _cm_text(self._cm, self._s["domain"])]
         hr = self._s["hit_ratios"]
-        lines += ["", f"Top-{len(hr)} Hit Ratios", _format_table(["k", "hit_ratio"], [[i + 1, v] for i, v in enumerate(hr)])]
+        hr_rows = [[i + 1, v] for i, v in enumerate(hr)]
+        lines += ["", f"Top-{len(hr)} Hit Ratios", _format_table(["k", "hit_ratio"], hr_rows)]
         return "\n".join(lines)
 
 
@@ -864,7 +863,8 @@ class ModelMetricsRegression(ModelMetrics):
     ) -> None:
         validate_distribution(distribution)
         if distribution in ("bernoulli", "multinomial"):
-            raise ValueError(f"distribution {distribution!r} is for classification; use ModelMetricsBinomial/Multinomial")
+            raise ValueError(f"distribution {distribution!r} is for classification; "
+                             "use ModelMetricsBinomial or ModelMetricsMultinomial")
         y_all = _vector("actual", actual)
         f_all = _vector("predicted", predicted)
         if f_all.shape != y_all.shape:

@@ -48,7 +48,7 @@ def rank_auc(p: np.ndarray, y: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - npos * (npos + 1) / 2.0) / (npos * nneg))
 
 
-def counts_at(p1: np.ndarray, y: np.ndarray, t: float, w: np.ndarray | None = None) -> tuple[float, float, float, float]:
+def counts_at(p1: np.ndarray, y: np.ndarray, t: float, w: np.ndarray | None = None) -> tuple[float, ...]:
     """(tn, fp, fn, tp) when rows with p1 >= t are predicted positive."""
     w = np.ones_like(p1) if w is None else w
     pred = p1 >= t
@@ -219,7 +219,8 @@ def test_threshold_table_matches_brute_force_criteria():
     for _, row in table.iterrows():
         tn, fp, fn, tp = counts_at(p1, y, row["threshold"])
         prec, rec, spec = tp / (tp + fp), tp / (tp + fn), tn / (tn + fp)
-        mcc = abs(tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)) if tp * tn != fp * fn else 0.0
+        denom = math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        mcc = abs(tp * tn - fp * fn) / denom if tp * tn != fp * fn else 0.0
         expect = {"tns": tn, "fps": fp, "fns": fn, "tps": tp, "precision": prec, "recall": rec,
                   "specificity": spec, "accuracy": (tp + tn) / y.size, "absolute_mcc": mcc,
                   "f2": 5 * prec * rec / (4 * prec + rec), "min_per_class_accuracy": min(rec, spec),
