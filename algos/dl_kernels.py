@@ -442,6 +442,8 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
                     continue
             _row_step(w, w_g2, w_dx2, w_v, base, src, one, skip_zero, adaptive, nesterov,
                       rho, eps, lr, mom, l1, l2, max_w2)
+            if skip_zero and gbv == 0.0:
+                continue
             sp = 0.0
             if hidden and beta > 0.0:
                 sp = beta * (avg_act[b_off[l] + row // k] - hyper[H_AVERAGE_ACTIVATION])
