@@ -564,7 +564,7 @@ class ModelMetricsBinomial(ModelMetrics):
         return self._crit[name]
 
     def find_idx_by_threshold(self, threshold: float) -> int:
-        """Index of the table threshold equal (to 1e-8 relative) or else closest to ``threshold`` in [0, 1]."""
+        """Index of the table threshold closest to ``threshold`` (which must lie in [0, 1]), as h2o-py does."""
         t = float(threshold)
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"threshold must be between 0 and 1, got {threshold!r}")
