@@ -390,6 +390,8 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
         sep = _guess_sep(lines, quote)
     elif not isinstance(sep, str) or len(sep) != 1:
         raise ValueError(f"sep must be a single character, got {sep!r}")
+    width0 = len(_safe_split(lines[0], sep, quote) or [0])
+    lines = lines[:max(_MIN_GUESS_LINES, _MAX_GUESS_CELLS // max(width0, 1)) + 1]
     rows = []
     for i, ln in enumerate(lines):
         try:
