@@ -1,0 +1,825 @@
+"""Chunk codecs: encode one column chunk into compact bytes and decode it back.
+
+A chunk is one column's rows ``[start, start + n)``. ``encode`` picks a codec from the data,
+following H2O's ``NewChunk.compress`` decision tree (constant, sparse, narrow integers with a
+bias, scaled decimals, float32 where exact, raw float64/int64, categorical codes), then
+LZ4-compresses the payload when that pays. Every float64 round-trips bit-exactly (NaN payloads,
++-inf, -0.0, subnormals) and every int64 too (extremes included).
+
+Payload layout: a codec's payload is a list of sections (numpy arrays or bytes), each padded to
+8 bytes so that decoding views stay aligned. ``meta`` says how to read them. The sparse codecs
+hold an index section followed by the sections of a dense codec for the stored values, whose
+meta keys are kept in the outer meta with a ``v_`` prefix (meta stays flat and msgpack-safe).
+
+NA conventions: float input uses NaN; integer input takes a separate bool mask ``na`` and
+decodes NA rows as 0 (use ``decode_na``); categorical codes use -1. ``decode_float64`` always
+gives NaN at NA.
+
+>>> enc = encode(np.array([1.5, 2.25, np.nan]))
+>>> enc.codec, decode(enc).tolist()[:2]
+('dec', [1.5, 2.25])
+>>> decode_float64(encode(np.array([3, 0, 7]), na=np.array([False, True, False]))).tolist()
+[3.0, nan, 7.0]
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import lz4.block
+import numpy as np
+
+CODECS: tuple[str, ...] = (
+    "const",      # one value (or all NA) in meta, no payload
+    "int",        # integers (or integral floats) minus a bias, in 1/2/4 unsigned bytes
+    "dec",        # decimals m * 10**-digits, m stored like "int"
+    "f4",         # float32, only when the float64 round trip is bit-exact
+    "f8",         # raw float64
+    "i8",         # raw int64, NA as a value absent from the chunk
+    "sparse",     # H2O's CX chunks: row ids of the non-fill rows + their values
+    "bitsparse",  # one bit per row (fill or not) + the non-fill values
+    "cat",        # categorical level codes, narrowest unsigned width, NA = all ones
+    "str",        # UTF-8 strings: end offsets + bytes
+)
+
+HEADER_BYTES = 40  # rough size of codec/nrows/meta once msgpack'ed, counted in nbytes
+
+_CANON_NAN_BITS = int(np.array(np.nan).view(np.uint64))  # 0x7FF8000000000000
+_NEG_ZERO_BITS = 1 << 63
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32}
+_MAX_ROWS = 2**32 - 1          # row ids of the sparse codec are at most uint32
+_EXACT = 2**53                 # integers up to here are exact in float64
+_MAX_DIGITS = 15               # 10.0**k is exact for k <= 22; 15 keeps m within 2**53 for |v| < 10
+_POW10 = 10.0 ** np.arange(1, _MAX_DIGITS + 1)
+_DEC_LIMIT = _EXACT / _POW10    # largest |v| usable with k digits (decreasing in k)
+_SAMPLE = 64                   # values looked at before a full integral/decimal check
+_LZ4_MIN = 64                  # smaller payloads are never worth a compressor header
+_LZ4_RATIO = 0.8               # keep LZ4 only when it saves at least 20 %
+_LZ4_SAMPLE_OVER = 1 << 16     # above this, try a sample first (as dask's maybe_compress)
+_LZ4_SAMPLE_PIECES = 8
+_LZ4_SAMPLE_PIECE = 2048
+_LZ4_SAMPLE_RATIO = 0.9
+_KINDS = ("f", "i", "c")       # float64 / integer / categorical input
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    """One encoded column chunk.
+
+    >>> e = encode(np.zeros(1000))
+    >>> (e.codec, e.nrows, e.nbytes <= 8 * 1000)
+    ('const', 1000, True)
+    """
+
+    codec: str
+    nrows: int
+    meta: dict[str, Any]
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"unknown codec {self.codec!r}; expected one of {CODECS}")
+        if not isinstance(self.nrows, int) or isinstance(self.nrows, bool) or not 0 <= self.nrows <= _MAX_ROWS:
+            raise ValueError(f"nrows must be an int in [0, {_MAX_ROWS}], got {self.nrows!r}")
+        if not isinstance(self.meta, dict):
+            raise ValueError(f"meta must be a dict, got {type(self.meta).__name__}")
+        if not isinstance(self.data, bytes):
+            raise ValueError(f"data must be bytes, got {type(self.data).__name__}")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: payload plus a fixed header estimate (used for frame byte sizes)."""
+        return len(self.data) + HEADER_BYTES
+
+
+# --------------------------------------------------------------------------- payload plumbing
+
+def _pack(sections: Sequence[bytes | np.ndarray]) -> bytes:
+    """Concatenate sections, padding each but the last to a multiple of 8 bytes."""
+    parts: list[Any] = []
+    for i, s in enumerate(sections):
+        mv = memoryview(s).cast("B") if isinstance(s, np.ndarray) else s
+        parts.append(mv)
+        pad = -len(mv) % 8
+        if pad and i < len(sections) - 1:
+            parts.append(b"\0" * pad)
+    return b"".join(parts)
+
+
+class _Reader:
+    """Sequential, bounds-checked reader of the sections written by ``_pack``."""
+
+    def __init__(self, buf: bytes) -> None:
+        self._buf = memoryview(buf)
+        self._pos = 0
+
+    def _take(self, nbytes: int) -> int:
+        start = self._pos + (-self._pos % 8)
+        end = start + nbytes
+        if nbytes < 0 or end > len(self._buf):
+            raise ValueError(f"chunk payload too short: need {end} bytes, have {len(self._buf)}")
+        self._pos = end
+        return start
+
+    def array(self, dtype: Any, count: int) -> np.ndarray:
+        dt = np.dtype(dtype)
+        start = self._take(count * dt.itemsize)
+        return np.frombuffer(self._buf, dtype=dt, count=count, offset=start)
+
+    def bits(self, count: int) -> np.ndarray:
+        """A bool mask of ``count`` rows stored by ``np.packbits``."""
+        packed = self.array(np.uint8, (count + 7) // 8)
+        return np.unpackbits(packed, count=count).view(bool)
+
+    def raw(self, nbytes: int) -> bytes:
+        start = self._take(nbytes)
+        return self._buf[start:start + nbytes].tobytes()
+
+    def finish(self) -> None:
+        if self._pos != len(self._buf):
+            raise ValueError(f"chunk payload has {len(self._buf) - self._pos} unexpected trailing bytes")
+
+
+def _maybe_lz4(payload: bytes) -> tuple[bytes, int | None]:
+    """LZ4 the payload when it saves >= 20 %; returns (data, raw size or None)."""
+    n = len(payload)
+    if n < _LZ4_MIN:
+        return payload, None
+    if n > _LZ4_SAMPLE_OVER:
+        # Incompressible data (e.g. random doubles) costs a full compress for nothing.
+        starts = np.linspace(0, n - _LZ4_SAMPLE_PIECE, _LZ4_SAMPLE_PIECES).astype(int)
+        sample = b"".join(payload[s:s + _LZ4_SAMPLE_PIECE] for s in starts)
+        if len(lz4.block.compress(sample, store_size=False)) > _LZ4_SAMPLE_RATIO * len(sample):
+            return payload, None
+    packed = lz4.block.compress(payload, store_size=False)
+    if len(packed) <= _LZ4_RATIO * n:
+        return packed, n
+    return payload, None
+
+
+def _payload(enc: EncodedChunk) -> bytes:
+    raw = enc.meta.get("lz4")
+    if raw is None:
+        return enc.data
+    if not isinstance(raw, int) or not 0 <= raw < 2**31:
+        raise ValueError(f"meta['lz4'] must be the raw payload size, got {raw!r}")
+    try:
+        out = lz4.block.decompress(enc.data, uncompressed_size=raw)
+    except lz4.block.LZ4BlockError as e:
+        raise ValueError(f"corrupt LZ4 payload in {enc.codec} chunk: {e}") from e
+    if len(out) != raw:
+        raise ValueError(f"LZ4 payload decompressed to {len(out)} bytes, meta says {raw}")
+    return out
+
+
+def _finish(codec: str, n: int, meta: dict[str, Any], sections: Sequence[bytes | np.ndarray]) -> EncodedChunk:
+    data, raw = _maybe_lz4(_pack(sections))
+    if raw is not None:
+        meta = {**meta, "lz4": raw}
+    return EncodedChunk(codec, n, meta, data)
+
+
+# --------------------------------------------------------------------------- narrow unsigned storage
+
+def _width(rng: int) -> int | None:
+    """Narrowest of 1/2/4 bytes whose unsigned range holds 0..rng, None if none does."""
+    for w in (1, 2, 4):
+        if rng <= 2 ** (8 * w) - 1:
+            return w
+    return None
+
+
+def _narrow(offsets: np.ndarray, rng: int, namask: np.ndarray | None) -> tuple[dict[str, Any], list[np.ndarray]]:
+    """Store ``offsets`` (value - bias, exact, garbage at NA rows) as unsigned ints.
+
+    NA is the all-ones sentinel of the width unless the data reaches it; then a bit mask follows.
+    """
+    w = _width(rng)
+    assert w is not None, "caller checks the range"
+    ut = _UINT[w]
+    sentinel = 2 ** (8 * w) - 1
+    if offsets.dtype.kind == "f" and namask is not None:
+        with np.errstate(invalid="ignore"):   # NaN rows are overwritten below
+            stored = offsets.astype(ut)
+    else:
+        stored = offsets.astype(ut, copy=False)
+    if namask is None:
+        return {"width": w, "na": "none", "nas": 0}, [stored]
+    stored = stored.copy() if stored is offsets else stored
+    nas = int(np.count_nonzero(namask))
+    if rng < sentinel:
+        stored[namask] = sentinel
+        return {"width": w, "na": "sentinel", "nas": nas}, [stored]
+    stored[namask] = 0
+    return {"width": w, "na": "mask", "nas": nas}, [stored, np.packbits(namask)]
+
+
+def _read_narrow(meta: dict[str, Any], rd: _Reader, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+    w = meta["width"]
+    if w not in _UINT:
+        raise ValueError(f"meta['width'] must be 1, 2 or 4, got {w!r}")
+    stored = rd.array(_UINT[w], n)
+    mode = meta["na"]
+    if mode == "none":
+        return stored, None
+    if mode == "sentinel":
+        return stored, stored == 2 ** (8 * w) - 1
+    if mode == "mask":
+        return stored, rd.bits(n)
+    raise ValueError(f"meta['na'] must be none/sentinel/mask, got {mode!r}")
+
+
+# --------------------------------------------------------------------------- dense float64 codecs
+
+def _raw_float(v: np.ndarray, nas: int) -> tuple[str, dict[str, Any], list[np.ndarray]]:
+    """float32 when every bit survives the round trip, else raw float64."""
+    # Out-of-range doubles become inf, signalling NaNs get quieted: the bit check rejects both.
+    with np.errstate(over="ignore", invalid="ignore"):
+        f4 = v.astype(np.float32)
+    if np.array_equal(f4.astype(np.float64).view(np.uint64), v.view(np.uint64)):
+        return "f4", {"kind": "f", "nas": nas}, [f4]
+    return "f8", {"kind": "f", "nas": nas}, [v]
+
+
+def _sample(v: np.ndarray) -> np.ndarray:
+    return v[:: max(1, v.size // _SAMPLE)]
+
+
+def _try_integral(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: float):
+    """Integral floats (no -0.0) with a range under 2**32 -> the "int" codec, else None."""
+    # floor: with a fraction in vmin the offsets stay >= 0 until the check below rejects them
+    bias = math.floor(vmin)
+    if not (-_EXACT <= vmin and vmax <= _EXACT) or _width(math.ceil(vmax) - bias) is None:
+        return None
+    s = _sample(v)
+    if not ((np.rint(s) == s) | (s != s)).all():  # cheap reject of non-integral data
+        return None
+    rng = math.ceil(vmax) - bias
+    meta, sections = _narrow(v - float(bias), rng, nanmask)
+    # Verify with the decoder's own arithmetic: it rejects fractions (truncated by the cast)
+    # and -0.0 (== 0, but the integer storage gives back +0.0) in one pass.
+    same = np.add(sections[0], float(bias)).view(np.uint64) == v.view(np.uint64)
+    if nanmask is not None:
+        same |= nanmask
+    if not same.all():
+        return None
+    return "int", {"kind": "f", "bias": bias, **meta}, sections
+
+
+def _try_decimal(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: float):
+    """Values m / 10**k (k = 1..15) reproduced bit-exactly -> the "dec" codec, else None."""
+    big = max(abs(vmin), abs(vmax))
+    kmax = int(np.count_nonzero(_DEC_LIMIT >= big))  # m = v * 10**k must stay exact
+    if kmax == 0:
+        return None
+    s = _sample(v)
+    if nanmask is not None:
+        s = s[~np.isnan(s)]
+    scaled = np.rint(s[:, None] * _POW10[:kmax])
+    fits = ((scaled + 0.0) / _POW10[:kmax] == s[:, None]).all(axis=0)
+    for k in (np.flatnonzero(fits) + 1).tolist():
+        p = 10.0 ** k
+        m = np.rint(v * p)
+        mmin, mmax = int(np.fmin.reduce(m)), int(np.fmax.reduce(m))
+        if max(-mmin, mmax) > _EXACT:
+            continue
+        if _width(mmax - mmin) is None:
+            return None  # a larger k only widens the range
+        # Decoding computes (stored + bias) / p in float64; "+ 0.0" turns -0.0 into the +0.0
+        # that the integer storage gives back, so -0.0 inputs are rejected here.
+        same = ((m + 0.0) / p).view(np.uint64) == v.view(np.uint64)
+        if nanmask is not None:
+            same |= nanmask
+        if same.all():
+            meta, sections = _narrow(m - float(mmin), mmax - mmin, nanmask)
+            return "dec", {"kind": "f", "bias": mmin, "digits": k, **meta}, sections
+    return None
+
+
+def _dense_float(v: np.ndarray) -> tuple[str, dict[str, Any], list[np.ndarray]]:
+    """Best non-sparse codec for a float64 array (NaN = NA)."""
+    n = v.size
+    if n == 0:
+        return "f8", {"kind": "f", "nas": 0}, [v]
+    bits = v.view(np.uint64)
+    nanmask = np.isnan(v)
+    nas = int(np.count_nonzero(nanmask))
+    if nas == n:
+        if (bits == bits[0]).all():  # all NA with one NaN pattern
+            return "const", {"kind": "f", "bits": int(bits[0]), "nas": nas}, []
+        return _raw_float(v, nas)
+    if nas and not (bits[nanmask] == _CANON_NAN_BITS).all():
+        return _raw_float(v, nas)  # NaN payloads survive only in f4/f8
+    vmin, vmax = float(np.fmin.reduce(v)), float(np.fmax.reduce(v))
+    if nas == 0 and vmin == vmax and (bits == bits[0]).all():  # bits: 0.0 == -0.0
+        return "const", {"kind": "f", "bits": int(bits[0]), "nas": 0}, []
+    mask = nanmask if nas else None
+    if np.isfinite(vmin) and np.isfinite(vmax):
+        found = _try_integral(v, mask, vmin, vmax)
+        if found is not None:
+            return found
+        if (bits == _NEG_ZERO_BITS).any():
+            return _raw_float(v, nas)  # -0.0 would need a sign the integer storage lacks
+        found = _try_decimal(v, mask, vmin, vmax)
+        if found is not None and found[1]["width"] < 4:
+            return found
+        raw = _raw_float(v, nas)
+        # At equal width f4 decodes with one cast, cheaper than dec's add + divide.
+        return found if found is not None and raw[0] == "f8" else raw
+    return _raw_float(v, nas)
+
+
+# --------------------------------------------------------------------------- dense integer codecs
+
+def _absent_value(valid: np.ndarray, vmin: int, vmax: int) -> int:
+    """An int64 value not present in ``valid``, used as the i8 NA sentinel."""
+    lo, hi = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    if vmin > lo:
+        return lo
+    if vmax < hi:
+        return hi
+    u = np.unique(valid)
+    gaps = np.flatnonzero(np.diff(u) > 1)  # at most 2**64 - 1 distinct values: a gap exists
+    return int(u[gaps[0]]) + 1
+
+
+def _dense_int(v: np.ndarray, namask: np.ndarray | None) -> tuple[str, dict[str, Any], list[np.ndarray]]:
+    """Best non-sparse codec for integers (any int dtype; ``namask`` marks NA rows)."""
+    n = v.size
+    nas = 0 if namask is None else int(np.count_nonzero(namask))
+    if nas == 0:
+        namask = None
+    if n == 0 or nas == n:
+        if n == 0:
+            return "i8", {"kind": "i", "na_value": None, "nas": 0}, [np.empty(0, np.int64)]
+        return "const", {"kind": "i", "value": 0, "nas": n}, []
+    valid = v if namask is None else v[~namask]
+    vmin, vmax = int(valid.min()), int(valid.max())
+    if nas == 0 and vmin == vmax:
+        return "const", {"kind": "i", "value": vmin, "nas": 0}, []
+    rng = vmax - vmin
+    w = _width(rng)
+    if w is not None:
+        ut = _UINT[w]
+        # Modular arithmetic in the target width: (v mod 2**8w) - (bias mod 2**8w) wraps to the
+        # exact offset because the true offset lies in [0, 2**8w).
+        offsets = v.astype(ut, copy=False)
+        if vmin:
+            offsets = offsets - ut(vmin % 2 ** (8 * w))
+        meta, sections = _narrow(offsets, rng, namask)
+        return "int", {"kind": "i", "bias": vmin, **meta}, sections
+    raw = v.astype(np.int64)
+    if namask is None:
+        return "i8", {"kind": "i", "na_value": None, "nas": 0}, [raw]
+    sentinel = _absent_value(valid, vmin, vmax)
+    raw[namask] = sentinel
+    return "i8", {"kind": "i", "na_value": sentinel, "nas": nas}, [raw]
+
+
+# --------------------------------------------------------------------------- sparse wrappers
+
+def _prefixed(codec: str, meta: dict[str, Any]) -> dict[str, Any]:
+    return {"v_codec": codec, **{f"v_{k}": val for k, val in meta.items()}}
+
+
+def _inner(meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    inner = {k[2:]: val for k, val in meta.items() if k.startswith("v_")}
+    codec = inner.pop("codec")
+    if codec not in ("const", "int", "dec", "f4", "f8", "i8"):
+        raise ValueError(f"sparse chunk cannot hold values as {codec!r}")
+    return codec, inner
+
+
+def _sparse(kind: str, n: int, fill: str, keep: np.ndarray, nas: int, dense_of) -> tuple[str, dict[str, Any], list]:
+    """Row-id sparse layout (H2O CXI/CXF) of the rows in bool mask ``keep``."""
+    idx = np.flatnonzero(keep)
+    idx = idx.astype(np.uint16 if n <= 2**16 else np.uint32)
+    codec, meta, sections = dense_of(idx)
+    head = {"kind": kind, "fill": fill, "nnz": int(idx.size), "idx_width": idx.itemsize, "nas": nas}
+    return "sparse", {**head, **_prefixed(codec, meta)}, [idx, *sections]
+
+
+def _bitsparse(kind: str, fill: str, keep: np.ndarray, nas: int, dense_of) -> tuple[str, dict[str, Any], list]:
+    """One bit per row plus the values of the set rows: pays when >= 1/8 of rows are fill."""
+    codec, meta, sections = dense_of(keep)
+    head = {"kind": kind, "fill": fill, "nnz": int(np.count_nonzero(keep)), "nas": nas}
+    return "bitsparse", {**head, **_prefixed(codec, meta)}, [np.packbits(keep), *sections]
+
+
+def _choose_layout(kind: str, n: int, fill: str, nfill: int, keep_fn, nas: int, dense_of, dense_all):
+    """H2O's sparse rule (< 1/8 stored) first, then bit-sparse when >= 1/8 rows are fill.
+
+    Bit-sparse needs no size comparison: the dense codec of all rows is never narrower per row
+    than the one of the stored rows (adding the fill value cannot shrink a range or make data
+    float32-exact), and n/8 mask bytes <= nfill * width when nfill >= n/8.
+    """
+    stored = n - nfill
+    if stored == 0:
+        return dense_all()  # constant
+    if 8 * stored < n:
+        return _sparse(kind, n, fill, keep_fn(), nas, dense_of)
+    if 8 * nfill >= n:
+        return _bitsparse(kind, fill, keep_fn(), nas, dense_of)
+    return dense_all()
+
+
+# --------------------------------------------------------------------------- encoders per kind
+
+def _encode_float(v: np.ndarray) -> EncodedChunk:
+    n = v.size
+    bits = v.view(np.uint64)
+    nanmask = np.isnan(v)
+    nas = int(np.count_nonzero(nanmask))
+    nzero = n - int(np.count_nonzero(bits))  # +0.0 only: -0.0 must be stored to keep its sign
+    canonical = nas == 0 or bool((bits[nanmask] == _CANON_NAN_BITS).all())
+    if canonical and nas > nzero:
+        fill, nfill, keep_fn = "na", nas, lambda: ~nanmask
+    else:
+        fill, nfill, keep_fn = "zero", nzero, lambda: bits != 0
+    codec, meta, sections = _choose_layout(
+        "f", n, fill, nfill, keep_fn, nas,
+        dense_of=lambda sel: _dense_float(v[sel]), dense_all=lambda: _dense_float(v))
+    return _finish(codec, n, meta, sections)
+
+
+def _encode_int(v: np.ndarray, namask: np.ndarray | None) -> EncodedChunk:
+    n = v.size
+    if v.dtype == np.uint64 and n and int(v.max()) > np.iinfo(np.int64).max:
+        raise ValueError("uint64 values above int64 max cannot be stored (decode gives int64)")
+    nas = 0 if namask is None else int(np.count_nonzero(namask))
+    if nas == 0:
+        namask = None
+        nzero = n - int(np.count_nonzero(v))
+    else:
+        nzero = int(np.count_nonzero((v == 0) & ~namask))
+    if nas > nzero:
+        fill, nfill, keep_fn = "na", nas, lambda: ~namask
+    else:
+        fill, nfill = "zero", nzero
+        keep_fn = (lambda: v != 0) if namask is None else (lambda: (v != 0) | namask)
+
+    def dense_of(sel: np.ndarray):
+        return _dense_int(v[sel], None if namask is None else namask[sel])
+
+    codec, meta, sections = _choose_layout(
+        "i", n, fill, nfill, keep_fn, nas, dense_of=dense_of, dense_all=lambda: _dense_int(v, namask))
+    return _finish(codec, n, meta, sections)
+
+
+def _encode_cat(v: np.ndarray, namask: np.ndarray | None) -> EncodedChunk:
+    n = v.size
+    if v.dtype.kind not in "iu":
+        raise ValueError(f"categorical codes must be an integer array, got dtype {v.dtype}")
+    if n and v.dtype.kind == "i":
+        low = int(v.min()) if namask is None else int(v.min(where=~namask, initial=0))
+        if low < -1:
+            raise ValueError(f"categorical codes must be >= 0 (or -1 for NA), found {low}")
+    neg = (v < 0) if v.dtype.kind == "i" else None
+    namask = neg if namask is None else (namask if neg is None else namask | neg)
+    nas = 0 if namask is None else int(np.count_nonzero(namask))
+    top = int(v.max(where=~namask, initial=0)) if nas else (int(v.max()) if n else 0)
+    w = _width(top + 1)  # + 1: the all-ones value is the NA sentinel
+    if w is None:
+        raise ValueError(f"categorical code {top} exceeds the 2**32 - 2 level limit")
+    stored = v.astype(_UINT[w])
+    if nas:
+        stored[namask] = 2 ** (8 * w) - 1
+    return _finish("cat", n, {"kind": "c", "width": w, "nas": nas}, [stored])
+
+
+def encode(values: np.ndarray, na: np.ndarray | None = None, *, categorical: bool = False) -> EncodedChunk:
+    """Encode one column chunk with the codec that suits its data, then LZ4 when it pays.
+
+    ``values``: float (NaN = NA) or integer array; ``na``: optional bool mask of NA rows;
+    ``categorical``: values are level codes >= 0 with -1 (or ``na``) for NA.
+
+    >>> encode(np.arange(100) % 7).codec
+    'int'
+    >>> encode(np.array([0, 2, 9]), categorical=True).codec
+    'cat'
+    """
+    v = np.asarray(values)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {v.shape}")
+    if v.size > _MAX_ROWS:
+        raise ValueError(f"a chunk holds at most {_MAX_ROWS} rows, got {v.size}")
+    if na is not None:
+        na = np.asarray(na)
+        if na.dtype != np.bool_ or na.shape != v.shape:
+            raise ValueError(f"na must be a bool array of shape {v.shape}, got {na.dtype} {na.shape}")
+        na = np.ascontiguousarray(na) if na.any() else None
+    if not v.dtype.isnative:
+        v = v.astype(v.dtype.newbyteorder("="))
+    v = np.ascontiguousarray(v)
+    if categorical:
+        return _encode_cat(v, na)
+    if v.dtype.kind == "f":
+        v = v.astype(np.float64, copy=na is not None)
+        if na is not None:
+            v[na] = np.nan
+        return _encode_float(v)
+    if v.dtype.kind in "iu":
+        return _encode_int(v, na)
+    raise ValueError(f"values must be a float or integer array, got dtype {v.dtype}")
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _kind(enc: EncodedChunk) -> str:
+    kind = enc.meta.get("kind")
+    if kind == "s":
+        raise ValueError("string chunks decode with decode_strings, not as numbers")
+    if kind not in _KINDS:
+        raise ValueError(f"malformed {enc.codec} chunk: meta['kind'] must be one of {_KINDS}, got {kind!r}")
+    return kind
+
+
+def _check_out(out: np.ndarray | None, n: int) -> np.ndarray:
+    if out is None:
+        return np.empty(n, np.float64)
+    if (not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != (n,)
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable contiguous float64 array of shape ({n},)")
+    return out
+
+
+def _dec_float_into(codec: str, meta: dict[str, Any], rd: _Reader, n: int, out: np.ndarray) -> None:
+    if codec == "const":
+        if meta["kind"] == "i":
+            out.fill(np.nan if meta["nas"] else float(meta["value"]))
+        else:
+            out.view(np.uint64).fill(meta["bits"])
+        return
+    if codec in ("int", "dec"):
+        stored, namask = _read_narrow(meta, rd, n)
+        bias = meta["bias"]
+        if abs(bias) + 2 ** (8 * stored.itemsize) <= _EXACT:
+            np.add(stored, float(bias), out=out)  # exact: every operand and sum is below 2**53
+        else:  # int64 beyond 2**53: round once, like decode(...).astype(float)
+            np.copyto(out, stored.astype(np.int64) + np.int64(bias))
+        if codec == "dec":
+            digits = meta["digits"]
+            if not isinstance(digits, int) or not 1 <= digits <= _MAX_DIGITS:
+                raise ValueError(f"meta['digits'] must be in 1..{_MAX_DIGITS}, got {digits!r}")
+            np.divide(out, 10.0 ** digits, out=out)
+    elif codec == "f4":
+        np.copyto(out, rd.array(np.float32, n))
+        return
+    elif codec == "f8":
+        np.copyto(out, rd.array(np.float64, n))
+        return
+    elif codec == "i8":
+        raw = rd.array(np.int64, n)
+        np.copyto(out, raw)
+        namask = None if meta["na_value"] is None else raw == meta["na_value"]
+    elif codec == "cat":
+        stored, namask = _read_narrow({"width": meta["width"], "na": "sentinel" if meta["nas"] else "none"}, rd, n)
+        np.copyto(out, stored)
+    else:
+        raise ValueError(f"codec {codec!r} is not a dense numeric codec")
+    if namask is not None:
+        np.copyto(out, np.nan, where=namask)
+
+
+def _dec_int(codec: str, meta: dict[str, Any], rd: _Reader, n: int) -> np.ndarray:
+    if codec == "const":
+        return np.full(n, meta["value"], np.int64)
+    if codec in ("int", "cat"):
+        if codec == "int":
+            stored, namask = _read_narrow(meta, rd, n)
+        else:
+            stored, namask = _read_narrow({"width": meta["width"], "na": "sentinel" if meta["nas"] else "none"}, rd, n)
+        out = stored.astype(np.int64)
+        if codec == "int" and meta["bias"]:
+            out += np.int64(meta["bias"])
+        if namask is not None:
+            out[namask] = -1 if codec == "cat" else 0
+        return out
+    if codec == "i8":
+        out = rd.array(np.int64, n).copy()
+        if meta["na_value"] is not None:
+            out[out == meta["na_value"]] = 0
+        return out
+    raise ValueError(f"codec {codec!r} does not hold integers")
+
+
+def _dec_na(codec: str, meta: dict[str, Any], rd: _Reader, n: int) -> np.ndarray:
+    if codec == "const":
+        return np.full(n, bool(meta["nas"]))
+    if codec in ("int", "dec"):
+        namask = _read_narrow(meta, rd, n)[1]
+    elif codec == "cat":
+        namask = _read_narrow({"width": meta["width"], "na": "sentinel"}, rd, n)[1]
+    elif codec == "i8":
+        namask = None if meta["na_value"] is None else rd.array(np.int64, n) == meta["na_value"]
+    elif codec in ("f4", "f8"):
+        namask = np.isnan(rd.array(np.float32 if codec == "f4" else np.float64, n))
+    else:
+        raise ValueError(f"codec {codec!r} is not a dense numeric codec")
+    return np.zeros(n, bool) if namask is None else namask
+
+
+def _sparse_rows(enc: EncodedChunk, rd: _Reader) -> tuple[np.ndarray | None, np.ndarray | None, int]:
+    """(row ids or None, kept-row mask or None, count) of a sparse/bitsparse chunk."""
+    meta, n = enc.meta, enc.nrows
+    nnz = meta["nnz"]
+    if not isinstance(nnz, int) or not 0 <= nnz <= n:
+        raise ValueError(f"meta['nnz'] must be in 0..{n}, got {nnz!r}")
+    if meta["fill"] not in ("zero", "na"):
+        raise ValueError(f"meta['fill'] must be zero or na, got {meta['fill']!r}")
+    if enc.codec == "sparse":
+        iw = meta["idx_width"]
+        if iw not in (2, 4):
+            raise ValueError(f"meta['idx_width'] must be 2 or 4, got {iw!r}")
+        idx = rd.array(_UINT[iw], nnz)
+        if nnz and (int(idx[-1]) >= n or (nnz > 1 and not (np.diff(idx.astype(np.int64)) > 0).all())):
+            raise ValueError("sparse row ids must be increasing and below nrows")
+        return idx, None, nnz
+    keep = rd.bits(n)
+    if int(np.count_nonzero(keep)) != nnz:
+        raise ValueError(f"bitsparse mask has {np.count_nonzero(keep)} rows set, meta['nnz'] = {nnz}")
+    return None, keep, nnz
+
+
+def _guard(fn):
+    """Turn malformed meta (missing keys, wrong types) into a ValueError naming the codec."""
+    @functools.wraps(fn)
+    def wrapper(enc: EncodedChunk, *args, **kwargs):
+        try:
+            return fn(enc, *args, **kwargs)
+        except (KeyError, TypeError, IndexError, OverflowError) as e:
+            raise ValueError(f"malformed {enc.codec} chunk: {type(e).__name__}: {e}") from e
+    return wrapper
+
+
+@_guard
+def decode_float64(enc: EncodedChunk, out: np.ndarray | None = None) -> np.ndarray:
+    """Decode to float64 with NaN at NA (categorical codes as floats), into ``out`` if given.
+
+    This is the hot path of MRTask: it is vectorised and allocates only for sparse chunks.
+
+    >>> decode_float64(encode(np.array([1, 2, -1]), categorical=True)).tolist()
+    [1.0, 2.0, nan]
+    """
+    _kind(enc)
+    n = enc.nrows
+    out = _check_out(out, n)
+    rd = _Reader(_payload(enc))
+    if enc.codec in ("sparse", "bitsparse"):
+        idx, keep, nnz = _sparse_rows(enc, rd)
+        codec, meta = _inner(enc.meta)
+        vals = np.empty(nnz, np.float64)
+        _dec_float_into(codec, {**meta, "kind": enc.meta["kind"]}, rd, nnz, vals)
+        out.fill(0.0 if enc.meta["fill"] == "zero" else np.nan)
+        out[idx if idx is not None else keep] = vals
+    else:
+        _dec_float_into(enc.codec, enc.meta, rd, n, out)
+    rd.finish()
+    return out
+
+
+@_guard
+def decode(enc: EncodedChunk) -> np.ndarray:
+    """Decode to the input's kind: float64 (bit-exact, NaN at NA) or int64.
+
+    Integer chunks give 0 at NA rows, categorical chunks -1; see ``decode_na``.
+
+    >>> decode(encode(np.array([-2**63, 0, 2**63 - 1]))).tolist() == [-2**63, 0, 2**63 - 1]
+    True
+    """
+    if _kind(enc) == "f":
+        return decode_float64(enc)
+    n = enc.nrows
+    rd = _Reader(_payload(enc))
+    if enc.codec in ("sparse", "bitsparse"):
+        idx, keep, nnz = _sparse_rows(enc, rd)
+        codec, meta = _inner(enc.meta)
+        out = np.zeros(n, np.int64)
+        out[idx if idx is not None else keep] = _dec_int(codec, {**meta, "kind": "i"}, rd, nnz)
+    else:
+        out = _dec_int(enc.codec, enc.meta, rd, n)
+    rd.finish()
+    return out
+
+
+@_guard
+def decode_na(enc: EncodedChunk) -> np.ndarray | None:
+    """Bool mask of NA rows, or None when the chunk has none.
+
+    >>> decode_na(encode(np.array([1.0, np.nan]))).tolist()
+    [False, True]
+    """
+    kind = _kind(enc)
+    n = enc.nrows
+    if enc.meta["nas"] == 0:
+        return None
+    rd = _Reader(_payload(enc))
+    if enc.codec in ("sparse", "bitsparse"):
+        idx, keep, nnz = _sparse_rows(enc, rd)
+        where = idx if idx is not None else keep
+        if enc.meta["fill"] == "na":
+            mask = np.ones(n, bool)
+            mask[where] = False
+            return mask
+        codec, meta = _inner(enc.meta)
+        mask = np.zeros(n, bool)
+        mask[where] = _dec_na(codec, {**meta, "kind": kind}, rd, nnz)
+        return mask
+    return _dec_na(enc.codec, enc.meta, rd, n)
+
+
+# --------------------------------------------------------------------------- strings
+
+def encode_strings(values: Sequence[str | None]) -> EncodedChunk:
+    """Encode a string chunk: byte lengths, an NA bit mask, UTF-8 bytes; LZ4 when it pays.
+
+    Lengths (not end offsets) are stored, in the narrowest unsigned width: repeated values
+    then repeat in the payload too, which LZ4 turns into almost nothing.
+
+    Lone surrogates are kept (``surrogatepass``), so every Python str round-trips.
+
+    >>> decode_strings(encode_strings(["a", None, "été", ""]))
+    ['a', None, 'été', '']
+    """
+    n = len(values)
+    if n > _MAX_ROWS:
+        raise ValueError(f"a chunk holds at most {_MAX_ROWS} rows, got {n}")
+    parts: list[bytes] = []
+    na_rows: list[int] = []
+    for i, s in enumerate(values):
+        if s is None:
+            na_rows.append(i)
+            parts.append(b"")
+        elif isinstance(s, str):
+            parts.append(s.encode("utf-8", "surrogatepass"))
+        else:
+            raise ValueError(f"string chunk row {i} is {type(s).__name__}, expected str or None")
+    blob = b"".join(parts)
+    lengths = np.fromiter(map(len, parts), dtype=np.uint64, count=n)
+    width = _width(int(lengths.max()) if n else 0) or 8
+    lengths = lengths.astype(_UINT.get(width, np.uint64))
+    sections: list[Any] = [lengths]
+    if na_rows:
+        mask = np.zeros(n, bool)
+        mask[na_rows] = True
+        sections.append(np.packbits(mask))
+    sections.append(blob)
+    meta = {"kind": "s", "nas": len(na_rows), "len_width": width,
+            "text_bytes": len(blob), "ascii": blob.isascii()}
+    return _finish("str", n, meta, sections)
+
+
+@_guard
+def decode_strings(enc: EncodedChunk) -> list[str | None]:
+    """Decode a chunk made by ``encode_strings``."""
+    if enc.codec != "str":
+        raise ValueError(f"decode_strings needs a str chunk, got {enc.codec!r}")
+    n, meta = enc.nrows, enc.meta
+    width = meta["len_width"]
+    if width not in (1, 2, 4, 8):
+        raise ValueError(f"meta['len_width'] must be 1, 2, 4 or 8, got {width!r}")
+    rd = _Reader(_payload(enc))
+    lengths = rd.array(_UINT.get(width, np.uint64), n)
+    namask = rd.bits(n) if meta["nas"] else None
+    blob = rd.raw(meta["text_bytes"])
+    rd.finish()
+    if n and int(lengths.max()) > len(blob):
+        raise ValueError("string chunk lengths exceed its byte count")
+    ends = np.cumsum(lengths, dtype=np.int64)  # each length <= len(blob): no overflow
+    if n and int(ends[-1]) != len(blob):
+        raise ValueError(f"string chunk lengths add up to {int(ends[-1])}, payload has {len(blob)} bytes")
+    stops = ends.tolist()
+    starts = [0, *stops[:-1]]
+    if meta["ascii"]:
+        text = blob.decode("ascii")  # one decode; byte offsets equal char offsets
+        out: list[str | None] = [text[a:b] for a, b in zip(starts, stops)]
+    else:
+        out = [blob[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, stops)]
+    if namask is not None:
+        for i in np.flatnonzero(namask).tolist():
+            out[i] = None
+    return out
+
+
+# --------------------------------------------------------------------------- wire format
+
+def to_wire(enc: EncodedChunk) -> tuple[dict[str, Any], bytes]:
+    """A msgpack-able header and the raw payload buffer (sent as a separate frame).
+
+    >>> h, buf = to_wire(encode(np.arange(10.0)))
+    >>> from_wire(h, buf) == encode(np.arange(10.0))
+    True
+    """
+    return {"codec": enc.codec, "nrows": enc.nrows, "meta": dict(enc.meta)}, enc.data
+
+
+def from_wire(header: dict[str, Any], data: bytes | bytearray | memoryview) -> EncodedChunk:
+    """Rebuild a chunk from ``to_wire`` output; malformed headers raise ValueError."""
+    if not isinstance(header, dict) or set(header) != {"codec", "nrows", "meta"}:
+        raise ValueError(f"chunk header must be a dict with codec/nrows/meta, got {header!r:.200}")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ValueError(f"chunk data must be bytes-like, got {type(data).__name__}")
+    meta = header["meta"]
+    return EncodedChunk(header["codec"], header["nrows"], dict(meta) if isinstance(meta, dict) else meta, bytes(data))
