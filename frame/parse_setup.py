@@ -402,11 +402,8 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
     forced = _resolve_header(header)
     has_header = _guess_header(rows, set(NA_LIKE)) if forced is None else forced
     data = rows[1:] if has_header else rows
-    width_rows = data if data else rows
-    ncols = max(len(r) for r in width_rows)
-    if ncols > 1 and width_rows and all(len(r) == ncols and r[-1] == "" for r in width_rows) \
-            and (not has_header or len(rows[0]) < ncols):
-        ncols -= 1   # every line ends with a separator: a trailing separator, not an empty column
+    # a line ending in a separator has one trailing separator, not an extra empty column (as in the parser)
+    ncols = max(len(r) - 1 if len(r) > 1 and r[-1] == "" else len(r) for r in rows)
 
     if column_names is not None:
         names = [str(c) for c in column_names]

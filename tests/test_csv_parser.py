@@ -1,0 +1,286 @@
+"""Byte-range CSV parsing (frame.csv_parser) and the Fashion-MNIST converter (tools.fmnist_to_csv)."""
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from frame.csv_parser import ParseError, ParsedBlock, count_lines, parse_range, unify_domains
+from frame.parse_setup import ParseSetup, guess_setup
+from tools import fmnist_to_csv
+
+SMALL = Path("/work/shared/data/h2o-smalldata")
+ECG = Path("/work/shared/data/ecg")
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _whole(buf: bytes, setup: ParseSetup) -> ParsedBlock:
+    return parse_range(buf, 0, len(buf), setup)
+
+
+def _values(block: ParsedBlock, setup: ParseSetup) -> list[list]:
+    """Columns as plain lists (enum decoded to strings, NaN -> None) so blocks compare with ==."""
+    out = []
+    for col, t in zip(block.columns, setup.column_types):
+        if t == "enum":
+            codes, dom = col
+            out.append([None if c < 0 else dom[c] for c in codes.tolist()])
+        elif t == "string":
+            out.append(list(col))
+        else:
+            out.append([None if v != v else v for v in np.asarray(col).tolist()])
+    return out
+
+
+def _split_parse(buf: bytes, setup: ParseSetup, cuts: list[int]) -> tuple[list[list], list[int]]:
+    bounds = [0, *cuts, len(buf)]
+    cols: list[list] = [[] for _ in range(setup.ncols)]
+    firsts = []
+    for a, z in zip(bounds, bounds[1:]):
+        blk = parse_range(buf, a, z, setup, file_start_line=1 + count_lines(buf, 0, a))
+        if blk.nrows:
+            firsts.append(blk.first_line)
+        for k, v in enumerate(_values(blk, setup)):
+            cols[k].extend(v)
+    return cols, firsts
+
+
+# A file exercising everything the line-boundary rule must survive: header, CRLF and LF, quotes with embedded
+# separators, doubled quotes and embedded CR-less text, empty fields, NA strings, blank lines, no final newline.
+TRICKY = (b'id,name,score,when\r\n'
+          b'1,"Smith, J",3.5,2020-01-01\r\n'
+          b'2,plain,NA,2020-01-02 10:00:00\n'
+          b'\n'
+          b'3,"say ""hi""",,2021-06-30\r\n'
+          b'4,,-1e3,\n'
+          b'   \r\n'
+          b'5,"x,y,z",0.1,2000-02-29T12:30:00\n'
+          b'6,plain,7,2020-01-01')
+TRICKY_SETUP = ParseSetup(",", True, ["id", "name", "score", "when"], ["numeric", "enum", "numeric", "time"],
+                          [[], [], ["NA"], []])
+
+
+def test_tricky_whole_parse():
+    blk = _whole(TRICKY, TRICKY_SETUP)
+    assert blk.nrows == 6 and blk.first_line == 2
+    ids, names, scores, whens = _values(blk, TRICKY_SETUP)
+    assert ids == [1, 2, 3, 4, 5, 6]
+    assert names == ["Smith, J", "plain", 'say "hi"', None, "x,y,z", "plain"]
+    assert scores == [3.5, None, None, -1000.0, 0.1, 7.0]
+    assert whens[0] == 1577836800000.0 and whens[3] is None
+    codes, dom = blk.columns[1]
+    assert dom == sorted(dom) and codes.dtype == np.int32 and codes[3] == -1
+
+
+def test_every_two_way_split_equals_whole_parse():
+    whole = _values(_whole(TRICKY, TRICKY_SETUP), TRICKY_SETUP)
+    for cut in range(len(TRICKY) + 1):
+        cols, firsts = _split_parse(TRICKY, TRICKY_SETUP, [cut])
+        assert cols == whole, f"split at byte {cut}"
+        assert firsts[0] == 2
+
+
+def test_every_two_way_split_numeric_fast_path():
+    buf = open(ECG / "ecg_discord_test.csv", "rb").read()[:6000]
+    buf = buf[: buf.rindex(b"\n") + 1]
+    setup = guess_setup(buf)
+    whole = _values(_whole(buf, setup), setup)
+    for cut in range(0, len(buf) + 1, 7):
+        assert _split_parse(buf, setup, [cut])[0] == whole, f"split at byte {cut}"
+
+
+def test_random_multi_way_splits_and_first_lines():
+    rng = random.Random(1234)
+    lines = ["a,b,c"] + [f"{i},{rng.choice(['u', 'v', 'w'])},{rng.random():.6g}" for i in range(300)]
+    buf = ("\n".join(lines) + "\n").encode()
+    setup = guess_setup(buf)
+    whole = _values(_whole(buf, setup), setup)
+    for _ in range(200):
+        cuts = sorted(rng.sample(range(1, len(buf)), rng.choice([2, 3])))
+        cols, firsts = _split_parse(buf, setup, cuts)
+        assert cols == whole
+        # first_line of each non-empty block is the line of its first row (row i is on line i + 2)
+        bounds = [0, *cuts, len(buf)]
+        expect = [1 + count_lines(buf, 0, a) + (a > 0 and buf[a - 1] != 10) + (a == 0)
+                  for a, z in zip(bounds, bounds[1:])]
+        got_rows = [parse_range(buf, a, z, setup, file_start_line=1 + count_lines(buf, 0, a)).nrows
+                    for a, z in zip(bounds, bounds[1:])]
+        assert firsts == [e for e, r in zip(expect, got_rows) if r]
+
+
+@pytest.mark.parametrize("name", ["prostate.csv", "BostonHousing.csv", "cars.csv", "iris_wheader.csv"])
+def test_real_files_match_pandas(name):
+    buf = (SMALL / name).read_bytes()
+    setup = guess_setup(buf)
+    blk = _whole(buf, setup)
+    df = pd.read_csv(io.BytesIO(buf))
+    assert blk.nrows == len(df) and setup.column_names == list(df.columns)
+    for k, t in enumerate(setup.column_types):
+        ref = df.iloc[:, k]
+        if t == "numeric":
+            np.testing.assert_array_equal(blk.columns[k], ref.to_numpy(dtype=np.float64))
+        else:
+            codes, dom = blk.columns[k]
+            assert [dom[c] for c in codes] == ref.tolist()
+
+
+def test_ecg_matches_pandas():
+    buf = (ECG / "ecg_discord_train.csv").read_bytes()
+    setup = guess_setup(buf)
+    blk = _whole(buf, setup)
+    ref = pd.read_csv(io.BytesIO(buf), header=None).to_numpy(dtype=np.float64)
+    assert blk.nrows == 20 and len(blk.columns) == 210
+    np.testing.assert_array_equal(np.stack(blk.columns, axis=1), ref)
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("final", [True, False])
+def test_line_endings_and_final_newline(ending, final):
+    rows = [b"1,x,\"q\"", b"2,,\"r\"", b"3,y,"]
+    buf = ending.join(rows) + (ending if final else b"")
+    setup = ParseSetup(",", False, ["a", "b", "c"], ["numeric", "string", "string"], [[], [], []])
+    assert _values(_whole(buf, setup), setup) == [[1.0, 2.0, 3.0], ["x", None, "y"], ["q", "r", None]]
+
+
+def test_trailing_separator_blank_lines_bom_and_spaces():
+    buf = b"\xef\xbb\xbfa;b\n\n1;2;\n 3 ; 4 \n\n"
+    setup = guess_setup(buf)
+    assert setup.sep == ";" and setup.column_names == ["a", "b"]
+    assert _values(_whole(buf, setup), setup) == [[1.0, 3.0], [2.0, 4.0]]
+
+
+def test_space_separated_runs():
+    buf = b"  1   2.5  x\n3 4 y  \n"
+    setup = guess_setup(buf)
+    assert _values(_whole(buf, setup), setup)[:2] == [[1.0, 3.0], [2.5, 4.0]]
+
+
+def test_na_strings_and_quoted_numbers():
+    setup = ParseSetup(",", False, ["a", "b"], ["numeric", "enum"], [["NA", "-"], ["none"]])
+    buf = b'NA,none\n"2.5",x\n-,"none"\n 7 ,y\n'
+    assert _values(_whole(buf, setup), setup) == [[None, 2.5, None, 7.0], [None, "x", None, "y"]]
+
+
+def test_number_edge_cases_match_float():
+    toks = ["0", "-0", "+5", "007", ".5", "5.", "1e5", "1E-5", "-2.5e+3", "123456789012345678901234",
+            "0.30000000000000004", "1.7976931348623157e308", "4.9e-324", "1e400", "9007199254740993",
+            "0.000000000000000000000000000001", "12345678901234567890.5"]
+    buf = ("\n".join(toks) + "\n").encode()
+    setup = ParseSetup(",", False, ["x"], ["numeric"], [[]])
+    got = _whole(buf, setup).columns[0]
+    want = np.array([float(t) for t in toks])
+    assert got.tobytes() == want.tobytes()   # bit-exact, including -0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=30),
+       st.sampled_from(["{!r}", "{:.3f}", "{:.17g}", "{:e}", "{:.0f}"]))
+def test_random_floats_bit_exact(values, fmt):
+    toks = [fmt.format(v) for v in values]
+    buf = (",".join(toks) + "\n" + ",".join(reversed(toks)) + "\n").encode()
+    setup = ParseSetup(",", False, [f"C{i}" for i in range(len(toks))], ["numeric"] * len(toks),
+                       [[] for _ in toks])
+    blk = _whole(buf, setup)
+    got = np.array([[c[0], c[1]] for c in blk.columns])
+    want = np.array([[float(a), float(b)] for a, b in zip(toks, reversed(toks))])
+    assert got.tobytes() == want.tobytes()
+
+
+# ---------------------------------------------------------------- errors
+
+NUM3 = ParseSetup(",", True, ["a", "b", "c"], ["numeric"] * 3, [["NA"]] * 3)
+
+
+@pytest.mark.parametrize("body,line,column,msg", [
+    (b"a,b,c\n1,2,3\n4,5\n", 3, 3, "expected 3 fields, found 2"),
+    (b"a,b,c\n1,2,3\n4,5,6,7\n", 3, 4, "found more"),
+    (b"a,b,c\n1,2,3\n\n4,x5,6\n", 4, 2, "'x5' is not a number"),
+    (b"a,b,c\r\n1,2,3\r\n4,5,1e\r\n", 3, 3, "'1e' is not a number"),
+    (b"a,b,c\n1,\"2,3\n", 2, 2, "unterminated"),
+])
+def test_parse_errors_name_line_and_column(body, line, column, msg):
+    with pytest.raises(ParseError, match=msg) as ei:
+        _whole(body, NUM3)
+    assert (ei.value.line, ei.value.column) == (line, column)
+    assert f"line {line}, column {column}" in str(ei.value)
+
+
+def test_error_line_is_a_file_line_in_a_later_range():
+    buf = b"a,b,c\n" + b"1,2,3\n" * 50 + b"1,2,oops\n" + b"1,2,3\n" * 10
+    start = 100   # inside line 17
+    with pytest.raises(ParseError) as ei:
+        parse_range(buf, start, len(buf), NUM3, file_start_line=1 + count_lines(buf, 0, start))
+    assert (ei.value.line, ei.value.column) == (52, 3)
+
+
+def test_enum_error_for_quote_junk_and_bad_date():
+    s = ParseSetup(",", False, ["e"], ["enum"], [[]])
+    with pytest.raises(ParseError, match="line 2, column 1"):
+        _whole(b'a\n"b"c\n', s)
+    t = ParseSetup(",", False, ["t"], ["time"], [[]])
+    with pytest.raises(ParseError, match="line 2, column 1: 'tomorrow' is not a date"):
+        _whole(b"2020-01-01\ntomorrow\n", t)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="bad range"):
+        parse_range(b"1\n", 0, 5, NUM3)
+    with pytest.raises(ValueError, match="setup must be a ParseSetup"):
+        parse_range(b"1\n", 0, 2, {"sep": ","})
+
+
+def test_memoryview_input_and_count_lines():
+    buf = bytearray(b"1,2,3\n4,5,6\n")
+    setup = ParseSetup(",", False, ["a", "b", "c"], ["numeric"] * 3, [[]] * 3)
+    assert parse_range(memoryview(buf), 0, len(buf), setup).columns[2].tolist() == [3.0, 6.0]
+    assert count_lines(buf) == 2 and count_lines(buf, 1, 6) == 1
+
+
+def test_unify_domains():
+    glob, maps = unify_domains([["b", "d"], ["a", "b"], []])
+    assert glob == ["a", "b", "d"]
+    assert [m.tolist() for m in maps] == [[1, 2], [0, 1], []]
+
+
+# ---------------------------------------------------------------- Fashion-MNIST converter
+
+@pytest.mark.skipif(not FMNIST.exists(), reason="dataset-fashion-mnist not installed")
+def test_fmnist_converter_round_trip(tmp_path, capsys):
+    assert fmnist_to_csv.main(["--src", str(FMNIST), "--out", str(tmp_path), "--limit", "40"]) == 0
+    csv = tmp_path / "fmnist_train.csv"
+    buf = csv.read_bytes()
+    assert buf.count(b"\n") == 40 and b"\r" not in buf and buf.endswith(b"\n")
+    setup = guess_setup(buf)
+    assert setup.ncols == 785 and not setup.header and set(setup.column_types) == {"numeric"}
+    blk = _whole(buf, setup)
+    images = fmnist_to_csv.load_idx(FMNIST / "train-images-idx3-ubyte.gz")[:40]
+    labels = fmnist_to_csv.load_idx(FMNIST / "train-labels-idx1-ubyte.gz")[:40]
+    got = np.stack(blk.columns, axis=1)
+    np.testing.assert_array_equal(got[:, :784], images.reshape(40, -1))
+    np.testing.assert_array_equal(got[:, 784], labels)
+    assert (tmp_path / "fmnist_test.csv").read_bytes().count(b"\n") == 40
+    # up to date -> kept; --force rewrites
+    capsys.readouterr()
+    fmnist_to_csv.main(["--src", str(FMNIST), "--out", str(tmp_path), "--limit", "40"])
+    assert "up to date" in capsys.readouterr().out
+    fmnist_to_csv.main(["--src", str(FMNIST), "--out", str(tmp_path), "--limit", "40", "--force"])
+    assert "written" in capsys.readouterr().out
+
+
+def test_load_idx_rejects_bad_magic(tmp_path):
+    p = tmp_path / "bad.idx"
+    p.write_bytes(b"\x00\x00\x0d\x01\x00\x00\x00\x01\x05")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        fmnist_to_csv.load_idx(p)
+    p.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01")
+    with pytest.raises(ValueError, match="expected 5 data bytes"):
+        fmnist_to_csv.load_idx(p)
+
+
+def test_write_csv_checks_shapes(tmp_path):
+    with pytest.raises(ValueError, match="same number of rows"):
+        fmnist_to_csv.write_csv(np.zeros((2, 2, 2), np.uint8), np.zeros(3, np.uint8), tmp_path / "x.csv")
