@@ -80,6 +80,11 @@ class Cloud:
         """Call an RPC op on ``node`` (default: the gateway) and wait for the result."""
         return self.run(self.node.call(node or self.gateway, op, args, timeout=timeout))
 
+    @property
+    def dkv(self) -> "SyncDKV":
+        """Blocking access to the DKV from user code (see :mod:`cluster.dkv`)."""
+        return SyncDKV(self)
+
     def status(self) -> dict:
         """Cloud status, the same structure as ``python -m tools.admin cloud --json``."""
         return self.call("cloud.status", timeout=10.0)
@@ -238,3 +243,44 @@ def shutdown() -> None:
     """Shut down the current embedded node (or detach the client). A no-op when there is none."""
     if _current is not None:
         _current.shutdown()
+
+
+class SyncDKV:
+    """The DKV's methods, blocking, for code outside the event loop (user code, compute threads).
+
+    >>> fr = cluster.current().dkv.get("my_frame")      # doctest: +SKIP
+    """
+
+    def __init__(self, cloud: Cloud):
+        self._cloud = cloud
+        self._dkv = cloud.node.dkv
+
+    def put(self, key, value):
+        return self._cloud.run(self._dkv.put(key, value))
+
+    def put_many(self, items):
+        return self._cloud.run(self._dkv.put_many(items))
+
+    def get(self, key):
+        local = self._dkv.local_value(key)       # a homed or cached immutable value: no trip to the loop
+        if local is not None:
+            return local
+        return self._cloud.run(self._dkv.get(key))
+
+    def get_many(self, keys):
+        return self._cloud.run(self._dkv.get_many(keys))
+
+    def delete(self, *keys):
+        return self._cloud.run(self._dkv.delete(list(keys)))
+
+    def delete_prefix(self, prefix):
+        return self._cloud.run(self._dkv.delete_prefix(prefix))
+
+    def keys(self, prefix=""):
+        return self._cloud.run(self._dkv.keys(prefix))
+
+    def atomic(self, key, fn, **args):
+        return self._cloud.run(self._dkv.atomic(key, fn, **args))
+
+    def home(self, key):
+        return self._dkv.home(key)

@@ -14,6 +14,9 @@ PROTOCOL_NAME = "aquifer"
 PROTOCOL_VERSION = 1
 PACKAGE_VERSION = "0.1.0"
 
+# the higher layers, imported by every node so that their ops, task classes and atomics exist there
+DEFAULT_PLUGINS = ("frame.plugin", "algos.plugin")
+
 DEFAULT_PORT = 54321          # REST/web port, as H2O; the cluster port is port + 1
 PORT_OFFSET = 1
 DEFAULT_CLOUD_NAME = os.environ.get("USER") or "aquifer"   # H2O defaults the cloud name to the user name
@@ -37,6 +40,7 @@ class NodeConfig:
     rcvhwm: int = 10_000
     compute_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     client: bool = False                   # a client homes no data and is not a member
+    plugins: tuple[str, ...] = DEFAULT_PLUGINS  # modules imported at start: they register ops and tasks
 
     @property
     def node_id(self) -> str:

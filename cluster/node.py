@@ -11,6 +11,7 @@ locked cloud it exits with status 3. Higher layers (DKV, MRTask) register their 
 from __future__ import annotations
 
 import argparse
+import importlib
 import asyncio
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import Any, Callable
 from . import membership as ms
 from . import protocol
 from .config import PACKAGE_VERSION, NodeConfig
-from .errors import CloudLockedError, NodeLostError, ProtocolError
+from .errors import AquiferError, NodeLostError, ProtocolError, RemoteError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .rpc import Rpc
 from .transport import Transport
@@ -48,6 +49,24 @@ def free_memory_bytes() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError):
         return 0
+
+
+def load_plugins(names) -> list:
+    """Import the plugin modules that give this node its ops, task classes and atomic functions.
+
+    The runtime knows the higher layers only by these module names (``frame``, ``algos``), so a message
+    can only ever reach code that one of them registered. ``AQUIFER_PLUGINS`` (comma-separated) adds more.
+    """
+    extra = [n for n in os.environ.get("AQUIFER_PLUGINS", "").split(",") if n.strip()]
+    modules = []
+    for name in [*names, *extra]:
+        try:
+            modules.append(importlib.import_module(name.strip()))
+        except ModuleNotFoundError as exc:
+            if exc.name != name.strip():
+                raise
+            log.debug("plugin %s not installed", name)
+    return modules
 
 
 class Node:
@@ -79,6 +98,12 @@ class Node:
         self._stopping: asyncio.Future | None = None
         self._flatfile_ids = [f"{resolve(h)}:{p}" for h, p in config.flatfile_peers]
         self._register_builtin_ops()
+        from .dkv import DKV          # the DKV shard lives with the node; it registers its own ops
+        self.dkv = DKV(self)
+        for module in load_plugins(config.plugins):
+            register = getattr(module, "register_node", None)
+            if register is not None:
+                register(self)
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -152,7 +177,16 @@ class Node:
         handler = self.rpc.handlers.get(op)
         if handler is None:
             raise LookupError(f"op {op!r} is not served by node {self.id}")
-        return await asyncio.wait_for(handler(**args), timeout or self.config.rpc_timeout)
+        try:
+            return await asyncio.wait_for(handler(**args), timeout or self.config.rpc_timeout)
+        except (AquiferError, asyncio.CancelledError):
+            raise
+        except asyncio.TimeoutError:
+            raise RpcTimeoutError(f"{op} on node {self.id} did not finish within "
+                                  f"{timeout or self.config.rpc_timeout:g} s") from None
+        except Exception as exc:        # same error type whether the handler ran here or elsewhere
+            e = self.rpc.error_map(exc)
+            raise RemoteError(e["node"], e["type"], e["message"], e["traceback"]) from exc
 
     async def run_compute(self, fn: Callable, *args) -> Any:
         """Run heavy work on the compute pool so the loop keeps heartbeating."""
@@ -216,16 +250,6 @@ class Node:
         self.register("cloud.status", cloud_status)
         self.register("cloud.lock", cloud_lock)
         self.register("node.stats", node_stats)
-        if os.environ.get("AQUIFER_TEST_OPS") == "1":      # only for the test suite
-            async def sleep(seconds):
-                await asyncio.sleep(seconds)
-                return seconds
-
-            async def fail(message):
-                raise RuntimeError(message)
-
-            self.register("test.sleep", sleep)
-            self.register("test.fail", fail)
 
     # ------------------------------------------------------------------ messages in
     def _on_frames(self, frames: list, reply_to) -> None:

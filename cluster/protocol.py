@@ -83,8 +83,6 @@ register_op("echo", {"?x": ANY}, idempotent=True)
 register_op("cloud.status", {}, idempotent=True)
 register_op("cloud.lock", {"reason": str}, idempotent=True)
 register_op("node.stats", {}, idempotent=True)
-register_op("test.sleep", {"seconds": Number}, idempotent=True)
-register_op("test.fail", {"message": str}, idempotent=True)
 
 
 @dataclass

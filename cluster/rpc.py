@@ -170,7 +170,7 @@ class Rpc:
         if isinstance(exc, RemoteError):          # forwarded: keep the original node and traceback
             return {"type": exc.type, "message": exc.message, "traceback": exc.remote_traceback, "node": exc.node}
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if tb else ""
-        return {"type": type(exc).__name__, "message": str(exc), "traceback": text, "node": self.self_id}
+        return {"node": self.self_id, "type": type(exc).__name__, "message": str(exc), "traceback": text}
 
     async def close(self) -> None:
         for task in list(self._running.values()):

@@ -6,6 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
+os.environ["AQUIFER_PLUGINS"] = "aquifer_test_plugin"     # test ops in embedded nodes too
 
 from cloudkit import Launcher  # noqa: E402
 

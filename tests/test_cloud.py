@@ -42,10 +42,9 @@ def test_admin_exits_nonzero_with_one_line_when_unreachable():
     assert time.monotonic() - t0 < 15
 
 
-def test_sigkill_member_is_declared_dead_and_calls_to_it_fail(launcher, monkeypatch):
+def test_sigkill_member_is_declared_dead_and_calls_to_it_fail(launcher):
     nodes = launcher.cloud(3, extra=["--cloud-size", "4"], wait=False)
     ff = launcher.tmp / f"flat-{nodes[0].port}.txt"
-    monkeypatch.setenv("AQUIFER_TEST_OPS", "1")
     cloud = cluster.init(flatfile=str(ff), port=free_port_pair(), name="testcloud", cloud_size=4, timeout=20)
     try:
         victim = nodes[2]

@@ -1,0 +1,302 @@
+"""The distributed key-value store (DKV).
+
+Keys are strings. Each key has one *home* node holding the master copy, chosen by rendezvous hashing
+over the locked member set (so adding replicas on the next r nodes of the ranking is a parameter, not a
+rewrite). A key may also name its home explicitly as ``"@<node>@<rest>"``: frames use that to put chunk i
+of every column on the same node and to spread chunks evenly.
+
+Values are typed: a type name, a msgpack-safe ``meta`` map and raw buffers (bytes or numpy arrays, sent
+out of band). Immutable values (the default: chunks, frame headers) may be cached by readers; a delete
+invalidates every cache. The first write locks the cloud (H2O's rule). ``atomic`` runs a *registered*
+update function on the home node, so a message can never name arbitrary code.
+
+Every node serves the ``dkv.*`` ops and forwards what it does not home, so a client only ever talks to its
+gateway. Within a node, calls to itself skip the network.
+
+>>> v = Value("text", {"hello": "world"})          # a value with no buffers
+>>> home_of("@10.0.0.2:54321@frame1/c0/k3", ("10.0.0.1:54321", "10.0.0.2:54321"))
+'10.0.0.2:54321'
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import NodeLostError, ProtocolError
+from .protocol import ANY, register_op
+
+log = logging.getLogger("aquifer.dkv")
+
+
+@dataclass(frozen=True)
+class Value:
+    """A typed value: ``type`` names what it holds, ``meta`` is msgpack-safe, ``buffers`` raw data."""
+
+    type: str
+    meta: dict = field(default_factory=dict)
+    buffers: tuple = ()
+    immutable: bool = True
+
+    @property
+    def nbytes(self) -> int:
+        n = 0
+        for b in self.buffers:
+            n += b.nbytes if isinstance(b, (np.ndarray, memoryview)) else len(b)
+        return n + 64 + len(self.meta) * 16           # a small estimate for header and meta
+
+    def to_wire(self) -> dict:
+        return {"type": self.type, "meta": self.meta, "bufs": list(self.buffers), "immutable": self.immutable}
+
+    @classmethod
+    def from_wire(cls, d: Any) -> "Value":
+        if not (isinstance(d, dict) and set(d) == {"type", "meta", "bufs", "immutable"}
+                and isinstance(d["type"], str) and isinstance(d["meta"], dict) and isinstance(d["bufs"], list)
+                and isinstance(d["immutable"], bool)
+                and all(isinstance(b, (bytes, memoryview, np.ndarray)) for b in d["bufs"])):
+            raise ProtocolError("malformed DKV value")
+        return cls(d["type"], d["meta"], tuple(d["bufs"]), d["immutable"])
+
+
+def _rank(key: str, node: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{key}\0{node}".encode(), digest_size=8).digest(), "big")
+
+
+def home_of(key: str, members: tuple[str, ...] | list[str]) -> str:
+    """The home node of ``key``: explicit (``@node@...``) or the top of the rendezvous ranking."""
+    if key.startswith("@"):
+        end = key.find("@", 1)
+        if end > 1:
+            return key[1:end]
+    return max(members, key=lambda m: _rank(key, m))
+
+
+def homed_key(node: str, rest: str) -> str:
+    """A key whose home is ``node``."""
+    return f"@{node}@{rest}"
+
+
+# atomic update functions, by name: fn(old: Value | None, **args) -> Value | None (None deletes)
+ATOMICS: dict[str, Callable[..., Value | None]] = {}
+
+
+def register_atomic(name: str, fn: Callable[..., Value | None]) -> None:
+    ATOMICS[name] = fn
+
+
+register_op("dkv.put", {"key": str, "value": dict}, idempotent=True)
+register_op("dkv.put_many", {"items": list}, idempotent=True)
+register_op("dkv.get", {"key": str}, idempotent=True)
+register_op("dkv.get_many", {"keys": list}, idempotent=True)
+register_op("dkv.delete", {"keys": list}, idempotent=True)
+register_op("dkv.delete_prefix", {"prefix": str}, idempotent=True)
+register_op("dkv.local_delete", {"keys": list, "?prefix": str}, idempotent=True)
+register_op("dkv.keys", {"prefix": str}, idempotent=True)
+register_op("dkv.local_keys", {"prefix": str}, idempotent=True)
+register_op("dkv.atomic", {"key": str, "fn": str, "args": dict}, idempotent=False)
+register_op("dkv.home", {"key": str}, idempotent=True)
+
+
+class DKV:
+    """The DKV shard of one node plus the routing to the others (all methods run on the node's loop)."""
+
+    def __init__(self, node):
+        self.node = node
+        self.store: dict[str, Value] = {}
+        self.cache: dict[str, Value] = {}
+        node.key_count = lambda: len(self.store)
+        for op, fn in (("dkv.put", self._h_put), ("dkv.put_many", self._h_put_many), ("dkv.get", self._h_get),
+                       ("dkv.get_many", self._h_get_many), ("dkv.delete", self._h_delete),
+                       ("dkv.delete_prefix", self._h_delete_prefix), ("dkv.local_delete", self._h_local_delete),
+                       ("dkv.keys", self._h_keys), ("dkv.local_keys", self._h_local_keys),
+                       ("dkv.atomic", self._h_atomic), ("dkv.home", self._h_home)):
+            node.register(op, fn)
+
+    # ------------------------------------------------------------------ public, async (any node or client)
+    @property
+    def _entry(self) -> str:
+        """Where requests start: this node, or the gateway for a client."""
+        return self.node.gateway if self.node.config.client else self.node.id
+
+    async def put(self, key: str, value: Value) -> None:
+        await self.node.call(self._entry, "dkv.put", {"key": key, "value": value.to_wire()})
+
+    async def put_many(self, items: list[tuple[str, Value]]) -> None:
+        await self.node.call(self._entry, "dkv.put_many", {"items": [[k, v.to_wire()] for k, v in items]})
+
+    async def get(self, key: str) -> Value | None:
+        local = self._local(key)
+        if local is not None:
+            return local
+        raw = await self.node.call(self._entry, "dkv.get", {"key": key})
+        return None if raw is None else Value.from_wire(raw)
+
+    async def get_many(self, keys: list[str]) -> list[Value | None]:
+        raws = await self.node.call(self._entry, "dkv.get_many", {"keys": list(keys)})
+        return [None if r is None else Value.from_wire(r) for r in raws]
+
+    async def delete(self, keys: list[str]) -> int:
+        return await self.node.call(self._entry, "dkv.delete", {"keys": list(keys)})
+
+    async def delete_prefix(self, prefix: str) -> int:
+        return await self.node.call(self._entry, "dkv.delete_prefix", {"prefix": prefix})
+
+    async def keys(self, prefix: str = "") -> list[dict]:
+        return await self.node.call(self._entry, "dkv.keys", {"prefix": prefix})
+
+    async def atomic(self, key: str, fn: str, **args) -> Value | None:
+        raw = await self.node.call(self._entry, "dkv.atomic", {"key": key, "fn": fn, "args": args})
+        return None if raw is None else Value.from_wire(raw)
+
+    def home(self, key: str) -> str:
+        return home_of(key, self.node.members)
+
+    def local_value(self, key: str) -> Value | None:
+        """The value if this node homes or caches it (no network): MRTask maps read chunks this way."""
+        return self._local(key)
+
+    # ------------------------------------------------------------------ internals
+    def _local(self, key: str) -> Value | None:
+        if self.node.config.client:
+            return self.cache.get(key)
+        return self.store.get(key) if self.home(key) == self.node.id else self.cache.get(key)
+
+    def _check_home(self, home: str) -> None:
+        if self.node.is_dead(home):
+            raise NodeLostError(home, "it homes the key asked for")
+
+    async def _h_put(self, key, value):
+        await self.node.lock("first data write")
+        home = self.home(key)
+        if home == self.node.id:
+            self.store[key] = Value.from_wire(value)
+            return True
+        self._check_home(home)
+        self.cache.pop(key, None)
+        return await self.node.call(home, "dkv.put", {"key": key, "value": value})
+
+    async def _h_put_many(self, items):
+        await self.node.lock("first data write")
+        by_home: dict[str, list] = {}
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                raise ProtocolError("dkv.put_many items must be [key, value] pairs")
+            by_home.setdefault(self.home(item[0]), []).append(item)
+        remote = []
+        for home, group in by_home.items():
+            if home == self.node.id:
+                for key, value in group:
+                    self.store[key] = Value.from_wire(value)
+            else:
+                self._check_home(home)
+                for key, _ in group:
+                    self.cache.pop(key, None)
+                remote.append(self.node.call(home, "dkv.put_many", {"items": group}))
+        await asyncio.gather(*remote)
+        return len(items)
+
+    async def _h_get(self, key):
+        home = self.home(key) if self.node.members else self.node.id
+        if home == self.node.id:
+            v = self.store.get(key)
+            return None if v is None else v.to_wire()
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached.to_wire()
+        self._check_home(home)
+        raw = await self.node.call(home, "dkv.get", {"key": key})
+        if raw is not None and raw["immutable"]:
+            self.cache[key] = Value.from_wire(raw)
+        return raw
+
+    async def _h_get_many(self, keys):
+        by_home: dict[str, list[str]] = {}
+        for key in keys:
+            if not isinstance(key, str):
+                raise ProtocolError("dkv.get_many keys must be strings")
+            by_home.setdefault(self.home(key), []).append(key)
+        found: dict[str, Any] = {}
+        calls = []
+        for home, group in by_home.items():
+            if home == self.node.id:
+                for k in group:
+                    v = self.store.get(k)
+                    found[k] = None if v is None else v.to_wire()
+            else:
+                self._check_home(home)
+                calls.append((group, self.node.call(home, "dkv.get_many", {"keys": group})))
+        results = await asyncio.gather(*(c for _, c in calls))
+        for (group, _), raws in zip(calls, results):
+            found.update(zip(group, raws))
+        return [found[k] for k in keys]
+
+    async def _h_delete(self, keys):
+        for k in keys:
+            if not isinstance(k, str):
+                raise ProtocolError("dkv.delete keys must be strings")
+        counts = await self._broadcast("dkv.local_delete", {"keys": list(keys)})
+        return sum(counts)
+
+    async def _h_delete_prefix(self, prefix):
+        counts = await self._broadcast("dkv.local_delete", {"keys": [], "prefix": prefix})
+        return sum(counts)
+
+    async def _h_local_delete(self, keys, prefix=None):
+        n = 0
+        for k in keys:
+            n += self.store.pop(k, None) is not None
+            self.cache.pop(k, None)
+        if prefix is not None:
+            for k in [k for k in self.store if k.startswith(prefix) or _unhomed(k).startswith(prefix)]:
+                del self.store[k]
+                n += 1
+            for k in [k for k in self.cache if k.startswith(prefix) or _unhomed(k).startswith(prefix)]:
+                del self.cache[k]
+        return n
+
+    async def _h_keys(self, prefix):
+        rows = await self._broadcast("dkv.local_keys", {"prefix": prefix})
+        out = [r for part in rows for r in part]
+        return sorted(out, key=lambda r: r["key"])
+
+    async def _h_local_keys(self, prefix):
+        return [{"key": k, "type": v.type, "bytes": v.nbytes, "home": self.node.id}
+                for k, v in self.store.items() if k.startswith(prefix) or _unhomed(k).startswith(prefix)]
+
+    async def _h_atomic(self, key, fn, args):
+        home = self.home(key)
+        if home != self.node.id:
+            self._check_home(home)
+            return await self.node.call(home, "dkv.atomic", {"key": key, "fn": fn, "args": args})
+        update = ATOMICS.get(fn)
+        if update is None:
+            raise LookupError(f"no atomic update function named {fn!r} is registered")
+        await self.node.lock("first data write")
+        # runs on the loop thread with no await in between: read-modify-write is atomic on the home
+        new = update(self.store.get(key), **args)
+        if new is None:
+            self.store.pop(key, None)
+            return None
+        self.store[key] = new
+        return new.to_wire()
+
+    async def _h_home(self, key):
+        return self.home(key)
+
+    async def _broadcast(self, op: str, args: dict) -> list:
+        """Call ``op`` on every live member (this node included); a dead member is skipped: its data is lost."""
+        members = [m for m in self.node.members if not self.node.is_dead(m)]
+        return await asyncio.gather(*(self.node.call(m, op, args) for m in members))
+
+
+def _unhomed(key: str) -> str:
+    """A key without its explicit-home prefix (prefix searches match the user-visible part)."""
+    if key.startswith("@"):
+        end = key.find("@", 1)
+        if end > 1:
+            return key[end + 1:]
+    return key

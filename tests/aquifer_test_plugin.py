@@ -1,0 +1,28 @@
+"""Ops and atomics the test suite loads into node processes (AQUIFER_PLUGINS=aquifer_test_plugin)."""
+import asyncio
+
+from cluster.dkv import Value, register_atomic
+from cluster.protocol import Number, register_op
+
+register_op("test.sleep", {"seconds": Number}, idempotent=True)
+register_op("test.fail", {"message": str}, idempotent=True)
+
+
+def _counter(old, by):
+    n = (old.meta["n"] if old is not None else 0) + by
+    return Value("counter", {"n": n}, immutable=False)
+
+
+register_atomic("test.counter", _counter)
+
+
+def register_node(node) -> None:
+    async def sleep(seconds):
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async def fail(message):
+        raise RuntimeError(message)
+
+    node.register("test.sleep", sleep)
+    node.register("test.fail", fail)
