@@ -26,10 +26,11 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import lz4.block
 import numpy as np
+from numba import njit
 
 CODECS: tuple[str, ...] = (
     "const",      # one value (or all NA) in meta, no payload
@@ -62,6 +63,10 @@ _LZ4_SAMPLE_PIECES = 8
 _LZ4_SAMPLE_PIECE = 2048
 _LZ4_SAMPLE_RATIO = 0.9
 _KINDS = ("f", "i", "c")       # float64 / integer / categorical input
+
+# (codec, meta, payload sections) before packing and LZ4
+_Encoded = tuple[str, dict[str, Any], list[Any]]
+_DenseOf = Callable[[np.ndarray], _Encoded]  # encodes the rows selected by a mask or row ids
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ def _read_narrow(meta: dict[str, Any], rd: _Reader, n: int) -> tuple[np.ndarray,
 
 # --------------------------------------------------------------------------- dense float64 codecs
 
-def _raw_float(v: np.ndarray, nas: int) -> tuple[str, dict[str, Any], list[np.ndarray]]:
+def _raw_float(v: np.ndarray, nas: int) -> _Encoded:
     """float32 when every bit survives the round trip, else raw float64."""
     # Out-of-range doubles become inf, signalling NaNs get quieted: the bit check rejects both.
     with np.errstate(over="ignore", invalid="ignore"):
@@ -247,7 +252,7 @@ def _sample(v: np.ndarray) -> np.ndarray:
     return v[:: max(1, v.size // _SAMPLE)]
 
 
-def _try_integral(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: float):
+def _try_integral(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: float) -> _Encoded | None:
     """Integral floats (no -0.0) with a range under 2**32 -> the "int" codec, else None."""
     # floor: with a fraction in vmin the offsets stay >= 0 until the check below rejects them
     bias = math.floor(vmin)
@@ -268,7 +273,7 @@ def _try_integral(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: 
     return "int", {"kind": "f", "bias": bias, **meta}, sections
 
 
-def _try_decimal(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: float):
+def _try_decimal(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: float) -> _Encoded | None:
     """Values m / 10**k (k = 1..15) reproduced bit-exactly -> the "dec" codec, else None."""
     big = max(abs(vmin), abs(vmax))
     kmax = int(np.count_nonzero(_DEC_LIMIT >= big))  # m = v * 10**k must stay exact
@@ -298,7 +303,7 @@ def _try_decimal(v: np.ndarray, nanmask: np.ndarray | None, vmin: float, vmax: f
     return None
 
 
-def _dense_float(v: np.ndarray) -> tuple[str, dict[str, Any], list[np.ndarray]]:
+def _dense_float(v: np.ndarray) -> _Encoded:
     """Best non-sparse codec for a float64 array (NaN = NA)."""
     n = v.size
     if n == 0:
@@ -341,11 +346,12 @@ def _absent_value(valid: np.ndarray, vmin: int, vmax: int) -> int:
     if vmax < hi:
         return hi
     u = np.unique(valid)
-    gaps = np.flatnonzero(np.diff(u) > 1)  # at most 2**64 - 1 distinct values: a gap exists
+    # The int64 difference wraps for gaps >= 2**63; read modulo 2**64 it is the true gap.
+    gaps = np.flatnonzero(np.diff(u).view(np.uint64) > 1)  # < 2**64 distinct values: one exists
     return int(u[gaps[0]]) + 1
 
 
-def _dense_int(v: np.ndarray, namask: np.ndarray | None) -> tuple[str, dict[str, Any], list[np.ndarray]]:
+def _dense_int(v: np.ndarray, namask: np.ndarray | None) -> _Encoded:
     """Best non-sparse codec for integers (any int dtype; ``namask`` marks NA rows)."""
     n = v.size
     nas = 0 if namask is None else int(np.count_nonzero(namask))
@@ -392,7 +398,7 @@ def _inner(meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return codec, inner
 
 
-def _sparse(kind: str, n: int, fill: str, keep: np.ndarray, nas: int, dense_of) -> tuple[str, dict[str, Any], list]:
+def _sparse(kind: str, n: int, fill: str, keep: np.ndarray, nas: int, dense_of: _DenseOf) -> _Encoded:
     """Row-id sparse layout (H2O CXI/CXF) of the rows in bool mask ``keep``."""
     idx = np.flatnonzero(keep)
     idx = idx.astype(np.uint16 if n <= 2**16 else np.uint32)
@@ -401,14 +407,15 @@ def _sparse(kind: str, n: int, fill: str, keep: np.ndarray, nas: int, dense_of) 
     return "sparse", {**head, **_prefixed(codec, meta)}, [idx, *sections]
 
 
-def _bitsparse(kind: str, fill: str, keep: np.ndarray, nas: int, dense_of) -> tuple[str, dict[str, Any], list]:
+def _bitsparse(kind: str, fill: str, keep: np.ndarray, nas: int, dense_of: _DenseOf) -> _Encoded:
     """One bit per row plus the values of the set rows: pays when >= 1/8 of rows are fill."""
     codec, meta, sections = dense_of(keep)
     head = {"kind": kind, "fill": fill, "nnz": int(np.count_nonzero(keep)), "nas": nas}
     return "bitsparse", {**head, **_prefixed(codec, meta)}, [np.packbits(keep), *sections]
 
 
-def _choose_layout(kind: str, n: int, fill: str, nfill: int, keep_fn, nas: int, dense_of, dense_all):
+def _choose_layout(kind: str, n: int, fill: str, nfill: int, keep_fn: Callable[[], np.ndarray], nas: int,
+                   dense_of: _DenseOf, dense_all: Callable[[], _Encoded]) -> _Encoded:
     """H2O's sparse rule (< 1/8 stored) first, then bit-sparse when >= 1/8 rows are fill.
 
     Bit-sparse needs no size comparison: the dense codec of all rows is never narrower per row
@@ -460,7 +467,7 @@ def _encode_int(v: np.ndarray, namask: np.ndarray | None) -> EncodedChunk:
         fill, nfill = "zero", nzero
         keep_fn = (lambda: v != 0) if namask is None else (lambda: (v != 0) | namask)
 
-    def dense_of(sel: np.ndarray):
+    def dense_of(sel: np.ndarray) -> _Encoded:
         return _dense_int(v[sel], None if namask is None else namask[sel])
 
     codec, meta, sections = _choose_layout(
@@ -622,7 +629,7 @@ def _dec_na(codec: str, meta: dict[str, Any], rd: _Reader, n: int) -> np.ndarray
 
 
 def _sparse_rows(enc: EncodedChunk, rd: _Reader) -> tuple[np.ndarray | None, np.ndarray | None, int]:
-    """(row ids or None, kept-row mask or None, count) of a sparse/bitsparse chunk."""
+    """(row ids or None, packed kept-row bits or None, count) of a sparse/bitsparse chunk."""
     meta, n = enc.meta, enc.nrows
     nnz = meta["nnz"]
     if not isinstance(nnz, int) or not 0 <= nnz <= n:
@@ -637,16 +644,40 @@ def _sparse_rows(enc: EncodedChunk, rd: _Reader) -> tuple[np.ndarray | None, np.
         if nnz and (int(idx[-1]) >= n or (nnz > 1 and not (np.diff(idx.astype(np.int64)) > 0).all())):
             raise ValueError("sparse row ids must be increasing and below nrows")
         return idx, None, nnz
-    keep = rd.bits(n)
+    return None, rd.array(np.uint8, (n + 7) // 8), nnz
+
+
+def _keep_mask(packed: np.ndarray, n: int, nnz: int) -> np.ndarray:
+    keep = np.unpackbits(packed, count=n).view(bool)
     if int(np.count_nonzero(keep)) != nnz:
         raise ValueError(f"bitsparse mask has {np.count_nonzero(keep)} rows set, meta['nnz'] = {nnz}")
-    return None, keep, nnz
+    return keep
 
 
-def _guard(fn):
+@njit(nogil=True, cache=True, error_model="numpy")
+def _scatter_bits(packed: np.ndarray, vals: np.ndarray, fill: float, out: np.ndarray) -> int:
+    """out[i] = next value where bit i of ``packed`` is set, else ``fill``; returns the set count.
+
+    One pass instead of numpy's unpackbits + fill + boolean-mask assignment (about 3x faster).
+    Reads past ``vals`` are skipped so a corrupt mask cannot read out of bounds; the caller
+    compares the returned count with nnz.
+    """
+    j = 0
+    m = vals.size
+    for i in range(out.size):
+        if (packed[i >> 3] >> (7 - (i & 7))) & 1:
+            if j < m:
+                out[i] = vals[j]
+            j += 1
+        else:
+            out[i] = fill
+    return j
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn malformed meta (missing keys, wrong types) into a ValueError naming the codec."""
     @functools.wraps(fn)
-    def wrapper(enc: EncodedChunk, *args, **kwargs):
+    def wrapper(enc: EncodedChunk, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(enc, *args, **kwargs)
         except (KeyError, TypeError, IndexError, OverflowError) as e:
@@ -668,12 +699,16 @@ def decode_float64(enc: EncodedChunk, out: np.ndarray | None = None) -> np.ndarr
     out = _check_out(out, n)
     rd = _Reader(_payload(enc))
     if enc.codec in ("sparse", "bitsparse"):
-        idx, keep, nnz = _sparse_rows(enc, rd)
+        idx, packed, nnz = _sparse_rows(enc, rd)
         codec, meta = _inner(enc.meta)
         vals = np.empty(nnz, np.float64)
         _dec_float_into(codec, {**meta, "kind": enc.meta["kind"]}, rd, nnz, vals)
-        out.fill(0.0 if enc.meta["fill"] == "zero" else np.nan)
-        out[idx if idx is not None else keep] = vals
+        fill = 0.0 if enc.meta["fill"] == "zero" else np.nan
+        if idx is not None:
+            out.fill(fill)
+            out[idx] = vals
+        elif _scatter_bits(packed, vals, fill, out) != nnz:
+            raise ValueError(f"bitsparse mask does not have meta['nnz'] = {nnz} rows set")
     else:
         _dec_float_into(enc.codec, enc.meta, rd, n, out)
     rd.finish()
@@ -694,10 +729,10 @@ def decode(enc: EncodedChunk) -> np.ndarray:
     n = enc.nrows
     rd = _Reader(_payload(enc))
     if enc.codec in ("sparse", "bitsparse"):
-        idx, keep, nnz = _sparse_rows(enc, rd)
+        idx, packed, nnz = _sparse_rows(enc, rd)
         codec, meta = _inner(enc.meta)
         out = np.zeros(n, np.int64)
-        out[idx if idx is not None else keep] = _dec_int(codec, {**meta, "kind": "i"}, rd, nnz)
+        out[idx if idx is not None else _keep_mask(packed, n, nnz)] = _dec_int(codec, {**meta, "kind": "i"}, rd, nnz)
     else:
         out = _dec_int(enc.codec, enc.meta, rd, n)
     rd.finish()
@@ -717,8 +752,8 @@ def decode_na(enc: EncodedChunk) -> np.ndarray | None:
         return None
     rd = _Reader(_payload(enc))
     if enc.codec in ("sparse", "bitsparse"):
-        idx, keep, nnz = _sparse_rows(enc, rd)
-        where = idx if idx is not None else keep
+        idx, packed, nnz = _sparse_rows(enc, rd)
+        where = idx if idx is not None else _keep_mask(packed, n, nnz)
         if enc.meta["fill"] == "na":
             mask = np.ones(n, bool)
             mask[where] = False

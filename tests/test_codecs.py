@@ -341,6 +341,11 @@ def test_wide_int64_chooses_i8_and_finds_a_free_na_value():
     enc = check_int(v, na)
     assert enc.codec == "i8" and enc.meta["na_value"] not in (I64_MIN, I64_MAX)
     assert check_int(np.arange(0, 2**40, 2**30, dtype=np.int64) * 3).codec == "i8"
+    only_extremes = np.array([I64_MIN, I64_MAX] * 20 + [7], dtype=np.int64)
+    na = np.zeros(only_extremes.size, bool)
+    na[-1] = True
+    enc = check_int(only_extremes, na)
+    assert enc.codec == "i8" and enc.meta["na_value"] == I64_MIN + 1
 
 
 def test_mostly_zero_chooses_sparse_with_narrow_values():
