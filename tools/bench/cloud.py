@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import platform
+import random
 import shlex
 import signal
 import statistics
@@ -176,6 +177,10 @@ def detection_round(launcher: Launcher, name: str, timeout: float, poll: float) 
                  15, "the lock to reach every node", interval=0.1)
         victim = nodes[-1]
         cfg = cloud.node.config
+        # The lock reaches the nodes with the embedded node's heartbeat, right after its failure-detector
+        # tick; killing at once would always land at the same tick phase (the worst case). Spread it.
+        phase = random.uniform(0.0, cfg.heartbeat_interval)
+        time.sleep(phase)
         t_kill = time.perf_counter()
         os.killpg(victim.proc.pid, signal.SIGKILL)
         seen: dict[str, float] = {}
@@ -188,7 +193,7 @@ def detection_round(launcher: Launcher, name: str, timeout: float, poll: float) 
 
         wait_for(victim_dead, cfg.dead_after + 2 * cfg.heartbeat_interval + 10,
                  f"the embedded node to declare {victim.address} dead", interval=poll)
-        return {"suspect_s": seen.get("suspect", float("nan")), "dead_s": seen["dead"]}
+        return {"kill_phase_s": phase, "suspect_s": seen.get("suspect", float("nan")), "dead_s": seen["dead"]}
     finally:
         cloud.shutdown()
 
