@@ -43,7 +43,7 @@ __all__ = ["ParseError", "ParsedBlock", "parse_range", "count_lines", "unify_dom
 # kernel return codes
 _DONE, _ODD, _FEW, _MANY, _QUOTE = 0, 1, 2, 3, 4
 _NL, _CR, _SP, _TAB = 10, 13, 32, 9
-_TILE = 32   # rows staged row-major before the column-major copy (a power of two; 785 cols -> 200 KB)
+_TILE = 64   # rows staged row-major before the column-major copy (a power of two; 785 cols -> 400 KB)
 # exact powers of ten for Clinger's fast path (all representable exactly in float64)
 _POW10 = np.array([10.0 ** i for i in range(23)], dtype=np.float64)
 
@@ -91,8 +91,62 @@ def _flush_tile(tile, nums, row):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
+def _row_lane(buf, i, lane_stop, sep, tile, r, pow10):
+    """Parse a whole line of plain numbers ([-]digits[.digits], <= 15 digits) into ``tile[r]``; returns the
+    position after its newline, or -1 if the line needs the general path (which then re-reads it).
+
+    2-3x faster than the field state machine, and a separate function so that LLVM keeps its few variables
+    in registers. Exact: m < 10**15 < 2**53 and 10**k (k <= 15) are exact doubles, so the single division is
+    correctly rounded like ``float()``. Digit runs need no bounds checks: every read starts at or before
+    ``lane_stop``, a byte no run can cross.
+    """
+    ncols = tile.shape[1]
+    c = 0
+    while True:
+        neg = buf[i] == 45
+        if neg:
+            i += 1
+        st = i
+        m = 0
+        d = np.int64(buf[i]) - 48
+        while np.uint64(d) <= 9:
+            m = m * 10 + d
+            i += 1
+            d = np.int64(buf[i]) - 48
+        b = buf[i]
+        if b == 46:
+            if i == st:
+                return -1
+            i += 1
+            f0 = i
+            d = np.int64(buf[i]) - 48
+            while np.uint64(d) <= 9:
+                m = m * 10 + d
+                i += 1
+                d = np.int64(buf[i]) - 48
+            if i - st > 16:
+                return -1
+            v = np.float64(m) / pow10[i - f0]
+            b = buf[i]
+        else:
+            if i == st or i - st > 15:
+                return -1
+            v = np.float64(m)
+        tile[r, c] = -v if neg else v
+        if b == sep:
+            c += 1
+            i += 1
+            if c == ncols or i > lane_stop:
+                return -1
+            continue
+        if b == _NL and c == ncols - 1:
+            return i + 1
+        return -1
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
 def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nums, tok_s, tok_e, tok_q,
-              na_bytes, na_start, na_len, na_off, pow10):
+              na_bytes, na_start, na_len, na_off, pow10, lane_stop):
     """Parse rows from ``pos`` until the first line starting at or after ``end``; resumable.
 
     State is (pos, phase, row, col): phase 0 = at the start of field ``col``, phase 1 = at the byte that ends
@@ -105,6 +159,11 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
     ncols = kinds.shape[0]
     space_sep = sep == _SP
     tmask = tile.shape[0] - 1
+    all_num = True
+    for k in range(ncols):
+        if kinds[k] != 0:
+            all_num = False
+    slow = False   # the current line failed the row lane
     while True:
         if phase == 0:
             if col == 0:
@@ -127,6 +186,15 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                     break
                 if space_sep:
                     pos = q
+                elif all_num and not slow and pos <= lane_stop:
+                    nxt = _row_lane(buf, pos, lane_stop, sep, tile, row & tmask, pow10)
+                    if nxt >= 0:
+                        row += 1
+                        if row & tmask == 0:
+                            _flush_tile(tile, nums, row)
+                        pos = nxt
+                        continue
+                    slow = True
             p = pos
             if kinds[col] == 0:
                 # ---- numeric field. Fast lane: unsigned digits with an optional fraction, <= 15 digits in
@@ -326,6 +394,7 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
             col = 0
             phase = 0
             pos = nxt
+            slow = False
             continue
         # at a separator
         q = pos + 1
@@ -435,6 +504,30 @@ class _Plan:
         self.quote = ord(setup.quote)
 
 
+_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan_for(setup: ParseSetup) -> _Plan:
+    """The kernel arrays for ``setup``, built once per distinct setup (14 ms for 785 columns, as long as
+    parsing a 4 MB range)."""
+    key = (setup.sep, setup.quote, tuple(setup.column_types), tuple(map(tuple, setup.na_strings)))
+    plan = _PLANS.get(key)
+    if plan is None:
+        if len(_PLANS) >= 16:
+            _PLANS.clear()
+        plan = _PLANS[key] = _Plan(setup)
+    return plan
+
+
+def _lane_stop(arr: np.ndarray) -> int:
+    """Index of the last byte that is not a digit, '.' or '-' (-1 if none): the kernel's row lane reads
+    without bounds checks only from runs that start at or before it."""
+    k = arr.shape[0] - 1
+    while k >= 0 and (48 <= arr[k] <= 57 or arr[k] == 46 or arr[k] == 45):
+        k -= 1
+    return k
+
+
 def _skip_blank(arr: np.ndarray, pos: int, n: int, sep: int) -> int:
     """Position of the first non-blank line at or after line start ``pos`` (as the kernel skips them)."""
     blank = (_SP, _CR) if sep == _TAB else (_SP, _CR, _TAB)
@@ -484,7 +577,7 @@ def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup
         raise ValueError(f"bad range [{start!r}, {end!r}) for a buffer of {n} bytes")
     if file_start_line < 1:
         raise ValueError(f"file_start_line must be >= 1, got {file_start_line}")
-    plan = _Plan(setup)
+    plan = _plan_for(setup)
     pos, line0 = start, file_start_line     # invariant: line0 is the file line starting at pos
     if pos > 0 and arr[pos - 1] != _NL:
         nl = _find_nl(arr, pos, end)
@@ -517,10 +610,11 @@ def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup
 
     pos0 = pos
     phase, row, col = 0, 0, 0
+    lane_stop = _lane_stop(arr)
     while True:
         code, pos, row, col = _tokenize(arr, pos, end, phase, row, col, plan.sep, plan.quote, plan.kinds,
                                         plan.slots, tile, nums, tok_s, tok_e, tok_q, plan.na_bytes, plan.na_start,
-                                        plan.na_len, plan.na_off, _POW10)
+                                        plan.na_len, plan.na_off, _POW10, lane_stop)
         if code == _DONE:
             break
         name = setup.column_names[col]

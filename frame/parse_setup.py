@@ -279,19 +279,21 @@ class _ColumnStats:
     domain: set = field(default_factory=set)
     na_seen: set = field(default_factory=set)
 
-    def add(self, tok: str, na: set[str]) -> None:
+    def add(self, tok: str, na: set[str], kinds: dict[str, int]) -> None:
         if tok == "" or tok in na:
             self.nempty += 1
             if tok:
                 self.na_seen.add(tok)
             return
-        v = parse_number(tok)
-        if v is not None:
-            if v == 0:
-                self.nzeros += 1
-            else:
-                self.nnums += 1
-        elif parse_time(tok) is not None:
+        kind = kinds.get(tok)
+        if kind is None:   # classify each distinct token once: wide pixel files repeat "0".."255"
+            v = parse_number(tok)
+            kind = kinds[tok] = (0 if v == 0 else 1) if v is not None else 2 if parse_time(tok) is not None else 3
+        if kind == 0:
+            self.nzeros += 1
+        elif kind == 1:
+            self.nnums += 1
+        elif kind == 2:
             self.ndates += 1
         else:
             self.nstrings += 1
@@ -421,12 +423,13 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
     guess_rows = data[:max_lines]
     types: list[str] = []
     nas: list[list[str]] = []
+    kinds: dict[str, int] = {}
     for c in range(ncols):
         na_c = user_na[c] | set(NA_LIKE)
         st = _ColumnStats()
         for r in guess_rows:
             if c < len(r):
-                st.add(r[c], na_c)
+                st.add(r[c], na_c, kinds)
         t = normalize_type(user_types[c]) if user_types[c] is not None else st.guess(len(guess_rows))
         col_na = set(user_na[c])
         if t in ("numeric", "time"):
