@@ -6,9 +6,11 @@
 True
 """
 from .api import Cloud, connect, current, init, shutdown, status
+from .jobs import Job
+from .mrtask import ChunkSet, MRTask
 from .errors import (AquiferError, CloudLockedError, CloudUnreachableError, JobCancelledError, NodeLostError,
                      ProtocolError, RemoteError, RpcTimeoutError)
 
-__all__ = ["Cloud", "init", "connect", "current", "status", "shutdown", "AquiferError", "CloudLockedError",
+__all__ = ["Cloud", "Job", "MRTask", "ChunkSet", "init", "connect", "current", "status", "shutdown", "AquiferError", "CloudLockedError",
            "CloudUnreachableError", "JobCancelledError", "NodeLostError", "ProtocolError", "RemoteError",
            "RpcTimeoutError"]

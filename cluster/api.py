@@ -276,6 +276,9 @@ class SyncDKV:
     def delete_prefix(self, prefix):
         return self._cloud.run(self._dkv.delete_prefix(prefix))
 
+    def bytes_of(self, prefixes):
+        return self._cloud.run(self._dkv.bytes_of(prefixes))
+
     def keys(self, prefix=""):
         return self._cloud.run(self._dkv.keys(prefix))
 

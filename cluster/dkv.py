@@ -93,8 +93,10 @@ register_op("dkv.put_many", {"items": list}, idempotent=True)
 register_op("dkv.get", {"key": str}, idempotent=True)
 register_op("dkv.get_many", {"keys": list}, idempotent=True)
 register_op("dkv.delete", {"keys": list}, idempotent=True)
-register_op("dkv.delete_prefix", {"prefix": str}, idempotent=True)
-register_op("dkv.local_delete", {"keys": list, "?prefix": str}, idempotent=True)
+register_op("dkv.delete_prefix", {"prefixes": list}, idempotent=True)
+register_op("dkv.local_delete", {"keys": list, "?prefixes": list}, idempotent=True)
+register_op("dkv.bytes", {"prefixes": list}, idempotent=True)
+register_op("dkv.local_bytes", {"prefixes": list}, idempotent=True)
 register_op("dkv.keys", {"prefix": str}, idempotent=True)
 register_op("dkv.local_keys", {"prefix": str}, idempotent=True)
 register_op("dkv.atomic", {"key": str, "fn": str, "args": dict}, idempotent=False)
@@ -112,6 +114,7 @@ class DKV:
         for op, fn in (("dkv.put", self._h_put), ("dkv.put_many", self._h_put_many), ("dkv.get", self._h_get),
                        ("dkv.get_many", self._h_get_many), ("dkv.delete", self._h_delete),
                        ("dkv.delete_prefix", self._h_delete_prefix), ("dkv.local_delete", self._h_local_delete),
+                       ("dkv.bytes", self._h_bytes), ("dkv.local_bytes", self._h_local_bytes),
                        ("dkv.keys", self._h_keys), ("dkv.local_keys", self._h_local_keys),
                        ("dkv.atomic", self._h_atomic), ("dkv.home", self._h_home)):
             node.register(op, fn)
@@ -142,8 +145,14 @@ class DKV:
     async def delete(self, keys: list[str]) -> int:
         return await self.node.call(self._entry, "dkv.delete", {"keys": list(keys)})
 
-    async def delete_prefix(self, prefix: str) -> int:
-        return await self.node.call(self._entry, "dkv.delete_prefix", {"prefix": prefix})
+    async def delete_prefix(self, prefix: str | list[str]) -> int:
+        """Delete every key starting with ``prefix`` (or any of a list of prefixes) on every node."""
+        prefixes = [prefix] if isinstance(prefix, str) else list(prefix)
+        return await self.node.call(self._entry, "dkv.delete_prefix", {"prefixes": prefixes})
+
+    async def bytes_of(self, prefixes: list[str]) -> int:
+        """Bytes held in the DKV under the given key prefixes, over all nodes."""
+        return await self.node.call(self._entry, "dkv.bytes", {"prefixes": list(prefixes)})
 
     async def keys(self, prefix: str = "") -> list[dict]:
         return await self.node.call(self._entry, "dkv.keys", {"prefix": prefix})
@@ -241,22 +250,32 @@ class DKV:
         counts = await self._broadcast("dkv.local_delete", {"keys": list(keys)})
         return sum(counts)
 
-    async def _h_delete_prefix(self, prefix):
-        counts = await self._broadcast("dkv.local_delete", {"keys": [], "prefix": prefix})
+    async def _h_delete_prefix(self, prefixes):
+        _check_prefixes(prefixes)
+        counts = await self._broadcast("dkv.local_delete", {"keys": [], "prefixes": prefixes})
         return sum(counts)
 
-    async def _h_local_delete(self, keys, prefix=None):
+    async def _h_local_delete(self, keys, prefixes=()):
         n = 0
         for k in keys:
             n += self.store.pop(k, None) is not None
             self.cache.pop(k, None)
-        if prefix is not None:
-            for k in [k for k in self.store if k.startswith(prefix) or _unhomed(k).startswith(prefix)]:
+        if prefixes:
+            match = _prefix_matcher(prefixes)
+            for k in [k for k in self.store if match(k)]:
                 del self.store[k]
                 n += 1
-            for k in [k for k in self.cache if k.startswith(prefix) or _unhomed(k).startswith(prefix)]:
+            for k in [k for k in self.cache if match(k)]:
                 del self.cache[k]
         return n
+
+    async def _h_bytes(self, prefixes):
+        _check_prefixes(prefixes)
+        return sum(await self._broadcast("dkv.local_bytes", {"prefixes": prefixes}))
+
+    async def _h_local_bytes(self, prefixes):
+        match = _prefix_matcher(prefixes)
+        return sum(v.nbytes for k, v in self.store.items() if match(k))
 
     async def _h_keys(self, prefix):
         rows = await self._broadcast("dkv.local_keys", {"prefix": prefix})
@@ -300,3 +319,17 @@ def _unhomed(key: str) -> str:
         if end > 1:
             return key[end + 1:]
     return key
+
+
+def _check_prefixes(prefixes) -> None:
+    if not all(isinstance(p, str) for p in prefixes):
+        raise ProtocolError("prefixes must be strings")
+
+
+def _prefix_matcher(prefixes) -> Callable[[str], bool]:
+    """Matches keys by their user-visible part; a set lookup when prefixes end at a '#' or '$' boundary."""
+    tup = tuple(prefixes)
+
+    def match(key: str) -> bool:
+        return _unhomed(key).startswith(tup) or key.startswith(tup)
+    return match

@@ -45,6 +45,9 @@ class NodeLostError(AquiferError):
             msg += f": {detail}"
         super().__init__(msg + " (check that node's log; the cloud must be restarted to use its data again)")
 
+    def __str__(self) -> str:
+        return self.args[0] if self.args else f"node {self.node} is lost"
+
 
 class RpcTimeoutError(AquiferError, TimeoutError):
     """A call did not complete within its deadline."""

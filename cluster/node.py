@@ -28,7 +28,7 @@ from . import protocol
 from .config import PACKAGE_VERSION, NodeConfig
 from .errors import AquiferError, NodeLostError, ProtocolError, RemoteError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
-from .rpc import Rpc
+from .rpc import Rpc, exception_from_map
 from .transport import Transport
 
 log = logging.getLogger("aquifer.node")
@@ -100,6 +100,10 @@ class Node:
         self._register_builtin_ops()
         from .dkv import DKV          # the DKV shard lives with the node; it registers its own ops
         self.dkv = DKV(self)
+        from .mrtask import MRService
+        from .jobs import JobService
+        self.mr = MRService(self)
+        self.jobs = JobService(self)
         for module in load_plugins(config.plugins):
             register = getattr(module, "register_node", None)
             if register is not None:
@@ -185,8 +189,7 @@ class Node:
             raise RpcTimeoutError(f"{op} on node {self.id} did not finish within "
                                   f"{timeout or self.config.rpc_timeout:g} s") from None
         except Exception as exc:        # same error type whether the handler ran here or elsewhere
-            e = self.rpc.error_map(exc)
-            raise RemoteError(e["node"], e["type"], e["message"], e["traceback"]) from exc
+            raise exception_from_map(self.rpc.error_map(exc), self.id) from exc
 
     async def run_compute(self, fn: Callable, *args) -> Any:
         """Run heavy work on the compute pool so the loop keeps heartbeating."""

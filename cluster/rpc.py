@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from .errors import NodeLostError, RemoteError, RpcTimeoutError
+from .errors import JobCancelledError, NodeLostError, RemoteError, RpcTimeoutError
 from .protocol import OPS, Message, op_is_idempotent
 
 log = logging.getLogger("aquifer.rpc")
@@ -31,6 +31,20 @@ class _Pending:
     node: str
     op: str
     future: asyncio.Future
+
+
+def exception_from_map(err: dict, src: str) -> Exception:
+    """The caller-side exception for an error map: the cloud's own failure classes keep their type
+    (a lost node deep in a task tree is still a NodeLostError naming that node); anything else is a
+    RemoteError carrying the remote type, message and traceback."""
+    etype, message = str(err.get("type", "Exception")), str(err.get("message", ""))
+    if etype == "NodeLostError" and isinstance(err.get("lost"), str):
+        exc = NodeLostError(err["lost"], f"reported by {err.get('node', src)}")
+        exc.args = (message,)
+        return exc
+    if etype == "JobCancelledError":
+        return JobCancelledError(message)
+    return RemoteError(str(err.get("node", src)), etype, message, str(err.get("traceback", "")))
 
 
 class Rpc:
@@ -111,10 +125,7 @@ class Rpc:
         if body["ok"]:
             pending.future.set_result(body.get("result"))
         else:
-            err = body.get("error") or {}
-            pending.future.set_exception(RemoteError(
-                str(err.get("node", msg.src)), str(err.get("type", "Exception")),
-                str(err.get("message", "")), str(err.get("traceback", ""))))
+            pending.future.set_exception(exception_from_map(body.get("error") or {}, msg.src))
 
     def fail_node(self, node: str, reason: str) -> None:
         """The failure detector declared ``node`` dead: fail every call waiting on it."""
@@ -170,7 +181,10 @@ class Rpc:
         if isinstance(exc, RemoteError):          # forwarded: keep the original node and traceback
             return {"type": exc.type, "message": exc.message, "traceback": exc.remote_traceback, "node": exc.node}
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if tb else ""
-        return {"node": self.self_id, "type": type(exc).__name__, "message": str(exc), "traceback": text}
+        err = {"node": self.self_id, "type": type(exc).__name__, "message": str(exc), "traceback": text}
+        if isinstance(exc, NodeLostError):
+            err["lost"] = exc.node
+        return err
 
     async def close(self) -> None:
         for task in list(self._running.values()):

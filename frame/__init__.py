@@ -1,0 +1,11 @@
+"""Distributed frames: compressed column chunks in the DKV, CSV import, numpy/pandas in and out.
+
+>>> import cluster, frame
+>>> cluster.init()                                                       # doctest: +SKIP
+>>> fr = frame.import_file("/work/shared/data/h2o-smalldata/prostate.csv")   # doctest: +SKIP
+>>> fr["CAPSULE"] = fr["CAPSULE"].asfactor()                             # doctest: +SKIP
+"""
+from .frame import Frame, get_frame, remove
+from .importer import import_file, upload_file
+
+__all__ = ["Frame", "get_frame", "remove", "import_file", "upload_file"]

@@ -1,0 +1,191 @@
+"""Jobs: every long operation has a key, a status, progress, timings and an error, kept in the DKV.
+
+A job value is homed on the node that created it (the gateway for a client) and changed only through
+atomic updates on that home, so concurrent updates never lose one another. Cancelling (from any node, a
+client, or ``tools.admin cancel``) marks the job and tells every node at once; running MRTasks stop at the
+next chunk boundary and algorithms at their next iteration, and the job ends ``CANCELLED``.
+
+>>> with Job.start("my long work", cloud=cloud) as job:      # doctest: +SKIP
+...     for i in range(10):
+...         job.check_cancelled()
+...         job.update(progress=(i + 1) / 10, msg=f"step {i}")
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+
+from .dkv import Value, homed_key, register_atomic
+from .errors import JobCancelledError
+from .protocol import register_op
+
+CREATED, RUNNING, DONE, FAILED, CANCELLED = "CREATED", "RUNNING", "DONE", "FAILED", "CANCELLED"
+FINAL = (DONE, FAILED, CANCELLED)
+JOB_PREFIX = "$job/"
+
+register_op("job.cancel", {"key": str}, idempotent=True)
+register_op("job.cancel_local", {"key": str}, idempotent=True)
+
+
+def _job_update(old: Value | None, **changes) -> Value | None:
+    if old is None:
+        if changes.get("status") != CREATED:
+            raise KeyError("no such job")
+        return Value("job", dict(changes), immutable=False)
+    meta = dict(old.meta)
+    if meta["status"] in FINAL and "status" in changes:
+        return old                       # a finished job stays finished
+    if changes.get("stop_requested") and meta["status"] in FINAL:
+        return old
+    meta.update(changes)
+    if "progress" in changes:
+        meta["progress"] = max(0.0, min(1.0, float(changes["progress"])))
+    return Value("job", meta, immutable=False)
+
+
+register_atomic("job.update", _job_update)
+
+
+class JobService:
+    """Node side: the cancel op (mark the job, tell every node) and the set of cancelled jobs."""
+
+    def __init__(self, node):
+        self.node = node
+        node.register("job.cancel", self._h_cancel)
+        node.register("job.cancel_local", self._h_cancel_local)
+
+    async def _h_cancel(self, key):
+        value = await self.node.dkv.atomic(key, "job.update", stop_requested=True)
+        if value is None:
+            raise KeyError(f"no job {key}")
+        members = [m for m in self.node.members if not self.node.is_dead(m)]
+        await asyncio.gather(*(self.node.call(m, "job.cancel_local", {"key": key}) for m in members))
+        return value.meta["status"]
+
+    async def _h_cancel_local(self, key):
+        self.node.mr.cancelled_jobs.add(key)
+        return True
+
+
+class Job:
+    """A handle on a job. Create with :meth:`start`; look one up with :meth:`get`."""
+
+    def __init__(self, key: str, cloud):
+        self.key = key
+        self.cloud = cloud
+        self._bar = None
+
+    # ---------------------------------------------------------------- creation and lookup
+    @classmethod
+    def start(cls, description: str, *, cloud=None, dest: str = "", max_runtime_secs: float = 0.0) -> "Job":
+        from .api import current
+        cloud = cloud or current()
+        key = homed_key(cloud.gateway, f"{JOB_PREFIX}{uuid.uuid4().hex[:12]}")
+        meta = {"key": key, "description": description, "status": CREATED, "progress": 0.0, "msg": "",
+                "start": time.time(), "end": 0.0, "error": "", "stop_requested": False, "dest": dest,
+                "max_runtime_secs": float(max_runtime_secs)}
+        cloud.dkv.atomic(key, "job.update", **meta)
+        job = cls(key, cloud)
+        job._set(status=RUNNING, start=time.time())
+        if cloud.progress and sys.stderr.isatty():
+            from tqdm import tqdm
+            job._bar = tqdm(total=100, desc=description[:40], unit="%", leave=True,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+        return job
+
+    @classmethod
+    def get(cls, key: str, cloud=None) -> "Job":
+        from .api import current
+        return cls(key, cloud or current())
+
+    @staticmethod
+    def list(cloud=None) -> list[dict]:
+        """All jobs of the cloud, newest first, as dicts (what ``tools.admin jobs --json`` prints)."""
+        from .api import current
+        cloud = cloud or current()
+        keys = [r["key"] for r in cloud.dkv.keys(JOB_PREFIX)]
+        values = cloud.dkv.get_many(keys) if keys else []
+        rows = [_public(v.meta) for v in values if v is not None]
+        return sorted(rows, key=lambda r: -r["start"])
+
+    # ---------------------------------------------------------------- reading
+    def info(self) -> dict:
+        value = self.cloud.dkv.get(self.key)
+        if value is None:
+            raise KeyError(f"no job {self.key}")
+        return _public(value.meta)
+
+    @property
+    def status(self) -> str:
+        return self.info()["status"]
+
+    @property
+    def progress(self) -> float:
+        return self.info()["progress"]
+
+    def cancel_requested(self) -> bool:
+        node = self.cloud.node
+        if not node.config.client:
+            return self.key in node.mr.cancelled_jobs
+        return bool(self.cloud.dkv.get(self.key).meta.get("stop_requested"))
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`JobCancelledError` if a cancel was requested (call at iteration boundaries)."""
+        if self.cancel_requested():
+            raise JobCancelledError(f"job {self.key} ({self.info()['description']}) was cancelled")
+
+    # ---------------------------------------------------------------- changing
+    def _set(self, **changes) -> dict:
+        return self.cloud.dkv.atomic(self.key, "job.update", **changes).meta
+
+    def update(self, progress: float | None = None, msg: str | None = None) -> None:
+        changes = {}
+        if progress is not None:
+            changes["progress"] = float(progress)
+        if msg is not None:
+            changes["msg"] = str(msg)
+        meta = self._set(**changes)
+        if self._bar is not None:
+            self._bar.n = round(100 * meta["progress"])
+            if msg:
+                self._bar.set_postfix_str(msg[:60], refresh=False)
+            self._bar.refresh()
+
+    def cancel(self) -> str:
+        """Ask the job to stop; it ends CANCELLED at its next chunk or iteration boundary."""
+        return self.cloud.call("job.cancel", {"key": self.key})
+
+    def finish(self, status: str = DONE, error: str = "") -> None:
+        meta = self._set(status=status, error=error, end=time.time(),
+                         **({"progress": 1.0} if status == DONE else {}))
+        if self._bar is not None:
+            if status == DONE:
+                self._bar.n = 100
+                self._bar.refresh()
+            self._bar.close()
+            self._bar = None
+        self.cloud.node.mr.cancelled_jobs.discard(self.key) if not self.cloud.is_client else None
+        return meta
+
+    def __enter__(self) -> "Job":
+        return self
+
+    def __exit__(self, etype, exc, tb) -> bool:
+        if exc is None:
+            self.finish(DONE)
+        elif isinstance(exc, JobCancelledError) or (isinstance(exc, KeyboardInterrupt)):
+            self.finish(CANCELLED, error=str(exc) or "cancelled")
+        else:
+            self.finish(FAILED, error=f"{type(exc).__name__}: {exc}")
+        return False
+
+    def __repr__(self) -> str:
+        return f"<Job {self.key}>"
+
+
+def _public(meta: dict) -> dict:
+    return {k: meta.get(k) for k in ("key", "description", "status", "progress", "msg", "start", "end", "error",
+                                     "dest")}

@@ -1,0 +1,354 @@
+"""MRTask: the one distributed map/reduce every algorithm runs on.
+
+A subclass declares its state as annotated class attributes with defaults; only those travel (msgpack plus
+raw numpy buffers, never pickle). It overrides ``map(cs)`` and ``reduce(other)``, and optionally
+``setup_local()``, ``close_local()`` and ``post_global()``::
+
+    class ColSum(MRTask):
+        sums: np.ndarray = None
+        n: int = 0
+        def map(self, cs):
+            self.sums = np.array([np.nansum(cs[i]) for i in range(len(cs))]); self.n = cs.nrows
+        def reduce(self, other):
+            self.sums = other.sums if self.sums is None else self.sums + other.sums; self.n += other.n
+
+    total = ColSum().do_all(fr).sums
+
+How it runs: the caller (a member, the embedded node, or a client through its gateway) asks one node, the
+*root*, to run the task. The root arranges the nodes holding chunks in a binary tree; each node builds the
+task from its shipped state, calls ``setup_local()``, maps every chunk it homes on its compute pool (a clone
+of the task per chunk, so maps never share fields; attributes set by ``setup_local`` *are* shared, which
+is how Hogwild! training shares one model per node), reduces its chunks in chunk order, calls
+``close_local()``, then reduces its children's results and passes its own up. The caller receives the
+final state and runs ``post_global()``. Heavy maps never run on the event loop, so heartbeats flow.
+
+Any exception in a map or reduce cancels the rest of the tree and reaches the caller as ``RemoteError``
+with the remote traceback; a node lost mid-task raises ``NodeLostError`` naming it; a cancelled job stops
+every node at its next chunk boundary with ``JobCancelledError``.
+
+Task classes are found through a registry filled when their module is imported: a message names a
+registered class, never arbitrary code. For multi-node clouds, define tasks in a module every node imports
+(a plugin, see :func:`cluster.node.load_plugins`).
+
+Where the chunks come from is not this module's business: ``do_all`` takes any *source* with a method
+``mr_layout(columns) -> dict`` (the frame layer supplies it) and decodes chunk values with the codec that
+layer registers through :func:`register_chunk_codec`.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import threading
+import typing
+import uuid
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from .dkv import Value, homed_key
+from .errors import AquiferError, JobCancelledError, NodeLostError, ProtocolError
+from .protocol import ANY, register_op
+
+log = logging.getLogger("aquifer.mrtask")
+
+register_op("mr.run", {"task": str, "state": dict, "layout": dict, "outputs": list, "job": ANY},
+            idempotent=False)
+register_op("mr.local", {"task": str, "state": dict, "layout": dict, "outputs": list, "job": ANY,
+                         "nodes": list, "run_id": str}, idempotent=False)
+
+TASKS: dict[str, type["MRTask"]] = {}
+_CODEC: dict[str, Callable] = {}
+
+
+def register_chunk_codec(decode: Callable[[Value], np.ndarray], encode: Callable[[np.ndarray, str], Value]) -> None:
+    """``decode(value) -> float64 array`` and ``encode(array, type) -> Value`` for chunk values."""
+    _CODEC["decode"], _CODEC["encode"] = decode, encode
+
+
+def chunk_key(home: str, vec_key: str, cidx: int) -> str:
+    """The DKV key of chunk ``cidx`` of a column (vec): homed explicitly, so chunks sit where the layout says."""
+    return homed_key(home, f"{vec_key}#{cidx}")
+
+
+class ChunkSet:
+    """One chunk's rows, as ``map`` sees them: ``cs[i]`` is selected column i as float64 (NaN for NA)."""
+
+    def __init__(self, cidx: int, start: int, nrows: int, columns: list[np.ndarray], n_outputs: int,
+                 values: list | None = None, home: str = "", put_local: Callable | None = None):
+        self.cidx, self.start, self.nrows = cidx, start, nrows
+        self._columns = columns
+        self.values = values or []        # the raw chunk values, for tasks that decode natively (strings)
+        self.home = home
+        self._put_local = put_local
+        # outputs start as NaN; map may fill them in place or replace them (a different length is allowed)
+        self.outputs: list[np.ndarray] = [np.full(nrows, np.nan) for _ in range(n_outputs)]
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def put_local(self, vec_key: str, value: Value) -> None:
+        """Store chunk ``cidx`` of another vec on this node, next to this chunk (tasks writing new frames)."""
+        self._put_local(chunk_key(self.home, vec_key, self.cidx), value)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self._columns[i]
+
+    def __repr__(self) -> str:
+        return f"<ChunkSet {self.cidx}: rows {self.start}..{self.start + self.nrows - 1}, {len(self)} columns>"
+
+
+# ---------------------------------------------------------------------------------------------------
+# task state: declared fields only, msgpack-safe
+# ---------------------------------------------------------------------------------------------------
+_ALLOWED = (type(None), bool, int, float, str, bytes, list, dict, np.ndarray)
+
+
+def _check_state_value(cls: str, name: str, value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, _ALLOWED):
+        raise TypeError(f"{cls}.{name} holds a {type(value).__name__}: task fields must be numbers, strings, "
+                        f"bytes, lists, dicts or numpy arrays (they travel as msgpack, never pickled)")
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        raise TypeError(f"{cls}.{name} is an object array: only numeric arrays can travel")
+    return value
+
+
+class MRTask:
+    """Base class of distributed map/reduce tasks (see the module docstring)."""
+
+    _fields: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fields: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            for name, ann in getattr(klass, "__annotations__", {}).items():
+                if name.startswith("_") or typing.get_origin(ann) is ClassVar or "ClassVar" in str(ann):
+                    continue
+                fields[name] = getattr(klass, name, None)
+        cls._fields = fields
+        TASKS[cls.task_name()] = cls
+
+    @classmethod
+    def task_name(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def __init__(self, **state):
+        for name, default in self._fields.items():
+            setattr(self, name, copy.deepcopy(default))
+        for name, value in state.items():
+            if name not in self._fields:
+                raise TypeError(f"{type(self).__name__} has no field {name!r} (fields: {sorted(self._fields)})")
+            setattr(self, name, value)
+
+    # ---------------------------------------------------------------- to override
+    def setup_local(self) -> None:
+        """Once per node before its first map (attributes set here are shared by that node's maps)."""
+
+    def map(self, cs: ChunkSet) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define map(cs)")
+
+    def reduce(self, other: "MRTask") -> None:
+        """Merge ``other`` into self. The default keeps self (tasks that only write output columns)."""
+
+    def close_local(self) -> None:
+        """Once per node after its maps and local reduces."""
+
+    def post_global(self) -> None:
+        """Once, on the caller, after everything."""
+
+    # ---------------------------------------------------------------- state
+    def get_state(self) -> dict:
+        name = type(self).__name__
+        return {f: _check_state_value(name, f, getattr(self, f)) for f in self._fields}
+
+    def set_state(self, state: dict) -> None:
+        for f, value in state.items():
+            if f not in self._fields:
+                raise ProtocolError(f"task {type(self).__name__} has no field {f!r}")
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                value = value.copy()          # received buffers are read-only views
+            setattr(self, f, value)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "MRTask":
+        task = cls.__new__(cls)
+        MRTask.__init__(task)
+        task.set_state(state)
+        return task
+
+    # ---------------------------------------------------------------- running
+    def do_all(self, source, columns: list | None = None, outputs: list[str] | None = None, *,
+               job=None, cloud=None) -> "MRTask":
+        """Run over every chunk of ``source`` (a Frame) and return self holding the reduced state.
+
+        ``columns`` selects columns (names or indices) for ``cs``; ``outputs`` lists the types of new
+        columns ``map`` writes into ``cs.outputs`` (then ``self.output_layout`` describes them for the
+        frame layer). ``job`` (a :class:`cluster.Job`) makes the task stop at chunk boundaries once the
+        job is cancelled.
+        """
+        from .api import current
+        cloud = cloud or current()
+        layout = source.mr_layout(columns)
+        return cloud.run(self.do_all_async(cloud.node, layout, outputs or [], job_key=job.key if job else None))
+
+    async def do_all_async(self, node, layout: dict, outputs: list[str], job_key: str | None = None):
+        """The coroutine behind :meth:`do_all`, for code already on a node's loop."""
+        entry = node.gateway if node.config.client else node.id
+        result = await node.call(entry, "mr.run", {"task": self.task_name(), "state": self.get_state(),
+                                                    "layout": layout, "outputs": list(outputs), "job": job_key},
+                                 timeout=10 * 24 * 3600.0)
+        self.set_state(result["state"])
+        self.output_layout = result.get("output_layout")
+        self.post_global()
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+# the node side
+# ---------------------------------------------------------------------------------------------------
+class MRService:
+    """Serves ``mr.run`` (be the root) and ``mr.local`` (run a subtree) on one node."""
+
+    def __init__(self, node):
+        self.node = node
+        self.cancelled_jobs: set[str] = set()
+        self._runs: dict[str, threading.Event] = {}
+        node.register("mr.run", self._h_run)
+        node.register("mr.local", self._h_local)
+
+    async def _h_run(self, task, state, layout, outputs, job):
+        _check_layout(layout)
+        nodes = sorted({c["home"] for c in layout["chunks"]})
+        for n in nodes:
+            if self.node.is_dead(n):
+                raise NodeLostError(n, f"it holds chunks of the data of task {task}")
+            if n not in self.node.members:
+                raise AquiferError(f"node {n} holding chunks is not a member of this cloud")
+        if not nodes:
+            nodes = [self.node.id]
+        await self.node.lock("first job")
+        out_vecs = [f"$vec/{uuid.uuid4().hex}" for _ in outputs]
+        run_id = uuid.uuid4().hex
+        # this node is the root: it runs its own subtree whether or not it holds chunks
+        order = [self.node.id] + [n for n in nodes if n != self.node.id]
+        result = await self._h_local(task, state, {**layout, "out_vecs": out_vecs}, outputs, job, order, run_id)
+        if outputs:
+            rows = {c["cidx"]: c for c in result.pop("out_chunks")}
+            result["output_layout"] = {"vecs": out_vecs, "types": list(outputs),
+                                       "chunks": [rows[c["cidx"]] for c in layout["chunks"]]}
+        else:
+            result.pop("out_chunks", None)
+        return result
+
+    async def _h_local(self, task, state, layout, outputs, job, nodes, run_id):
+        cls = TASKS.get(task)
+        if cls is None:
+            raise LookupError(f"task class {task} is not registered on node {self.node.id}: define it in a "
+                              f"module every node imports (a plugin; see AQUIFER_PLUGINS)")
+        if nodes[0] != self.node.id:
+            raise ProtocolError(f"mr.local subtree {nodes} does not start at this node {self.node.id}")
+        stop = threading.Event()
+        self._runs[run_id] = stop
+        # binary tree: the rest of the list splits into two subtrees, each led by its first node
+        rest = nodes[1:]
+        half = (len(rest) + 1) // 2
+        subtrees = [s for s in (rest[:half], rest[half:]) if s]
+        args = {"task": task, "state": state, "layout": layout, "outputs": outputs, "job": job, "run_id": run_id}
+        children = [asyncio.ensure_future(self.node.call(s[0], "mr.local", {**args, "nodes": s},
+                                                         timeout=10 * 24 * 3600.0)) for s in subtrees]
+        mine = asyncio.ensure_future(self._run_here(cls, state, layout, outputs, job, stop))
+        try:
+            done = await _gather_cancel_on_error([mine, *children])
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            self._runs.pop(run_id, None)
+        local_task, out_chunks = done[0]
+        for child in done[1:]:
+            other = cls.from_state(child["state"])
+            await self.node.run_compute(local_task.reduce, other)
+            out_chunks += child["out_chunks"]
+        return {"state": local_task.get_state(), "out_chunks": out_chunks}
+
+    async def _run_here(self, cls, state, layout, outputs, job, stop: threading.Event):
+        node_id = self.node.id
+        mine = [c for c in layout["chunks"] if c["home"] == node_id]
+        base = cls.from_state(state)
+        await self.node.run_compute(base.setup_local)
+        decode, encode = _CODEC.get("decode"), _CODEC.get("encode")
+
+        def check_stop():
+            if stop.is_set():
+                raise asyncio.CancelledError()
+            if job is not None and job in self.cancelled_jobs:
+                raise JobCancelledError(f"job {job} was cancelled")
+
+        def run_chunk(c):
+            check_stop()
+            columns, values = [], []
+            for key in c["keys"]:
+                value = self.node.dkv.store.get(key)
+                if value is None:
+                    raise KeyError(f"chunk {key} is missing on its home node {node_id}")
+                values.append(value)
+                columns.append(decode(value))
+            cs = ChunkSet(c["cidx"], c["start"], c["nrows"], columns, len(outputs), values, node_id,
+                          self.node.dkv.store.__setitem__)
+            t = copy.copy(base)                          # shares what setup_local built...
+            t.set_state(copy.deepcopy(state))            # ...but has its own fields
+            t.map(cs)
+            out = []
+            for j, (vec, typ) in enumerate(zip(layout.get("out_vecs", []), outputs)):
+                arr = np.asarray(cs.outputs[j], dtype=np.float64)
+                if j and len(arr) != len(cs.outputs[0]):
+                    raise ValueError(f"output columns of chunk {c['cidx']} differ in length")
+                self.node.dkv.store[chunk_key(node_id, vec, c["cidx"])] = encode(arr, typ)
+                out = {"cidx": c["cidx"], "home": node_id, "nrows": int(len(arr))}
+            return t, out
+
+        results = await _gather_cancel_on_error([self.node.run_compute(run_chunk, c) for c in mine], stop)
+        tasks = [t for t, _ in results]
+        out_chunks = [o for _, o in results if o]
+        if not tasks:
+            local = base
+        else:
+            local = tasks[0]
+            for other in tasks[1:]:
+                await self.node.run_compute(local.reduce, other)
+        await self.node.run_compute(local.close_local)
+        return local, out_chunks
+
+
+async def _gather_cancel_on_error(aws: list, stop: threading.Event | None = None) -> list:
+    """Like gather, but the first failure cancels the rest (and sets ``stop`` for running threads)."""
+    futures = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        for f in futures:
+            if f.done() and not f.cancelled() and f.exception() is not None:
+                raise f.exception()
+        return [f.result() for f in futures]
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        for f in futures:
+            f.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
+        raise
+
+
+def _check_layout(layout: dict) -> None:
+    chunks = layout.get("chunks")
+    if not isinstance(chunks, list):
+        raise ProtocolError("layout.chunks must be a list")
+    for c in chunks:
+        if not (isinstance(c, dict) and isinstance(c.get("cidx"), int) and isinstance(c.get("home"), str)
+                and isinstance(c.get("start"), int) and isinstance(c.get("nrows"), int)
+                and isinstance(c.get("keys"), list) and all(isinstance(k, str) for k in c["keys"])):
+            raise ProtocolError(f"malformed chunk in layout: {c!r:.100}")

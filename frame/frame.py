@@ -1,0 +1,438 @@
+"""Frames: distributed, compressed columnar data on the DKV.
+
+A Frame is a header in the DKV (names, types, categorical domains, the vec key of each column, the row
+layout of the chunks and the home of each chunk) plus immutable column chunks. Chunk i of every column
+lives on the same node, so a row-wise map is local. Column types are ``numeric``, ``enum`` (categorical
+codes into a sorted domain), ``string`` and ``time`` (ms since the epoch).
+
+A frame *owns* the vecs it created; column selections (``fr[["a", "b"]]``) are views that share their
+parent's vecs. ``frame.remove(key)`` deletes the header and every chunk and rollup of the vecs it owns.
+
+>>> fr = Frame.from_numpy(np.arange(12.0).reshape(4, 3), names=["a", "b", "c"])     # doctest: +SKIP
+>>> fr.shape, fr["b"].as_numpy().ravel().tolist()                                    # doctest: +SKIP
+((4, 3), [1.0, 4.0, 7.0, 10.0])
+"""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+import numpy as np
+
+import cluster
+from cluster.dkv import Value
+from cluster.mrtask import chunk_key
+
+from .chunks import decode_native, encode_chunk, plan_chunks, spread_homes
+
+TYPES = ("numeric", "enum", "string", "time")
+PUT_BATCH_BYTES = 16 << 20
+
+
+def _cloud(cloud=None):
+    return cloud or cluster.current()
+
+
+def new_vec_key() -> str:
+    return f"$vec/{uuid.uuid4().hex}"
+
+
+def rollup_key(vec: str) -> str:
+    return f"{vec}$rollups"
+
+
+class Frame:
+    """A handle on a frame stored in the cloud (see the module docstring)."""
+
+    def __init__(self, key: str, header: dict | None = None, cloud=None):
+        self.key = key
+        self._cloud = _cloud(cloud)
+        if header is None:
+            value = self._cloud.dkv.get(key)
+            if value is None or value.type != "frame":
+                raise KeyError(f"no frame {key!r} in the cloud")
+            header = value.meta
+        self._h = header
+
+    # ---------------------------------------------------------------- shape and schema
+    @property
+    def names(self) -> list[str]:
+        return list(self._h["names"])
+
+    columns = names
+
+    @property
+    def types(self) -> dict[str, str]:
+        return dict(zip(self._h["names"], self._h["types"]))
+
+    @property
+    def domains(self) -> dict[str, list[str] | None]:
+        return dict(zip(self._h["names"], self._h["domains"]))
+
+    @property
+    def nrows(self) -> int:
+        return int(self._h["espc"][-1])
+
+    @property
+    def ncols(self) -> int:
+        return len(self._h["names"])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.nrows, self.ncols
+
+    @property
+    def nchunks(self) -> int:
+        return len(self._h["homes"])
+
+    @property
+    def vecs(self) -> list[str]:
+        return list(self._h["vecs"])
+
+    @property
+    def espc(self) -> list[int]:
+        return list(self._h["espc"])
+
+    @property
+    def homes(self) -> list[str]:
+        return list(self._h["homes"])
+
+    @property
+    def byte_size(self) -> int:
+        """Compressed bytes of this frame's chunks held in the DKV."""
+        return self._cloud.dkv.bytes_of([f"{v}#" for v in self._h["vecs"]])
+
+    def col_index(self, col: str | int) -> int:
+        if isinstance(col, (int, np.integer)):
+            if not -self.ncols <= col < self.ncols:
+                raise IndexError(f"column {col} out of range for a frame of {self.ncols} columns")
+            return int(col) % self.ncols
+        try:
+            return self._h["names"].index(col)
+        except ValueError:
+            raise KeyError(f"no column {col!r} in frame {self.key} (columns: {self.names[:20]}"
+                           f"{'...' if self.ncols > 20 else ''})") from None
+
+    def isfactor(self) -> bool:
+        return all(t == "enum" for t in self._h["types"])
+
+    def levels(self) -> list[list[str] | None]:
+        return [d for d in self._h["domains"]]
+
+    def __repr__(self) -> str:
+        return f"<Frame {self.key}: {self.nrows} rows x {self.ncols} cols>"
+
+    def __len__(self) -> int:
+        return self.nrows
+
+    # ---------------------------------------------------------------- layout for MRTask
+    def chunk_keys(self, col: int) -> list[str]:
+        vec = self._h["vecs"][col]
+        return [chunk_key(h, vec, i) for i, h in enumerate(self._h["homes"])]
+
+    def mr_layout(self, columns: Sequence[str | int] | None = None) -> dict:
+        idx = range(self.ncols) if columns is None else [self.col_index(c) for c in columns]
+        espc, homes, vecs = self._h["espc"], self._h["homes"], self._h["vecs"]
+        return {"chunks": [{"cidx": i, "home": h, "start": int(espc[i]), "nrows": int(espc[i + 1] - espc[i]),
+                            "keys": [chunk_key(h, vecs[j], i) for j in idx]} for i, h in enumerate(homes)]}
+
+    # ---------------------------------------------------------------- selection and assignment
+    def __getitem__(self, item) -> "Frame":
+        if isinstance(item, (str, int, np.integer)):
+            cols = [self.col_index(item)]
+        elif isinstance(item, (list, tuple)):
+            cols = [self.col_index(c) for c in item]
+        else:
+            raise TypeError(f"select columns with a name, an index or a list of them, not {type(item).__name__}")
+        return self._view(cols)
+
+    def _view(self, cols: list[int]) -> "Frame":
+        """A column selection sharing this frame's vecs. It is not stored in the DKV (it owns nothing)."""
+        h = self._h
+        names = [h["names"][c] for c in cols]
+        header = {**h, "key": f"{self.key}[{','.join(names) if len(names) <= 3 else f'{len(names)} cols'}]",
+                  "names": names, "types": [h["types"][c] for c in cols],
+                  "domains": [h["domains"][c] for c in cols], "vecs": [h["vecs"][c] for c in cols],
+                  "dtypes": [h.get("dtypes", [None] * self.ncols)[c] for c in cols], "owned": [],
+                  "temporary": False, "stored": False}
+        return Frame(header["key"], header, self._cloud)
+
+    def __setitem__(self, name: str, column: "Frame") -> None:
+        """``fr["y"] = fr["y"].asfactor()``: replace (or append) a column with a one-column frame of the same
+        row layout. This frame takes ownership of the new vec."""
+        if not isinstance(column, Frame) or column.ncols != 1:
+            raise ValueError("assign a one-column Frame (e.g. fr['y'].asfactor())")
+        if column._h["espc"] != self._h["espc"] or column._h["homes"] != self._h["homes"]:
+            raise ValueError(f"column has a different row layout ({column.nrows} rows in {column.nchunks} chunks) "
+                             f"than frame {self.key} ({self.nrows} rows in {self.nchunks} chunks)")
+        h = {k: (list(v) if isinstance(v, list) else v) for k, v in self._h.items()}
+        h.setdefault("dtypes", [None] * self.ncols)
+        vec, ctype, dom = column._h["vecs"][0], column._h["types"][0], column._h["domains"][0]
+        dtype = column._h.get("dtypes", [None])[0]
+        if name in h["names"]:
+            i = h["names"].index(name)
+            h["vecs"][i], h["types"][i], h["domains"][i], h["dtypes"][i] = vec, ctype, dom, dtype
+        else:
+            for k, v in (("names", name), ("vecs", vec), ("types", ctype), ("domains", dom), ("dtypes", dtype)):
+                h[k].append(v)
+        if vec in column._h["owned"]:              # take ownership of the new vec
+            h["owned"] = sorted(set(h["owned"]) | {vec})
+            if column._h.get("temporary"):         # e.g. the result of asfactor(): it existed only for this
+                self._cloud.dkv.delete(column.key)
+            elif column._h.get("stored", True):
+                self._cloud.dkv.put(column.key, Value("frame", {**column._h, "owned": []}, immutable=False))
+            column._h = {**column._h, "owned": []}
+        self._h = h
+        if h.get("stored", True):
+            self._cloud.dkv.put(self.key, Value("frame", h, immutable=False))
+
+    # ---------------------------------------------------------------- reading data back
+    def _read_columns(self, cols: list[int], nrows: int | None = None) -> list[tuple[Any, Any]]:
+        """Decode whole columns (or their first ``nrows`` rows) as (values, na_mask) in native kinds."""
+        espc = self._h["espc"]
+        last = self.nchunks if nrows is None else max(1, int(np.searchsorted(espc, nrows, side="left")))
+        last = min(last, self.nchunks)
+        keys = [k for c in cols for k in self.chunk_keys(c)[:last]]
+        values = self._cloud.dkv.get_many(keys) if keys else []
+        out = []
+        for j, c in enumerate(cols):
+            parts = [decode_native(v) for v in values[j * last:(j + 1) * last]]
+            if self._h["types"][c] == "string":
+                col = [s for p, _ in parts for s in p]
+                out.append((col[:nrows] if nrows is not None else col, None))
+                continue
+            vals = np.concatenate([p for p, _ in parts]) if parts else np.empty(0)
+            nas = [m if m is not None else np.zeros(len(p), bool) for p, m in parts]
+            na = np.concatenate(nas) if any(m is not None for _, m in parts) else None
+            if nrows is not None:
+                vals, na = vals[:nrows], (na[:nrows] if na is not None else None)
+            out.append((vals, na))
+        return out
+
+    def as_numpy(self) -> np.ndarray:
+        """All rows as a 2-D array: int64 when every column is integral without NA, else float64 with NaN
+        for NA (categoricals as their codes, strings as NaN)."""
+        cols = self._read_columns(list(range(self.ncols)))
+        arrays = []
+        for (vals, na), t in zip(cols, self._h["types"]):
+            if t == "string":
+                arrays.append(np.full(self.nrows, np.nan))
+            elif na is not None and na.any():
+                a = vals.astype(np.float64)
+                a[na] = np.nan
+                arrays.append(a)
+            else:
+                arrays.append(vals)
+        if not arrays:
+            return np.empty((self.nrows, 0))
+        if all(a.dtype.kind in "iu" for a in arrays):
+            return np.column_stack(arrays).astype(np.int64, copy=False)
+        return np.column_stack([a.astype(np.float64, copy=False) for a in arrays])
+
+    def as_pandas(self, nrows: int | None = None):
+        """A pandas DataFrame: enum columns as Categorical with the frame's domain, time as datetime64[ms],
+        strings as objects, integer columns as int64 (Int64 when they hold NA)."""
+        import pandas as pd
+        data = {}
+        dtypes = self._h.get("dtypes") or [None] * self.ncols
+        for (vals, na), name, t, dom, hint in zip(self._read_columns(list(range(self.ncols)), nrows),
+                                                  self._h["names"], self._h["types"], self._h["domains"],
+                                                  dtypes):
+            if t == "enum":
+                codes = np.asarray(vals, dtype=np.int64)
+                if na is not None:
+                    codes = np.where(na, -1, codes)
+                data[name] = pd.Categorical.from_codes(codes, categories=list(dom or []))
+            elif t == "string":
+                data[name] = pd.Series(vals, dtype=object)
+            elif t == "time":
+                v = np.asarray(vals, dtype=np.float64)
+                data[name] = pd.to_datetime(v, unit="ms")
+            elif vals.dtype.kind in "iu":
+                if na is not None and na.any():
+                    data[name] = pd.array(np.where(na, 0, vals), dtype="Int64")
+                    data[name][na] = pd.NA
+                else:
+                    data[name] = vals.astype(np.dtype(hint) if hint else np.int64, copy=False)
+            else:
+                data[name] = vals.astype(np.dtype(hint), copy=False) if hint and np.dtype(hint).kind == "f" \
+                    else vals
+        return pd.DataFrame(data)
+
+    as_data_frame = as_pandas
+
+    def head(self, n: int = 10):
+        """The first ``n`` rows as a pandas DataFrame."""
+        return self.as_pandas(nrows=min(n, self.nrows))
+
+    # ---------------------------------------------------------------- conversions in
+    @classmethod
+    def from_numpy(cls, array, names: Sequence[str] | None = None, *, destination_frame: str | None = None,
+                   cloud=None) -> "Frame":
+        """A frame from a 1-D or 2-D numpy array (each column keeps its kind: int, float, bool)."""
+        arr = np.asarray(array)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise ValueError(f"expected a 1-D or 2-D array, got {arr.ndim} dimensions")
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"from_numpy takes numeric arrays, got dtype {arr.dtype} (use from_pandas for "
+                             f"strings and categoricals)")
+        names = list(names) if names is not None else [f"C{i + 1}" for i in range(arr.shape[1])]
+        columns = [(n, "numeric", None, arr[:, i], str(arr.dtype)) for i, n in enumerate(names)]
+        return write_frame(columns, arr.shape[0], key=destination_frame, cloud=cloud)
+
+    @classmethod
+    def from_pandas(cls, df, *, destination_frame: str | None = None, cloud=None) -> "Frame":
+        """A frame from a pandas DataFrame: numeric, bool, categorical, string/object and datetime columns."""
+        import pandas as pd
+        columns = []
+        for name in df.columns:
+            s = df[name]
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                cats = [str(c) for c in s.cat.categories]
+                order = np.argsort(cats, kind="stable")           # H2O domains are sorted
+                remap = np.empty(len(cats) + 1, dtype=np.int64)
+                remap[order] = np.arange(len(cats))
+                remap[-1] = -1
+                codes = remap[s.cat.codes.to_numpy()]
+                columns.append((str(name), "enum", sorted(cats), codes, None))
+            elif pd.api.types.is_datetime64_any_dtype(s.dtype):
+                ms = s.to_numpy(dtype="datetime64[ms]").astype(np.int64).astype(np.float64)
+                ms[s.isna().to_numpy()] = np.nan
+                columns.append((str(name), "time", None, ms, None))
+            elif pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
+                if s.hasnans and s.dtype.kind in "iub" or isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
+                    na = s.isna().to_numpy()
+                    if s.dtype.kind in "iub" or str(s.dtype) in ("Int8", "Int16", "Int32", "Int64", "UInt8",
+                                                                  "UInt16", "UInt32", "UInt64", "boolean"):
+                        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+                        columns.append((str(name), "numeric", None, vals, "int64" if not na.any() else None))
+                        continue
+                    vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
+                    columns.append((str(name), "numeric", None, vals, "float64"))
+                    continue
+                vals = s.to_numpy()
+                columns.append((str(name), "numeric", None, vals, str(vals.dtype)))
+            else:
+                vals = [None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA) else str(v)
+                        for v in s.tolist()]
+                columns.append((str(name), "string", None, vals, None))
+        return write_frame(columns, len(df), key=destination_frame, cloud=cloud)
+
+    # ---------------------------------------------------------------- operations (MRTasks in frame.ops)
+    def asfactor(self) -> "Frame":
+        """This column as a categorical (H2O's as.factor); assign it back with ``fr["y"] = fr["y"].asfactor()``."""
+        from .ops import asfactor
+        return asfactor(self)
+
+    def split_frame(self, ratios=(0.75,), destination_frames=None, seed: int | None = None) -> list["Frame"]:
+        """Random row split into ``len(ratios) + 1`` frames (H2O's split_frame)."""
+        from .ops import split_frame
+        return split_frame(self, ratios, destination_frames, seed)
+
+    def summary(self, return_data: bool = False):
+        """Per-column rollups (min, mean, max, sigma, zeros, missing) as a pandas table."""
+        from .ops import summary
+        return summary(self, return_data)
+
+    def rollups(self) -> list[dict]:
+        """Cached rollup statistics of every column (computed once by an MRTask)."""
+        from .rollups import rollup_stats
+        return rollup_stats(self)
+
+    def remove(self) -> None:
+        if not self._h.get("stored", True):
+            raise ValueError(f"{self.key} is a column selection: it owns nothing; remove its parent frame")
+        remove(self.key, cloud=self._cloud)
+
+
+def _store(header: dict, cloud) -> Frame:
+    header = {**header, "stored": True}
+    cloud.dkv.put(header["key"], Value("frame", header, immutable=False))
+    return Frame(header["key"], header, cloud)
+
+
+def layout_for(nrows: int, ncols: int, cloud) -> tuple[list[int], list[str]]:
+    """Chunk row starts and homes for a new frame of this shape on this cloud."""
+    st = cloud.status()
+    members = [m["node"] for m in st["members"] if m["state"] != "dead"]
+    cores = min(m["cores"] for m in st["members"]) if st["members"] else 1
+    espc = plan_chunks(nrows, ncols, len(members), cores)
+    return [int(x) for x in espc], spread_homes(len(espc) - 1, members)
+
+
+def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, cloud=None,
+                espc: list[int] | None = None, homes: list[str] | None = None, temporary: bool = False) -> Frame:
+    """Encode columns (name, type, domain, values, dtype hint) into chunks, store them at their homes,
+    then store the header. Nothing is left behind if a step fails."""
+    cloud = _cloud(cloud)
+    key = key or f"frame_{uuid.uuid4().hex[:12]}"
+    _check_key(key)
+    names = [c[0] for c in columns]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate column names: {sorted({n for n in names if names.count(n) > 1})}")
+    for name, ctype, _, values, _ in columns:
+        if ctype not in TYPES:
+            raise ValueError(f"column {name!r}: type {ctype!r} is not one of {TYPES}")
+        if len(values) != nrows:
+            raise ValueError(f"column {name!r} has {len(values)} rows, expected {nrows}")
+    if espc is None:
+        espc, homes = layout_for(nrows, len(columns), cloud)
+    vecs = [new_vec_key() for _ in columns]
+
+    def encode_col(j):
+        _, ctype, _, values, _ = columns[j]
+        return [(chunk_key(homes[i], vecs[j], i), encode_chunk(values[espc[i]:espc[i + 1]], ctype))
+                for i in range(len(homes))]
+
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            batch, size = [], 0
+            for items in pool.map(encode_col, range(len(columns))):
+                for k, v in items:
+                    batch.append((k, v))
+                    size += v.nbytes
+                    if size >= PUT_BATCH_BYTES:
+                        cloud.dkv.put_many(batch)
+                        batch, size = [], 0
+            if batch:
+                cloud.dkv.put_many(batch)
+        header = {"key": key, "names": names, "types": [c[1] for c in columns],
+                  "domains": [c[2] for c in columns], "vecs": vecs, "espc": list(espc), "homes": list(homes),
+                  "dtypes": [c[4] for c in columns], "owned": list(vecs), "temporary": temporary}
+        return _store(header, cloud)
+    except BaseException:
+        delete_vecs(cloud, vecs)
+        raise
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or any(c in key for c in "#\0"):
+        raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # ")
+
+
+def delete_vecs(cloud, vecs: list[str]) -> None:
+    """Delete every chunk and rollup of these vecs on every node (one broadcast)."""
+    if vecs:
+        cloud.dkv.delete_prefix([f"{v}#" for v in vecs] + [rollup_key(v) for v in vecs])
+
+
+def get_frame(key: str, cloud=None) -> Frame:
+    """The frame stored under ``key`` (from any node or client)."""
+    return Frame(key, cloud=cloud)
+
+
+def remove(key: "str | Frame", cloud=None) -> None:
+    """Delete a frame: its header and every chunk and rollup of the vecs it owns, on every node."""
+    if isinstance(key, Frame):
+        key = key.key
+    cloud = _cloud(cloud)
+    value = cloud.dkv.get(key)
+    if value is None:
+        raise KeyError(f"no frame {key!r} in the cloud")
+    if value.type != "frame":
+        raise ValueError(f"{key!r} is a {value.type}, not a frame")
+    delete_vecs(cloud, value.meta.get("owned", []))
+    cloud.dkv.delete(key)

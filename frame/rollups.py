@@ -1,0 +1,94 @@
+"""Rollup statistics per column, computed once by an MRTask and cached in the DKV next to the vec.
+
+min, max, mean, sigma (sample, N-1), NA count, zero count, rows (non-NA), +/-inf counts and whether every
+value is an integer -- H2O's RollupStats. Means and variances merge across chunks with Chan's formula.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cluster.dkv import Value
+from cluster.mrtask import MRTask
+
+STATS = ("min", "max", "mean", "sigma", "na_count", "zero_count", "rows", "pinfs", "ninfs", "is_int")
+
+
+class RollupTask(MRTask):
+    n: np.ndarray = None        # finite, non-NA values
+    mean: np.ndarray = None
+    m2: np.ndarray = None
+    mins: np.ndarray = None
+    maxs: np.ndarray = None
+    nas: np.ndarray = None
+    zeros: np.ndarray = None
+    pinfs: np.ndarray = None
+    ninfs: np.ndarray = None
+    nonint: np.ndarray = None
+
+    def map(self, cs):
+        k = len(cs)
+        self.n, self.mean, self.m2 = np.zeros(k), np.zeros(k), np.zeros(k)
+        self.mins, self.maxs = np.full(k, np.inf), np.full(k, -np.inf)
+        self.nas, self.zeros, self.pinfs, self.ninfs, self.nonint = (np.zeros(k) for _ in range(5))
+        for i in range(k):
+            x = cs[i]
+            nan = np.isnan(x)
+            self.nas[i] = nan.sum()
+            self.pinfs[i] = np.count_nonzero(x == np.inf)
+            self.ninfs[i] = np.count_nonzero(x == -np.inf)
+            v = x[np.isfinite(x)]
+            self.zeros[i] = np.count_nonzero(v == 0)
+            if v.size:
+                self.n[i] = v.size
+                self.mean[i] = v.mean()
+                self.m2[i] = ((v - self.mean[i]) ** 2).sum()
+                self.mins[i], self.maxs[i] = v.min(), v.max()
+                self.nonint[i] = np.count_nonzero(v != np.round(v))
+        # infinities count toward min/max as H2O does
+        self.mins = np.where(self.ninfs > 0, -np.inf, self.mins)
+        self.maxs = np.where(self.pinfs > 0, np.inf, self.maxs)
+
+    def reduce(self, o):
+        if self.n is None:
+            self.set_state(o.get_state())
+            return
+        if o.n is None:
+            return
+        n = self.n + o.n
+        delta = o.mean - self.mean
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, self.mean + delta * np.where(n > 0, o.n / n, 0), 0.0)
+            m2 = self.m2 + o.m2 + np.where(n > 0, delta ** 2 * self.n * o.n / n, 0.0)
+        self.n, self.mean, self.m2 = n, mean, m2
+        self.mins, self.maxs = np.minimum(self.mins, o.mins), np.maximum(self.maxs, o.maxs)
+        for f in ("nas", "zeros", "pinfs", "ninfs", "nonint"):
+            setattr(self, f, getattr(self, f) + getattr(o, f))
+
+    def stats(self, i: int) -> dict:
+        n = float(self.n[i])
+        return {"min": float(self.mins[i]) if n or self.ninfs[i] else float("nan"),
+                "max": float(self.maxs[i]) if n or self.pinfs[i] else float("nan"),
+                "mean": float(self.mean[i]) if n else float("nan"),
+                "sigma": float(np.sqrt(self.m2[i] / (n - 1))) if n > 1 else (0.0 if n == 1 else float("nan")),
+                "na_count": int(self.nas[i]), "zero_count": int(self.zeros[i]), "rows": int(n),
+                "pinfs": int(self.pinfs[i]), "ninfs": int(self.ninfs[i]), "is_int": bool(self.nonint[i] == 0)}
+
+
+def rollup_stats(frame, cloud=None) -> list[dict]:
+    """Rollups of every column of ``frame``, computing (once, in one MRTask) those not yet cached."""
+    from .frame import rollup_key
+    cloud = cloud or frame._cloud
+    keys = [rollup_key(v) for v in frame.vecs]
+    cached = cloud.dkv.get_many(keys)
+    missing = [i for i, v in enumerate(cached) if v is None]
+    if missing and frame.nrows:
+        task = RollupTask().do_all(frame, columns=missing, cloud=cloud)
+        items = []
+        for j, i in enumerate(missing):
+            st = task.stats(j)
+            if frame._h["types"][i] == "enum" and len(frame._h["domains"][i] or []) > 2:
+                st["mean"] = st["sigma"] = float("nan")       # H2O: no mean of a many-level factor
+            cached[i] = Value("rollups", st)
+            items.append((keys[i], cached[i]))
+        cloud.dkv.put_many(items)
+    return [dict(v.meta) if v is not None else {s: float("nan") for s in STATS} for v in cached]
