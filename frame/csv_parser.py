@@ -139,8 +139,12 @@ def _row_lane(buf, i, lane_stop, sep, tile, r, pow10):
             if c == ncols or i > lane_stop:
                 return -1
             continue
-        if b == _NL and c == ncols - 1:
+        if c != ncols - 1:
+            return -1
+        if b == _NL:
             return i + 1
+        if b == _CR and i + 1 < buf.shape[0] and buf[i + 1] == _NL:
+            return i + 2
         return -1
 
 

@@ -93,6 +93,18 @@ def test_every_two_way_split_numeric_fast_path():
         assert _split_parse(buf, setup, [cut])[0] == whole, f"split at byte {cut}"
 
 
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_every_split_all_numeric_rows_crlf_and_unterminated_last_line(ending):
+    rows = [b"1,-2.5,3", b"4,5,-0", b"007,.5,1e2", b"", b"8,9.25,10", b"11,12,13"]
+    buf = ending.join(rows)          # no final line break: the last row ends at the buffer end
+    setup = ParseSetup(",", False, ["a", "b", "c"], ["numeric"] * 3, [[]] * 3)
+    whole = _values(_whole(buf, setup), setup)
+    assert whole == [[1.0, 4.0, 7.0, 8.0, 11.0], [-2.5, 5.0, 0.5, 9.25, 12.0], [3.0, 0.0, 100.0, 10.0, 13.0]]
+    for cut in range(len(buf) + 1):
+        for cut2 in range(cut, len(buf) + 1, 5):
+            assert _split_parse(buf, setup, [cut, cut2])[0] == whole, (cut, cut2)
+
+
 def test_random_multi_way_splits_and_first_lines():
     rng = random.Random(1234)
     lines = ["a,b,c"] + [f"{i},{rng.choice(['u', 'v', 'w'])},{rng.random():.6g}" for i in range(300)]
