@@ -223,6 +223,8 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                         m = m * 10 + d
                         i += 1
                     nfrac = i - f0
+                # exact: an integer of <= 16 digits converts with one rounding (like float()); with a
+                # fraction, m has <= 15 digits (< 2**53) and the one division rounds once
                 if 0 < i - p <= 16 and i < n:
                     b = buf[i]
                     fv = np.float64(m) / pow10[nfrac] if nfrac else np.float64(m)

@@ -202,6 +202,18 @@ def test_random_floats_bit_exact(values, fmt):
     assert got.tobytes() == want.tobytes()
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(allow_nan=False, allow_infinity=False),
+                          st.sampled_from(["{!r}", "{:.4f}", "{:.17g}", "{:.0f}", "{:e}"])), min_size=1, max_size=40))
+def test_random_floats_bit_exact_in_mixed_file(items):
+    # an enum column switches off the all-numeric row lane: the per-field path must be exact as well
+    toks = [fmt.format(v) for v, fmt in items]
+    buf = "".join(f"k{i % 3},{t}\n" for i, t in enumerate(toks)).encode()
+    setup = ParseSetup(",", False, ["k", "x"], ["enum", "numeric"], [[], []])
+    got = _whole(buf, setup).columns[1]
+    assert got.tobytes() == np.array([float(t) for t in toks]).tobytes()
+
+
 # ---------------------------------------------------------------- errors
 
 NUM3 = ParseSetup(",", True, ["a", "b", "c"], ["numeric"] * 3, [["NA"]] * 3)
