@@ -282,8 +282,8 @@ class SyncDKV:
     def keys(self, prefix=""):
         return self._cloud.run(self._dkv.keys(prefix))
 
-    def atomic(self, key, fn, **args):
-        return self._cloud.run(self._dkv.atomic(key, fn, **args))
+    def atomic(self, key, fn, args=None):
+        return self._cloud.run(self._dkv.atomic(key, fn, args))
 
     def home(self, key):
         return self._dkv.home(key)

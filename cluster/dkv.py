@@ -157,8 +157,9 @@ class DKV:
     async def keys(self, prefix: str = "") -> list[dict]:
         return await self.node.call(self._entry, "dkv.keys", {"prefix": prefix})
 
-    async def atomic(self, key: str, fn: str, **args) -> Value | None:
-        raw = await self.node.call(self._entry, "dkv.atomic", {"key": key, "fn": fn, "args": args})
+    async def atomic(self, key: str, fn: str, args: dict | None = None) -> Value | None:
+        """Run the registered update ``fn(old_value, **args)`` on the key's home, atomically."""
+        raw = await self.node.call(self._entry, "dkv.atomic", {"key": key, "fn": fn, "args": args or {}})
         return None if raw is None else Value.from_wire(raw)
 
     def home(self, key: str) -> str:

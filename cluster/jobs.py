@@ -58,7 +58,7 @@ class JobService:
         node.register("job.cancel_local", self._h_cancel_local)
 
     async def _h_cancel(self, key):
-        value = await self.node.dkv.atomic(key, "job.update", stop_requested=True)
+        value = await self.node.dkv.atomic(key, "job.update", {"stop_requested": True})
         if value is None:
             raise KeyError(f"no job {key}")
         members = [m for m in self.node.members if not self.node.is_dead(m)]
@@ -87,7 +87,7 @@ class Job:
         meta = {"key": key, "description": description, "status": CREATED, "progress": 0.0, "msg": "",
                 "start": time.time(), "end": 0.0, "error": "", "stop_requested": False, "dest": dest,
                 "max_runtime_secs": float(max_runtime_secs)}
-        cloud.dkv.atomic(key, "job.update", **meta)
+        cloud.dkv.atomic(key, "job.update", meta)
         job = cls(key, cloud)
         job._set(status=RUNNING, start=time.time())
         if cloud.progress and sys.stderr.isatty():
@@ -139,7 +139,7 @@ class Job:
 
     # ---------------------------------------------------------------- changing
     def _set(self, **changes) -> dict:
-        return self.cloud.dkv.atomic(self.key, "job.update", **changes).meta
+        return self.cloud.dkv.atomic(self.key, "job.update", changes).meta
 
     def update(self, progress: float | None = None, msg: str | None = None) -> None:
         changes = {}

@@ -313,6 +313,8 @@ class MRService:
             return t, out
 
         results = await _gather_cancel_on_error([self.node.run_compute(run_chunk, c) for c in mine], stop)
+        if job is not None and job in self.cancelled_jobs:     # cancelled while the last maps ran
+            raise JobCancelledError(f"job {job} was cancelled")
         tasks = [t for t, _ in results]
         out_chunks = [o for _, o in results if o]
         if not tasks:

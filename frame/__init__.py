@@ -5,7 +5,7 @@
 >>> fr = frame.import_file("/work/shared/data/h2o-smalldata/prostate.csv")   # doctest: +SKIP
 >>> fr["CAPSULE"] = fr["CAPSULE"].asfactor()                             # doctest: +SKIP
 """
-from .frame import Frame, get_frame, remove
+from .frame import Frame, from_task_outputs, get_frame, remove
 from .importer import import_file, upload_file
 
-__all__ = ["Frame", "get_frame", "remove", "import_file", "upload_file"]
+__all__ = ["Frame", "from_task_outputs", "get_frame", "remove", "import_file", "upload_file"]

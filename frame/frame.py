@@ -269,8 +269,9 @@ class Frame:
     # ---------------------------------------------------------------- conversions in
     @classmethod
     def from_numpy(cls, array, names: Sequence[str] | None = None, *, destination_frame: str | None = None,
-                   cloud=None) -> "Frame":
-        """A frame from a 1-D or 2-D numpy array (each column keeps its kind: int, float, bool)."""
+                   nchunks: int | None = None, cloud=None) -> "Frame":
+        """A frame from a 1-D or 2-D numpy array (each column keeps its kind: int, float, bool).
+        ``nchunks`` overrides the automatic chunking."""
         arr = np.asarray(array)
         if arr.ndim == 1:
             arr = arr[:, None]
@@ -281,10 +282,11 @@ class Frame:
                              f"strings and categoricals)")
         names = list(names) if names is not None else [f"C{i + 1}" for i in range(arr.shape[1])]
         columns = [(n, "numeric", None, arr[:, i], str(arr.dtype)) for i, n in enumerate(names)]
-        return write_frame(columns, arr.shape[0], key=destination_frame, cloud=cloud)
+        return write_frame(columns, arr.shape[0], key=destination_frame, cloud=cloud, nchunks=nchunks)
 
     @classmethod
-    def from_pandas(cls, df, *, destination_frame: str | None = None, cloud=None) -> "Frame":
+    def from_pandas(cls, df, *, destination_frame: str | None = None, nchunks: int | None = None,
+                    cloud=None) -> "Frame":
         """A frame from a pandas DataFrame: numeric, bool, categorical, string/object and datetime columns."""
         import pandas as pd
         columns = []
@@ -319,7 +321,7 @@ class Frame:
                 vals = [None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA) else str(v)
                         for v in s.tolist()]
                 columns.append((str(name), "string", None, vals, None))
-        return write_frame(columns, len(df), key=destination_frame, cloud=cloud)
+        return write_frame(columns, len(df), key=destination_frame, cloud=cloud, nchunks=nchunks)
 
     # ---------------------------------------------------------------- operations (MRTasks in frame.ops)
     def asfactor(self) -> "Frame":
@@ -348,23 +350,48 @@ class Frame:
         remove(self.key, cloud=self._cloud)
 
 
+def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None) -> Frame:
+    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])``."""
+    layout = getattr(task, "output_layout", None)
+    if not layout:
+        raise ValueError("this task wrote no output columns: run do_all(frame, outputs=[types])")
+    if len(names) != len(layout["vecs"]):
+        raise ValueError(f"{len(layout['vecs'])} output columns, {len(names)} names given")
+    espc = [0]
+    for c in layout["chunks"]:
+        espc.append(espc[-1] + int(c["nrows"]))
+    key = key or f"frame_{uuid.uuid4().hex[:12]}"
+    _check_key(key)
+    header = {"key": key, "names": list(names), "types": list(layout["types"]),
+              "domains": [None] * len(names), "vecs": list(layout["vecs"]), "espc": espc,
+              "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
+              "owned": list(layout["vecs"])}
+    return _store(header, _cloud(cloud))
+
+
 def _store(header: dict, cloud) -> Frame:
     header = {**header, "stored": True}
     cloud.dkv.put(header["key"], Value("frame", header, immutable=False))
     return Frame(header["key"], header, cloud)
 
 
-def layout_for(nrows: int, ncols: int, cloud) -> tuple[list[int], list[str]]:
+def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tuple[list[int], list[str]]:
     """Chunk row starts and homes for a new frame of this shape on this cloud."""
     st = cloud.status()
     members = [m["node"] for m in st["members"] if m["state"] != "dead"]
     cores = min(m["cores"] for m in st["members"]) if st["members"] else 1
-    espc = plan_chunks(nrows, ncols, len(members), cores)
+    if nchunks is not None:
+        if nchunks < 1:
+            raise ValueError(f"nchunks must be >= 1, got {nchunks}")
+        espc = np.linspace(0, nrows, min(nchunks, max(nrows, 1)) + 1).round().astype(np.int64)
+    else:
+        espc = plan_chunks(nrows, ncols, len(members), cores)
     return [int(x) for x in espc], spread_homes(len(espc) - 1, members)
 
 
 def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, cloud=None,
-                espc: list[int] | None = None, homes: list[str] | None = None, temporary: bool = False) -> Frame:
+                espc: list[int] | None = None, homes: list[str] | None = None, temporary: bool = False,
+                nchunks: int | None = None) -> Frame:
     """Encode columns (name, type, domain, values, dtype hint) into chunks, store them at their homes,
     then store the header. Nothing is left behind if a step fails."""
     cloud = _cloud(cloud)
@@ -379,7 +406,7 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
         if len(values) != nrows:
             raise ValueError(f"column {name!r} has {len(values)} rows, expected {nrows}")
     if espc is None:
-        espc, homes = layout_for(nrows, len(columns), cloud)
+        espc, homes = layout_for(nrows, len(columns), cloud, nchunks)
     vecs = [new_vec_key() for _ in columns]
 
     def encode_col(j):

@@ -4,6 +4,8 @@ import asyncio
 from cluster.dkv import Value, register_atomic
 from cluster.protocol import Number, register_op
 
+import mr_tasks  # noqa: F401  (the test MRTask classes, registered on import)
+
 register_op("test.sleep", {"seconds": Number}, idempotent=True)
 register_op("test.fail", {"message": str}, idempotent=True)
 

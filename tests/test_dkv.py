@@ -54,11 +54,11 @@ def test_put_get_delete_keys_across_nodes_member_and_client(cloud4):
         assert [dkv.get(f"c{i}").meta["i"] for i in range(10)] == list(range(10))
         # atomic updates run on the home, one at a time
         for _ in range(5):
-            client.dkv.atomic("counter", "test.counter", by=2)
-            dkv.atomic("counter", "test.counter", by=1)
+            client.dkv.atomic("counter", "test.counter", {"by": 2})
+            dkv.atomic("counter", "test.counter", {"by": 1})
         assert dkv.get("counter").meta["n"] == 15
         with pytest.raises(cluster.RemoteError, match="no atomic update function"):
-            dkv.atomic("counter", "os.system", by=1)
+            dkv.atomic("counter", "os.system", {"by": 1})
         # delete frees the keys on every node and in every cache
         assert client.dkv.delete_prefix("k") == 40
         assert dkv.keys("k") == [] and client.dkv.get("k5") is None and dkv.get("k5") is None

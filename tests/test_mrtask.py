@@ -1,0 +1,174 @@
+"""MRTask on 1 embedded node and on a 3-node cloud driven from a client: results equal numpy."""
+import concurrent.futures
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cluster
+import frame
+from cloudkit import Launcher, free_port_pair, wait_until
+from frame import Frame
+from mr_tasks import CatCount, ColSum, Empty, FailOnNode, Histogram, MeanVar, SlowMap, XTimes2PlusY
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    kit = Launcher(tmp_path_factory.mktemp("three"))
+    try:
+        nodes = kit.cloud(3)
+        client = cluster.connect(nodes[0].address, timeout=10)
+        yield client, nodes
+        client.shutdown()
+    finally:
+        kit.cleanup()
+
+
+@pytest.fixture(scope="module")
+def one():
+    cluster.shutdown()
+    cloud = cluster.init(port=free_port_pair())
+    yield cloud
+    cloud.shutdown()
+
+
+@pytest.fixture(params=["one", "three"])
+def cloud(request):
+    if request.param == "one":
+        return request.getfixturevalue("one")
+    return request.getfixturevalue("three")[0]
+
+
+def data_with_nas(rows=50_000, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(3, 2, size=(rows, 3))
+    a[rng.random(rows) < 0.05, 0] = np.nan
+    a[rng.random(rows) < 0.01, 2] = np.nan
+    return a
+
+
+def test_sum_meanvar_histogram_catcount_equal_numpy(cloud):
+    a = data_with_nas()
+    fr = Frame.from_numpy(a, names=["x", "y", "z"], cloud=cloud)
+    assert fr.nchunks >= 4
+    t = ColSum().do_all(fr, cloud=cloud)
+    np.testing.assert_allclose(t.sums, np.nansum(a, axis=0), rtol=1e-12)
+    assert t.n == a.shape[0]
+    mv = MeanVar().do_all(fr, columns=["x"], cloud=cloud)
+    x = a[:, 0][~np.isnan(a[:, 0])]
+    assert mv.n == x.size
+    np.testing.assert_allclose([mv.mean, mv.m2 / (mv.n - 1)], [x.mean(), x.var(ddof=1)], rtol=1e-10)
+    h = Histogram(lo=-5.0, hi=11.0, bins=16).do_all(fr, columns=[2], cloud=cloud)
+    np.testing.assert_array_equal(h.counts, np.histogram(a[:, 2][~np.isnan(a[:, 2])], bins=16, range=(-5, 11))[0])
+    df = pd.DataFrame({"c": pd.Categorical(np.random.default_rng(1).choice(["b", "a", "d", None], 20_000))})
+    cf = Frame.from_pandas(df, cloud=cloud)
+    cc = CatCount(nlevels=3).do_all(cf, cloud=cloud)
+    expected = df["c"].value_counts().reindex(["a", "b", "d"]).to_numpy()
+    np.testing.assert_array_equal(cc.counts, expected)
+    assert cc.nas == df["c"].isna().sum()
+    fr.remove()
+    cf.remove()
+
+
+def test_chunks_live_on_every_node_and_output_frame_is_placed_next_to_input(three):
+    client, nodes = three
+    a = np.random.default_rng(2).normal(size=(20_000, 2))
+    fr = Frame.from_numpy(a, names=["x", "y"], cloud=client)
+    assert set(fr.homes) == {n.address for n in nodes}
+    t = XTimes2PlusY().do_all(fr, outputs=["numeric"], cloud=client)
+    out = frame.from_task_outputs(t, ["z"], cloud=client)
+    np.testing.assert_array_equal(out.as_numpy()[:, 0], a[:, 0] * 2 + a[:, 1])
+    assert out.homes == fr.homes and out.espc == fr.espc
+    assert dict(map(tuple, t.homes)) == dict(enumerate(fr.homes))     # each map ran on its chunk's home
+    rows = client.dkv.keys(out.vecs[0])
+    assert sorted(r["home"] for r in rows) == sorted(fr.homes)
+    out.remove()
+    fr.remove()
+    assert client.dkv.keys(fr.vecs[0]) == []
+
+
+def test_exception_in_map_on_one_node_arrives_as_remote_error(three):
+    client, nodes = three
+    fr = Frame.from_numpy(np.arange(30_000.0).reshape(-1, 3), cloud=client)
+    victim = nodes[2].address
+    with pytest.raises(cluster.RemoteError) as info:
+        FailOnNode(victim=victim).do_all(fr, cloud=client)
+    err = info.value
+    assert err.node == victim and err.type == "ValueError" and "failed on purpose" in err.message
+    assert "Traceback" in err.remote_traceback and "raise ValueError" in err.remote_traceback
+    assert Empty().do_all(fr, cloud=client) is not None          # the cloud still works
+    fr.remove()
+
+
+def test_cancel_ends_a_long_task_cancelled_within_two_seconds(cloud):
+    fr = Frame.from_numpy(np.zeros((40_000, 1)), nchunks=24, cloud=cloud)
+    job = cluster.Job.start("slow map", cloud=cloud)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(lambda: SlowMap(seconds=1.0).do_all(fr, job=job, cloud=cloud))
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        job.cancel()
+        with pytest.raises(cluster.JobCancelledError):
+            fut.result(timeout=10)
+        assert time.monotonic() - t0 < 2.0
+    job.finish("CANCELLED", "cancelled by test")
+    assert job.info()["status"] == "CANCELLED"
+    fr.remove()
+
+
+def test_empty_task_latency_is_small(cloud):
+    fr = Frame.from_numpy(np.zeros((1000, 1)), cloud=cloud)
+    Empty().do_all(fr, cloud=cloud)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        Empty().do_all(fr, cloud=cloud)
+    assert (time.perf_counter() - t0) / 10 < 1.0       # generous bound: the benchmark measures it properly
+    fr.remove()
+
+
+@pytest.mark.slow
+def test_heartbeats_flow_during_twenty_seconds_of_cpu_bound_maps_and_sigkill_raises_node_lost(tmp_path):
+    kit = Launcher(tmp_path)
+    try:
+        nodes = kit.cloud(3)
+        client = cluster.connect(nodes[0].address, timeout=10)
+        try:
+            fr = Frame.from_numpy(np.zeros((12_000, 1)), nchunks=12, cloud=client)
+            n_chunks = fr.nchunks
+            per_chunk = 20.0 * 2 / max(1, n_chunks / 3)     # ~20 s of maps on each node (2 threads each)
+            suspects = []
+            stop = threading.Event()
+
+            def watch():
+                while not stop.is_set():
+                    for n in nodes:
+                        st = client.call("cloud.status", node=None) if n is nodes[0] else None
+                        if st:
+                            suspects.extend(m for m in st["members"] if m["state"] != "healthy")
+                    time.sleep(0.5)
+
+            w = threading.Thread(target=watch)
+            w.start()
+            t0 = time.monotonic()
+            t = SlowMap(seconds=per_chunk).do_all(fr, cloud=client)
+            stop.set()
+            w.join()
+            assert time.monotonic() - t0 >= 15
+            assert t.chunks_done == n_chunks
+            for n in nodes:
+                assert "suspect" not in n.log(), n.log()[-2000:]
+            assert not suspects
+            # now SIGKILL a node in the middle of a task: NodeLostError naming it, no hang
+            with concurrent.futures.ThreadPoolExecutor(1) as ex:
+                fut = ex.submit(lambda: SlowMap(seconds=5.0).do_all(fr, cloud=client))
+                time.sleep(2)
+                nodes[2].kill()
+                with pytest.raises(cluster.NodeLostError) as info:
+                    fut.result(timeout=30)
+            assert nodes[2].address in str(info.value)
+        finally:
+            client.shutdown()
+    finally:
+        kit.cleanup()
