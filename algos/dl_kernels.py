@@ -54,7 +54,7 @@ from numba import njit
 from algos.dl_net import (
     ACT_ELU, ACT_MAXOUT, ACT_RECTIFIER, ACT_TANH, F_ACTIVATION, F_ADAPTIVE, F_GRADIENT, F_N_LAYERS,
     F_NESTEROV, F_OUTPUT, F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE,
-    G_POISSON, G_QUANTILE, G_SOFTMAX_QUADRATIC, G_TWEEDIE, H_AVERAGE_ACTIVATION, H_EPSILON,
+    G_POISSON, G_QUANTILE, G_TWEEDIE, H_AVERAGE_ACTIVATION, H_EPSILON,
     H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_INPUT_DROPOUT, H_L1, H_L2, H_MAX_W2, H_MOMENTUM_RAMP,
     H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY,
     H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX, NetState,
@@ -744,7 +744,7 @@ def train_minibatch(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: n
                 Grows = Gr.reshape(B, -1)
             else:
                 Grows = G
-            gw[state.w_off[l]:state.w_off[l + 1]] = (Grows.T @ acts[l]).ravel()
+            np.matmul(Grows.T, acts[l], out=gw[state.w_off[l]:state.w_off[l + 1]].reshape(W.shape))
             gb[state.b_off[l]:state.b_off[l + 1]] = Grows.sum(axis=0, dtype=np.float64)
             if l > 0:
                 E = Grows @ W  # pre-update weights, as in H2O's bprop
