@@ -589,16 +589,18 @@ def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup
         nl = _find_nl(arr, pos, end)
         pos = end if nl < 0 else nl + 1   # no newline: the range lies inside a line that began earlier
         line0 += 1
+    bom = 3 if n >= 3 and bytes(arr[:3]) == b"\xef\xbb\xbf" else 0
     if start == 0:
-        if n >= 3 and bytes(arr[:3]) == b"\xef\xbb\xbf":
-            pos = 3
-        if setup.header:
-            hdr = _skip_blank(arr, pos, n, plan.sep)
-            if hdr < end:
-                nl = _find_nl(arr, hdr, n)
-                after = n if nl < 0 else nl + 1
-                line0 += _count_newlines(arr, pos, after)
-                pos = after
+        pos = bom
+    # the header is the file's first non-blank line; it is this range's to skip if it starts in it
+    # (normally at byte 0: the check below stops at the first byte of the file)
+    if setup.header and pos < end and _skip_blank(arr, bom, n, plan.sep) >= pos:
+        hdr = _skip_blank(arr, pos, n, plan.sep)
+        if hdr < end:
+            nl = _find_nl(arr, hdr, n)
+            after = n if nl < 0 else nl + 1
+            line0 += _count_newlines(arr, pos, after)
+            pos = after
     first = _skip_blank(arr, pos, n, plan.sep) if pos < end else pos
     first_line = line0 + (_count_newlines(arr, pos, first) if first > pos else 0)
 

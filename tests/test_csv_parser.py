@@ -105,6 +105,17 @@ def test_every_split_all_numeric_rows_crlf_and_unterminated_last_line(ending):
             assert _split_parse(buf, setup, [cut, cut2])[0] == whole, (cut, cut2)
 
 
+def test_header_after_leading_blank_lines_in_any_range():
+    buf = b"\n\r\n\n\na,b\n1,2\n\n3,4\n"
+    setup = guess_setup(buf)
+    assert setup.header and setup.column_names == ["a", "b"]
+    whole = _whole(buf, setup)
+    assert _values(whole, setup) == [[1.0, 3.0], [2.0, 4.0]] and whole.first_line == 6
+    for cut in range(len(buf) + 1):
+        cols, firsts = _split_parse(buf, setup, [cut])
+        assert cols == [[1.0, 3.0], [2.0, 4.0]] and firsts[0] == 6, cut
+
+
 def test_random_multi_way_splits_and_first_lines():
     rng = random.Random(1234)
     lines = ["a,b,c"] + [f"{i},{rng.choice(['u', 'v', 'w'])},{rng.random():.6g}" for i in range(300)]
@@ -268,6 +279,16 @@ def test_unify_domains():
     glob, maps = unify_domains([["b", "d"], ["a", "b"], []])
     assert glob == ["a", "b", "d"]
     assert [m.tolist() for m in maps] == [[1, 2], [0, 1], []]
+
+
+def test_doctests():
+    import doctest
+
+    import frame.csv_parser
+    import tools.fmnist_to_csv
+    for mod in (frame.csv_parser, tools.fmnist_to_csv):
+        res = doctest.testmod(mod)
+        assert res.failed == 0 and res.attempted > 0, mod.__name__
 
 
 # ---------------------------------------------------------------- Fashion-MNIST converter

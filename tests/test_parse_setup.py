@@ -206,3 +206,11 @@ def test_helpers():
     assert parse_number("1e-3") == 1e-3 and parse_number(".5") == 0.5 and parse_number("inf") is None
     assert parse_time("2020-02-30") is None and parse_time("2000-01-01 00:00:00") == 946684800000.0
     assert normalize_type("Categorical") == "enum"
+
+
+def test_doctests():
+    import doctest
+
+    import frame.parse_setup
+    res = doctest.testmod(frame.parse_setup)
+    assert res.failed == 0 and res.attempted > 0
