@@ -575,6 +575,18 @@ def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup
     >>> parse_range(b"1,2\\n3,4\\n5,6\\n", 2, 9, s, file_start_line=1).columns[0].tolist()
     [3.0, 5.0]
     """
+    try:
+        return _parse_range(buf, start, end, setup, file_start_line)
+    except Exception as e:   # noqa: BLE001 - re-raised unchanged just below
+        failure = e
+    # Drop the failed call's frames (they hold numpy/memoryview exports of ``buf``) before re-raising, so a
+    # caller parsing an mmap can still close it (else: "BufferError: cannot close exported pointers exist").
+    failure.__traceback__ = None
+    raise failure
+
+
+def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup,
+                 file_start_line: int) -> ParsedBlock:
     if not isinstance(setup, ParseSetup):
         raise ValueError(f"setup must be a ParseSetup, got {type(setup).__name__}")
     arr = _as_u8(buf)

@@ -252,6 +252,19 @@ def test_error_line_is_a_file_line_in_a_later_range():
     assert (ei.value.line, ei.value.column) == (52, 3)
 
 
+def test_error_from_an_mmap_lets_the_caller_close_it(tmp_path):
+    import mmap
+    p = tmp_path / "bad.csv"
+    p.write_bytes(b"a,b,c\n1,2,3\n4,5,x\n")
+    with open(p, "rb") as fh:
+        with pytest.raises(ParseError, match="line 3, column 3"):
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+                try:
+                    parse_range(buf, 0, len(buf), NUM3)
+                except ParseError as exc:   # re-raise as an importer does, inside the with block
+                    raise ParseError(exc.line, exc.column, "in bad.csv: " + str(exc)) from None
+
+
 def test_enum_error_for_quote_junk_and_bad_date():
     s = ParseSetup(",", False, ["e"], ["enum"], [[]])
     with pytest.raises(ParseError, match="line 2, column 1"):
