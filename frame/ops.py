@@ -152,7 +152,8 @@ def split_frame(frame: Frame, ratios=(0.75,), destination_frames=None, seed: int
             espc = [0]
             for i in range(frame.nchunks):
                 espc.append(espc[-1] + counts[i][s])
-            key = destination_frames[s] if destination_frames else f"{frame.key.split('[')[0]}_part{s}_{seed}"
+            key = destination_frames[s] if destination_frames else \
+                f"{frame.key.split('[')[0]}_part{s}_{out_vecs[s][0][-8:]}"
             header = {"key": key, "names": h["names"], "types": types, "domains": h["domains"],
                       "vecs": out_vecs[s], "espc": espc, "homes": h["homes"],
                       "dtypes": h.get("dtypes", [None] * frame.ncols), "owned": out_vecs[s]}

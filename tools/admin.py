@@ -1,6 +1,8 @@
 """Administration CLI for a running aquifer cloud.
 
     python -m tools.admin --cluster 127.0.0.1:54321 cloud [--json]
+    python -m tools.admin keys [--prefix P] [--json] | frames [--json] | rm KEY
+    python -m tools.admin jobs [--json] | cancel JOB_KEY
 
 Every command attaches as a client to the node at ``--cluster`` (its REST port; the cluster port is
 port + 1), prints a table (or exactly one JSON document with ``--json``) and exits 0; when the cloud cannot
@@ -52,8 +54,100 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
     return st, text
 
 
+def _visible(key: str) -> str:
+    """A key as users name it (without the explicit-home prefix of chunk and job keys)."""
+    if key.startswith("@"):
+        end = key.find("@", 1)
+        if end > 1:
+            return key[end + 1:]
+    return key
+
+
+def cmd_keys(cloud, args):
+    rows = [dict(r, key=r["key"]) for r in cloud.dkv.keys(args.prefix)]
+    if args.prefix:
+        rows = [r for r in rows if r["key"].startswith(args.prefix) or _visible(r["key"]).startswith(args.prefix)]
+    text = _table(rows, [("key", "key"), ("type", "type"), ("bytes", "bytes"), ("home", "home")])
+    return rows, f"{len(rows)} key(s)\n{text}"
+
+
+cmd_keys.add_arguments = lambda sp: sp.add_argument("--prefix", default="", help="only keys starting with this")
+
+
+def _frames(cloud) -> list[dict]:
+    keys = [r["key"] for r in cloud.dkv.keys("") if r["type"] == "frame"]
+    headers = cloud.dkv.get_many(keys) if keys else []
+    rows = []
+    for h in headers:
+        if h is None:
+            continue
+        m = h.meta
+        rows.append({"key": m["key"], "rows": int(m["espc"][-1]), "cols": len(m["names"]),
+                     "bytes": cloud.dkv.bytes_of([f"{v}#" for v in m["vecs"]])})
+    return sorted(rows, key=lambda r: r["key"])
+
+
+def cmd_frames(cloud, args):
+    rows = _frames(cloud)
+    return rows, f"{len(rows)} frame(s)\n" + _table(rows, [("key", "key"), ("rows", "rows"), ("cols", "cols"),
+                                                            ("bytes", "bytes")])
+
+
+def cmd_rm(cloud, args):
+    """Remove a key; a frame (or model) takes everything it owns with it."""
+    value = cloud.dkv.get(args.key)
+    if value is None:
+        raise KeyError(f"no key {args.key!r} in the cloud")
+    if value.type == "frame":
+        import frame
+        frame.remove(args.key, cloud=cloud)
+    elif value.type == "model":
+        import algos
+        algos.remove_model(args.key, cloud=cloud)
+    else:
+        cloud.dkv.delete(args.key)
+    return {"removed": args.key, "type": value.type}, f"removed {value.type} {args.key}"
+
+
+cmd_rm.add_arguments = lambda sp: sp.add_argument("key", help="the key to remove")
+
+
+def _when(t) -> str:
+    import time as _t
+    return _t.strftime("%Y-%m-%d %H:%M:%S", _t.localtime(t)) if t else ""
+
+
+def cmd_jobs(cloud, args):
+    import cluster
+    rows = cluster.Job.list(cloud)
+    view = [dict(r, key=_visible(r["key"]), progress=f"{100 * r['progress']:.0f}%", start=_when(r["start"]),
+                 end=_when(r["end"])) for r in rows]
+    text = _table(view, [("key", "job"), ("description", "description"), ("status", "status"),
+                         ("progress", "progress"), ("start", "start"), ("end", "end"), ("error", "error")])
+    return rows, f"{len(rows)} job(s)\n{text}"
+
+
+def cmd_cancel(cloud, args):
+    import cluster
+    key = args.job
+    matches = [r["key"] for r in cluster.Job.list(cloud) if r["key"] == key or _visible(r["key"]) == key]
+    if not matches:
+        raise KeyError(f"no job {key!r} (see: python -m tools.admin jobs)")
+    status = cluster.Job.get(matches[0], cloud).cancel()
+    return {"job": matches[0], "status": status, "cancel_requested": True}, \
+        f"cancel requested for {_visible(matches[0])} (status {status}); it stops at its next chunk or iteration"
+
+
+cmd_cancel.add_arguments = lambda sp: sp.add_argument("job", help="the job key (as `jobs` shows it)")
+
+
 COMMANDS: dict[str, tuple[Callable, str]] = {
     "cloud": (cmd_cloud, "members, their state and resources"),
+    "keys": (cmd_keys, "keys in the DKV: key, type, bytes, home node"),
+    "frames": (cmd_frames, "frames: key, rows, columns, compressed bytes"),
+    "rm": (cmd_rm, "remove a key (a frame or model with everything it owns)"),
+    "jobs": (cmd_jobs, "jobs: key, description, status, progress, start, end, error"),
+    "cancel": (cmd_cancel, "cancel a running job"),
 }
 
 
@@ -86,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         data, text = fn(cloud, args)
         print(json.dumps(data, indent=None if args.json else 2) if args.json else text)
         return 0
-    except cluster.AquiferError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (cluster.AquiferError, KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return EXIT_ERROR
     finally:
         cloud.shutdown()

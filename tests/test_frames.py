@@ -1,0 +1,180 @@
+"""Frames: import of real and tricky CSVs, numpy/pandas round trips, a 3-node cloud, admin keys/frames/rm."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cluster
+import frame
+from cloudkit import Launcher, admin, free_port_pair
+from frame import Frame
+
+SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
+if not SMALL.exists():                       # CI lays shared/ beside the clone
+    SMALL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "h2o-smalldata"
+
+
+@pytest.fixture(scope="module")
+def one():
+    cluster.shutdown()
+    cloud = cluster.init(port=free_port_pair())
+    yield cloud
+    cloud.shutdown()
+
+
+def test_import_small_real_files_with_h2o_setup(one):
+    p = frame.import_file(str(SMALL / "prostate.csv"))
+    assert p.shape == (380, 9) and p.names[:3] == ["ID", "CAPSULE", "AGE"]
+    assert set(p.types.values()) == {"numeric"} and p.key == "prostate.hex"
+    iris = frame.import_file(str(SMALL / "iris_wheader.csv"))
+    assert iris.shape == (150, 5) and iris.types["class"] == "enum"
+    assert iris.domains["class"] == ["Iris-setosa", "Iris-versicolor", "Iris-virginica"]
+    cars = frame.import_file(str(SMALL / "cars.csv"))
+    assert "economy (mpg)" in cars.names and "0-60 mph (s)" in cars.names and cars.types["name"] == "enum"
+    assert cars.rollups()[cars.col_index("economy (mpg)")]["na_count"] == 8
+    boston = frame.import_file(str(SMALL / "BostonHousing.csv"))
+    assert boston.shape == (506, 14) and boston.types["medv"] == "numeric"
+    ref = pd.read_csv(SMALL / "BostonHousing.csv")
+    np.testing.assert_array_equal(boston.as_numpy(), ref.to_numpy(dtype=np.float64))
+    st = boston.rollups()[boston.col_index("medv")]
+    assert st["mean"] == pytest.approx(ref["medv"].mean()) and st["sigma"] == pytest.approx(ref["medv"].std())
+    for fr in (p, iris, cars, boston):
+        fr.remove()
+
+
+def test_tricky_csv_header_quotes_na_categoricals_mixed_crlf(one, tmp_path):
+    text = ('id,"name, full",score,grade,when\r\n'
+            '1,"Smith, J",3.5,A,2024-01-02\r\n'
+            '2,"O""Brien",NA,B,2024-01-03\r\n'
+            '3,plain,-1e3,,2024-01-04\r\n'
+            '4,"x",7,A,\r\n')
+    path = tmp_path / "tricky.csv"
+    path.write_bytes(text.encode())
+    fr = frame.import_file(str(path), col_types={"name, full": "string"})
+    assert fr.names == ["id", "name, full", "score", "grade", "when"]
+    assert fr.types == {"id": "numeric", "name, full": "string", "score": "numeric", "grade": "enum", "when": "time"}
+    df = fr.as_pandas()
+    assert df["name, full"].tolist() == ["Smith, J", 'O"Brien', "plain", "x"]
+    assert np.isnan(df["score"][1]) and df["score"][2] == -1000.0
+    assert fr.domains["grade"] == ["A", "B"] and pd.isna(df["grade"][2])
+    assert str(df["when"][0].date()) == "2024-01-02" and pd.isna(df["when"][3])
+    # no header, forced; custom NA string
+    p2 = tmp_path / "nohead.csv"
+    p2.write_text("1,a,?\n2,b,5\n3,a,6\n")
+    f2 = frame.import_file(str(p2), header=-1, na_strings=["?"])
+    assert f2.names == ["C1", "C2", "C3"] and f2.types["C2"] == "enum"
+    assert np.isnan(f2.as_numpy()[0, 2]) and f2.as_numpy()[2, 2] == 6
+    fr.remove()
+    f2.remove()
+
+
+def test_ragged_row_names_the_line_and_leaves_nothing_behind(one, tmp_path):
+    lines = ["a,b,c"] + [f"{i},{i * 2},{i * 3}" for i in range(5000)]
+    lines[3000] = "1,2"                          # file line 3001
+    path = tmp_path / "ragged.csv"
+    path.write_text("\n".join(lines) + "\n")
+    before = {r["key"] for r in one.dkv.keys("")}
+    with pytest.raises(cluster.RemoteError) as info:
+        frame.import_file(str(path))
+    assert "line 3001" in str(info.value) and "column 3" in str(info.value)
+    assert {r["key"] for r in one.dkv.keys("")} == before
+
+
+def test_numpy_and_pandas_round_trips(one):
+    rng = np.random.default_rng(3)
+    special = np.array([np.nan, np.inf, -np.inf, -0.0, 5e-324, 1.7976931348623157e308, 0.1, 12.34])
+    floats = np.concatenate([special, rng.normal(size=4992)])
+    fr = Frame.from_numpy(floats)
+    assert fr.as_numpy()[:, 0].view(np.uint64).tolist() == floats.view(np.uint64).tolist()
+    ints = np.array([np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, -1] * 500, dtype=np.int64)
+    fi = Frame.from_numpy(ints)
+    assert fi.as_numpy().dtype == np.int64 and (fi.as_numpy()[:, 0] == ints).all()
+    df = pd.DataFrame({
+        "x": rng.normal(size=3000),
+        "n": rng.integers(-5, 5, size=3000),
+        "withna": np.where(rng.random(3000) < 0.1, np.nan, rng.random(3000)),
+        "cat": pd.Categorical(rng.choice(["lo", "hi", "mid"], size=3000)),
+        "catna": pd.Categorical(rng.choice(["u", "v", None], size=3000)),
+        "flag": rng.random(3000) < 0.5,
+    })
+    out = Frame.from_pandas(df).as_pandas()
+    pd.testing.assert_frame_equal(out[["x", "n", "withna"]], df[["x", "n", "withna"]])
+    for c in ("cat", "catna"):
+        assert out[c].astype(object).where(out[c].notna(), None).tolist() == \
+            df[c].astype(object).where(df[c].notna(), None).tolist()
+        assert list(out[c].cat.categories) == sorted(df[c].cat.categories)
+    assert out["flag"].astype(bool).tolist() == df["flag"].tolist()
+    for f in (fr, fi):
+        f.remove()
+
+
+def test_asfactor_assign_back_and_split_frame(one):
+    fr = Frame.from_numpy(np.column_stack([np.arange(1000.0), np.arange(1000) % 3]), names=["x", "y"])
+    fr["y"] = fr["y"].asfactor()
+    assert fr.types["y"] == "enum" and fr.domains["y"] == ["0", "1", "2"]
+    assert frame.get_frame(fr.key).types["y"] == "enum"
+    a, b = fr.split_frame([0.7], seed=42)
+    assert a.nrows + b.nrows == 1000 and 600 < a.nrows < 800
+    assert sorted(np.concatenate([a.as_numpy()[:, 0], b.as_numpy()[:, 0]]).tolist()) == list(range(1000))
+    again = fr.split_frame([0.7], seed=42)[0]
+    assert again.as_numpy().tolist() == a.as_numpy().tolist()
+    for f in (fr, a, b, again):
+        f.remove()
+
+
+def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp_path):
+    kit = Launcher(tmp_path)
+    try:
+        nodes = kit.cloud(3)
+        path = tmp_path / "big.csv"
+        rng = np.random.default_rng(5)
+        data = rng.integers(0, 1000, size=(30_000, 6)).astype(np.float64)
+        pd.DataFrame(data).to_csv(path, index=False, header=False)
+        clients = [cluster.connect(n.address, timeout=10) for n in nodes]
+        try:
+            fr = frame.import_file(str(path), cloud=clients[1], destination_frame="big")
+            assert set(fr.homes) == {n.address for n in nodes}
+            for c in clients:                                    # read back through every node
+                np.testing.assert_array_equal(frame.get_frame("big", cloud=c).as_numpy(), data)
+            per_node = {}
+            for r in clients[0].dkv.keys(fr.vecs[0]):
+                per_node[r["home"]] = per_node.get(r["home"], 0) + 1
+            assert set(per_node) == {n.address for n in nodes}
+            res = admin("--cluster", nodes[2].address, "frames", "--json")
+            assert res.returncode == 0, res.stderr
+            (row,) = json.loads(res.stdout)
+            assert row["key"] == "big" and row["rows"] == 30_000 and row["cols"] == 6 and row["bytes"] > 0
+            res = admin("--cluster", nodes[0].address, "keys", "--json")
+            keys = json.loads(res.stdout)
+            assert {k["home"] for k in keys} == {n.address for n in nodes}
+            assert all(set(k) == {"key", "type", "bytes", "home"} for k in keys)
+            res = admin("--cluster", nodes[0].address, "rm", "big")
+            assert res.returncode == 0, res.stderr
+            assert clients[2].dkv.keys("") == []
+        finally:
+            for c in clients:
+                c.shutdown()
+    finally:
+        kit.cleanup()
+
+
+@pytest.mark.slow
+def test_fashion_mnist_test_set_end_to_end(one, tmp_path):
+    from tools import fmnist_to_csv
+    src = Path("/usr/share/datasets/fashion-mnist")
+    if not src.exists():
+        pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
+    out = fmnist_to_csv.convert(src, tmp_path)
+    fr = frame.import_file(str(out["test"][0]))
+    assert fr.shape == (10_000, 785)
+    fr["C785"] = fr["C785"].asfactor()
+    assert fr.domains["C785"] == [str(i) for i in range(10)]
+    images = fmnist_to_csv.load_idx(src / "t10k-images-idx3-ubyte.gz").reshape(10_000, -1)
+    labels = fmnist_to_csv.load_idx(src / "t10k-labels-idx1-ubyte.gz")
+    got = fr.as_numpy()
+    np.testing.assert_array_equal(got[:, :784], images)
+    np.testing.assert_array_equal(got[:, 784], labels)
+    assert fr.byte_size < 10_000 * 785       # well under a byte per value
+    fr.remove()
