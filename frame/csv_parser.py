@@ -8,10 +8,11 @@ its line *starts* in, so every row is parsed exactly once whatever the split:
   or a mmap of it),
 * the header line (``setup.header``) is skipped when the range starts at offset 0; blank lines are skipped.
 
-One Numba kernel (:func:`_tokenize`, ``nogil`` so two threads parse two ranges in parallel) splits the lines,
-converts numeric fields straight to float64 (exactly as ``float()``: Clinger's fast path for up to 19 digits
-and powers of ten up to 1e22, anything else is handed back to Python) and records the byte spans of
-enum/string/time fields, which Python then decodes. Quoted fields may contain the separator and doubled
+One Numba kernel (:func:`_tokenize`, ``nogil`` so two threads parse two ranges in parallel; with two small
+helpers) splits the lines, converts numeric fields straight to float64 and records the byte spans of
+enum/string/time fields, which Python then decodes. All-numeric lines take a bounds-check-free row lane
+(``_row_lane``); numbers are exact as ``float()``: at most 15 digits with one correctly rounded division, or
+Clinger's fast path (<= 19 digits, powers of ten up to 1e22); anything else is handed back to Python. Quoted fields may contain the separator and doubled
 quotes, not line breaks.
 
 **Decision on malformed numbers.** H2O silently turns a stray string in a numeric column into NA. Here a
