@@ -50,7 +50,7 @@ import numpy as np
 TRANSFORMS = ("STANDARDIZE", "NORMALIZE", "DESCALE", "NONE")
 MISSING_HANDLING = ("MeanImputation", "Skip")
 NA_SUFFIX = "missing(NA)"
-HASHED_COLUMN = "(hashed categoricals)"   # expanded_to_column() of a bucket shared by several columns
+HASHED_COLUMN = "(hashed categoricals)"   # expanded_to_column() of a bucket not owned by one column
 STATE_VERSION = 1
 MAX_INT32 = 2 ** 31 - 1                    # H2O's default max_categorical_features
 
@@ -277,16 +277,18 @@ class DataInfo:
         names = []
         for c in self.cat_names:
             names += [f"{c}.{lv}" for lv in self.domains[c][drop:]] + [f"{c}.{NA_SUFFIX}"]
-        owners = [c for c, w in zip(self.cat_names, widths) for _ in range(w)]
+        owner = np.repeat(np.arange(len(widths)), widths)              # categorical index of each slot
+        owners = [self.cat_names[i] for i in owner]
         if self.hashed:
             m = self.max_categorical_features
-            self._buckets = hash_buckets(n_slots, m, self.seed)
-            self._lookup = [np.where(lk >= 0, self._buckets[np.maximum(lk, 0)], -1) for lk in self._lookup]
+            buckets = hash_buckets(n_slots, m, self.seed)
+            self._lookup = [np.where(lk >= 0, buckets[np.maximum(lk, 0)], -1) for lk in self._lookup]
             names = [f"hash.{b}" for b in range(m)]
-            src: list[set] = [set() for _ in range(m)]
-            for slot, b in enumerate(self._buckets):
-                src[b].add(owners[slot])
-            owners = [next(iter(s)) if len(s) == 1 else HASHED_COLUMN for s in src]
+            # a bucket belongs to a column only if every slot hashed into it comes from that column
+            lo, hi = np.full(m, len(widths)), np.full(m, -1)
+            np.minimum.at(lo, buckets, owner)
+            np.maximum.at(hi, buckets, owner)
+            owners = [self.cat_names[a] if a == b else HASHED_COLUMN for a, b in zip(lo, hi)]
         self.num_start: int = len(names)
         self.coef_names: list[str] = names + list(self.num_names)
         self._owners: list[str] = owners + list(self.num_names)
@@ -498,8 +500,8 @@ class DataInfo:
         return out
 
     def expanded_to_column(self) -> list[str]:
-        """For each input slot, the original column (hashed buckets fed by several columns:
-        ``HASHED_COLUMN``)."""
+        """For each input slot, the original column; a hashed bucket fed by several columns (or by
+        none) gives ``HASHED_COLUMN``."""
         return list(self._owners)
 
     def na_slots_never_seen(self) -> np.ndarray:
