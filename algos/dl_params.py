@@ -104,20 +104,21 @@ class Param:
     def range_text(self) -> str:
         """The allowed range in words, for error messages and the docs table."""
         lo = None if self.min is None else _num(self.min)
-        hi = None if self.max is None else _num(self.max)
+        hi = None if self.max is None or self.max == math.inf else _num(self.max)
         if lo is not None and hi is not None:
             return f"in {'(' if self.min_open else '['}{lo}, {hi}{')' if self.max_open else ']'}"
         if lo is not None:
-            return f"{'>' if self.min_open else '>='} {lo}"
+            inf = " (inf allowed)" if self.max == math.inf else ""
+            return f"{'>' if self.min_open else '>='} {lo}{inf}"
         if hi is not None:
             return f"{'<' if self.max_open else '<='} {hi}"
         return "any finite value"
 
 
 def _num(x: float) -> str:
-    if x == math.inf:
-        return "inf"
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(float(x))
+    if isinstance(x, int) or (math.isfinite(x) and float(x).is_integer()):
+        return str(int(x))
+    return "inf" if x == math.inf else repr(float(x))
 
 
 def _p(name: str, default: Any, kind: str, doc: str, **kw: Any) -> tuple[str, Param]:
@@ -462,7 +463,8 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
 
     Raises ValueError naming the parameter for an unknown name (with the closest known names), a
     wrong type, a value out of range or an unknown enum value.  ``None`` means the default.
-    Deprecated parameters (diagnostics, col_major) warn with a DeprecationWarning.
+    Deprecated parameters (diagnostics, col_major) given a non-default value warn with a
+    DeprecationWarning and are kept as given (they have no effect).
 
     >>> validate({"hidden": [32, 16], "loss": "meansquare"})["loss"]
     'Quadratic'
@@ -486,7 +488,8 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, p in PARAMS.items():
         value = given.get(name)
-        if p.deprecated and name in given:
+        # Only a non-default value asks for something we do not do; model.params passed back stays quiet.
+        if p.deprecated and value is not None and value != p.default:
             warnings.warn(f"Deep Learning parameter {name!r} is deprecated and has no effect", DeprecationWarning,
                           stacklevel=2)
         out[name] = _default(p) if value is None else _convert(p, value)
