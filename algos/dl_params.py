@@ -289,7 +289,7 @@ _STOPPING_BY_PROBLEM = {
 _AUTO_STOPPING = {"binomial": "logloss", "multinomial": "logloss", "regression": "deviance", "autoencoder": "MSE"}
 # Sentinels that a checkpoint restart inherits from the checkpoint instead of comparing (issue #16717).
 _INHERIT = {"distribution": "AUTO", "loss": "Automatic", "stopping_metric": "AUTO", "categorical_encoding": "AUTO",
-            "fold_assignment": "AUTO", "hidden_dropout_ratios": None}
+            "fold_assignment": "AUTO"}
 
 
 # ------------------------------------------------------------------------------------------ validate
@@ -605,8 +605,8 @@ def _check_others(p: Mapping[str, Any], problem: str, nclasses: int) -> None:
                          "ExpRectifier or a *WithDropout variant")
     hdr = p["hidden_dropout_ratios"]
     if hdr is not None and act not in _DROPOUT_ACTIVATIONS and any(r > 0 for r in hdr):
-        raise ValueError(f"hidden_dropout_ratios {hdr} need a dropout activation ({', '.join(sorted(_DROPOUT_ACTIVATIONS))}),"
-                         f" got activation {act!r}")
+        dropouts = ", ".join(sorted(_DROPOUT_ACTIVATIONS))
+        raise ValueError(f"hidden_dropout_ratios {hdr} need a dropout activation ({dropouts}), got activation {act!r}")
     if p["offset_column"] is not None and problem != "regression":
         raise ValueError(f"offset_column is supported for regression only, not {problem}")
     if p["balance_classes"] and not classification:
@@ -778,7 +778,8 @@ def check_checkpoint(old: Mapping[str, Any], new: Mapping[str, Any], *, epochs_t
     """
     done = epochs_trained if epochs_trained is not None else old.get("_epochs_trained")
     if done is None or not _is_real(done):
-        raise ValueError("check_checkpoint needs the epochs already trained (epochs_trained= or old['_epochs_trained'])")
+        raise ValueError("check_checkpoint needs the epochs already trained "
+                         "(epochs_trained= or old['_epochs_trained'])")
     for name in new:
         if name not in PARAMS:
             raise _unknown(name)
