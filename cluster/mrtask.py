@@ -183,7 +183,7 @@ class MRTask:
 
     # ---------------------------------------------------------------- running
     def do_all(self, source, columns: list | None = None, outputs: list[str] | None = None, *,
-               job=None, cloud=None) -> "MRTask":
+               job=None, cloud=None, replicate_to: list[str] | None = None) -> "MRTask":
         """Run over every chunk of ``source`` (a Frame) and return self holding the reduced state.
 
         ``columns`` selects columns (names or indices) for ``cs``; ``outputs`` lists the types of new
@@ -193,7 +193,7 @@ class MRTask:
         """
         from .api import current
         cloud = cloud or current()
-        layout = source.mr_layout(columns)
+        layout = source.mr_layout(columns) if replicate_to is None else source.mr_layout(columns, replicate_to)
         return cloud.run(self.do_all_async(cloud.node, layout, outputs or [], job_key=job.key if job else None))
 
     async def do_all_async(self, node, layout: dict, outputs: list[str], job_key: str | None = None):
@@ -279,6 +279,16 @@ class MRService:
     async def _run_here(self, cls, state, layout, outputs, job, stop: threading.Event):
         node_id = self.node.id
         mine = [c for c in layout["chunks"] if c["home"] == node_id]
+        # a layout may give this node chunks homed elsewhere (replicated data, H2O's run_local): fetch
+        # them once into the cache, where immutable chunks may stay
+        store, cache = self.node.dkv.store, self.node.dkv.cache
+        remote = [k for c in mine for k in c["keys"] if k not in store and k not in cache]
+        for i in range(0, len(remote), 256):
+            batch = remote[i:i + 256]
+            for key, value in zip(batch, await self.node.dkv.get_many(batch)):
+                if value is None:
+                    raise KeyError(f"chunk {key} is missing in the cloud")
+                cache[key] = value
         base = cls.from_state(state)
         await self.node.run_compute(base.setup_local)
         decode, encode = _CODEC.get("decode"), _CODEC.get("encode")
@@ -293,9 +303,9 @@ class MRService:
             check_stop()
             columns, values = [], []
             for key in c["keys"]:
-                value = self.node.dkv.store.get(key)
+                value = store.get(key) or cache.get(key)
                 if value is None:
-                    raise KeyError(f"chunk {key} is missing on its home node {node_id}")
+                    raise KeyError(f"chunk {key} is missing on node {node_id}")
                 values.append(value)
                 columns.append(decode(value))
             cs = ChunkSet(c["cidx"], c["start"], c["nrows"], columns, len(outputs), values, node_id,

@@ -131,11 +131,18 @@ class Frame:
         vec = self._h["vecs"][col]
         return [chunk_key(h, vec, i) for i, h in enumerate(self._h["homes"])]
 
-    def mr_layout(self, columns: Sequence[str | int] | None = None) -> dict:
+    def mr_layout(self, columns: Sequence[str | int] | None = None, replicate_to: Sequence[str] | None = None) -> dict:
+        """The chunks an MRTask maps over. With ``replicate_to``, every listed node maps over ALL chunks
+        (H2O's replicated training data): node k gets chunk i as task chunk ``k * nchunks + i``."""
         idx = range(self.ncols) if columns is None else [self.col_index(c) for c in columns]
         espc, homes, vecs = self._h["espc"], self._h["homes"], self._h["vecs"]
-        return {"chunks": [{"cidx": i, "home": h, "start": int(espc[i]), "nrows": int(espc[i + 1] - espc[i]),
-                            "keys": [chunk_key(h, vecs[j], i) for j in idx]} for i, h in enumerate(homes)]}
+        base = [{"cidx": i, "home": h, "start": int(espc[i]), "nrows": int(espc[i + 1] - espc[i]),
+                 "keys": [chunk_key(h, vecs[j], i) for j in idx]} for i, h in enumerate(homes)]
+        if replicate_to is None:
+            return {"chunks": base}
+        n = len(base)
+        return {"chunks": [{**c, "cidx": k * n + c["cidx"], "home": node}
+                           for k, node in enumerate(replicate_to) for c in base]}
 
     # ---------------------------------------------------------------- selection and assignment
     def __getitem__(self, item) -> "Frame":

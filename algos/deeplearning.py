@@ -1,0 +1,609 @@
+"""Deep Learning, H2O's way: ``DeepLearningEstimator(**params).train(x, y, training_frame, validation_frame)``.
+
+>>> import cluster, frame
+>>> from algos.deeplearning import DeepLearningEstimator
+>>> cluster.init()                                                                 # doctest: +SKIP
+>>> train = frame.import_file("data/fmnist_train.csv")                            # doctest: +SKIP
+>>> train["C785"] = train["C785"].asfactor()                                      # doctest: +SKIP
+>>> dl = DeepLearningEstimator(activation="RectifierWithDropout", hidden=[200, 200, 200],
+...                            input_dropout_ratio=0.2, l1=1e-5, epochs=10)       # doctest: +SKIP
+>>> dl.train(x=train.names[:-1], y="C785", training_frame=train)                 # doctest: +SKIP
+>>> dl.model_performance(train=True).classification_error()                       # doctest: +SKIP
+
+Training runs as a Job (progress bar in a terminal, cancellable from anywhere). Each iteration is an
+MRTask (:mod:`algos.dl_task`): every node trains the current model on its rows with Numba kernels, the
+models are averaged, and the driver (this process) scores on samples of the training and validation
+frames within ``score_interval`` and ``score_duty_cycle``, keeps the best model and applies the stopping
+rules. Differences from H2O are listed in ``docs/architecture.md`` (section "Where we differ from H2O").
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+
+import numpy as np
+
+import cluster
+from cluster import Job
+from cluster.dkv import Value
+from frame import Frame
+from scoring import distributions
+from scoring.metrics import MORE_IS_BETTER
+
+from . import dl_params
+from .datainfo import ColumnInfo, DataInfo
+from .dl_model import DeepLearningModel, hyper_of, make_metrics
+from .dl_net import NetSpec, NetState, init_state
+from .dl_task import _STATE_NAMES, DLScoreTask, DLTrainTask, DropCacheTask
+from .stopping import should_stop
+
+log = logging.getLogger("aquifer.deeplearning")
+
+MODEL_FORMAT = 1
+
+
+class DeepLearningEstimator:
+    """H2O's Deep Learning estimator: every parameter of the booklet's Appendix A, H2O's names and defaults.
+
+    Parameters are checked when given (unknown name, wrong type, out of range: ``ValueError`` naming the
+    parameter) and again against the data before training starts. After ``train`` the estimator answers
+    the model's methods (``predict``, ``model_performance``, ``scoring_history``, ...), as h2o-py's does.
+    """
+
+    algo = "deeplearning"
+
+    def __init__(self, **params):
+        self._parms = dl_params.validate(params)     # raises ValueError naming a bad parameter
+        self._given = set(params)
+        self.model: DeepLearningModel | None = None
+
+    # sklearn-style access
+    def get_params(self, deep: bool = True) -> dict:
+        return dict(self._parms)
+
+    def set_params(self, **params) -> "DeepLearningEstimator":
+        self._parms = dl_params.validate({**{k: self._parms[k] for k in self._given}, **params})
+        self._given |= set(params)
+        return self
+
+    @property
+    def params(self) -> dict:
+        return self.model.params if self.model is not None else dict(self._parms)
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("model",):
+            raise AttributeError(name)
+        model = self.__dict__.get("model")
+        if model is None:
+            raise AttributeError(f"{name!r}: train the estimator first (estimator.train(...))")
+        return getattr(model, name)
+
+    def __repr__(self) -> str:
+        return repr(self.model) if self.model is not None else f"<DeepLearningEstimator (not trained)>"
+
+    def __str__(self) -> str:
+        return str(self.model) if self.model is not None else repr(self)
+
+    # ---------------------------------------------------------------- training
+    def train(self, x=None, y=None, training_frame: Frame | None = None, validation_frame: Frame | None = None,
+              weights_column: str | None = None, offset_column: str | None = None, fold_column: str | None = None,
+              ignored_columns=None, model_id: str | None = None, max_runtime_secs: float | None = None,
+              verbose: bool = False) -> "DeepLearningEstimator":
+        """Train on ``training_frame`` (``y``: the response; ``x``: predictors, default all other columns).
+
+        The response's type decides the problem, as H2O: an enum column (``fr["y"].asfactor()``) means
+        classification, a numeric one regression; ``autoencoder=True`` takes no ``y``.
+        """
+        overrides = {k: v for k, v in (("weights_column", weights_column), ("offset_column", offset_column),
+                                       ("fold_column", fold_column), ("ignored_columns", ignored_columns),
+                                       ("model_id", model_id), ("max_runtime_secs", max_runtime_secs))
+                     if v is not None}
+        parms = dl_params.validate({**{k: self._parms[k] for k in self._given}, **overrides})
+        if parms.get("nfolds", 0) or parms.get("fold_column"):
+            from .cross_validation import train_with_cv
+            self.model = train_with_cv(self, parms, x, y, training_frame, validation_frame, verbose)
+        else:
+            self.model = Trainer(parms, x, y, training_frame, validation_frame, verbose).run()
+        return self
+
+
+# ---------------------------------------------------------------------------------------------------
+class Trainer:
+    """One training run: set-up, the iteration loop, scoring, stopping, and storing the model."""
+
+    def __init__(self, parms: dict, x, y, train: Frame, valid: Frame | None, verbose: bool = False,
+                 cloud=None, job: Job | None = None, checkpoint_model: DeepLearningModel | None = None):
+        if train is None or not isinstance(train, Frame):
+            raise ValueError("training_frame must be a Frame (see frame.import_file / Frame.from_pandas)")
+        if valid is not None and not isinstance(valid, Frame):
+            raise ValueError("validation_frame must be a Frame or None")
+        self.cloud = cloud or train._cloud
+        self.train, self.valid, self.verbose, self.outer_job = train, valid, verbose, job
+        self.raw = parms
+        self.autoencoder = bool(parms.get("autoencoder"))
+        self.y = None if self.autoencoder else y
+        self._resolve_columns(x)
+        self.kind, self.nclasses = self._problem()
+        n_nodes = len([m for m in self.cloud.status()["members"] if m["state"] != "dead"])
+        self.n_nodes = n_nodes
+        self.p, self.notes = dl_params.effective_params(parms, problem=self.kind, nclasses=self.nclasses,
+                                                        n_nodes=n_nodes)
+        for note in self.notes:
+            log.info("%s", note)
+        self.model_id = parms.get("model_id") or f"DeepLearning_model_{uuid.uuid4().hex[:10]}"
+        self.checkpoint = checkpoint_model
+        if parms.get("checkpoint") is not None and checkpoint_model is None:
+            from .persistence import resolve_checkpoint
+            self.checkpoint = resolve_checkpoint(parms["checkpoint"], self.cloud)
+        if self.checkpoint is not None:
+            dl_params.check_checkpoint(self.checkpoint.params, self.p, epochs_trained=self.checkpoint._m["epochs"])
+
+    # ---------------------------------------------------------------- set-up
+    def _resolve_columns(self, x) -> None:
+        names = self.train.names
+        p = self.raw
+        special = {c for c in (p.get("weights_column"), p.get("offset_column"), p.get("fold_column")) if c}
+        for c in special | ({self.y} if self.y else set()):
+            if c not in names:
+                raise ValueError(f"column {c!r} is not in the training frame {self.train.key}")
+        if not self.autoencoder and self.y is None:
+            raise ValueError("y (the response column) is required unless autoencoder=True")
+        if x is None:
+            x = [c for c in names if c != self.y and c not in special and c not in (p.get("ignored_columns") or [])]
+        elif isinstance(x, (str, int)):
+            x = [x]
+        x = [names[c] if isinstance(c, int) else c for c in x]
+        for c in x:
+            if c not in names:
+                raise ValueError(f"predictor {c!r} is not in the training frame {self.train.key}")
+        x = [c for c in x if c != self.y and c not in special]
+        types = self.train.types
+        self.dropped_string = [c for c in x if types[c] in ("string",)]
+        self.x = [c for c in x if types[c] in ("numeric", "enum", "time")]
+        if not self.x:
+            raise ValueError("no usable predictor columns (string columns cannot feed Deep Learning)")
+
+    def _problem(self) -> tuple[str, int]:
+        if self.autoencoder:
+            return "autoencoder", 0
+        t = self.train.types[self.y]
+        if t == "enum":
+            k = len(self.train.domains[self.y] or [])
+            if k < 2:
+                raise ValueError(f"response {self.y!r} has {k} level(s): classification needs at least 2")
+            return ("binomial" if k == 2 else "multinomial"), k
+        if t != "numeric":
+            raise ValueError(f"response {self.y!r} is a {t} column: use a numeric or categorical response")
+        if self.raw.get("distribution") in ("bernoulli", "multinomial"):
+            raise ValueError(f"distribution {self.raw['distribution']!r} needs a categorical response: convert "
+                             f"it with train[{self.y!r}] = train[{self.y!r}].asfactor()")
+        return "regression", 1
+
+    def _data_info(self) -> DataInfo:
+        if self.checkpoint is not None:
+            return self.checkpoint.info
+        fr, p = self.train, self.p
+        stats = fr.rollups()
+        by_name = dict(zip(fr.names, stats))
+        types, domains = fr.types, fr.domains
+
+        def col(name):
+            t = "enum" if types[name] == "enum" else "numeric"
+            return ColumnInfo.from_rollups(name, t, domains[name] if t == "enum" else None, by_name[name])
+
+        preds = [col(c) for c in self.x]
+        response = None if self.autoencoder else col(self.y)
+        if p.get("weights_column"):
+            from .dl_task import weighted_column_infos
+            preds, response, weights = weighted_column_infos(fr, preds, response, p["weights_column"], self.cloud)
+        else:
+            weights = None
+        transform = "NORMALIZE" if self.autoencoder else ("DESCALE" if p["sparse"] else
+                                                          ("STANDARDIZE" if p["standardize"] else "NONE"))
+        if not p["standardize"] and not self.autoencoder:
+            transform = "NONE"
+        identity = self.kind == "regression" and distributions.link_name(p["distribution"]) == "identity"
+        return DataInfo.build(preds, response, transform=transform,
+                              response_transform=bool(identity and p["standardize"]),
+                              use_all_factor_levels=p["use_all_factor_levels"],
+                              missing_values_handling=p["missing_values_handling"],
+                              max_categorical_features=int(p["max_categorical_features"]),
+                              ignore_const_cols=p["ignore_const_cols"], seed=int(p["seed"]) & 0x7FFFFFFF,
+                              weights=weights)
+
+    def _resp(self, fr: Frame, info: DataInfo) -> tuple[dict, list[str]]:
+        cols = list(info.columns)
+        kind = {"binomial": "classification", "multinomial": "classification"}.get(self.kind, self.kind)
+        resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": kind, "maps": {}}
+        for j, c in enumerate(cols):
+            if c in info.domains and list(fr.domains[c] or []) != list(info.domains[c]):
+                resp["maps"][str(j)] = info.map_domain(c, fr.domains[c] or []).astype(np.float64)
+        if not self.autoencoder:
+            resp["y"] = len(cols)
+            cols.append(self.y)
+            if self.kind != "regression" and list(fr.domains[self.y] or []) != list(self.train.domains[self.y]):
+                resp["ymap"] = info.map_domain(self.y, fr.domains[self.y] or []).astype(np.float64).tolist()
+        for key, name in (("w", self.p.get("weights_column")), ("off", self.p.get("offset_column"))):
+            if name:
+                if name not in fr.names:
+                    raise ValueError(f"frame {fr.key} has no column {name!r}")
+                resp[key] = len(cols)
+                cols.append(name)
+        return resp, cols
+
+    # ---------------------------------------------------------------- the run
+    def run(self) -> DeepLearningModel:
+        p = self.p
+        job = self.outer_job or Job.start(f"DeepLearning {self.model_id}", cloud=self.cloud, dest=self.model_id)
+        own_job = self.outer_job is None
+        run_id = uuid.uuid4().hex[:12]
+        self.cache_ids = [f"dl-{run_id}-train", f"dl-{run_id}-valid"]
+        try:
+            model = self._run(job)
+            if own_job:
+                job.finish("DONE")
+            return model
+        except cluster.JobCancelledError as exc:
+            if own_job:
+                job.finish("CANCELLED", str(exc))
+            raise
+        except BaseException as exc:
+            if own_job:
+                job.finish("FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            try:
+                DropCacheTask(cache_ids=self.cache_ids).do_all(self.train, columns=[0], cloud=self.cloud)
+            except Exception:                       # best effort: the node may be gone
+                log.warning("could not drop the training caches", exc_info=True)
+
+    def _run(self, job: Job) -> DeepLearningModel:
+        p, start = self.p, time.time()
+        info = self._data_info()
+        self.info = info
+        n_out = info.n_inputs if self.autoencoder else (self.nclasses if self.nclasses else 1)
+        output = "autoencoder" if self.autoencoder else ("linear" if self.kind == "regression" else "softmax")
+        spec = NetSpec((info.n_inputs, *[int(h) for h in p["hidden"]], n_out), p["activation"], output)
+        self.spec = spec
+        ck = self.checkpoint
+        state = ck.state.copy() if ck is not None else init_state(
+            spec, p["initial_weight_distribution"], float(p["initial_weight_scale"]), seed=int(p["seed"]))
+        if ck is not None and ck.spec != spec:
+            raise ValueError(f"checkpoint network {ck.spec.units} does not match this run's {spec.units}: the "
+                             f"columns, their domains and hidden must be the same")
+        resp, cols = self._resp(self.train, info)
+        nrows = self.train.nrows
+        train_rows = self._count_rows(resp, cols)
+        if train_rows == 0:
+            raise ValueError("no training rows: every row has an NA response or a zero weight")
+        class_factors, eff_rows, priors = self._balance(resp, cols, train_rows)
+        self.huber_delta = self._initial_huber_delta(resp, cols)
+        hyper, flags = hyper_of(p, spec, self.huber_delta)
+        replicate = bool(p["replicate_training_data"]) and self.n_nodes > 1
+        members = [m["node"] for m in self.cloud.status()["members"] if m["state"] != "dead"]
+        replicate_to = [self.cloud.gateway if not self.cloud.is_client else members[0]] if p["single_node_mode"] \
+            else (members if replicate else None)
+        n_trainers = len(replicate_to) if replicate_to else 1
+        chunk_homes = [c["home"] for c in self.train.mr_layout(cols[:1], replicate_to)["chunks"]]
+        tspi = self._initial_tspi(eff_rows, n_trainers)
+        valid_resp = self._resp(self.valid, info) if self.valid is not None else None
+        samples = int(ck._m["samples"]) if ck is not None else 0
+        iterations = int(ck._m["iterations"]) if ck is not None else 0
+        history = list(ck._m["history"]) if ck is not None else []
+        time_offset = float(history[-1]["duration_s"]) if history else 0.0
+        epochs = float(p["epochs"])
+        best, best_loss, metrics = None, math.inf, {}
+        last_score_start, last_score_end, scoring_time = 0.0, 0.0, 0.0
+        train_start = time.time()
+        stop_reason = ""
+        stop_metric = p["stopping_metric"]
+        more_is_better = stop_metric in MORE_IS_BETTER
+        seed = int(p["seed"])
+        thread_mode = "hogwild" if p.get("_thread_mode") == "hogwild" else "replicas"
+        while True:
+            job.check_cancelled()
+            iterations += 1
+            remaining = max(1.0, epochs * eff_rows - samples)      # do not overshoot the epochs asked for
+            fraction = min(tspi, remaining) / eff_rows / n_trainers
+            t0 = time.perf_counter()
+            task = DLTrainTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=_spec_dict(spec),
+                               model=state.to_arrays(), hyper=hyper, flags=flags, resp=resp, fraction=fraction,
+                               iteration=iterations, seed=seed, samples_seen=samples,
+                               shuffle=bool(p["shuffle_training_data"]), mini_batch_size=int(p["mini_batch_size"]),
+                               class_factors=class_factors, thread_mode=thread_mode,
+                               reproducible=bool(p["reproducible"]), chunk_homes=chunk_homes)
+            task.do_all(self.train, columns=cols, job=job, cloud=self.cloud, replicate_to=replicate_to)
+            wall = time.perf_counter() - t0
+            if task.n_models == 0 or task.out is None:
+                raise RuntimeError("no node trained in this iteration (no rows sampled?)")
+            state = NetState.from_arrays(spec, {k: (task.out[k] / task.n_models).astype(
+                np.float32 if k.startswith("w") else np.float64) for k in _STATE_NAMES})
+            if not np.all(np.isfinite(state.b)):
+                raise FloatingPointError("the model became unstable (non-finite biases): lower the rate, or use "
+                                         "adaptive_rate, max_w2 or l2 (H2O: 'Trying to predict with an unstable "
+                                         "model')")
+            samples += int(task.rows)
+            epoch_counter = samples / eff_rows
+            if p["train_samples_per_iteration"] == -2 and task.rows:
+                tspi = self._tune_tspi(tspi, task.rows, task.compute_s, wall, eff_rows, n_trainers)
+            now = time.time()
+            done = epoch_counter >= epochs
+            timeout = p["max_runtime_secs"] and (now - start) >= p["max_runtime_secs"]
+            since = now - last_score_start
+            duty = (last_score_end - last_score_start) / since if since > 0 else 0.0
+            score_now = (iterations == 1 or done or timeout or p["score_each_iteration"]
+                         or (since > p["score_interval"] and duty < p["score_duty_cycle"]))
+            job.update(progress=min(1.0, epoch_counter / epochs),
+                       msg=f"{epoch_counter:.2f}/{epochs:g} epochs, {samples:,} samples")
+            if score_now:
+                last_score_start = time.time()
+                metrics = self._score(state, hyper, flags, resp, cols, valid_resp, info, spec, priors)
+                last_score_end = time.time()
+                scoring_time += last_score_end - last_score_start
+                if self.kind == "regression" and p["distribution"] == "huber":
+                    self.huber_delta = metrics.pop("_huber_delta", self.huber_delta)
+                    hyper, flags = hyper_of(p, spec, self.huber_delta)
+                train_time = max(1e-9, (last_score_end - train_start) - scoring_time)
+                history.append(self._history_row(metrics, time_offset + (now - train_start), train_time,
+                                                 epoch_counter, iterations, samples))
+                loss_now = self._loss(metrics)
+                if p["overwrite_with_best_model"] and loss_now is not None and \
+                        (best is None or (loss_now > best_loss if more_is_better and stop_metric != "AUTO"
+                                          else loss_now < best_loss)):
+                    best, best_loss = (state.copy(), dict(metrics), epoch_counter, iterations, samples), loss_now
+                if not self.verbose and not p["quiet_mode"]:
+                    log.info("%s: %.2f epochs, %s", self.model_id, epoch_counter, _brief(metrics))
+                elif self.verbose:
+                    print(f"{self.model_id}: {epoch_counter:.2f} epochs, {_brief(metrics)}")
+                stop_reason = self._stop_reason(metrics, history)
+            if done or timeout or stop_reason:
+                stop_reason = stop_reason or ("max_runtime_secs reached" if timeout and not done else "")
+                break
+        final_state, final_metrics = state, metrics
+        if best is not None and p["overwrite_with_best_model"]:
+            b_state, b_metrics, *_ = best
+            if self._loss(b_metrics) is not None and self._loss(final_metrics) is not None and \
+                    (self._loss(b_metrics) < self._loss(final_metrics) if not (more_is_better and stop_metric != "AUTO")
+                     else self._loss(b_metrics) > self._loss(final_metrics)):
+                final_state, final_metrics = b_state, b_metrics
+        return self._store(final_state, final_metrics, history, info, spec, samples, iterations, epoch_counter,
+                           priors, stop_reason, start)
+
+    # ---------------------------------------------------------------- pieces of the loop
+    def _count_rows(self, resp: dict, cols: list[str]) -> int:
+        if self.autoencoder and resp["w"] < 0:
+            return self.train.nrows
+        from .dl_task import CountRowsTask
+        t = CountRowsTask(resp=resp).do_all(self.train, columns=cols, cloud=self.cloud)
+        return int(t.rows)
+
+    def _balance(self, resp, cols, train_rows):
+        """balance_classes: per-class sampling factors, the rows of a balanced epoch, and the priors used to
+        correct probabilities afterwards (H2O's ``modelClassDist``)."""
+        p = self.p
+        if not (p["balance_classes"] and self.kind in ("binomial", "multinomial")):
+            return None, train_rows, None
+        from .dl_task import ClassCountTask
+        counts = ClassCountTask(nclasses=self.nclasses, resp=resp).do_all(
+            self.train, columns=cols, cloud=self.cloud).counts.astype(np.float64)
+        total = counts.sum()
+        if p.get("class_sampling_factors"):
+            f = np.asarray(p["class_sampling_factors"], dtype=np.float64)
+            target = counts * f
+        else:
+            target = np.where(counts > 0, counts.max(), 0.0)
+        limit = p["max_after_balance_size"] * total
+        if target.sum() > limit:
+            target *= limit / target.sum()
+        factors = np.where(counts > 0, target / np.maximum(counts, 1), 0.0)
+        prior = counts / total
+        model_dist = target / target.sum()
+        return factors, float(target.sum()), np.stack([prior, model_dist])
+
+    def _initial_huber_delta(self, resp, cols) -> float:
+        if not (self.kind == "regression" and self.p["distribution"] == "huber"):
+            return 1.0
+        from .dl_task import ResponseSampleTask
+        ys = ResponseSampleTask(resp=resp, info=self.info.to_state()).do_all(
+            self.train, columns=cols, cloud=self.cloud).values
+        ys = ys[~np.isnan(ys)]
+        if ys.size == 0:
+            return 1.0
+        d = float(np.quantile(np.abs(ys - np.median(ys)), self.p["huber_alpha"]))
+        return d if d > 0 else 1.0
+
+    def _initial_tspi(self, rows: float, n_trainers: int) -> int:
+        """train_samples_per_iteration: 0 = one epoch, -1 = all rows on every trainer, N = N, -2 = auto
+        (start at one second of work, then tuned from measured compute and communication times)."""
+        t = int(self.p["train_samples_per_iteration"])
+        total = self.p["epochs"] * rows
+        if t == 0:
+            return int(rows)
+        if t == -1:
+            return int(rows * n_trainers)
+        if t > 0:
+            return int(min(max(1, t), max(1, total)))
+        guess = 10_000 * n_trainers            # about a second of work per node for common networks
+        return int(max(1, min(guess, rows * n_trainers, max(1.0, total / 10))))
+
+    def _tune_tspi(self, tspi, rows_done, compute_s, wall, eff_rows, n_trainers) -> int:
+        """Aim at the target ratio of communication to computation (H2O's target_ratio_comm_to_comp), with
+        at least one second of compute per iteration (so cancel and progress stay responsive) and at least
+        ten iterations per run."""
+        speed = rows_done / max(compute_s, 1e-6)
+        comm = max(wall - compute_s, 1e-3)
+        target = float(self.p["target_ratio_comm_to_comp"]) or 0.05
+        seconds = max(comm / target, 1.0)
+        new = speed * seconds
+        new = min(new, self.p["epochs"] * eff_rows / 10, 100_000 * n_trainers, 10 * speed * n_trainers)
+        return int(max(1, new))
+
+    def _score(self, state, hyper, flags, resp, cols, valid_resp, info, spec, priors) -> dict:
+        p = self.p
+        meta = self._meta_for_metrics(info, spec, priors)
+        out = {}
+        n_train = self.train.nrows
+        frac = 1.0 if not p["score_training_samples"] else min(1.0, p["score_training_samples"] / max(n_train, 1))
+        task = DLScoreTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=_spec_dict(spec),
+                           model=state.to_arrays(), hyper=hyper, flags=flags, resp=resp, sample_fraction=frac,
+                           seed=int(p["seed"]))
+        task.do_all(self.train, columns=cols, cloud=self.cloud)
+        collected = task.collect()
+        out["train"] = make_metrics(meta, *collected)
+        if self.kind == "regression" and p["distribution"] == "huber" and len(collected[1]):
+            from .dl_model import link_inverse
+            yhat = link_inverse(info, p["distribution"], collected[2][:, 0])
+            actual = info.inverse_response(collected[1])
+            delta = float(np.quantile(np.abs(actual - yhat), p["huber_alpha"])) * info.resp_mul
+            out["_huber_delta"] = delta if delta > 0 else self.huber_delta
+        if valid_resp is not None:
+            vresp, vcols = valid_resp
+            nv = self.valid.nrows
+            vfrac = 1.0 if not p["score_validation_samples"] else min(1.0, p["score_validation_samples"] / max(nv, 1))
+            vt = DLScoreTask(cache_id=self.cache_ids[1], info=info.to_state(), spec=_spec_dict(spec),
+                             model=state.to_arrays(), hyper=hyper, flags=flags, resp=vresp, sample_fraction=vfrac,
+                             seed=int(p["seed"]) + 1)
+            vt.do_all(self.valid, columns=vcols, cloud=self.cloud)
+            out["valid"] = make_metrics(meta, *vt.collect())
+        return out
+
+    def _meta_for_metrics(self, info, spec, priors) -> dict:
+        return {"kind": self.kind, "info": info.to_state(), "params": self.p, "priors": priors,
+                "response_domain": None if self.kind in ("regression", "autoencoder") else self.train.domains[self.y],
+                "huber_delta": self.huber_delta}
+
+    def _loss(self, metrics: dict):
+        """H2O's Model.loss(): the stopping metric (default logloss / deviance / MSE) on validation if there is
+        one, else training."""
+        m = metrics.get("valid") or metrics.get("train")
+        if m is None:
+            return None
+        name = self.p["stopping_metric"]
+        if name == "AUTO":
+            name = {"regression": "deviance", "autoencoder": "MSE"}.get(self.kind, "logloss")
+        try:
+            v = m.metric(name)
+        except ValueError:
+            return None
+        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+    def _stop_reason(self, metrics: dict, history: list[dict]) -> str:
+        p = self.p
+        tm = metrics.get("train")
+        if self.kind in ("binomial", "multinomial") and p["classification_stop"] >= 0 and tm is not None:
+            if tm.classification_error() <= p["classification_stop"]:
+                return f"training classification error {tm.classification_error():.4g} <= classification_stop"
+        if self.kind == "regression" and p["regression_stop"] >= 0 and tm is not None:
+            if tm.mse() <= p["regression_stop"]:
+                return f"training MSE {tm.mse():.4g} <= regression_stop"
+        k = int(p["stopping_rounds"])
+        if k > 0:
+            name = p["stopping_metric"]
+            if name == "AUTO":
+                name = {"regression": "deviance", "autoencoder": "MSE"}.get(self.kind, "logloss")
+            key = _history_key(name)
+            prefix = "validation_" if self.valid is not None else "training_"
+            series = [h.get(prefix + key) for h in history]
+            if should_stop([s for s in series if s is not None], k, float(p["stopping_tolerance"]),
+                           more_is_better=name in MORE_IS_BETTER):
+                return f"early stopping: {prefix}{key} did not improve by {p['stopping_tolerance']} over {k} rounds"
+        return ""
+
+    def _history_row(self, metrics, duration_s, train_time, epochs, iterations, samples) -> dict:
+        row = {"timestamp": time.strftime("%Y-%m-%d %H:%M:%S"), "duration": f"{duration_s:8.3f} sec",
+               "training_speed": f"{samples / train_time:,.0f} obs/sec" if train_time > 0 else "",
+               "epochs": float(epochs), "iterations": int(iterations), "samples": float(samples),
+               "duration_s": float(duration_s)}
+        for which, prefix in (("train", "training_"), ("valid", "validation_")):
+            m = metrics.get(which)
+            if m is None:
+                continue
+            row[prefix + "rmse"] = float(m.rmse())
+            if self.kind == "regression":
+                row[prefix + "deviance"] = float(m.mean_residual_deviance())
+                row[prefix + "mae"] = float(m.mae())
+                row[prefix + "r2"] = float(m.r2())
+            elif self.kind == "autoencoder":
+                row[prefix + "mse"] = float(m.mse())
+            else:
+                row[prefix + "logloss"] = float(m.logloss())
+                row[prefix + "r2"] = float(m.r2())
+                if self.kind == "binomial":
+                    row[prefix + "auc"] = float(m.auc())
+                    row[prefix + "pr_auc"] = float(m.aucpr())
+                row[prefix + "classification_error"] = float(m.classification_error())
+        return row
+
+    def _store(self, state, metrics, history, info, spec, samples, iterations, epochs, priors, stop_reason,
+               start) -> DeepLearningModel:
+        p = dict(self.p)
+        threshold = 0.5
+        if self.kind == "binomial":
+            m = metrics.get("valid") or metrics.get("train")
+            threshold = float(m.find_threshold_by_max_metric("f1"))
+        arrays = state.to_arrays()
+        names = [k for k in _STATE_NAMES]
+        meta = {"algo": "deeplearning", "format": MODEL_FORMAT, "model_id": self.model_id, "kind": self.kind,
+                "params": _plain(p), "notes": list(self.notes), "info": info.to_state(), "spec": _spec_dict(spec),
+                "response": self.y, "response_domain": None if self.kind in ("regression", "autoencoder")
+                else list(self.train.domains[self.y]), "x": list(self.x),
+                "metrics": {k: v.to_dict() for k, v in metrics.items() if not k.startswith("_")},
+                "history": history, "samples": float(samples), "iterations": int(iterations),
+                "epochs": float(epochs), "threshold": threshold, "priors": priors,
+                "huber_delta": float(self.huber_delta), "stop_reason": stop_reason,
+                "training_frame": self.train.key, "validation_frame": self.valid.key if self.valid else None,
+                "run_time_s": time.time() - start, "array_names": names,
+                "owned_frames": [], "owned_models": []}
+        value = Value("model", meta, tuple(arrays[k] for k in names))
+        self.cloud.dkv.put(self.model_id, value)
+        model = DeepLearningModel(self.model_id, value, self.cloud)
+        if p.get("variable_importances"):
+            model._m["varimp"] = model.compute_varimp()
+        if p.get("export_weights_and_biases"):
+            model._m["owned_frames"] = model.export_weights_and_biases()
+        if p.get("variable_importances") or p.get("export_weights_and_biases"):
+            self.cloud.dkv.put(self.model_id, Value("model", model._m, value.buffers))
+        return model
+
+
+def _history_key(metric: str) -> str:
+    return {"logloss": "logloss", "MSE": "mse", "RMSE": "rmse", "MAE": "mae", "deviance": "deviance",
+            "AUC": "auc", "AUCPR": "pr_auc", "misclassification": "classification_error",
+            "mean_per_class_error": "classification_error", "RMSLE": "rmse"}.get(metric, metric.lower())
+
+
+def _brief(metrics: dict) -> str:
+    parts = []
+    for which in ("train", "valid"):
+        m = metrics.get(which)
+        if m is None:
+            continue
+        try:
+            parts.append(f"{which} logloss {m.logloss():.4f} err {m.classification_error():.4f}")
+        except (AttributeError, ValueError):
+            parts.append(f"{which} rmse {m.rmse():.4f}")
+    return ", ".join(parts)
+
+
+def _spec_dict(spec: NetSpec) -> dict:
+    return {"units": list(spec.units), "activation": spec.activation, "output": spec.output}
+
+
+def _plain(p: dict) -> dict:
+    """Parameters as msgpack-safe values (frames by key)."""
+    out = {}
+    for k, v in p.items():
+        if k.startswith("_"):
+            continue
+        if isinstance(v, Frame):
+            v = v.key
+        elif isinstance(v, DeepLearningModel):
+            v = v.model_id
+        elif isinstance(v, tuple):
+            v = list(v)
+        elif isinstance(v, float) and math.isinf(v):
+            v = float(v)
+        out[k] = v
+    return out

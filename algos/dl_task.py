@@ -1,0 +1,392 @@
+"""Deep Learning's MRTasks: one training iteration, scoring, prediction, and the node-local data cache.
+
+Training iteration (H2O's ``DeepLearningTask``): every node receives the current model, trains it on the
+rows of the chunks it homes, and the nodes' models are averaged (unweighted, as H2O) in the reduce.
+Within a node, the chunks are trained by the compute threads with one of two schemes:
+
+* ``hogwild``: all threads update one shared model without locks (Hogwild!, the booklet's scheme);
+* ``replicas``: each thread trains its own copy and the node averages them at the end of the
+  iteration (exact and race-free; H2O's between-node averaging applied between threads too).
+
+The default is chosen by measurement (see ``docs/benchmarks.md``): on this project's 2-core machines the
+per-sample kernel is memory-bound, and two threads writing one model fight over cache lines.
+
+Each chunk's rows are encoded once per training run (DataInfo: one-hot, standardisation) into a dense
+float32 matrix kept in a node-local cache, so later iterations skip decoding and encoding.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from cluster import MRTask
+
+from .datainfo import DataInfo
+from .dl_kernels import forward, train_minibatch, train_rows
+from .dl_net import NetSpec, NetState
+
+# node-local cache of encoded chunks: cache_id -> {cidx: (X, y, w, offset)}; dropped at the end of a run
+_CACHE: dict[str, dict[int, tuple]] = {}
+_CACHE_LOCK = threading.Lock()
+_STATE_NAMES = ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act")
+
+
+def _spec(d: dict) -> NetSpec:
+    return NetSpec(tuple(int(u) for u in d["units"]), d["activation"], d["output"])
+
+
+def _state(spec: NetSpec, arrays: dict) -> NetState:
+    return NetState.from_arrays(spec, {k: np.array(arrays[k]) for k in _STATE_NAMES})
+
+
+def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
+    """(X float32, y float64, w float64, offset float64) of a chunk, encoded once and cached on the node.
+
+    ``resp``: ``n_pred`` (the first n columns of ``cs`` are the predictors), and the indices in ``cs`` of the
+    response (``y``), weights (``w``) and offset (``off``) columns, -1 when absent; ``kind`` is
+    ``classification``, ``regression`` or ``autoencoder``; ``maps`` remaps enum predictor codes of a scoring
+    frame into the training domains.
+    """
+    with _CACHE_LOCK:
+        hit = _CACHE.get(cache_id, {}).get(cs.cidx)
+    if hit is not None:
+        return hit
+    n = cs.nrows
+    cols = [cs[i] for i in range(resp["n_pred"])]
+    for j, m in (resp.get("maps") or {}).items():
+        j = int(j)
+        c = cols[j]
+        na = np.isnan(c)
+        m = np.asarray(m, dtype=np.float64)
+        cols[j] = np.where(na, np.nan, m[np.where(na, 0, c).astype(np.int64)])
+    X, keep = info.transform(cols)
+    w = np.ones(n) if resp["w"] < 0 else np.nan_to_num(cs[resp["w"]], nan=0.0)
+    off = np.zeros(n) if resp["off"] < 0 else np.nan_to_num(cs[resp["off"]], nan=0.0)
+    if resp["kind"] == "autoencoder":
+        y = np.zeros(n)
+    else:
+        y = cs[resp["y"]].copy()
+        if resp.get("ymap") is not None:           # a scoring frame's response levels -> training codes
+            m = np.asarray(resp["ymap"], dtype=np.float64)
+            ok = ~np.isnan(y)
+            y[ok] = m[y[ok].astype(np.int64)]
+            y[y < 0] = np.nan                      # levels unseen in training cannot be scored
+        if resp["kind"] == "regression":
+            y = info.transform_response(y)
+        missing = np.isnan(y)
+        y[missing] = 0.0
+        w = np.where(missing, 0.0, w)            # rows with an NA response are skipped, as in H2O
+    w = np.where(keep, w, 0.0)
+    item = (np.ascontiguousarray(X, dtype=np.float32), y.astype(np.float64), w.astype(np.float64),
+            off.astype(np.float64))
+    with _CACHE_LOCK:
+        _CACHE.setdefault(cache_id, {})[cs.cidx] = item
+    return item
+
+
+def row_order(rng: np.random.Generator, n: int, fraction: float, shuffle: bool) -> np.ndarray:
+    """H2O's FrameTask sampling: ``ceil(fraction)`` passes, each keeping a row with probability
+    ``fraction / passes`` (scanned in order, or shuffled)."""
+    if fraction <= 0 or n == 0:
+        return np.empty(0, dtype=np.int64)
+    passes = int(np.ceil(fraction))
+    f = fraction / passes
+    parts = []
+    for _ in range(passes):
+        idx = rng.permutation(n) if shuffle else np.arange(n)
+        if f < 0.999:
+            idx = idx[rng.random(n) < f]
+        parts.append(idx)
+    return np.concatenate(parts).astype(np.int64)
+
+
+class DLTrainTask(MRTask):
+    """One training iteration over the local chunks of every node."""
+    cache_id: str = ""
+    info: dict = None
+    spec: dict = None
+    model: dict = None            # the model to train (arrays); cleared before the result travels back
+    hyper: np.ndarray = None
+    flags: np.ndarray = None
+    resp: dict = None
+    fraction: float = 1.0
+    iteration: int = 0
+    seed: int = 0
+    samples_seen: int = 0
+    shuffle: bool = False
+    mini_batch_size: int = 1
+    class_factors: np.ndarray = None    # balance_classes: per-class sampling factor
+    thread_mode: str = "replicas"
+    reproducible: bool = False    # one model, chunks in order, one at a time (bit-identical runs)
+    chunk_homes: list = None
+    # results
+    out: dict = None              # sum of the nodes' models
+    n_models: int = 0
+    rows: int = 0
+    loss: float = 0.0
+    compute_s: float = 0.0        # the slowest node's compute time (for tspi auto-tuning)
+
+    def setup_local(self):
+        self._info = DataInfo.from_state(self.info)
+        self._spec_obj = _spec(self.spec)
+        self._base = _state(self._spec_obj, self.model)
+        self._replicas: dict[int, NetState] = {}
+        self._lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._done: set[int] = set()
+        self._t0 = time.perf_counter()
+
+    def _net_for_thread(self) -> NetState:
+        if self.thread_mode == "hogwild" or self.reproducible:
+            return self._base
+        tid = threading.get_ident()
+        with self._lock:
+            net = self._replicas.get(tid)
+            if net is None:
+                net = self._replicas[tid] = self._base.copy()
+        return net
+
+    def map(self, cs):
+        if self.reproducible:
+            # chunks train one after another in chunk order on one model: the run is bit-identical
+            with self._turn:
+                self._turn.wait_for(lambda: all(c in self._done for c in self._mine_before(cs)))
+            try:
+                self._train_chunk(cs)
+            finally:
+                with self._turn:
+                    self._done.add(cs.cidx)
+                    self._turn.notify_all()
+        else:
+            self._train_chunk(cs)
+
+    def _mine_before(self, cs) -> list[int]:
+        """This node's chunks that come before ``cs`` (the task knows every chunk's home)."""
+        if not hasattr(self, "_local_order"):
+            homes = self.chunk_homes or []
+            self._local_order = [i for i, h in enumerate(homes) if h == cs.home]
+        order = self._local_order
+        return order[:order.index(cs.cidx)] if cs.cidx in order else []
+
+    def _train_chunk(self, cs):
+        X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp)
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, self.iteration, cs.cidx])
+        if self.class_factors is not None and self.resp["kind"] == "classification":
+            # balance_classes: over/under-sample each class by its factor (H2O rebalances the frame)
+            order = _balanced_order(rng, self.class_factors[y.astype(np.int64)] * (w > 0), self.fraction,
+                                    self.shuffle)
+        else:
+            order = row_order(rng, cs.nrows, self.fraction, self.shuffle)
+            order = order[w[order] > 0] if order.size else order      # NA response, Skip, zero weight
+        if order.size == 0:
+            return
+        net = self._net_for_thread()
+        chunk_seed = int(rng.integers(1, 2**62))
+        wv = w
+        if self.mini_batch_size > 1:
+            rows, loss = train_minibatch(net, X, y, wv, off, order, self.hyper, self.flags, chunk_seed,
+                                         self.samples_seen, self.mini_batch_size)
+        else:
+            rows, loss = train_rows(net, X, y, wv, off, order, self.hyper, self.flags, chunk_seed,
+                                    self.samples_seen)
+        self.rows += rows
+        self.loss += loss
+
+    def reduce(self, o):
+        self.rows += o.rows
+        self.loss += o.loss
+        self.compute_s = max(self.compute_s, o.compute_s)
+        if o.out is not None:
+            if self.out is None:
+                self.out = {k: np.array(v, dtype=np.float64) for k, v in o.out.items()}
+            else:
+                for k in self.out:
+                    self.out[k] += o.out[k]
+            self.n_models += o.n_models
+
+    def close_local(self):
+        self.model = None                  # do not send the input model back
+        self.compute_s = time.perf_counter() - self._t0
+        if self.rows == 0:
+            return
+        nets = list(self._replicas.values()) if self.thread_mode != "hogwild" else [self._base]
+        node_model = nets[0] if len(nets) == 1 else NetState.average(nets)
+        local = {k: np.array(getattr(node_model, k), dtype=np.float64) for k in _STATE_NAMES}
+        if self.out is None:
+            self.out, self.n_models = local, 1
+        else:                              # already holds other nodes' models (reduced before close)
+            for k in self.out:
+                self.out[k] += local[k]
+            self.n_models += 1
+
+
+def _balanced_order(rng, factors: np.ndarray, fraction: float, shuffle: bool) -> np.ndarray:
+    """Rows to visit when classes are balanced: row i is visited ``fraction * factor_i`` times in
+    expectation (over-sampling with replacement, under-sampling by dropping), so an epoch is the balanced
+    frame's size, as after H2O's stratified resampling."""
+    n = factors.size
+    expected = fraction * factors
+    reps = np.floor(expected).astype(np.int64)
+    reps += rng.random(n) < (expected - reps)
+    order = np.repeat(np.arange(n, dtype=np.int64), reps)
+    if shuffle or fraction > 1:
+        order = order[rng.permutation(order.size)]
+    return order
+
+
+class DLScoreTask(MRTask):
+    """Forward pass over (a sample of) each chunk; returns actuals, predictions and weights to the driver."""
+    cache_id: str = ""
+    info: dict = None
+    spec: dict = None
+    model: dict = None
+    hyper: np.ndarray = None
+    flags: np.ndarray = None
+    resp: dict = None
+    sample_fraction: float = 1.0
+    seed: int = 0
+    layer: int = -1
+    parts: list = None            # [[cidx, rows, y, pred, w, offset]]
+
+    def setup_local(self):
+        self._info = DataInfo.from_state(self.info)
+        self._net = _state(_spec(self.spec), self.model)
+
+    def map(self, cs):
+        X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp) if self.cache_id else \
+            _prepare_uncached(cs, self._info, self.resp)
+        rows = np.arange(cs.nrows)
+        if self.sample_fraction < 1.0:
+            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 7919, cs.cidx])
+            rows = rows[rng.random(cs.nrows) < self.sample_fraction]
+        if self.resp["kind"] != "autoencoder":
+            rows = rows[w[rows] > 0]
+        Xs = np.ascontiguousarray(X[rows])
+        spec = self._net.spec
+        width = spec.units[-1] if self.layer < 0 else spec.units[self.layer + 1]
+        out = np.empty((rows.size, width), dtype=np.float64)
+        offset = off[rows] if (self.layer < 0 and spec.output == "linear") else None
+        forward(self._net, Xs, out, self.hyper, self.flags, layer=self.layer, offset=offset)
+        if self.resp["kind"] == "autoencoder" and self.layer < 0:
+            err = ((out - Xs) ** 2)
+            self.parts = [[cs.cidx, rows, err.mean(axis=1) if not self.resp.get("per_feature") else err,
+                           out.astype(np.float32), w[rows], off[rows]]]
+        else:
+            self.parts = [[cs.cidx, rows, y[rows], out, w[rows], off[rows]]]
+        self.model = None
+
+    def reduce(self, o):
+        self.parts = (self.parts or []) + (o.parts or [])
+
+    def close_local(self):
+        self.model = None
+
+    def collect(self) -> tuple[np.ndarray, ...]:
+        parts = sorted(self.parts or [], key=lambda p: p[0])
+        if not parts:
+            return tuple(np.empty(0) for _ in range(5))
+        return tuple(np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(1, 6))
+
+
+def _prepare_uncached(cs, info, resp):
+    """Like prepared_chunk, without caching (one-off scoring of a frame)."""
+    key = f"once-{id(cs)}-{cs.cidx}-{threading.get_ident()}"
+    try:
+        return prepared_chunk(key, cs, info, resp)
+    finally:
+        with _CACHE_LOCK:
+            _CACHE.pop(key, None)
+
+
+class DropCacheTask(MRTask):
+    """Free the encoded chunks of a finished training run on every node."""
+    cache_ids: list = None
+
+    def map(self, cs):
+        pass
+
+    def setup_local(self):
+        with _CACHE_LOCK:
+            for cid in self.cache_ids or []:
+                _CACHE.pop(cid, None)
+
+
+class CountRowsTask(MRTask):
+    """Training rows: those with a response and a non-zero weight (H2O's epoch counts only those)."""
+    resp: dict = None
+    rows: int = 0
+
+    def map(self, cs):
+        ok = np.ones(cs.nrows, dtype=bool)
+        if self.resp["y"] >= 0:
+            ok &= ~np.isnan(cs[self.resp["y"]])
+        if self.resp["w"] >= 0:
+            ok &= np.nan_to_num(cs[self.resp["w"]], nan=0.0) != 0
+        self.rows = int(ok.sum())
+
+    def reduce(self, o):
+        self.rows += o.rows
+
+
+class ClassCountTask(MRTask):
+    """Rows per class of the response (for balance_classes)."""
+    resp: dict = None
+    nclasses: int = 0
+    counts: np.ndarray = None
+
+    def map(self, cs):
+        y = cs[self.resp["y"]]
+        ok = ~np.isnan(y)
+        if self.resp["w"] >= 0:
+            ok &= np.nan_to_num(cs[self.resp["w"]], nan=0.0) != 0
+        self.counts = np.bincount(y[ok].astype(np.int64), minlength=self.nclasses).astype(np.float64)
+
+    def reduce(self, o):
+        self.counts = o.counts if self.counts is None else (self.counts if o.counts is None else self.counts + o.counts)
+
+
+class ResponseSampleTask(MRTask):
+    """Up to ~10k response values (model scale), for the initial Huber delta."""
+    resp: dict = None
+    info: dict = None
+    values: np.ndarray = None
+
+    def map(self, cs):
+        y = DataInfo.from_state(self.info).transform_response(cs[self.resp["y"]])
+        step = max(1, cs.nrows // 2000)
+        self.values = y[::step]
+
+    def reduce(self, o):
+        self.values = o.values if self.values is None else np.concatenate([self.values, o.values])
+
+
+class WeightedMomentsTask(MRTask):
+    """Weighted (sum_w, mean, m2) of every numeric column (DataInfo standardises with weighted stats)."""
+    wcol: int = 0
+    moments: list = None
+
+    def map(self, cs):
+        from .datainfo import weighted_moments
+        w = np.nan_to_num(cs[self.wcol], nan=0.0)
+        self.moments = [weighted_moments(cs[i], w) for i in range(len(cs))]
+
+    def reduce(self, o):
+        from .datainfo import merge_moments
+        if self.moments is None:
+            self.moments = o.moments
+        elif o.moments is not None:
+            self.moments = [merge_moments(a, b) for a, b in zip(self.moments, o.moments)]
+
+
+def weighted_column_infos(fr, preds, response, weights_column, cloud):
+    """Predictors (and response) with observation-weighted mean and sigma, and the weights' ColumnInfo."""
+    from .datainfo import ColumnInfo
+    cols = [c.name for c in preds] + ([response.name] if response is not None else [])
+    t = WeightedMomentsTask(wcol=len(cols)).do_all(fr, columns=cols + [weights_column], cloud=cloud)
+    moments = dict(zip(cols, t.moments))
+    new_preds = [c.reweighted(moments[c.name]) if c.type == "numeric" else c for c in preds]
+    new_resp = None if response is None else (response.reweighted(moments[response.name])
+                                              if response.type == "numeric" else response)
+    return new_preds, new_resp, ColumnInfo(weights_column, "numeric")
