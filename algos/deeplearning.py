@@ -128,8 +128,8 @@ class Trainer:
         self.kind, self.nclasses = self._problem()
         n_nodes = len([m for m in self.cloud.status()["members"] if m["state"] != "dead"])
         self.n_nodes = n_nodes
-        self.p, self.notes = dl_params.effective_params(parms, problem=self.kind, nclasses=self.nclasses,
-                                                        n_nodes=n_nodes)
+        self.p, self.notes = dl_params.effective_params(parms, problem=self.kind,
+                                                        nclasses=max(self.nclasses, 1), n_nodes=n_nodes)
         for note in self.notes:
             log.info("%s", note)
         self.model_id = parms.get("model_id") or f"DeepLearning_model_{uuid.uuid4().hex[:10]}"
@@ -326,6 +326,8 @@ class Trainer:
                                          "model')")
             samples += int(task.rows)
             epoch_counter = samples / eff_rows
+            log.debug("iteration %d: %d rows, wall %.3f s, slowest node's compute %.3f s, tspi %d", iterations,
+                      task.rows, wall, task.compute_s, tspi)
             if p["train_samples_per_iteration"] == -2 and task.rows:
                 tspi = self._tune_tspi(tspi, task.rows, task.compute_s, wall, eff_rows, n_trainers)
             now = time.time()

@@ -72,13 +72,18 @@ def chunk_key(home: str, vec_key: str, cidx: int) -> str:
 
 
 class ChunkSet:
-    """One chunk's rows, as ``map`` sees them: ``cs[i]`` is selected column i as float64 (NaN for NA)."""
+    """One chunk's rows, as ``map`` sees them: ``cs[i]`` is selected column i as float64 (NaN for NA).
 
-    def __init__(self, cidx: int, start: int, nrows: int, columns: list[np.ndarray], n_outputs: int,
-                 values: list | None = None, home: str = "", put_local: Callable | None = None):
+    Columns are decoded on first access, so a map that reads only some of them (or none: a task working
+    from its own node-local cache) pays only for what it reads.
+    """
+
+    def __init__(self, cidx: int, start: int, nrows: int, values: list, n_outputs: int, home: str = "",
+                 put_local: Callable | None = None, decode: Callable | None = None):
         self.cidx, self.start, self.nrows = cidx, start, nrows
-        self._columns = columns
-        self.values = values or []        # the raw chunk values, for tasks that decode natively (strings)
+        self.values = values              # the raw chunk values, for tasks that decode natively (strings)
+        self._decode = decode
+        self._columns: list = [None] * len(values)
         self.home = home
         self._put_local = put_local
         # outputs start as NaN; map may fill them in place or replace them (a different length is allowed)
@@ -87,12 +92,15 @@ class ChunkSet:
     def __len__(self) -> int:
         return len(self._columns)
 
+    def __getitem__(self, i: int) -> np.ndarray:
+        col = self._columns[i]
+        if col is None:
+            col = self._columns[i] = self._decode(self.values[i])
+        return col
+
     def put_local(self, vec_key: str, value: Value) -> None:
         """Store chunk ``cidx`` of another vec on this node, next to this chunk (tasks writing new frames)."""
         self._put_local(chunk_key(self.home, vec_key, self.cidx), value)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self._columns[i]
 
     def __repr__(self) -> str:
         return f"<ChunkSet {self.cidx}: rows {self.start}..{self.start + self.nrows - 1}, {len(self)} columns>"
@@ -301,15 +309,14 @@ class MRService:
 
         def run_chunk(c):
             check_stop()
-            columns, values = [], []
+            values = []
             for key in c["keys"]:
                 value = store.get(key) or cache.get(key)
                 if value is None:
                     raise KeyError(f"chunk {key} is missing on node {node_id}")
                 values.append(value)
-                columns.append(decode(value))
-            cs = ChunkSet(c["cidx"], c["start"], c["nrows"], columns, len(outputs), values, node_id,
-                          self.node.dkv.store.__setitem__)
+            cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id,
+                          self.node.dkv.store.__setitem__, decode)
             t = copy.copy(base)                          # shares what setup_local built...
             t.set_state(copy.deepcopy(state))            # ...but has its own fields
             t.map(cs)
