@@ -211,7 +211,7 @@ class DLTrainTask(MRTask):
         self.compute_s = time.perf_counter() - self._t0
         if self.rows == 0:
             return
-        nets = list(self._replicas.values()) if self.thread_mode != "hogwild" else [self._base]
+        nets = list(self._replicas.values()) or [self._base]       # hogwild and reproducible train the base
         node_model = nets[0] if len(nets) == 1 else NetState.average(nets)
         local = {k: np.array(getattr(node_model, k), dtype=np.float64) for k in _STATE_NAMES}
         if self.out is None:

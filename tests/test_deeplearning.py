@@ -1,0 +1,206 @@
+"""Deep Learning end to end: validation, the problems H2O's DL solves, parameters' effects, reproducibility."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cluster
+import frame
+from algos.deeplearning import DeepLearningEstimator
+from cloudkit import free_port_pair
+from frame import Frame
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SMALL = SHARED / "h2o-smalldata"
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    cluster.shutdown()
+    c = cluster.init(port=free_port_pair())
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def prostate(cloud):
+    fr = frame.import_file(str(SMALL / "prostate.csv"))
+    fr["CAPSULE"] = fr["CAPSULE"].asfactor()
+    return fr
+
+
+@pytest.fixture(scope="module")
+def boston(cloud):
+    return frame.import_file(str(SMALL / "BostonHousing.csv"))
+
+
+def jobs_now(cloud):
+    return len(cluster.Job.list(cloud))
+
+
+def test_bad_parameters_fail_before_any_job_starts(cloud, boston, prostate):
+    n = jobs_now(cloud)
+    with pytest.raises(ValueError, match="hiden.*hidden"):
+        DeepLearningEstimator(hiden=[10])
+    with pytest.raises(ValueError, match="activation"):
+        DeepLearningEstimator(activation="Sigmoid")
+    with pytest.raises(ValueError, match="epochs"):
+        DeepLearningEstimator(epochs=-1)
+    with pytest.raises(ValueError, match="CrossEntropy"):
+        DeepLearningEstimator(loss="CrossEntropy").train(y="medv", training_frame=boston)
+    with pytest.raises(ValueError, match="not in the training frame"):
+        DeepLearningEstimator().train(y="nope", training_frame=boston)
+    with pytest.raises(ValueError, match="asfactor"):
+        DeepLearningEstimator(distribution="bernoulli").train(y="medv", training_frame=boston)
+    assert jobs_now(cloud) == n
+
+
+def test_binomial_prostate_metrics_predict_and_performance(cloud, prostate):
+    dl = DeepLearningEstimator(hidden=[20, 20], epochs=30, seed=42, variable_importances=True)
+    dl.train(x=["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"], y="CAPSULE", training_frame=prostate)
+    perf = dl.model_performance(train=True)
+    assert perf.auc() > 0.8 and 0 < perf.logloss() < 0.6
+    cm = perf.confusion_matrix()
+    assert cm is not None
+    preds = dl.predict(prostate)
+    assert preds.names == ["predict", "0", "1"] and preds.nrows == prostate.nrows
+    assert preds.types["predict"] == "enum" and preds.domains["predict"] == ["0", "1"]
+    p = preds.as_numpy()
+    np.testing.assert_allclose(p[:, 1] + p[:, 2], 1.0, atol=1e-6)
+    again = dl.model_performance(test_data=prostate)
+    assert again.auc() == pytest.approx(perf.auc(), abs=1e-9)
+    hist = dl.scoring_history()
+    for col in ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples", "training_rmse",
+                "training_logloss", "training_auc", "training_pr_auc", "training_classification_error"):
+        assert col in hist.columns
+    vi = dl.varimp(use_pandas=True)
+    assert list(vi.columns) == ["variable", "relative_importance", "scaled_importance", "percentage"]
+    assert vi["scaled_importance"].max() == pytest.approx(1.0)
+    assert "Status of Neuron Layers" in str(dl)
+
+
+def test_regression_boston_and_offset_shifts_predictions(cloud, boston):
+    dl = DeepLearningEstimator(hidden=[32], epochs=60, seed=1, score_interval=0)
+    dl.train(y="medv", training_frame=boston)
+    m = dl.model_performance(train=True)
+    assert m.r2() > 0.75 and m.rmse() < 5 and m.mae() > 0
+    assert "training_deviance" in dl.scoring_history().columns
+    # offset_column: the same model predicts exactly `offset` more when the offset grows by it (gaussian)
+    df = boston.as_pandas()
+    df["off"] = 0.0
+    fr0 = Frame.from_pandas(df)
+    dlo = DeepLearningEstimator(hidden=[8], epochs=5, seed=3, offset_column="off", reproducible=True)
+    dlo.train(x=[c for c in boston.names if c != "medv"], y="medv", training_frame=fr0)
+    df2 = df.copy()
+    df2["off"] = 2.5
+    p0 = dlo.predict(fr0).as_numpy()[:, 0]
+    p2 = dlo.predict(Frame.from_pandas(df2)).as_numpy()[:, 0]
+    resp_mul = dlo.model.respmul()
+    np.testing.assert_allclose(p2 - p0, 2.5 / resp_mul, rtol=1e-5)
+
+
+def test_reproducible_runs_are_bit_identical(cloud, prostate):
+    kw = dict(hidden=[16, 16], epochs=3, seed=7, reproducible=True, activation="RectifierWithDropout",
+              input_dropout_ratio=0.1)
+    a = DeepLearningEstimator(**kw).train(y="CAPSULE", training_frame=prostate)
+    b = DeepLearningEstimator(**kw).train(y="CAPSULE", training_frame=prostate)
+    sa, sb = a.model.state, b.model.state
+    assert np.array_equal(sa.w, sb.w) and np.array_equal(sa.b, sb.b)
+    ha, hb = a.scoring_history(), b.scoring_history()
+    cols = [c for c in ha.columns if c not in ("timestamp", "duration", "training_speed")]
+    pd.testing.assert_frame_equal(ha[cols], hb[cols])
+
+
+def test_l1_sparsifies_and_max_w2_bounds_incoming_weights(cloud, boston):
+    base = dict(hidden=[32], epochs=20, seed=5, reproducible=True)
+    plain = DeepLearningEstimator(**base).train(y="medv", training_frame=boston).model.state
+    sparse = DeepLearningEstimator(l1=1e-2, **base).train(y="medv", training_frame=boston).model.state
+    small = lambda s: np.mean(np.abs(s.layer_weights(0)) < 1e-3)  # noqa: E731
+    assert small(sparse) > small(plain) + 0.2
+    capped = DeepLearningEstimator(max_w2=0.5, **base).train(y="medv", training_frame=boston).model.state
+    for l in range(capped.spec.n_layers):
+        assert (capped.layer_weights(l).astype(np.float64) ** 2).sum(axis=1).max() <= 0.5 * (1 + 1e-5)
+
+
+def test_weights_of_two_behave_like_duplicated_rows(cloud, boston):
+    df = boston.as_pandas()
+    df["w"] = 2.0
+    weighted = Frame.from_pandas(df)
+    dup = Frame.from_pandas(pd.concat([df, df], ignore_index=True))
+    kw = dict(hidden=[16], epochs=30, seed=11)
+    mw = DeepLearningEstimator(weights_column="w", **kw).train(y="medv", training_frame=weighted)
+    md = DeepLearningEstimator(**kw).train(x=[c for c in boston.names if c != "medv"], y="medv", training_frame=dup)
+    rw = mw.model_performance(test_data=boston).rmse()
+    rd = md.model_performance(test_data=boston).rmse()
+    assert abs(rw - rd) < 0.35 * max(rw, rd)
+    assert mw.model.info.num_means == pytest.approx(md.model.info.num_means)
+
+
+def test_balance_classes_changes_class_counts_seen(cloud):
+    rng = np.random.default_rng(0)
+    n = 3000
+    x = rng.normal(size=(n, 3))
+    y = np.where(rng.random(n) < 0.1, "rare", "common")
+    df = pd.DataFrame(x, columns=["a", "b", "c"])
+    df["y"] = pd.Categorical(y)
+    fr = Frame.from_pandas(df)
+    from algos.deeplearning import Trainer
+    from algos import dl_params
+    t = Trainer(dl_params.validate({"balance_classes": True, "epochs": 1}), None, "y", fr, None)
+    resp, cols = t._resp(fr, t._data_info())
+    factors, rows, priors = t._balance(resp, cols, n)
+    counts = np.bincount((y == "rare").astype(int), minlength=2)   # domain order: common, rare
+    np.testing.assert_allclose(counts * factors, [counts.max(), counts.max()])
+    assert rows == 2 * counts.max() and priors[0][1] == pytest.approx(counts[1] / n)
+    m = DeepLearningEstimator(balance_classes=True, epochs=2, hidden=[8], seed=2).train(y="y", training_frame=fr)
+    plain = DeepLearningEstimator(epochs=2, hidden=[8], seed=2).train(y="y", training_frame=fr)
+    assert m.model._m["samples"] > 1.5 * plain.model._m["samples"]
+
+
+def test_training_job_is_recorded_and_can_be_cancelled(cloud, boston):
+    import threading
+    import time
+    big = Frame.from_numpy(np.random.default_rng(1).normal(size=(20_000, 20)), nchunks=8)
+    dl = DeepLearningEstimator(hidden=[256, 256], epochs=1000, seed=1, score_interval=1,
+                               train_samples_per_iteration=2000)
+    errors = []
+    th = threading.Thread(target=lambda: _catch(errors, lambda: dl.train(y="C1", training_frame=big)))
+    th.start()
+    deadline = time.time() + 30
+    job = None
+    while time.time() < deadline and job is None:
+        running = [j for j in cluster.Job.list(cloud) if j["status"] == "RUNNING" and "DeepLearning" in
+                   j["description"]]
+        job = running[0] if running else None
+        time.sleep(0.1)
+    assert job is not None
+    time.sleep(1.0)
+    t0 = time.time()
+    cluster.Job.get(job["key"], cloud).cancel()
+    th.join(30)
+    assert not th.is_alive() and time.time() - t0 < 5
+    assert errors and isinstance(errors[0], cluster.JobCancelledError)
+    assert cluster.Job.get(job["key"], cloud).status == "CANCELLED"
+
+
+def _catch(errors, fn):
+    try:
+        fn()
+    except BaseException as exc:     # noqa: BLE001 - the test inspects it
+        errors.append(exc)
+
+
+def test_autoencoder_ecg_anomalies_rank_highest(cloud):
+    train = frame.import_file(str(SHARED / "ecg" / "ecg_discord_train.csv"), header=-1)
+    test = frame.import_file(str(SHARED / "ecg" / "ecg_discord_test.csv"), header=-1)
+    ae = DeepLearningEstimator(activation="Tanh", autoencoder=True, hidden=[50, 20, 50], l1=1e-4, epochs=100,
+                               seed=1)
+    ae.train(x=train.names, training_frame=train)
+    err = ae.anomaly(test).as_numpy()[:, 0]
+    assert err.shape == (23,)
+    assert set(np.argsort(err)[-3:]) == {20, 21, 22}
+    rec = ae.predict(test)
+    assert rec.ncols == 210 and rec.names[0].startswith("reconstr_")
+    feats = ae.deepfeatures(test, 1)
+    assert feats.shape == (23, 20) and feats.names[0] == "DF.L2.C1"
