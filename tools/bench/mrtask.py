@@ -17,6 +17,10 @@ Two measurements on each:
    (rows * cols * 8 bytes / wall time), best of ``--repeat``, against ``a.sum(axis=0)`` of the same
    data as one C-ordered float64 numpy array in this process. Goal: within 2x of numpy.
 
+``--breakdown`` adds, on the embedded node, the decode path timed piece by piece outside MRTask (per
+codec; the fixed cost of a decode call; keeping every decoded column of a chunk against dropping each after
+its sum; one against two threads), to show where a column sum's time goes.
+
 Every node process is killed (process group, SIGKILL) on the way out whatever happens; every wait has a
 deadline.
 
@@ -24,6 +28,7 @@ Example::
 
     python -m tools.bench.mrtask                      # 1 and 3 nodes, human-readable
     python -m tools.bench.mrtask --nodes 3 --calls 500 --json
+    python -m tools.bench.mrtask --nodes 1 --breakdown
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import argparse
 import importlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -200,21 +206,111 @@ def column_sum(cloud, csv: Path, repeat: int) -> dict[str, Any]:
             "slowdown_vs_numpy": best / np_best, "sums_equal_numpy": equal, "repeat": repeat}
 
 
+def _thread_cpu_and_faults() -> tuple[float, int]:
+    r = resource.getrusage(resource.RUSAGE_THREAD)
+    return r.ru_utime + r.ru_stime, r.ru_minflt
+
+
+def _timed(fn, repeat: int) -> dict[str, float]:
+    """Best of ``repeat`` runs of ``fn()`` in this thread: wall ms, this thread's CPU ms, minor page faults."""
+    fn()
+    best = None
+    for _ in range(repeat):
+        cpu0, flt0 = _thread_cpu_and_faults()
+        t0 = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - t0
+        cpu1, flt1 = _thread_cpu_and_faults()
+        if best is None or wall < best["wall_ms"] / 1e3:
+            best = {"wall_ms": wall * 1e3, "cpu_ms": (cpu1 - cpu0) * 1e3, "minor_faults": flt1 - flt0}
+    return {k: round(v, 1) for k, v in best.items()}
+
+
+def decode_breakdown(cloud, csv: Path, repeat: int) -> dict[str, Any]:
+    """Where a column sum's time goes on an embedded node, measured outside MRTask on the same chunk values.
+
+    * per codec: decode time per row (``frame.chunks.decode_float64``, one chunk at a time, this thread);
+    * the fixed cost of one decode call (an 8-row chunk);
+    * one thread over all chunks, two ways: every column of a chunk decoded and kept until the map ends
+      (what a ChunkSet that caches its decoded columns holds during ``ColumnSum.map``), against decode,
+      sum and drop column by column;
+    * the column-by-column loop on a pool of 1 and of 2 threads (wall): does a second thread help?
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import frame
+    from frame.chunks import decode_float64, encode_chunk
+    fr = frame.import_file(str(csv), header=False, cloud=cloud)
+    try:
+        store = cloud.node.dkv.store
+        chunks = [[store[fr.chunk_keys(col)[i]] for col in range(fr.ncols)] for i in range(fr.nchunks)]
+    finally:
+        fr.remove()          # the values stay alive in ``chunks``
+
+    per_codec: dict[str, list[float]] = {}
+    for values in chunks:
+        for v in values:
+            decode_float64(v)                               # warm: first call loads the Numba kernel
+            t0 = time.perf_counter()
+            decode_float64(v)
+            dt = time.perf_counter() - t0
+            acc = per_codec.setdefault(v.meta["codec"], [0, 0, 0.0])
+            acc[0] += 1
+            acc[1] += int(v.meta["nrows"])
+            acc[2] += dt
+    codecs = {c: {"chunks": n, "rows": rows, "total_ms": round(s * 1e3, 1), "ns_per_row": round(s / rows * 1e9, 2),
+                  "us_per_chunk": round(s / n * 1e6, 1), "float64_gb_s": round(rows * 8 / s / GB, 2)}
+              for c, (n, rows, s) in sorted(per_codec.items(), key=lambda kv: -kv[1][2])}
+    tiny = encode_chunk(np.arange(8.0), "numeric")
+    fixed = _timed(lambda: [decode_float64(tiny) for _ in range(10_000)], repeat)
+
+    def keep_all(vals):
+        cols = [decode_float64(v) for v in vals]
+        return np.array([c.sum() for c in cols])
+
+    def column_by_column(vals):
+        return np.array([decode_float64(v).sum() for v in vals])
+
+    pools = {}
+    for threads in (1, 2):
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(column_by_column, chunks))
+            walls = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                list(pool.map(column_by_column, chunks))
+                walls.append(time.perf_counter() - t0)
+            pools[f"{threads}_threads_wall_ms"] = round(min(walls) * 1e3, 1)
+    return {
+        "column_chunks": sum(len(v) for v in chunks), "rows_per_chunk": int(chunks[0][0].meta["nrows"]),
+        "codecs": codecs, "fixed_us_per_decode_call": round(fixed["cpu_ms"] / 10_000 * 1e3, 2),
+        "one_thread_keep_all_columns": _timed(lambda: [keep_all(v) for v in chunks], repeat),
+        "one_thread_column_by_column": _timed(lambda: [column_by_column(v) for v in chunks], repeat),
+        "pool_column_by_column": pools,
+    }
+
+
 def bench_one(cloud, n_nodes: int, calls: int, csv: Path, repeat: int, driver: str) -> dict[str, Any]:
     return {"nodes": n_nodes, "driver": driver, "empty": empty_latency(cloud, n_nodes, calls),
             "column_sum": column_sum(cloud, csv, repeat)}
 
 
-def run(node_counts: list[int], calls: int, csv: Path, repeat: int, timeout: float) -> dict[str, Any]:
-    """Every requested cloud size in turn; each cloud is shut down (its processes killed) before the next."""
+def run(node_counts: list[int], calls: int, csv: Path, repeat: int, timeout: float,
+        breakdown: bool = False) -> dict[str, Any]:
+    """Every requested cloud size in turn; each cloud is shut down (its processes killed) before the next.
+    ``breakdown`` adds :func:`decode_breakdown` on an embedded node."""
     from tests.cloudkit import Launcher
     from tools.bench.frames import machine_info
-    results = []
+    results, extra = [], None
+    if breakdown and 1 not in node_counts:
+        raise ValueError("--breakdown measures on the embedded node: include 1 in --nodes")
     for n in node_counts:
         if n == 1:
             cloud = cluster.init(port=None, progress=False)
             try:
                 results.append(bench_one(cloud, 1, calls, csv, repeat, "embedded node (cluster.init), same process"))
+                if breakdown:
+                    extra = decode_breakdown(cloud, csv, repeat)
             finally:
                 cloud.shutdown()
             continue
@@ -230,7 +326,7 @@ def run(node_counts: list[int], calls: int, csv: Path, repeat: int, timeout: flo
                     client.shutdown()
             finally:
                 launcher.cleanup()
-    return {"machine": machine_info(), "csv": str(csv), "results": results,
+    return {"machine": machine_info(), "csv": str(csv), "results": results, "breakdown": extra,
             "goals": {"overhead_ms": GOAL_OVERHEAD_MS, "sum_slowdown_vs_numpy": GOAL_SUM_SLOWDOWN}}
 
 
@@ -259,6 +355,22 @@ def format_report(r: dict[str, Any]) -> str:
             f"  MRTask / numpy = {s['slowdown_vs_numpy']:.1f}x; goal <= {GOAL_SUM_SLOWDOWN:g}x: "
             f"{_verdict(s['slowdown_vs_numpy'] <= GOAL_SUM_SLOWDOWN)}; sums equal numpy: {s['sums_equal_numpy']}",
         ]
+    b = r.get("breakdown")
+    if b:
+        lines += ["", f"== breakdown on the embedded node, one thread unless said ({b['column_chunks']} column chunks "
+                      f"of {b['rows_per_chunk']} rows; best of --repeat)"]
+        for codec, c in b["codecs"].items():
+            lines.append(f"  decode {codec:10s} {c['chunks']:6d} chunks {c['total_ms']:7.1f} ms  {c['us_per_chunk']:6.1f} "
+                         f"us/chunk  {c['ns_per_row']:5.2f} ns/row  {c['float64_gb_s']:5.2f} GB/s of float64")
+        lines.append(f"  fixed cost of one decode call (8-row chunk): {b['fixed_us_per_decode_call']:.2f} us")
+        for key, label in (("one_thread_keep_all_columns", "keep every decoded column until the map ends"),
+                           ("one_thread_column_by_column", "decode, sum and drop column by column")):
+            x = b[key]
+            lines.append(f"  {label:46s} wall {x['wall_ms']:6.1f} ms  cpu {x['cpu_ms']:6.1f} ms  "
+                         f"minor faults {x['minor_faults']:.0f}")
+        p = b["pool_column_by_column"]
+        lines.append(f"  column by column on a thread pool: 1 thread {p['1_threads_wall_ms']:.1f} ms, "
+                     f"2 threads {p['2_threads_wall_ms']:.1f} ms (wall)")
     return "\n".join(lines)
 
 
@@ -286,10 +398,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--csv", type=Path, default=None,
                     help="CSV for the column sum (default: data/fmnist_train.csv, written if missing)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds for a cloud to form (default: %(default)s)")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time the decode path piece by piece on the embedded node (needs 1 in --nodes)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = ap.parse_args(argv)
     try:
         sizes = parse_nodes(args.nodes)
+        if args.breakdown and 1 not in sizes:
+            raise ValueError("--breakdown measures on the embedded node: include 1 in --nodes")
         if args.calls < 1 or args.repeat < 1:
             raise ValueError(f"--calls and --repeat must be at least 1, got {args.calls} and {args.repeat}")
         csv = ensure_csv(args.csv)
@@ -297,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
-    result = run(sizes, args.calls, csv, args.repeat, args.timeout)
+    result = run(sizes, args.calls, csv, args.repeat, args.timeout, args.breakdown)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0
 
