@@ -601,7 +601,7 @@ def _plain(p: dict) -> dict:
             continue
         if isinstance(v, Frame):
             v = v.key
-        elif isinstance(v, DeepLearningModel):
+        elif isinstance(v, (DeepLearningModel, DeepLearningEstimator)):    # checkpoint=, pretrained_autoencoder=
             v = v.model_id
         elif isinstance(v, tuple):
             v = list(v)
