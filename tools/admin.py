@@ -112,6 +112,17 @@ def cmd_rm(cloud, args):
 cmd_rm.add_arguments = lambda sp: sp.add_argument("key", help="the key to remove")
 
 
+def cmd_models(cloud, args):
+    """Models in the cloud with the main metric of their kind (AUC, logloss, RMSE or MSE)."""
+    import algos
+    rows = algos.list_models(cloud)
+    view = [dict(r, epochs=None if r["epochs"] is None else f"{r['epochs']:.2f}") for r in rows]
+    text = _table(view, [("model_id", "model"), ("algo", "algo"), ("kind", "kind"), ("response", "response"),
+                         ("epochs", "epochs"), ("metric", "metric"), ("training", "training"),
+                         ("validation", "validation"), ("bytes", "bytes")])
+    return rows, f"{len(rows)} model(s)\n{text}"
+
+
 def _when(t) -> str:
     import time as _t
     return _t.strftime("%Y-%m-%d %H:%M:%S", _t.localtime(t)) if t else ""
@@ -145,6 +156,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "cloud": (cmd_cloud, "members, their state and resources"),
     "keys": (cmd_keys, "keys in the DKV: key, type, bytes, home node"),
     "frames": (cmd_frames, "frames: key, rows, columns, compressed bytes"),
+    "models": (cmd_models, "models: id, algo, kind, response, epochs, training/validation main metric, bytes"),
     "rm": (cmd_rm, "remove a key (a frame or model with everything it owns)"),
     "jobs": (cmd_jobs, "jobs: key, description, status, progress, start, end, error"),
     "cancel": (cmd_cancel, "cancel a running job"),
