@@ -38,8 +38,8 @@ from cluster.dkv import Value
 
 from .dl_model import DeepLearningModel, remove_model
 
-__all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "get_model",
-           "list_models", "remove_model", "resolve_checkpoint"]
+__all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file",
+           "get_model", "list_models", "remove_model", "resolve_checkpoint"]
 
 FILE_FORMAT = "aquifer-model"
 FILE_VERSION = 1
@@ -161,7 +161,7 @@ def save_model(model, path: str | os.PathLike, force: bool = False, cloud=None) 
     '/tmp/models/DeepLearning_model_1a2b'
     """
     model_id, value = _stored(model, cloud)
-    target = _target(Path(path), model_id)
+    target = _target(os.fspath(path), model_id)
     if target.exists() and not force:
         raise FileExistsError(f"{target} exists: pass force=True to overwrite it")
     header, buffers = _encode(model_id, value)
@@ -195,10 +195,9 @@ def load_model(path: str | os.PathLike, cloud=None) -> DeepLearningModel:
         raise ModelFileError(f"{path}: the model's meta format is version {meta['format']}, this aquifer reads "
                              f"up to version {MODEL_FORMAT}: upgrade aquifer to load it")
     meta["model_id"] = model_id
-    present = {r["key"] for r in cloud.dkv.keys("")}
     exported = bool(meta.get("params", {}).get("export_weights_and_biases"))
-    meta["owned_frames"] = [k for k in meta.get("owned_frames", []) if k in present and not exported]
-    meta["owned_models"] = [k for k in meta.get("owned_models", []) if k in present]
+    meta["owned_frames"] = [] if exported else [k for k in meta.get("owned_frames", []) if _present(cloud, k)]
+    meta["owned_models"] = [k for k in meta.get("owned_models", []) if _present(cloud, k)]
     value = Value("model", meta, value.buffers)
     cloud.dkv.put(model_id, value)
     restored = DeepLearningModel(model_id, value, cloud)
@@ -206,6 +205,11 @@ def load_model(path: str | os.PathLike, cloud=None) -> DeepLearningModel:
         meta["owned_frames"] = meta["owned_frames"] + restored.export_weights_and_biases()
         cloud.dkv.put(model_id, Value("model", meta, value.buffers))
     return restored
+
+
+def _present(cloud, key: str) -> bool:
+    # a prefix listing, not a get: a get would fetch a whole (cross-validation) model to test its presence
+    return any(r["key"] == key for r in cloud.dkv.keys(key))
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[str, Value]:
@@ -251,8 +255,9 @@ def _stored(model, cloud) -> tuple[str, Value]:
     return model_id, _model_value(model_id, cloud or cluster.current())
 
 
-def _target(path: Path, model_id: str) -> Path:
-    if path.is_dir() or str(path).endswith(os.sep):
+def _target(raw: str, model_id: str) -> Path:
+    path = Path(raw)                      # Path drops a trailing separator: test the string for it
+    if path.is_dir() or raw.endswith(os.sep) or (os.altsep and raw.endswith(os.altsep)):
         if os.sep in model_id or (os.altsep and os.altsep in model_id) or model_id in (".", ".."):
             raise ValueError(f"model id {model_id!r} cannot name a file: give save_model a file path instead")
         path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,275 @@
+"""Model files, the model registry, checkpoint restarts and ``tools.admin models``.
+
+The models are small (prostate, a hidden layer of 8) and trained with ``reproducible=True`` so that two
+restarts from equal checkpoints must give equal weights.
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import algos
+import cluster
+import frame
+from algos import persistence
+from algos.deeplearning import DeepLearningEstimator
+from cloudkit import REPO, admin, free_port_pair
+
+SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
+PROSTATE = SMALL / "prostate.csv"
+X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
+BASE = dict(hidden=[8], seed=11, reproducible=True, score_each_iteration=True)
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    cluster.shutdown()
+    c = cluster.init(port=free_port_pair())
+    yield c
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def prostate(cloud):
+    fr = frame.import_file(str(PROSTATE))
+    fr["CAPSULE"] = fr["CAPSULE"].asfactor()
+    return fr
+
+
+@pytest.fixture(scope="module")
+def base(prostate):
+    """Two epochs; the DataInfo state inside its meta holds numpy arrays (means, scales)."""
+    return DeepLearningEstimator(epochs=2, **BASE).train(x=X, y="CAPSULE", training_frame=prostate).model
+
+
+@pytest.fixture(scope="module")
+def saved(base, tmp_path_factory):
+    return algos.save_model(base, tmp_path_factory.mktemp("models"))
+
+
+def fit(prostate, **kw):
+    return DeepLearningEstimator(**{**BASE, **kw}).train(x=X, y="CAPSULE", training_frame=prostate).model
+
+
+# ------------------------------------------------------------------------------------------- files
+def test_round_trip_predicts_bit_exactly_and_keeps_everything(cloud, prostate, base, saved):
+    assert saved == os.path.join(os.path.dirname(saved), base.model_id)      # named after the model id
+    expected = base.predict(prostate).as_numpy()
+    meta = dict(base._m)
+    algos.remove_model(base.model_id)
+    with pytest.raises(KeyError, match=base.model_id):
+        algos.get_model(base.model_id)
+    loaded = algos.load_model(saved)
+    assert loaded.model_id == base.model_id
+    assert np.array_equal(loaded.predict(prostate).as_numpy(), expected)
+    for k in ("params", "history", "metrics", "response_domain", "samples", "iterations", "epochs", "threshold",
+              "x", "spec"):
+        assert loaded._m[k] == meta[k], k
+    assert loaded.info.to_state().keys() == base.info.to_state().keys()
+    assert loaded.info.coef_names == base.info.coef_names
+    np.testing.assert_array_equal(loaded.info.norm_mul, base.info.norm_mul)
+    assert loaded.model_performance(train=True).auc() == base.model_performance(train=True).auc()
+    assert loaded.scoring_history().equals(base.scoring_history())
+    assert np.array_equal(loaded.state.w, base.state.w) and loaded.state.w.dtype == np.float32
+    assert algos.get_model(base.model_id).kind == "binomial"
+
+
+def test_balanced_model_keeps_its_priors(prostate, tmp_path):
+    """balance_classes stores the class priors (a 2-D array) in the meta; predictions are corrected by them."""
+    m = fit(prostate, epochs=1, balance_classes=True)
+    expected = m.predict(prostate).as_numpy()
+    loaded = algos.load_model(algos.save_model(m, tmp_path))
+    assert loaded._m["priors"].shape == (2, 2)
+    np.testing.assert_array_equal(loaded._m["priors"], m._m["priors"])
+    assert np.array_equal(loaded.predict(prostate).as_numpy(), expected)
+    algos.remove_model(m.model_id)
+
+
+def test_export_weights_are_recreated_on_load(cloud, tmp_path):
+    boston = frame.import_file(str(SMALL / "BostonHousing.csv"))
+    m = DeepLearningEstimator(hidden=[4], epochs=1, seed=3, reproducible=True, export_weights_and_biases=True,
+                              variable_importances=True).train(y="medv", training_frame=boston).model
+    w0 = m.weights(0).as_numpy()
+    path = algos.save_model(m, tmp_path / "boston.model")          # a file path, not a directory
+    assert path == str(tmp_path / "boston.model")
+    algos.remove_model(m.model_id)                                  # takes the exported frames with it
+    assert not cloud.dkv.keys(f"{m.model_id}.weights.0")
+    loaded = algos.load_model(path)
+    np.testing.assert_array_equal(loaded.weights(0).as_numpy(), w0)
+    assert loaded.varimp() == m.varimp()
+    assert np.array_equal(loaded.predict(boston).as_numpy(), m.predict(boston).as_numpy())
+    algos.remove_model(m.model_id)
+    boston.remove()
+
+
+def test_fresh_process_loads_and_predicts_identically(prostate, base, saved, tmp_path):
+    out = tmp_path / "preds.npy"
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, cluster, frame, algos
+        from cloudkit import free_port_pair
+        cloud = cluster.init(port=free_port_pair())
+        try:
+            fr = frame.import_file({str(PROSTATE)!r})
+            fr["CAPSULE"] = fr["CAPSULE"].asfactor()
+            model = algos.load_model({saved!r})
+            np.save({str(out)!r}, model.predict(fr).as_numpy(), allow_pickle=False)
+            print(model.model_id, repr(model._m["epochs"]))
+        finally:
+            cloud.shutdown()
+    """)
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}", AQUIFER_NO_PROGRESS="1")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=str(REPO))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.split() == [base.model_id, repr(base._m["epochs"])]
+    theirs = np.load(out, allow_pickle=False)
+    assert np.array_equal(theirs, base.predict(prostate).as_numpy())
+
+
+def test_overwrite_needs_force(base, saved, tmp_path):
+    before = Path(saved).read_bytes()
+    with pytest.raises(FileExistsError, match="force=True"):
+        algos.save_model(base, os.path.dirname(saved))
+    assert Path(saved).read_bytes() == before
+    assert algos.save_model(base, os.path.dirname(saved), force=True) == saved
+    assert persistence.read_model_file(saved)[0] == base.model_id
+    new_dir = str(tmp_path / "new" / "dir") + os.sep                 # trailing separator: a directory to create
+    assert algos.save_model(base, new_dir) == os.path.join(new_dir, base.model_id)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        algos.save_model(base, tmp_path / "missing" / "model.bin")
+    with pytest.raises(ValueError, match="save_model needs a model"):
+        algos.save_model(42, tmp_path)
+    with pytest.raises(ValueError, match="not been trained|needs a model"):
+        algos.save_model(DeepLearningEstimator(), tmp_path)
+
+
+def test_newer_format_versions_are_refused_naming_both(saved, tmp_path):
+    data = bytearray(Path(saved).read_bytes())
+    data[8:12] = (persistence.FILE_VERSION + 1).to_bytes(4, "little")
+    newer = tmp_path / "newer"
+    newer.write_bytes(bytes(data))
+    with pytest.raises(persistence.ModelFileError,
+                       match=rf"version {persistence.FILE_VERSION + 1}; .* up to {persistence.FILE_VERSION}"):
+        algos.load_model(newer)
+    # a model meta format from the future, in an otherwise valid file
+    from algos.deeplearning import MODEL_FORMAT
+    key, value = persistence.read_model_file(saved)
+    future = persistence.Value("model", {**value.meta, "format": MODEL_FORMAT + 1}, value.buffers)
+    header, arrays = persistence._encode(key, future)
+    persistence._write(tmp_path / "future", header, arrays)
+    with pytest.raises(persistence.ModelFileError, match=rf"version {MODEL_FORMAT + 1}.* up to version "
+                                                         rf"{MODEL_FORMAT}"):
+        algos.load_model(tmp_path / "future")
+
+
+def test_corrupt_and_foreign_files_fail_clearly(saved, tmp_path):
+    data = Path(saved).read_bytes()
+    cases = {"flipped": data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1:],
+             "truncated": data[:-100], "short": data[:30]}
+    for name, blob in cases.items():
+        (tmp_path / name).write_bytes(blob)
+        with pytest.raises(persistence.ModelFileError, match="corrupt"):
+            algos.load_model(tmp_path / name)
+    (tmp_path / "empty").write_bytes(b"")
+    with pytest.raises(persistence.ModelFileError, match="not an aquifer model file"):
+        algos.load_model(tmp_path / "empty")
+    with pytest.raises(persistence.ModelFileError, match="not an aquifer model file"):
+        algos.load_model(PROSTATE)
+    with pytest.raises(persistence.ModelFileError, match="directory"):
+        algos.load_model(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        algos.load_model(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def test_checkpoint_continues_epochs_and_history(prostate, base):
+    more = fit(prostate, epochs=4, checkpoint=base)
+    assert more.model_id != base.model_id
+    assert more._m["epochs"] == pytest.approx(4.0, abs=0.05)
+    assert more._m["iterations"] > base._m["iterations"]
+    old, new = base._m["history"], more._m["history"]
+    assert len(new) > len(old)
+    assert new[:len(old)] == old                                     # the first rows are the checkpoint's
+    epochs = [h["epochs"] for h in new]
+    assert all(b > a for a, b in zip(epochs, epochs[1:])), epochs
+    assert new[-1]["samples"] == pytest.approx(2 * base._m["samples"], rel=0.05)     # twice the epochs
+    assert more.params["checkpoint"] == base.model_id
+
+
+@pytest.mark.parametrize("change, name", [({"activation": "Tanh"}, "activation"), ({"hidden": [9]}, "hidden"),
+                                          ({"rho": 0.9}, "rho"), ({"epochs": 1}, "epochs"),
+                                          ({"epochs": 2}, "epochs")])
+def test_checkpoint_refuses_forbidden_changes(cloud, prostate, base, change, name):
+    jobs = len(cluster.Job.list(cloud))
+    with pytest.raises(ValueError, match=name):
+        fit(prostate, **{"epochs": 4, **change, "checkpoint": base.model_id})
+    assert len(cluster.Job.list(cloud)) == jobs                       # refused before any job started
+
+
+def test_loaded_model_is_an_equal_checkpoint(prostate, base, saved):
+    direct = fit(prostate, epochs=3, checkpoint=base.model_id)
+    algos.remove_model(base.model_id)
+    loaded = algos.load_model(saved)
+    again = fit(prostate, epochs=3, checkpoint=loaded)
+    assert np.array_equal(direct.state.w, again.state.w) and np.array_equal(direct.state.b, again.state.b)
+    assert direct._m["history"][-1]["training_logloss"] == again._m["history"][-1]["training_logloss"]
+
+
+def test_resolve_checkpoint_and_get_model_errors(cloud, prostate, base):
+    est = DeepLearningEstimator(epochs=1, **BASE).train(x=X, y="CAPSULE", training_frame=prostate)
+    assert persistence.resolve_checkpoint(est, cloud).model_id == est.model.model_id
+    assert persistence.resolve_checkpoint(base, cloud).model_id == base.model_id
+    with pytest.raises(ValueError, match="'nope' is not in the cloud.*load_model"):
+        persistence.resolve_checkpoint("nope", cloud)
+    with pytest.raises(ValueError, match="not been trained"):
+        persistence.resolve_checkpoint(DeepLearningEstimator(), cloud)
+    with pytest.raises(ValueError, match="got int"):
+        persistence.resolve_checkpoint(3, cloud)
+    with pytest.raises(ValueError, match="holds a frame, not a model"):
+        algos.get_model(prostate.key)
+    with pytest.raises(ValueError, match="non-empty string"):
+        algos.get_model("")
+    rows = {r["model_id"]: r for r in algos.list_models()}
+    row = rows[est.model.model_id]
+    assert (row["kind"], row["response"], row["metric"]) == ("binomial", "CAPSULE", "AUC")
+    assert row["epochs"] == est.model._m["epochs"] == pytest.approx(1.0, abs=0.05)
+    assert row["training"] == pytest.approx(est.model_performance(train=True).auc())
+    assert row["validation"] is None and row["bytes"] > 0
+    algos.remove_model(est.model.model_id)
+    assert est.model.model_id not in {r["model_id"] for r in algos.list_models()}
+
+
+# ------------------------------------------------------------------------------------------- a real cloud
+def test_three_nodes_load_get_model_from_another_client_and_admin(launcher, prostate, base, saved):
+    expected = base.predict(prostate).as_numpy()
+    nodes = launcher.cloud(3, extra=["--nthreads", "1"])
+    first = cluster.connect(nodes[0].address, timeout=10, progress=False)
+    other = cluster.connect(nodes[2].address, timeout=10, progress=False)
+    try:
+        algos.load_model(saved, cloud=first)
+        model = algos.get_model(base.model_id, cloud=other)
+        fr = frame.import_file(str(PROSTATE), cloud=other)
+        fr["CAPSULE"] = fr["CAPSULE"].asfactor()
+        assert np.array_equal(model.predict(fr).as_numpy(), expected)
+        res = admin("--cluster", nodes[1].address, "models", "--json")
+        assert res.returncode == 0, res.stderr
+        rows = json.loads(res.stdout)                                  # exactly one JSON document
+        assert [r["model_id"] for r in rows] == [base.model_id]
+        row = rows[0]
+        assert (row["algo"], row["kind"], row["response"], row["metric"]) == ("deeplearning", "binomial", "CAPSULE",
+                                                                              "AUC")
+        assert row["epochs"] == base._m["epochs"]
+        assert row["training"] == pytest.approx(base.model_performance(train=True).auc())
+        assert row["bytes"] >= base.state.w.nbytes
+        text = admin("--cluster", nodes[1].address, "models").stdout
+        assert "1 model(s)" in text and base.model_id in text and "binomial" in text
+        assert admin("--cluster", nodes[0].address, "rm", base.model_id).returncode == 0
+        assert json.loads(admin("--cluster", nodes[1].address, "models", "--json").stdout) == []
+    finally:
+        other.shutdown()
+        first.shutdown()
