@@ -253,8 +253,9 @@ def test_three_nodes_load_get_model_from_another_client_and_admin(launcher, pros
     try:
         algos.load_model(saved, cloud=first)
         model = algos.get_model(base.model_id, cloud=other)
-        fr = frame.import_file(str(PROSTATE), cloud=other)
-        fr["CAPSULE"] = fr["CAPSULE"].asfactor()
+        # 6 chunks spread over the 3 nodes: every node scores some rows
+        fr = frame.Frame.from_pandas(prostate.as_pandas(), nchunks=6, cloud=other)
+        assert len({c["home"] for c in fr.mr_layout(["AGE"])["chunks"]}) == 3
         assert np.array_equal(model.predict(fr).as_numpy(), expected)
         res = admin("--cluster", nodes[1].address, "models", "--json")
         assert res.returncode == 0, res.stderr
