@@ -113,7 +113,11 @@ def list_models(cloud=None) -> list[dict]:
 
 
 def _finite(x) -> float | None:
-    """A float for JSON: None for missing or non-finite values (JSON has no NaN)."""
+    """A float for JSON: None for missing or non-finite values (JSON has no NaN).
+
+    >>> _finite(float("nan")) is None, _finite(2)
+    (True, 2.0)
+    """
     if x is None:
         return None
     x = float(x)
@@ -133,7 +137,7 @@ def resolve_checkpoint(value: Any, cloud=None) -> DeepLearningModel:
         key = value.model_id
     elif isinstance(value, str):
         key = value
-    elif type(value).__name__ == "DeepLearningEstimator":
+    elif _is_estimator(value):
         model = value.__dict__.get("model")
         if model is None:
             raise ValueError("checkpoint: the estimator given has not been trained (call .train first)")
@@ -242,12 +246,17 @@ def read_model_file(path: str | os.PathLike) -> tuple[str, Value]:
 
 
 # ------------------------------------------------------------------------------------------- internals
+def _is_estimator(obj) -> bool:
+    from .deeplearning import DeepLearningEstimator      # late: deeplearning imports this module lazily too
+    return isinstance(obj, DeepLearningEstimator)
+
+
 def _stored(model, cloud) -> tuple[str, Value]:
     if isinstance(model, DeepLearningModel):
         model_id, cloud = model.model_id, cloud or model._cloud
     elif isinstance(model, str):
         model_id = model
-    elif type(model).__name__ == "DeepLearningEstimator" and model.__dict__.get("model") is not None:
+    elif _is_estimator(model) and model.__dict__.get("model") is not None:
         model_id, cloud = model.model.model_id, cloud or model.model._cloud
     else:
         raise ValueError(f"save_model needs a model, a trained DeepLearningEstimator or a model id, got "
