@@ -223,6 +223,27 @@ class DeepLearningModel:
         import pandas as pd
         return pd.DataFrame(self._m["history"]).drop(columns=["duration_s"], errors="ignore")
 
+    # ---------------------------------------------------------------- cross-validation (algos.cross_validation)
+    def cross_validation_models(self) -> list:
+        from .cross_validation import cross_validation_models
+        return cross_validation_models(self)
+
+    def cross_validation_predictions(self) -> list:
+        from .cross_validation import cross_validation_predictions
+        return cross_validation_predictions(self)
+
+    def cross_validation_holdout_predictions(self) -> Frame:
+        from .cross_validation import cross_validation_holdout_predictions
+        return cross_validation_holdout_predictions(self)
+
+    def cross_validation_fold_assignment(self) -> Frame:
+        from .cross_validation import cross_validation_fold_assignment
+        return cross_validation_fold_assignment(self)
+
+    def cross_validation_metrics_summary(self):
+        from .cross_validation import cross_validation_metrics_summary
+        return cross_validation_metrics_summary(self)
+
     # ---------------------------------------------------------------- scoring frames
     def _resp_for(self, fr: Frame, anomaly: bool = False) -> tuple[dict, list]:
         """How a scoring frame's columns feed the model: predictor columns (by name, with domain maps)."""

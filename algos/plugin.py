@@ -1,2 +1,2 @@
 """What every node needs from the algorithms layer: their MRTask classes (registered on import)."""
-from . import dl_model, dl_task  # noqa: F401
+from . import cross_validation, dl_model, dl_task  # noqa: F401
