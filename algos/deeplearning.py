@@ -302,6 +302,7 @@ class Trainer:
         more_is_better = stop_metric in MORE_IS_BETTER
         seed = int(p["seed"])
         thread_mode = "hogwild" if p.get("_thread_mode") == "hogwild" else "replicas"
+        empty_in_a_row = 0
         while True:
             job.check_cancelled()
             iterations += 1
@@ -317,7 +318,12 @@ class Trainer:
             task.do_all(self.train, columns=cols, job=job, cloud=self.cloud, replicate_to=replicate_to)
             wall = time.perf_counter() - t0
             if task.n_models == 0 or task.out is None:
-                raise RuntimeError("no node trained in this iteration (no rows sampled?)")
+                # the rows exist (counted above): a small last iteration can sample none by chance; draw again
+                empty_in_a_row += 1
+                if empty_in_a_row < 20:
+                    continue
+                raise RuntimeError("no node trained in 20 iterations in a row (no rows sampled?)")
+            empty_in_a_row = 0
             state = NetState.from_arrays(spec, {k: (task.out[k] / task.n_models).astype(
                 np.float32 if k.startswith("w") else np.float64) for k in _STATE_NAMES})
             if not np.all(np.isfinite(state.b)):
