@@ -70,7 +70,7 @@ class ScaledJob:
     ``check_cancelled``, ``update``), so cancelling the outer job stops the model at its next iteration.
 
     >>> sub = ScaledJob(job, 0.5, 0.25, "fold 3/3: ")      # doctest: +SKIP
-    >>> sub.update(progress=0.5)                            # doctest: +SKIP  (outer job at 62.5 %)
+    >>> sub.update(progress=0.5)       # the outer job is now at 62.5 %      # doctest: +SKIP
     """
 
     def __init__(self, job, start: float, span: float, label: str = ""):

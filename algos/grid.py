@@ -1,0 +1,460 @@
+"""Grid search over Deep Learning hyper parameters (H2O's ``H2OGridSearch``).
+
+>>> grid = GridSearch(DeepLearningEstimator(epochs=5), grid_id="dl_grid",
+...                   hyper_params={"activation": ["Tanh", "Rectifier"], "hidden": [[20], [20, 20]]},
+...                   search_criteria={"strategy": "RandomDiscrete", "max_models": 3, "seed": 1})  # doctest: +SKIP
+>>> grid.train(y="CAPSULE", training_frame=train, validation_frame=valid, l1=1e-5)              # doctest: +SKIP
+>>> grid.get_grid(sort_by="auc")            # best first (auc sorts decreasing by default)        # doctest: +SKIP
+
+* Every hyper parameter name and value is checked when the grid is made, and against the fixed
+  parameters when ``train`` starts (a parameter may not be both fixed and searched, as in H2O): nothing
+  trains before that. A combination that fails (at validation against the data or during training) is
+  recorded with its error in ``failed_params`` / ``failure_details`` and the grid goes on.
+* ``Cartesian`` walks every combination in a stable order (``itertools.product`` over the hyper
+  parameters in the order given: the last one varies fastest). ``max_models`` and ``max_runtime_secs``
+  bound it too. ``RandomDiscrete`` draws combinations without replacement from ``seed`` until the space,
+  ``max_models`` or ``max_runtime_secs`` is exhausted; a model whose ``seed`` is not fixed gets
+  ``seed + model number`` (H2O), and each model's ``max_runtime_secs`` is capped by the grid's remaining
+  time. With ``stopping_rounds`` > 0 it stops as H2O's ``RandomDiscreteValueWalker.stopEarly``: the models'
+  ``stopping_metric`` values (cross-validation, else validation, else training metrics) are ordered
+  worst to best and the moving-average rule of :func:`algos.stopping.should_stop` is applied to them.
+* The grid runs as one Job (progress: models attempted / planned). Cancelling it stops between models,
+  and the running model stops at its next iteration (its Trainer reports into the grid's job).
+* The grid lives in the DKV under ``grid_id`` (type ``grid``: hyper parameters, model ids, failures), so
+  ``tools.admin keys`` lists it and :func:`get_grid` finds it from any client.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import uuid
+
+import numpy as np
+
+import cluster
+from cluster import Job
+from cluster.dkv import Value
+from frame import Frame
+from scoring.metrics import MORE_IS_BETTER
+
+from . import dl_params
+from .cross_validation import ScaledJob, train_with_cv
+from .deeplearning import DeepLearningEstimator, Trainer
+from .dl_model import DeepLearningModel, remove_model
+from .stopping import should_stop
+
+STRATEGIES = ("Cartesian", "RandomDiscrete")
+# parameters the grid (or train's arguments) sets per model or per grid: never searched
+_NOT_HYPER = frozenset({"model_id", "training_frame", "validation_frame", "response_column", "x",
+                        "ignored_columns", "checkpoint"})
+_CRITERIA = {"strategy": "Cartesian", "max_models": 0, "max_runtime_secs": 0.0, "seed": -1,
+             "stopping_rounds": 0, "stopping_metric": "AUTO", "stopping_tolerance": 0.001}
+_RANDOM_ONLY = ("seed", "stopping_rounds", "stopping_metric", "stopping_tolerance")
+_STOPPING = ("AUTO", "deviance", "logloss", "MSE", "RMSE", "MAE", "RMSLE", "AUC", "AUCPR", "misclassification",
+             "mean_per_class_error")
+
+# get_grid's sort_by names (H2O's) -> (metrics getter, more is better)
+_SORT = {
+    "logloss": ("logloss", False), "mse": ("mse", False), "rmse": ("rmse", False), "auc": ("auc", True),
+    "aucpr": ("aucpr", True), "pr_auc": ("aucpr", True), "mae": ("mae", False), "r2": ("r2", True),
+    "err": ("classification_error", False), "misclassification": ("classification_error", False),
+    "classification_error": ("classification_error", False),
+    "mean_per_class_error": ("mean_per_class_error", False), "deviance": ("mean_residual_deviance", False),
+    "mean_residual_deviance": ("mean_residual_deviance", False), "rmsle": ("rmsle", False),
+}
+
+
+# ------------------------------------------------------------------------------------------ checks
+def _canonical(name) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"hyper parameter names must be strings, got {name!r}")
+    canon = dl_params.PARAM_ALIASES.get(name, name)
+    if canon not in dl_params.PARAMS:
+        try:
+            dl_params.validate({name: None})         # its message names the closest known parameters
+        except ValueError as exc:
+            raise ValueError(f"hyper_params: {exc}") from None
+        raise AssertionError(f"dl_params accepted unknown name {name!r}")
+    if canon in _NOT_HYPER:
+        raise ValueError(f"hyper_params: {name!r} cannot be searched (the grid sets it; give it to train())")
+    return canon
+
+
+def check_hyper_params(hyper_params) -> dict[str, list]:
+    """Hyper parameters with canonical names and each value converted and checked on its own.
+
+    Each value must be valid for its parameter (type, range, enum spelling); combinations are checked when
+    their model is built. ``ValueError`` names the parameter and the value.
+
+    >>> check_hyper_params({"activation": ["tanh", "Rectifier"], "hidden": [[10], [20, 20]]})
+    {'activation': ['Tanh', 'Rectifier'], 'hidden': [[10], [20, 20]]}
+    >>> check_hyper_params({"hiden": [[10]]})
+    Traceback (most recent call last):
+    ...
+    ValueError: hyper_params: unknown Deep Learning parameter 'hiden'; did you mean 'hidden'?
+    """
+    if not isinstance(hyper_params, dict) or not hyper_params:
+        raise ValueError(f"hyper_params must be a non-empty dict of parameter -> list of values, got {hyper_params!r}")
+    out: dict[str, list] = {}
+    for name, values in hyper_params.items():
+        canon = _canonical(name)
+        if canon in out:
+            raise ValueError(f"hyper_params: {canon!r} is given twice (also through an alias)")
+        if not isinstance(values, (list, tuple)) or len(values) == 0:
+            raise ValueError(f"hyper_params[{name!r}] must be a non-empty list of values, got {values!r}")
+        converted = []
+        for v in values:
+            if v is None:
+                raise ValueError(f"hyper_params[{name!r}]: None is not a value; list the default explicitly")
+            try:
+                converted.append(dl_params._convert(dl_params.PARAMS[canon], v))
+            except ValueError as exc:
+                raise ValueError(f"hyper_params[{name!r}] value {v!r}: {exc}") from None
+        out[canon] = converted
+    return out
+
+
+def check_search_criteria(criteria) -> dict:
+    """Search criteria with H2O's defaults filled in (``ValueError`` names a bad key or value).
+
+    >>> check_search_criteria({"strategy": "RandomDiscrete", "max_models": 3})["stopping_tolerance"]
+    0.001
+    """
+    if criteria is None:
+        criteria = {}
+    if not isinstance(criteria, dict):
+        raise ValueError(f"search_criteria must be a dict, got {criteria!r}")
+    unknown = sorted(set(criteria) - set(_CRITERIA))
+    if unknown:
+        raise ValueError(f"search_criteria: unknown key(s) {unknown}; known: {', '.join(_CRITERIA)}")
+    c = {**_CRITERIA, **{k: v for k, v in criteria.items() if v is not None}}
+    strategy = next((s for s in STRATEGIES if isinstance(c["strategy"], str) and s.lower() == c["strategy"].lower()),
+                    None)
+    if strategy is None:
+        raise ValueError(f"search_criteria strategy must be one of {', '.join(STRATEGIES)}, got {c['strategy']!r}")
+    c["strategy"] = strategy
+    if strategy == "Cartesian":
+        given = [k for k in _RANDOM_ONLY if k in criteria and criteria[k] is not None]
+        if given:
+            raise ValueError(f"search_criteria {given} apply to the RandomDiscrete strategy only")
+    for key in ("max_models", "stopping_rounds"):
+        if isinstance(c[key], bool) or not isinstance(c[key], (int, np.integer)) or c[key] < 0:
+            raise ValueError(f"search_criteria {key} must be an integer >= 0, got {c[key]!r}")
+        c[key] = int(c[key])
+    for key in ("max_runtime_secs", "stopping_tolerance"):
+        v = c[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"search_criteria {key} must be a finite number >= 0, got {v!r}")
+        c[key] = float(v)
+    if isinstance(c["seed"], bool) or not isinstance(c["seed"], (int, np.integer)):
+        raise ValueError(f"search_criteria seed must be an integer (-1: random), got {c['seed']!r}")
+    c["seed"] = int(c["seed"])
+    metric = next((m for m in _STOPPING if isinstance(c["stopping_metric"], str)
+                   and m.lower() == c["stopping_metric"].lower()), None)
+    if metric is None:
+        raise ValueError(f"search_criteria stopping_metric must be one of {', '.join(_STOPPING)}, "
+                         f"got {c['stopping_metric']!r}")
+    c["stopping_metric"] = metric
+    return c
+
+
+# ------------------------------------------------------------------------------------------ walking the space
+def cartesian(hyper: dict[str, list]) -> list[tuple[int, ...]]:
+    """Every combination's value indices, the last parameter varying fastest.
+
+    >>> cartesian({"a": [1, 2], "b": ["x", "y", "z"]})[:4]
+    [(0, 0), (0, 1), (0, 2), (1, 0)]
+    """
+    return list(itertools.product(*(range(len(v)) for v in hyper.values())))
+
+
+def random_discrete(hyper: dict[str, list], seed: int):
+    """Combinations' value indices drawn at random without replacement (a generator; ends with the space).
+
+    >>> sorted(random_discrete({"a": [1, 2], "b": [3, 4]}, seed=7))
+    [(0, 0), (0, 1), (1, 0), (1, 1)]
+    """
+    sizes = [len(v) for v in hyper.values()]
+    space = math.prod(sizes)
+    rng = np.random.default_rng(None if seed == -1 else seed & 0xFFFFFFFFFFFFFFFF)
+    seen: set[tuple[int, ...]] = set()
+    while len(seen) < space:
+        combo = tuple(int(rng.integers(0, n)) for n in sizes)
+        if combo not in seen:               # redraw a visited combination (H2O's walker does the same)
+            seen.add(combo)
+            yield combo
+
+
+def grid_should_stop(values: list[float], rounds: int, tolerance: float, more_is_better: bool) -> bool:
+    """H2O's grid convergence test: the models' metric values ordered worst to best, then the moving-average
+    rule (stop when the best ``rounds`` models do not beat the ``rounds`` before them by ``tolerance``).
+
+    >>> grid_should_stop([0.50, 0.40, 0.41, 0.40, 0.40], 2, 0.05, more_is_better=False)
+    True
+    >>> grid_should_stop([0.9, 0.7, 0.5, 0.3, 0.1], 2, 0.01, more_is_better=False)
+    False
+    """
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    ordered = sorted(vals) if more_is_better else sorted(vals, reverse=True)
+    return should_stop(ordered, rounds, tolerance, more_is_better=more_is_better)
+
+
+def _metrics_of(model: DeepLearningModel):
+    """H2O's choice for comparing models: cross-validation, else validation, else training metrics."""
+    for which in ("xval", "valid", "train"):
+        if model._m["metrics"].get(which) is not None:
+            return model._metrics(which)
+    raise ValueError(f"model {model.model_id} has no metrics")
+
+
+def _stopping_value(model: DeepLearningModel, metric: str) -> float:
+    if metric == "AUTO":
+        metric = {"regression": "deviance", "autoencoder": "MSE"}.get(model.kind, "logloss")
+    return float(_metrics_of(model).metric(metric))
+
+
+def _plain(v):
+    if isinstance(v, Frame):
+        return v.key
+    if isinstance(v, DeepLearningModel):
+        return v.model_id
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
+
+
+# ------------------------------------------------------------------------------------------ the grid
+class GridSearch:
+    """H2O's grid search for Deep Learning (see the module docstring).
+
+    ``model``: :class:`DeepLearningEstimator` (the class, or an instance whose given parameters are the
+    base of every model). ``hyper_params``: parameter -> list of values. ``search_criteria``: strategy
+    (Cartesian | RandomDiscrete), max_models, max_runtime_secs, and for RandomDiscrete seed,
+    stopping_rounds, stopping_metric, stopping_tolerance (H2O's defaults: 0, 0, -1, 0, AUTO, 0.001).
+    """
+
+    def __init__(self, model, hyper_params: dict, grid_id: str | None = None, search_criteria: dict | None = None):
+        if isinstance(model, DeepLearningEstimator):
+            self._base = {k: model._parms[k] for k in model._given}
+        elif model is DeepLearningEstimator:
+            self._base = {}
+        else:
+            raise ValueError(f"model must be DeepLearningEstimator or an instance of it, got {model!r}")
+        if grid_id is not None and (not isinstance(grid_id, str) or not grid_id or grid_id.startswith(("$", "@"))):
+            raise ValueError(f"grid_id must be a non-empty string not starting with $ or @, got {grid_id!r}")
+        self.hyper_params = check_hyper_params(hyper_params)
+        self.search_criteria = check_search_criteria(search_criteria)
+        self.grid_id = grid_id
+        self.models: list[DeepLearningModel] = []
+        self.model_hypers: list[dict] = []        # each model's hyper parameter values, as self.models
+        self.failed_params: list[dict] = []
+        self.failure_details: list[str] = []
+        self.job_key: str | None = None
+        self._training_frame: str | None = None
+        self._cloud = None
+        self.status = "CREATED"
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [m.model_id for m in self.models]
+
+    @property
+    def hyper_names(self) -> list[str]:
+        return list(self.hyper_params)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __repr__(self) -> str:
+        return (f"<GridSearch {self.grid_id or '(not trained)'}: {len(self.models)} models, "
+                f"{len(self.failed_params)} failed, hyper parameters {self.hyper_names}>")
+
+    # ---------------------------------------------------------------- training
+    def train(self, x=None, y=None, training_frame: Frame | None = None, validation_frame: Frame | None = None,
+              verbose: bool = False, **fixed_params) -> "GridSearch":
+        """Build the grid's models on ``training_frame``; ``fixed_params`` are Deep Learning parameters shared
+        by every model (``weights_column``, ``nfolds``, ``epochs``, ...). Raises ``JobCancelledError`` if the
+        grid's job is cancelled (the models built so far stay in the grid)."""
+        if not isinstance(training_frame, Frame):
+            raise ValueError("training_frame must be a Frame (see frame.import_file / Frame.from_pandas)")
+        if validation_frame is not None and not isinstance(validation_frame, Frame):
+            raise ValueError("validation_frame must be a Frame or None")
+        if "model_id" in fixed_params:
+            raise ValueError("model_id cannot be fixed: the grid names its models <grid_id>_model_<n>")
+        given = {**self._base, **fixed_params}
+        dl_params.validate(given)                           # fixed values on their own: before any job
+        defaults = dl_params.validate({})
+        for name in self.hyper_params:
+            fixed = {dl_params.PARAM_ALIASES.get(k, k): v for k, v in given.items()}.get(name)
+            if fixed is not None and fixed != defaults[name]:
+                raise ValueError(f"grid search parameter {name!r} is set both in the model parameters "
+                                 f"({fixed!r}) and in hyper_params: set it in one place or the other")
+        cloud = training_frame._cloud
+        self._cloud = cloud
+        self._training_frame = training_frame.key
+        if self.grid_id is None:
+            self.grid_id = f"Grid_DeepLearning_{training_frame.key}_{uuid.uuid4().hex[:8]}"
+        c = self.search_criteria
+        names = self.hyper_names
+        combos = cartesian(self.hyper_params) if c["strategy"] == "Cartesian" else \
+            random_discrete(self.hyper_params, c["seed"])
+        space = math.prod(len(v) for v in self.hyper_params.values())
+        planned = min(space, c["max_models"]) if c["max_models"] else space
+        job = Job.start(f"Grid search {self.grid_id} ({planned} models)", cloud=cloud, dest=self.grid_id)
+        self.job_key = job.key
+        start = time.time()
+        attempts = 0
+        self._store("RUNNING")
+        try:
+            for combo in combos:
+                if attempts >= planned:
+                    break
+                job.check_cancelled()
+                left = c["max_runtime_secs"] - (time.time() - start) if c["max_runtime_secs"] else math.inf
+                if left <= 0:
+                    break
+                hyper = {n: self.hyper_params[n][i] for n, i in zip(names, combo)}
+                parms = {**given, **hyper, "model_id": f"{self.grid_id}_model_{attempts + 1}"}
+                if c["strategy"] == "RandomDiscrete" and c["seed"] != -1 and \
+                        dl_params.validate({"seed": parms.get("seed")})["seed"] == -1:
+                    parms["seed"] = c["seed"] + attempts       # H2O: model seeds follow the search seed
+                if math.isfinite(left):
+                    own = dl_params.validate({"max_runtime_secs": parms.get("max_runtime_secs")})["max_runtime_secs"]
+                    parms["max_runtime_secs"] = min(own, left) if own > 0 else left
+                sub = ScaledJob(job, attempts / planned, 1 / planned, f"model {attempts + 1}/{planned}: ")
+                try:
+                    model = _build(parms, x, y, training_frame, validation_frame, verbose, sub)
+                except cluster.JobCancelledError:
+                    raise
+                except Exception as exc:                   # noqa: BLE001 - recorded, the grid goes on
+                    self.failed_params.append(hyper)
+                    self.failure_details.append(f"{type(exc).__name__}: {exc}")
+                else:
+                    self.models.append(model)
+                    self.model_hypers.append(hyper)
+                attempts += 1
+                job.update(progress=attempts / planned, msg=f"{attempts}/{planned} models, "
+                                                            f"{len(self.failed_params)} failed")
+                self._store("RUNNING")
+                if c["strategy"] == "RandomDiscrete" and c["stopping_rounds"] and self._converged():
+                    break
+        except BaseException as exc:
+            cancelled = isinstance(exc, (cluster.JobCancelledError, KeyboardInterrupt))
+            self._store("CANCELLED" if cancelled else "FAILED")
+            job.finish("CANCELLED" if cancelled else "FAILED", str(exc) if cancelled else
+                       f"{type(exc).__name__}: {exc}")
+            raise
+        self._store("DONE")
+        job.finish("DONE")
+        return self
+
+    def _converged(self) -> bool:
+        c = self.search_criteria
+        metric = c["stopping_metric"]
+        values = []
+        for m in self.models:
+            try:
+                values.append(_stopping_value(m, metric))
+            except ValueError:                              # e.g. AUC of a regression model
+                return False
+        name = metric if metric != "AUTO" else "logloss"
+        return grid_should_stop(values, c["stopping_rounds"], c["stopping_tolerance"],
+                                more_is_better=name in MORE_IS_BETTER)
+
+    def _store(self, status: str) -> None:
+        self.status = status
+        meta = {"grid_id": self.grid_id, "algo": "deeplearning", "status": status, "job": self.job_key,
+                "training_frame": self._training_frame, "hyper_names": self.hyper_names,
+                "hyper_params": {k: _plain(v) for k, v in self.hyper_params.items()},
+                "search_criteria": dict(self.search_criteria), "model_ids": self.model_ids,
+                "model_hypers": [[_plain(h[n]) for n in self.hyper_names] for h in self.model_hypers],
+                "failed_params": [[_plain(h[n]) for n in self.hyper_names] for h in self.failed_params],
+                "failure_details": list(self.failure_details)}
+        self._cloud.dkv.put(self.grid_id, Value("grid", meta, immutable=False))
+
+    # ---------------------------------------------------------------- results
+    def get_grid(self, sort_by: str = "logloss", decreasing: bool | None = None):
+        """The models as a pandas DataFrame (one column per hyper parameter, ``model_ids``, the metric),
+        sorted by ``sort_by`` (read from cross-validation, else validation, else training metrics).
+        ``decreasing`` defaults to True for metrics where more is better (auc, aucpr, r2). Reorders
+        ``self.models`` the same way. Failed combinations are in ``table.attrs["failures"]``."""
+        import pandas as pd
+        if not isinstance(sort_by, str) or sort_by.lower() not in _SORT:
+            raise ValueError(f"sort_by must be one of {', '.join(_SORT)}, got {sort_by!r}")
+        getter, more = _SORT[sort_by.lower()]
+        if decreasing is None:
+            decreasing = more
+        elif not isinstance(decreasing, bool):
+            raise ValueError(f"decreasing must be True, False or None, got {decreasing!r}")
+        values = []
+        for m in self.models:
+            metrics = _metrics_of(m)
+            fn = getattr(metrics, getter, None)
+            if fn is None:
+                raise ValueError(f"sort_by {sort_by!r} is not available for {m.kind} models ({m.model_id})")
+            values.append(float(fn()))
+        order = sorted(range(len(values)), key=lambda i: (math.isnan(values[i]),
+                                                          -values[i] if decreasing else values[i]))
+        self.models = [self.models[i] for i in order]
+        self.model_hypers = [self.model_hypers[i] for i in order]
+        rows = [{**{n: self.model_hypers[j][n] for n in self.hyper_names}, "model_ids": self.models[j].model_id,
+                 sort_by: values[i]} for j, i in enumerate(order)]
+        table = pd.DataFrame(rows, columns=[*self.hyper_names, "model_ids", sort_by])
+        table.attrs["failures"] = [{**h, "error": e} for h, e in zip(self.failed_params, self.failure_details)]
+        if self._cloud is not None:
+            self._store(self.status)             # the stored model order follows the table
+        return table
+
+    def failures(self):
+        """The failed combinations and their errors as a pandas DataFrame."""
+        import pandas as pd
+        return pd.DataFrame([{**h, "error": e} for h, e in zip(self.failed_params, self.failure_details)],
+                            columns=[*self.hyper_names, "error"])
+
+
+def _build(parms: dict, x, y, train: Frame, valid: Frame | None, verbose: bool, job) -> DeepLearningModel:
+    """One model of the grid, reporting into (and cancelled by) the grid's job."""
+    p = dl_params.validate(parms)
+    if p["nfolds"] >= 2 or p["fold_column"] is not None:
+        return train_with_cv(None, p, x, y, train, valid, verbose, job=job)
+    return Trainer(p, x, y, train, valid, verbose, job=job).run()
+
+
+# ------------------------------------------------------------------------------------------ lookups
+def get_grid(grid_id: str, cloud=None) -> GridSearch:
+    """The grid stored under ``grid_id`` (H2O's ``h2o.get_grid``), its models loaded from the DKV."""
+    cloud = cloud or cluster.current()
+    value = cloud.dkv.get(grid_id)
+    if value is None or value.type != "grid":
+        raise KeyError(f"no grid {grid_id!r} in the cloud")
+    meta = value.meta
+    crit = {k: v for k, v in meta["search_criteria"].items()
+            if meta["search_criteria"]["strategy"] == "RandomDiscrete" or k not in _RANDOM_ONLY}
+    grid = GridSearch(DeepLearningEstimator, meta["hyper_params"], grid_id=grid_id, search_criteria=crit)
+    names = meta["hyper_names"]
+    grid._cloud, grid._training_frame, grid.job_key = cloud, meta["training_frame"], meta["job"]
+    grid.status = meta["status"]
+    for mid, values in zip(meta["model_ids"], meta["model_hypers"]):
+        grid.models.append(DeepLearningModel(mid, cloud=cloud))
+        grid.model_hypers.append(dict(zip(names, values)))
+    grid.failed_params = [dict(zip(names, values)) for values in meta["failed_params"]]
+    grid.failure_details = list(meta["failure_details"])
+    return grid
+
+
+def remove_grid(grid_id: str, cloud=None, models: bool = True) -> None:
+    """Delete a grid and, with ``models=True``, every model it holds (and what they own)."""
+    cloud = cloud or cluster.current()
+    value = cloud.dkv.get(grid_id)
+    if value is None or value.type != "grid":
+        raise KeyError(f"no grid {grid_id!r} in the cloud")
+    if models:
+        for mid in value.meta["model_ids"]:
+            try:
+                remove_model(mid, cloud)
+            except KeyError:
+                pass
+    cloud.dkv.delete(grid_id)
