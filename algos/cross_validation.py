@@ -1,7 +1,8 @@
 """Cross-validation for Deep Learning, H2O's scheme (``hex/ModelBuilder.computeCrossValidation``).
 
->>> dl = DeepLearningEstimator(hidden=[10], epochs=5, nfolds=3, keep_cross_validation_predictions=True)  # doctest: +SKIP
->>> dl.train(y="CAPSULE", training_frame=prostate)                                                   # doctest: +SKIP
+>>> dl = DeepLearningEstimator(hidden=[10], epochs=5, nfolds=3,
+...                            keep_cross_validation_predictions=True)                    # doctest: +SKIP
+>>> dl.train(y="CAPSULE", training_frame=prostate)                                        # doctest: +SKIP
 >>> dl.model_performance(xval=True).auc(), dl.cross_validation_metrics_summary()                     # doctest: +SKIP
 
 How it runs (one Job, progress split over the K fold models and the main model):

@@ -95,6 +95,24 @@ def test_random_discrete_three_models_with_cross_validation(client, prostate):
     remove_grid("rand_grid", client)
 
 
+def test_random_grid_stops_when_the_best_models_converge_and_budgets_bound_models(client, prostate):
+    hyper = {"l1": [0.0, 1e-5, 1e-4, 1e-3], "hidden": [[3], [4]]}
+    # any tolerance >= 1 means "no improvement is enough": the walk stops at the first 2k+1 = 3 models
+    grid = GridSearch(DeepLearningEstimator(epochs=1), hyper_params=hyper, grid_id="conv_grid",
+                      search_criteria={"strategy": "RandomDiscrete", "seed": 1, "stopping_rounds": 1,
+                                       "stopping_tolerance": 1.0, "stopping_metric": "logloss",
+                                       "max_runtime_secs": 60})
+    grid.train(x=X, y="CAPSULE", training_frame=prostate)
+    assert len(grid.models) == 3
+    assert all(0 < m.params["max_runtime_secs"] <= 60 for m in grid.models)   # capped by the grid's budget
+    capped = GridSearch(DeepLearningEstimator(epochs=1), hyper_params=hyper, grid_id="max_grid",
+                        search_criteria={"max_models": 2})
+    capped.train(x=X, y="CAPSULE", training_frame=prostate)
+    assert [(h["l1"], h["hidden"]) for h in capped.model_hypers] == [(0.0, [3]), (0.0, [4])]
+    for gid in ("conv_grid", "max_grid"):
+        remove_grid(gid, client)
+
+
 def test_bad_hyper_parameters_are_refused_before_anything_trains(client, prostate):
     n = len(jobs(client))
     with pytest.raises(ValueError, match="hiden.*hidden"):
