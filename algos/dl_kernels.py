@@ -166,7 +166,7 @@ def _layer_rate(hyper, layer, n, mom):
 
 
 @njit(**_JIT)
-def _row_step(w, w_g2, w_dx2, w_v, src, g, skip_zero, adaptive, nesterov, rho, eps, lr, mom,
+def _row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps, lr, mom,
               l1, l2, max_w2):
     """Update one weight row (``w``, ``w_g2``... are that row's 1-D views) with data gradient ``g*src[c]``.
 
@@ -186,50 +186,53 @@ def _row_step(w, w_g2, w_dx2, w_v, src, g, skip_zero, adaptive, nesterov, rho, e
     zero = np.float32(0.0)
     one = np.float32(1.0)
     if adaptive:
+        # Zen 4 runs this loop at its FP-port limit, so every op counts: the sign is a copysign,
+        # and rate^2*grad^2 is written q*(1-rho)*grad^2 (q = rate^2, exact algebra) to reuse t.
         for c in range(n):
-            wv = w[c]
+            wv = W[row, c]
             gd = g * src[c]
-            sgn = one if wv > zero else (-one if wv < zero else zero)
+            sgn = np.copysign(one, wv) if wv != zero else zero
             gr = gd + f_l1 * sgn + f_l2 * wv
-            g2 = w_g2[c]
-            dx2 = w_dx2[c]
-            eg = f_rho * g2 + f_1rho * gr * gr
-            r = np.sqrt((dx2 + f_eps) / (eg + f_eps))
-            ed = f_rho * dx2 + f_1rho * r * r * gr * gr
+            g2 = G2[row, c]
+            dx2 = DX2[row, c]
+            t = f_1rho * gr * gr
+            eg = f_rho * g2 + t
+            q = (dx2 + f_eps) / (eg + f_eps)
+            ed = f_rho * dx2 + t * q
             keep = skip_zero & (gd == zero)
-            w[c] = wv if keep else wv - r * gr
-            w_g2[c] = g2 if keep else eg
-            w_dx2[c] = dx2 if keep else ed
+            W[row, c] = wv if keep else wv - np.sqrt(q) * gr
+            G2[row, c] = g2 if keep else eg
+            DX2[row, c] = dx2 if keep else ed
     elif nesterov:
         for c in range(n):
-            wv = w[c]
+            wv = W[row, c]
             gd = g * src[c]
             sgn = one if wv > zero else (-one if wv < zero else zero)
             gr = gd + f_l1 * sgn + f_l2 * wv
-            v = w_v[c]
+            v = V[row, c]
             vn = f_m * v - gr
             keep = skip_zero & (gd == zero)
-            w[c] = wv if keep else wv + f_lr * vn
-            w_v[c] = v if keep else vn
+            W[row, c] = wv if keep else wv + f_lr * vn
+            V[row, c] = v if keep else vn
     else:
         for c in range(n):
-            wv = w[c]
+            wv = W[row, c]
             gd = g * src[c]
             sgn = one if wv > zero else (-one if wv < zero else zero)
             gr = gd + f_l1 * sgn + f_l2 * wv
-            v = w_v[c]
+            v = V[row, c]
             dn = -f_lr * gr
             keep = skip_zero & (gd == zero)
-            w[c] = wv if keep else wv + dn + f_m * v
-            w_v[c] = v if keep else dn
+            W[row, c] = wv if keep else wv + dn + f_m * v
+            V[row, c] = v if keep else dn
     if max_w2 < np.inf:
         ss = np.float32(0.0)
         for c in range(n):
-            ss += w[c] * w[c]
+            ss += W[row, c] * W[row, c]
         if ss > max_w2:
             scale = np.float32(math.sqrt(max_w2 / ss))
             for c in range(n):
-                w[c] *= scale
+                W[row, c] *= scale
 
 
 @njit(**_JIT)
@@ -254,6 +257,49 @@ def _bias_step(b, b_g2, b_dx2, b_v, idx, gdata, adaptive, nesterov, rho, eps, lr
         b_v[idx] = d
     if sparsity != 0.0:
         b[idx] -= lr * sparsity
+
+
+@njit(**_JIT)
+def _dot_row(W, row, x):
+    """W[row] . x in float32 (fastmath reassoc lets LLVM vectorise the reduction)."""
+    s = np.float32(0.0)
+    for c in range(x.size):
+        s += W[row, c] * x[c]
+    return s
+
+
+@njit(**_JIT)
+def _push_error(e_prev, W, row, g):
+    """e_prev += g * W[row], with the pre-update weights (H2O's order)."""
+    for c in range(e_prev.size):
+        e_prev[c] += g * W[row, c]
+
+
+@njit(**_JIT)
+def _bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, nesterov, rho, eps, lr, mom,
+                l1, l2, beta, target):
+    """``_bias_step`` for biases ``base + rows[:n]`` with data gradients ``gs[:n]``.
+
+    One tight loop of independent updates (ADADELTA written out), so the CPU overlaps their
+    float64 div/sqrt latency chains; calling ``_bias_step`` per row ran ~4x slower.
+    """
+    if not adaptive or beta > 0.0:
+        for t in range(n):
+            sp = beta * (avg_act[base + rows[t] // k] - target) if beta > 0.0 else 0.0
+            _bias_step(b, b_g2, b_dx2, b_v, base + rows[t], np.float64(gs[t]), adaptive, nesterov, rho, eps,
+                       lr, mom, l1, l2, sp)
+        return
+    for t in range(n):
+        idx = base + rows[t]
+        bv = b[idx]
+        sgn = 1.0 if bv > 0.0 else (-1.0 if bv < 0.0 else 0.0)
+        gr = np.float64(gs[t]) + l1 * sgn + l2 * bv
+        tt = (1.0 - rho) * gr * gr
+        eg = rho * b_g2[idx] + tt
+        q = (b_dx2[idx] + eps) / (eg + eps)  # rate^2
+        b_g2[idx] = eg
+        b_dx2[idx] = rho * b_dx2[idx] + tt * q
+        b[idx] = bv - math.sqrt(q) * gr
 
 
 # --------------------------------------------------------------------------- per-sample SGD kernel
@@ -286,6 +332,16 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     masks = np.ones(a_off[n_layers + 1], dtype=np.float32)
     wins = np.zeros(a_off[n_layers + 1], dtype=np.int64)
     probs = np.zeros(n_out, dtype=np.float64)
+    max_rows = 0
+    for l in range(n_layers):
+        max_rows = max(max_rows, b_off[l + 1] - b_off[l])
+    # Per-layer work lists, filled branch-free: which neurons are live (forward) and which weight
+    # rows get a step with which gradient (backprop).  Dropout and ReLU activity are coin flips,
+    # so an `if` per neuron costs a branch mispredict each (measured ~25% of the kernel's time).
+    live = np.zeros(max_rows, dtype=np.int64)
+    step_rows = np.zeros(max_rows, dtype=np.int64)
+    step_g = np.zeros(max_rows, dtype=np.float32)
+    g_unit = np.zeros(max_rows, dtype=np.float32)
     rows_done = 0
     loss_sum = 0.0
     for ii in range(order.size):
@@ -308,24 +364,27 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             cols = units[l]
             hidden = l < n_layers - 1
             k = 2 if (hidden and act == ACT_MAXOUT) else 1
+            # 2-D views made once per layer: per-row slices cost NRT refcounting in the hot loop.
+            Wl = w[w_off[l]:w_off[l + 1]].reshape((units[l + 1] * k, cols))
             prev = acts[a_off[l]:a_off[l + 1]]
             cur = acts[a_off[l + 1]:a_off[l + 2]]
             mk = masks[a_off[l + 1]:a_off[l + 2]]
             ratio = hyper[H_HIDDEN_DROPOUT + l] if hidden else 0.0
+            n_units = units[l + 1]
             if ratio > 0.0:
                 _fill_mask(mk, seed, counter, l + 1, ratio)
-            for j in range(units[l + 1]):
-                if ratio > 0.0 and mk[j] == 0.0:
-                    cur[j] = 0.0  # H2O skips a dropped neuron in gemv: net 0, no bias, f(0) = 0
-                    continue
+            # H2O skips a dropped neuron in gemv: net 0, no bias, f(0) = 0.
+            n_live = 0
+            for j in range(n_units):
+                live[n_live] = j
+                n_live += 0 if (ratio > 0.0 and mk[j] == 0.0) else 1
+            cur[:] = 0.0
+            for jj in range(n_live):
+                j = live[jj]
                 best = -np.inf
                 for ch in range(k):
                     row = j * k + ch
-                    w_row = w[w_off[l] + row * cols:w_off[l] + (row + 1) * cols]
-                    s = np.float32(0.0)
-                    for c in range(cols):
-                        s += w_row[c] * prev[c]
-                    net = s + b[b_off[l] + row]
+                    net = _dot_row(Wl, row, prev) + b[b_off[l] + row]
                     if net > best:
                         best = net
                         wins[a_off[l + 1] + j] = ch
@@ -376,6 +435,11 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             hidden = l < n_layers - 1
             k = 2 if (hidden and act == ACT_MAXOUT) else 1
             lr = 0.0 if adaptive else _layer_rate(hyper, l, counter, mom)
+            shape = (units[l + 1] * k, cols)
+            Wl = w[w_off[l]:w_off[l + 1]].reshape(shape)
+            G2l = w_g2[w_off[l]:w_off[l + 1]].reshape(shape)
+            DX2l = w_dx2[w_off[l]:w_off[l + 1]].reshape(shape)
+            Vl = w_v[w_off[l]:w_off[l + 1]].reshape(shape)
             prev = acts[a_off[l]:a_off[l + 1]]
             cur = acts[a_off[l + 1]:a_off[l + 2]]
             e_cur = errs[a_off[l + 1]:a_off[l + 2]]
@@ -384,28 +448,30 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             if l > 0:
                 e_prev[:] = 0.0
             ratio = hyper[H_HIDDEN_DROPOUT + l] if hidden else 0.0
-            for j in range(units[l + 1]):
-                if not hidden:
-                    g = e_cur[j]
-                elif ratio > 0.0 and mk[j] == 0.0:
-                    g = np.float32(0.0)
+            n_units = units[l + 1]
+            # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step.
+            for j in range(n_units):
+                if hidden:
+                    gj = np.float32(e_cur[j] * _derivative(act, cur[j]))
+                    g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0) else gj
                 else:
-                    g = np.float32(e_cur[j] * _derivative(act, cur[j]))
-                sp = beta * (avg_act[b_off[l] + j] - hyper[H_AVERAGE_ACTIVATION]) if (hidden and beta > 0.0) else 0.0
+                    g_unit[j] = e_cur[j]
+            n_step = 0
+            for j in range(n_units):
                 for ch in range(k):
-                    gch = g if (k == 1 or ch == wins[a_off[l + 1] + j]) else np.float32(0.0)
-                    if skip_zero and gch == 0.0:
-                        continue
-                    row = j * k + ch
-                    base = w_off[l] + row * cols
-                    w_row = w[base:base + cols]
-                    if l > 0 and gch != 0.0:
-                        for c in range(cols):
-                            e_prev[c] += gch * w_row[c]
-                    _row_step(w_row, w_g2[base:base + cols], w_dx2[base:base + cols], w_v[base:base + cols],
-                              prev, gch, skip_zero, adaptive, nesterov, rho, eps, lr, mom, l1, l2, max_w2)
-                    _bias_step(b, b_g2, b_dx2, b_v, b_off[l] + row, np.float64(gch), adaptive, nesterov,
-                               rho, eps, lr, mom, l1, l2, sp)
+                    gch = g_unit[j] if (k == 1 or ch == wins[a_off[l + 1] + j]) else np.float32(0.0)
+                    step_rows[n_step] = j * k + ch
+                    step_g[n_step] = gch
+                    n_step += 0 if (skip_zero and gch == 0.0) else 1
+            for t in range(n_step):
+                row, gch = step_rows[t], step_g[t]
+                if l > 0 and gch != 0.0:
+                    _push_error(e_prev, Wl, row, gch)
+                _row_step(Wl, G2l, DX2l, Vl, row, prev, gch, skip_zero, adaptive, nesterov, rho, eps,
+                          lr, mom, l1, l2, max_w2)
+            # Biases after the rows: independent scalar chains the CPU can overlap.
+            _bias_steps(b, b_g2, b_dx2, b_v, avg_act, b_off[l], k, step_rows, step_g, n_step, adaptive, nesterov,
+                        rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION])
     return rows_done, loss_sum
 
 
@@ -429,6 +495,11 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
         lr = 0.0 if adaptive else _layer_rate(hyper, l, samples_seen, mom)
         n_rows = b_off[l + 1] - b_off[l]
         k = n_rows // units[l + 1]
+        shape = (n_rows, cols)
+        Wl = w[w_off[l]:w_off[l + 1]].reshape(shape)
+        G2l = w_g2[w_off[l]:w_off[l + 1]].reshape(shape)
+        DX2l = w_dx2[w_off[l]:w_off[l + 1]].reshape(shape)
+        Vl = w_v[w_off[l]:w_off[l + 1]].reshape(shape)
         for row in range(n_rows):
             base = w_off[l] + row * cols
             src = gw[base:base + cols]
@@ -443,8 +514,7 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
                         break
                 if not nz:
                     continue
-            _row_step(w[base:base + cols], w_g2[base:base + cols], w_dx2[base:base + cols],
-                      w_v[base:base + cols], src, one, skip_zero, adaptive, nesterov, rho, eps, lr, mom,
+            _row_step(Wl, G2l, DX2l, Vl, row, src, one, skip_zero, adaptive, nesterov, rho, eps, lr, mom,
                       l1, l2, max_w2)
             if skip_zero and gbv == 0.0:
                 continue

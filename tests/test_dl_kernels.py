@@ -479,12 +479,15 @@ def test_hogwild_threads_share_one_state():
     def work(part: np.ndarray, seen: int) -> None:
         results.append(train_rows(st, X, y, np.ones(4000), np.zeros(4000), part, hyper, flags, 1, seen))
 
-    threads = [threading.Thread(target=work, args=(order[k::2], k * 2000)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(r[0] for r in results) == 4000
+    # 3 epochs: after 1 epoch the accuracy sits at ~0.85 and Hogwild!'s races made a 0.85 bar flaky
+    # (5/20 runs failed with the old kernel); after 3 it was >= 0.948 in 20 racy runs.
+    for epoch in range(3):
+        threads = [threading.Thread(target=work, args=(order[k::2], epoch * 4000 + k * 2000)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sum(r[0] for r in results) == 3 * 4000
     p = np.empty((4000, 2))
     forward(st, X, p, hyper, flags)
-    assert (p.argmax(1) == y).mean() > 0.85
+    assert (p.argmax(1) == y).mean() > 0.9
