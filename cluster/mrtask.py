@@ -347,6 +347,8 @@ class MRService:
 async def _gather_cancel_on_error(aws: list, stop: threading.Event | None = None) -> list:
     """Like gather, but the first failure cancels the rest (and sets ``stop`` for running threads)."""
     futures = [asyncio.ensure_future(a) for a in aws]
+    if not futures:                       # a node holding none of the frame's chunks
+        return []
     try:
         await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
         for f in futures:

@@ -90,8 +90,8 @@ class Launcher:
             cmd += ["--flatfile", str(flatfile)]
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
-        full_env = dict(os.environ, AQUIFER_PLUGINS="aquifer_test_plugin",
-                        PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {}))
+        full_env = {**os.environ, "AQUIFER_PLUGINS": "aquifer_test_plugin",
+                    "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
         fh = open(log_path, "wb")
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=full_env, cwd=str(REPO), start_new_session=True)
