@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from . import membership as ms
+from .blas import single_threaded_blas
 from . import protocol
 from .config import PACKAGE_VERSION, NodeConfig
 from .errors import AquiferError, NodeLostError, ProtocolError, RemoteError, RpcTimeoutError
@@ -87,7 +88,8 @@ class Node:
                                         suspect_after=config.suspect_after, dead_after=config.dead_after)
         self.transport = Transport(config, self.boot, self._on_frames)
         self.rpc = Rpc(self.id, self._send_message, self._send_reply, config.rpc_timeout)
-        self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute")
+        self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute",
+                                       initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
         self.key_count: Callable[[], int] = lambda: 0
         self.refused_reason: str | None = None
