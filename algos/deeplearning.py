@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import uuid
 
@@ -36,7 +37,7 @@ from . import dl_params
 from .datainfo import ColumnInfo, DataInfo
 from .dl_model import DeepLearningModel, hyper_of, make_metrics
 from .dl_net import NetSpec, NetState, init_state
-from .dl_task import _STATE_NAMES, DLScoreTask, DLTrainTask, DropCacheTask
+from .dl_task import _STATE_NAMES, THREAD_MODES, DLScoreTask, DLTrainTask, DropCacheTask
 from .stopping import should_stop
 
 log = logging.getLogger("aquifer.deeplearning")
@@ -301,7 +302,9 @@ class Trainer:
         stop_metric = p["stopping_metric"]
         more_is_better = stop_metric in MORE_IS_BETTER
         seed = int(p["seed"])
-        thread_mode = "hogwild" if p.get("_thread_mode") == "hogwild" else "replicas"
+        thread_mode = os.environ.get("AQUIFER_DL_THREAD_MODE") or ("replicas" if p["mini_batch_size"] > 1 else "team")
+        if thread_mode not in THREAD_MODES:
+            raise ValueError(f"AQUIFER_DL_THREAD_MODE must be one of {', '.join(THREAD_MODES)}, got {thread_mode!r}")
         empty_in_a_row = 0
         while True:
             job.check_cancelled()

@@ -112,14 +112,88 @@ def _mix64(z: np.uint64) -> np.uint64:
 
 
 @njit(**_JIT)
-def _fill_mask(mask, seed, counter, layer_id, ratio):
-    """mask[j] = 0.0 (dropped) with probability ``ratio``, else 1.0; a pure function of its inputs."""
+def _fill_mask_range(mask, seed, counter, layer_id, ratio, lo, hi):
+    """mask[j] for j in [lo, hi): 0.0 (dropped) with probability ``ratio``, else 1.0; a pure function of
+    (seed, counter, layer_id, j), so team threads filling disjoint ranges make the one-thread mask."""
     thresh = np.uint64(ratio * _TWO32)
     key = _mix64(np.uint64(seed) * _GOLDEN + np.uint64(counter))
     key = _mix64(key ^ (np.uint64(layer_id + 1) * _LAYER_MIX))
-    for j in range(mask.size):
+    for j in range(lo, hi):
         h = _mix64(key + np.uint64(j) * _GOLDEN)
         mask[j] = np.float32(1.0) if (h >> np.uint64(32)) >= thresh else np.float32(0.0)
+
+
+@njit(**_JIT)
+def _fill_mask(mask, seed, counter, layer_id, ratio):
+    _fill_mask_range(mask, seed, counter, layer_id, ratio, 0, mask.size)
+
+
+# --------------------------------------------------------------------------- team threads (split units)
+@intrinsic
+def _atomic_add(typingctx, arr, idx, val):
+    """``arr[idx] += val`` as one sequentially consistent atomic step on an int64 array; returns the old
+    value. Also a full compiler and CPU fence, which is what the team barrier relies on."""
+    sig = types.int64(arr, idx, val)
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        v = context.cast(builder, args[2], sig.args[2], types.int64)
+        return builder.atomic_rmw("add", ptr, v, "seq_cst")
+
+    return sig, codegen
+
+
+@intrinsic
+def _atomic_load(typingctx, arr, idx):
+    """``arr[idx]`` read atomically with acquire ordering (int64 array): never hoisted out of a spin loop."""
+    sig = types.int64(arr, idx)
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _sched_yield(typingctx):
+    """libc's ``sched_yield()``: give the core away while waiting (the node may have more threads than
+    cores, e.g. several nodes on one machine)."""
+    sig = types.int32()
+
+    def codegen(context, builder, sig, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+        return builder.call(fn, [])
+
+    return sig, codegen
+
+
+@njit(**_JIT)
+def _team_barrier(bar, nteam, gen):
+    """Wait until all ``nteam`` threads arrive; returns the next generation. ``bar[0]`` counts arrivals,
+    ``bar[8]`` is the generation (another cache line); ``gen`` is the caller's view of it."""
+    if nteam == 1:
+        return gen
+    if _atomic_add(bar, 0, -1) == 1:            # last to arrive: re-arm, then release the others
+        _atomic_add(bar, 0, nteam)
+        _atomic_add(bar, 8, 1)
+    else:
+        spins = 0
+        while _atomic_load(bar, 8) == gen:
+            spins += 1
+            if spins > 2000:
+                _sched_yield()
+    return gen + 1
+
+
+@njit(**_JIT)
+def _share(n, tid, nteam):
+    """Thread ``tid``'s slice [lo, hi) of ``n`` units."""
+    return n * tid // nteam, n * (tid + 1) // nteam
 
 
 @njit(**_JIT)
@@ -355,11 +429,22 @@ def _bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, ne
 # --------------------------------------------------------------------------- per-sample SGD kernel
 @njit(**_JIT)
 def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, w_off, b_off,
-                      X, y, row_weight, offset, order, hyper, flags, seed, samples_seen):
+                      X, y, row_weight, offset, order, hyper, flags, seed, samples_seen,
+                      acts, errs, wins, eparts, bar, tid, nteam):
     """Online SGD over rows ``order`` of ``X``; returns (rows_processed, weighted loss sum).
 
     Raw-array kernel behind ``train_rows`` (which validates its inputs); nogil, so Hogwild!
-    threads may run it concurrently on the same state arrays.
+    threads may run it concurrently on the same state arrays (each with its own scratch).
+
+    Team mode (``nteam > 1``): ``nteam`` threads call it together with the same arguments but ``tid``,
+    sharing the scratch ``acts/errs/wins`` (one slot per neuron), ``eparts`` (float32[nteam, neurons],
+    each thread's share of the back-propagated error) and ``bar`` (the barrier, int64[16] with bar[0] =
+    nteam). Thread ``tid`` owns a fixed contiguous slice of every layer's neurons: it computes their
+    activations and steps their weight rows and biases, so no two threads write one weight and each
+    core keeps its half of the weights in its own cache (a balanced split of each sample's work list
+    moved rows between cores and measured slower); barriers after each layer keep the sample's steps in
+    the one-thread order. The result equals the one-thread run up to the summation order of
+    back-propagated errors (deterministic for a team size). Only thread 0's loss sum counts.
     """
     n_layers = flags[F_N_LAYERS]
     act = flags[F_ACTIVATION]
@@ -377,11 +462,10 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     a_off = np.zeros(n_layers + 2, dtype=np.int64)
     for l in range(n_layers + 1):
         a_off[l + 1] = a_off[l] + units[l]
-    acts = np.zeros(a_off[n_layers + 1], dtype=np.float32)
-    errs = np.zeros(a_off[n_layers + 1], dtype=np.float32)
-    masks = np.ones(a_off[n_layers + 1], dtype=np.float32)
-    wins = np.zeros(a_off[n_layers + 1], dtype=np.int64)
+    gen = _atomic_load(bar, 8)
+    masks = np.ones(a_off[n_layers + 1], dtype=np.float32)     # each thread draws its neurons' masks
     probs = np.zeros(n_out, dtype=np.float64)
+    e_top = np.zeros(n_out, dtype=np.float32)
     max_rows = 0
     for l in range(n_layers):
         max_rows = max(max_rows, b_off[l + 1] - b_off[l])
@@ -402,14 +486,16 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
         counter = samples_seen + ii
         # ---------------- forward (training mode: dropout masks, no scaling)
         a0 = acts[0:n_in]
+        c0, c1 = _share(n_in, tid, nteam)
         if in_drop > 0.0:
             m0 = masks[0:n_in]
-            _fill_mask(m0, seed, counter, 0, in_drop)
-            for c in range(n_in):
+            _fill_mask_range(m0, seed, counter, 0, in_drop, c0, c1)
+            for c in range(c0, c1):
                 a0[c] = X[i, c] * m0[c]
         else:
-            for c in range(n_in):
+            for c in range(c0, c1):
                 a0[c] = X[i, c]
+        gen = _team_barrier(bar, nteam, gen)
         for l in range(n_layers):
             cols = units[l]
             hidden = l < n_layers - 1
@@ -421,14 +507,15 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             mk = masks[a_off[l + 1]:a_off[l + 2]]
             ratio = hyper[H_HIDDEN_DROPOUT + l] if hidden else 0.0
             n_units = units[l + 1]
+            j0, j1 = _share(n_units, tid, nteam)
             if ratio > 0.0:
-                _fill_mask(mk, seed, counter, l + 1, ratio)
+                _fill_mask_range(mk, seed, counter, l + 1, ratio, j0, j1)
             # H2O skips a dropped neuron in gemv: net 0, no bias, f(0) = 0.
             n_live = 0
-            for j in range(n_units):
+            for j in range(j0, j1):
                 live[n_live] = j
                 n_live += 0 if (ratio > 0.0 and mk[j] == 0.0) else 1
-            cur[:] = 0.0
+            cur[j0:j1] = 0.0
             for jj in range(n_live):
                 j = live[jj]
                 best = -np.inf
@@ -442,12 +529,13 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
                     cur[j] = _activate(act, best)
                 else:
                     cur[j] = best
+            gen = _team_barrier(bar, nteam, gen)
             if hidden and beta > 0.0:
-                for j in range(units[l + 1]):
+                for j in range(j0, j1):
                     avg_act[b_off[l] + j] = 0.999 * avg_act[b_off[l] + j] + 0.001 * cur[j]
         # ---------------- output gradient dE/dnet (times the observation weight)
+        # (every thread computes all of it into its own e_top: a few neurons)
         outa = acts[a_off[n_layers]:a_off[n_layers + 1]]
-        e_out = errs[a_off[n_layers]:a_off[n_layers + 1]]
         row_loss = 0.0
         if out_kind == OUT_SOFTMAX:
             mx = -np.inf
@@ -462,21 +550,22 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
                 p = probs[j] / tot
                 tj = 1.0 if j == t else 0.0
                 if gcode == G_CROSS_ENTROPY:
-                    e_out[j] = rw * (p - tj)
+                    e_top[j] = rw * (p - tj)
                 else:
-                    e_out[j] = rw * (p - tj) * p * (1.0 - p)
+                    e_top[j] = rw * (p - tj) * p * (1.0 - p)
                     row_loss += (p - tj) * (p - tj)
             if gcode == G_CROSS_ENTROPY:
                 row_loss = -math.log(max(probs[t] / tot, 1e-300))
         elif out_kind == OUT_LINEAR:
             gr, row_loss = _dist_grad(gcode, y[i], outa[0] + offset[i], hyper)
-            e_out[0] = rw * gr
+            e_top[0] = rw * gr
         else:
             for j in range(n_out):
                 gr, lo = _dist_grad(gcode, np.float64(X[i, j]), np.float64(outa[j]), hyper)
-                e_out[j] = rw * gr * _derivative(act, outa[j])
+                e_top[j] = rw * gr * _derivative(act, outa[j])
                 row_loss += lo
-        loss_sum += rw * row_loss
+        if tid == 0:
+            loss_sum += rw * row_loss
         rows_done += 1
         # ---------------- backprop, each layer updated immediately (error pushed with pre-update w)
         mom = 0.0 if adaptive else _momentum(hyper, counter)
@@ -494,20 +583,21 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             cur = acts[a_off[l + 1]:a_off[l + 2]]
             e_cur = errs[a_off[l + 1]:a_off[l + 2]]
             mk = masks[a_off[l + 1]:a_off[l + 2]]
-            e_prev = errs[a_off[l]:a_off[l + 1]]
+            e_prev = errs[a_off[l]:a_off[l + 1]] if nteam == 1 else eparts[tid, a_off[l]:a_off[l + 1]]
             if l > 0:
                 e_prev[:] = 0.0
             ratio = hyper[H_HIDDEN_DROPOUT + l] if hidden else 0.0
             n_units = units[l + 1]
+            j0, j1 = _share(n_units, tid, nteam)
             # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step.
-            for j in range(n_units):
+            for j in range(j0, j1):
                 if hidden:
                     gj = np.float32(e_cur[j] * _derivative(act, cur[j]))
                     g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0) else gj
                 else:
-                    g_unit[j] = e_cur[j]
+                    g_unit[j] = e_top[j]
             n_step = 0
-            for j in range(n_units):
+            for j in range(j0, j1):
                 for ch in range(k):
                     gch = g_unit[j] if (k == 1 or ch == wins[a_off[l + 1] + j]) else np.float32(0.0)
                     step_rows[n_step] = j * k + ch
@@ -528,6 +618,19 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             # Biases after the rows: independent scalar chains the CPU can overlap.
             _bias_steps(b, b_g2, b_dx2, b_v, avg_act, b_off[l], k, step_rows, step_g, n_step, adaptive, nesterov,
                         rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION])
+            if l > 0 and nteam > 1:
+                # the layer below needs the whole error: sum the threads' shares, each thread a slice
+                gen = _team_barrier(bar, nteam, gen)
+                e_all = errs[a_off[l]:a_off[l + 1]]
+                c0, c1 = _share(cols, tid, nteam)
+                for c in range(c0, c1):
+                    tot_e = np.float32(0.0)
+                    for t in range(nteam):
+                        tot_e += eparts[t, a_off[l] + c]
+                    e_all[c] = tot_e
+                gen = _team_barrier(bar, nteam, gen)
+        # the next sample overwrites activations the other threads' last row steps still read
+        gen = _team_barrier(bar, nteam, gen)
     return rows_done, loss_sum
 
 
@@ -624,8 +727,11 @@ def _check_rows(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: np.nd
 
 def train_rows(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: np.ndarray, offset: np.ndarray,
                order: np.ndarray, hyper: np.ndarray, flags: np.ndarray, seed: int,
-               samples_seen: int) -> tuple[int, float]:
+               samples_seen: int, team: "KernelTeam | None" = None) -> tuple[int, float]:
     """Per-sample online SGD (H2O's) over ``X[order]``; returns (rows_processed, weighted loss sum).
+
+    With a ``team`` its threads share every sample's work (see ``KernelTeam``); the state must not be
+    trained by anyone else meanwhile.
 
     ``y`` is the class index (softmax) or the target on the model's scale (linear); an autoencoder
     reconstructs X itself (``y`` is not read).  Dropout masks of the row at position ``ii`` of
@@ -637,11 +743,52 @@ def train_rows(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: np.nda
     _check_rows(state, X, y, row_weight, offset, order, flags)
     # Strided views (e.g. order[k::2] for Hogwild! slices) would compile a second signature.
     y, row_weight, offset, order = (np.ascontiguousarray(a) for a in (y, row_weight, offset, order))
-    rows, loss = train_rows_kernel(state.w, state.b, state.w_g2, state.w_dx2, state.w_v, state.b_g2,
-                                   state.b_dx2, state.b_v, state.avg_act, state.units, state.w_off,
-                                   state.b_off, X, y, row_weight, offset, order, hyper, flags,
-                                   np.int64(seed), np.int64(samples_seen))
+    nteam = 1 if team is None else team.size
+    neurons = int(np.sum(state.units))
+    acts, errs = np.zeros(neurons, np.float32), np.zeros(neurons, np.float32)
+    wins = np.zeros(neurons, np.int64)
+    eparts = np.zeros((nteam, neurons) if nteam > 1 else (1, 1), np.float32)
+    bar = np.zeros(16, np.int64)
+    bar[0] = nteam
+
+    def run(tid: int):
+        return train_rows_kernel(state.w, state.b, state.w_g2, state.w_dx2, state.w_v, state.b_g2,
+                                 state.b_dx2, state.b_v, state.avg_act, state.units, state.w_off,
+                                 state.b_off, X, y, row_weight, offset, order, hyper, flags,
+                                 np.int64(seed), np.int64(samples_seen), acts, errs, wins, eparts,
+                                 bar, np.int64(tid), np.int64(nteam))
+    if nteam == 1:
+        rows, loss = run(0)
+    else:
+        helpers = [team.pool.submit(run, t) for t in range(1, nteam)]
+        rows, loss = run(0)
+        for h in helpers:
+            h.result()
     return int(rows), float(loss)
+
+
+class KernelTeam:
+    """Threads that train each sample together (``train_rows(..., team=KernelTeam(2))``): every layer's
+    neurons are split between them, so the run is the one-thread run (up to float summation order), not
+    Hogwild!'s race, and twice as fast on two cores when one thread alone is compute-bound.
+
+    The caller's thread is member 0; ``size - 1`` helper threads wait in a pool. Members spin (then
+    yield) at the per-layer barriers, so a team should not be larger than the free cores.
+
+    >>> team = KernelTeam(2); team.size
+    2
+    >>> team.close()
+    """
+
+    def __init__(self, size: int):
+        from concurrent.futures import ThreadPoolExecutor
+        if size < 1:
+            raise ValueError(f"team size must be >= 1, got {size}")
+        self.size = int(size)
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.size - 1), thread_name_prefix="aquifer-team")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
 
 def dropout_mask(seed: int, counter: int, layer_id: int, n_units: int, ratio: float) -> np.ndarray:

@@ -4,12 +4,18 @@ Training iteration (H2O's ``DeepLearningTask``): every node receives the current
 rows of the chunks it homes, and the nodes' models are averaged (unweighted, as H2O) in the reduce.
 Within a node, the chunks are trained by the compute threads with one of two schemes:
 
+* ``team`` (default for per-sample SGD): the node's chunks are trained one after another on one model,
+  every sample by all compute threads together, each owning a slice of every layer's neurons
+  (``dl_kernels.KernelTeam``): the one-thread result (up to float summation order, deterministic),
+  at up to the threads' speed;
 * ``hogwild``: all threads update one shared model without locks (Hogwild!, the booklet's scheme);
-* ``replicas``: each thread trains its own copy and the node averages them at the end of the
-  iteration (exact and race-free; H2O's between-node averaging applied between threads too).
+* ``replicas`` (default for mini-batches): each thread trains its own copy and the node averages them
+  at the end of the iteration (race-free; H2O's between-node averaging applied between threads too).
 
-The default is chosen by measurement (see ``docs/benchmarks.md``): on this project's 2-core machines the
-per-sample kernel is memory-bound, and two threads writing one model fight over cache lines.
+The environment variable ``AQUIFER_DL_THREAD_MODE`` (read by the driver) forces one of the three.
+Measured on Fashion-MNIST (``docs/benchmarks.md``): Hogwild! on 2 threads is no faster than one thread
+(two threads writing one model fight over cache lines), and averaged replicas cost about 0.7 points of
+test error at equal epochs; splitting the neurons keeps one-thread accuracy at two-thread speed.
 
 Each chunk's rows are encoded once per training run (DataInfo: one-hot, standardisation) into a dense
 float32 matrix kept in a node-local cache, so later iterations skip decoding and encoding.
@@ -24,13 +30,38 @@ import numpy as np
 from cluster import MRTask
 
 from .datainfo import DataInfo
-from .dl_kernels import forward, train_minibatch, train_rows
+from .dl_kernels import KernelTeam, forward, train_minibatch, train_rows
 from .dl_net import NetSpec, NetState
 
 # node-local cache of encoded chunks: cache_id -> {cidx: (X, y, w, offset)}; dropped at the end of a run
 _CACHE: dict[str, dict[int, tuple]] = {}
 _CACHE_LOCK = threading.Lock()
 _STATE_NAMES = ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act")
+THREAD_MODES = ("team", "replicas", "hogwild")
+
+# one kernel team per node process, kept between iterations (its threads idle between them)
+_TEAM: KernelTeam | None = None
+
+
+def _team(size: int) -> KernelTeam | None:
+    global _TEAM
+    if size < 2:
+        return None
+    with _CACHE_LOCK:
+        if _TEAM is None or _TEAM.size != size:
+            if _TEAM is not None:
+                _TEAM.close()
+            _TEAM = KernelTeam(size)
+        return _TEAM
+
+
+def close_team() -> None:
+    """Stop the kernel team's threads (at the end of a training run)."""
+    global _TEAM
+    with _CACHE_LOCK:
+        team, _TEAM = _TEAM, None
+    if team is not None:
+        team.close()
 
 
 def _spec(d: dict) -> NetSpec:
@@ -118,7 +149,7 @@ class DLTrainTask(MRTask):
     shuffle: bool = False
     mini_batch_size: int = 1
     class_factors: np.ndarray = None    # balance_classes: per-class sampling factor
-    thread_mode: str = "replicas"
+    thread_mode: str = "team"
     reproducible: bool = False    # one model, chunks in order, one at a time (bit-identical runs)
     chunk_homes: list = None
     # results
@@ -136,10 +167,14 @@ class DLTrainTask(MRTask):
         self._lock = threading.Lock()
         self._turn = threading.Condition()
         self._done: set[int] = set()
+        self._pending: list = []          # team mode: (cidx, chunk's training arguments), trained in close_local
         self._t0 = time.perf_counter()
 
+    def _team_mode(self) -> bool:
+        return self.thread_mode == "team" and not self.reproducible and self.mini_batch_size <= 1
+
     def _net_for_thread(self) -> NetState:
-        if self.thread_mode == "hogwild" or self.reproducible:
+        if self.thread_mode != "replicas" or self.reproducible:
             return self._base
         tid = threading.get_ident()
         with self._lock:
@@ -182,9 +217,14 @@ class DLTrainTask(MRTask):
             order = order[w[order] > 0] if order.size else order      # NA response, Skip, zero weight
         if order.size == 0:
             return
-        net = self._net_for_thread()
         chunk_seed = int(rng.integers(1, 2**62))
         wv = w
+        if self._team_mode():
+            with self._lock:
+                self._pending.append((cs.cidx, (X, y, wv, off, order, self.hyper, self.flags, chunk_seed,
+                                                self.samples_seen)))
+            return
+        net = self._net_for_thread()
         if self.mini_batch_size > 1:
             rows, loss = train_minibatch(net, X, y, wv, off, order, self.hyper, self.flags, chunk_seed,
                                          self.samples_seen, self.mini_batch_size)
@@ -208,6 +248,13 @@ class DLTrainTask(MRTask):
 
     def close_local(self):
         self.model = None                  # do not send the input model back
+        if self._pending:
+            team = _team(self.local_threads)
+            for _, args in sorted(self._pending, key=lambda p: p[0]):
+                rows, loss = train_rows(self._base, *args, team=team)
+                self.rows += rows
+                self.loss += loss
+            self._pending = []
         self.compute_s = time.perf_counter() - self._t0
         if self.rows == 0:
             return
@@ -311,6 +358,7 @@ class DropCacheTask(MRTask):
         with _CACHE_LOCK:
             for cid in self.cache_ids or []:
                 _CACHE.pop(cid, None)
+        close_team()
 
 
 class CountRowsTask(MRTask):

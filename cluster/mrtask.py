@@ -129,6 +129,8 @@ class MRTask:
     """Base class of distributed map/reduce tasks (see the module docstring)."""
 
     _fields: ClassVar[dict[str, Any]] = {}
+    # set by the runtime on the node before setup_local (never travels): the node's compute threads
+    local_threads: ClassVar[int] = 1
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -298,6 +300,7 @@ class MRService:
                     raise KeyError(f"chunk {key} is missing in the cloud")
                 cache[key] = value
         base = cls.from_state(state)
+        base.local_threads = self.node.config.compute_threads
         await self.node.run_compute(base.setup_local)
         decode, encode = _CODEC.get("decode"), _CODEC.get("encode")
 

@@ -491,3 +491,43 @@ def test_hogwild_threads_share_one_state():
     p = np.empty((4000, 2))
     forward(st, X, p, hyper, flags)
     assert (p.argmax(1) == y).mean() > 0.9
+
+
+@pytest.mark.parametrize("act,output,extra", [
+    ("RectifierWithDropout", "softmax", dict(input_dropout_ratio=0.2, l1=1e-4)),
+    ("TanhWithDropout", "softmax", dict(loss="Quadratic")),
+    ("MaxoutWithDropout", "softmax", dict(input_dropout_ratio=0.1)),
+    ("ExpRectifier", "linear", dict(l2=1e-3, max_w2=2.0)),
+    ("Tanh", "autoencoder", dict(sparsity_beta=0.1, average_activation=-0.2)),
+    ("Rectifier", "softmax", dict(adaptive_rate=False, rate=0.01, momentum_start=0.5, momentum_stable=0.9,
+                                  nesterov_accelerated_gradient=True, fast_mode=False)),
+])
+@pytest.mark.parametrize("nteam", [2, 3])
+def test_kernel_team_equals_one_thread(act, output, extra, nteam):
+    """Neurons split between team threads: the one-thread run up to float summation order of the
+    back-propagated errors (odd team sizes too, where slices are uneven), and bit-identical reruns."""
+    from algos.dl_kernels import KernelTeam
+    spec = NetSpec((11, 13, 9, 3 if output == "softmax" else (1 if output == "linear" else 11)), act, output)
+    hyper, flags = DLHyper(**extra).pack(spec)
+    rng = np.random.default_rng(7)
+    n = 300
+    X = rng.normal(size=(n, 11)).astype(np.float32)
+    y = rng.integers(0, 3, n).astype(np.float64) if output == "softmax" else rng.normal(size=n)
+    order = rng.permutation(n).astype(np.int64)
+    args = (X, y, rng.uniform(0.5, 2.0, n), np.zeros(n), order, hyper, flags, 5, 100)
+    one = init_state(spec, seed=3)
+    r1 = train_rows(one, *args)
+    team = KernelTeam(nteam)
+    try:
+        runs = []
+        for _ in range(2):
+            st = init_state(spec, seed=3)
+            runs.append((st, train_rows(st, *args, team=team)))
+    finally:
+        team.close()
+    (a, ra), (b, rb) = runs
+    for name in ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name          # deterministic
+        np.testing.assert_allclose(getattr(a, name), getattr(one, name), rtol=2e-3, atol=2e-5, err_msg=name)
+    assert ra == rb and ra[0] == r1[0] and ra[1] == pytest.approx(r1[1], rel=1e-4)
+    assert not np.array_equal(a.w, init_state(spec, seed=3).w)                  # it trained
