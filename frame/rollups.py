@@ -6,6 +6,7 @@ value is an integer -- H2O's RollupStats. Means and variances merge across chunk
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from cluster.dkv import Value
 from cluster.mrtask import MRTask
@@ -27,23 +28,11 @@ class RollupTask(MRTask):
 
     def map(self, cs):
         k = len(cs)
-        self.n, self.mean, self.m2 = np.zeros(k), np.zeros(k), np.zeros(k)
-        self.mins, self.maxs = np.full(k, np.inf), np.full(k, -np.inf)
-        self.nas, self.zeros, self.pinfs, self.ninfs, self.nonint = (np.zeros(k) for _ in range(5))
+        out = np.empty((k, 10))
         for i in range(k):
-            x = cs[i]
-            nan = np.isnan(x)
-            self.nas[i] = nan.sum()
-            self.pinfs[i] = np.count_nonzero(x == np.inf)
-            self.ninfs[i] = np.count_nonzero(x == -np.inf)
-            v = x[np.isfinite(x)]
-            self.zeros[i] = np.count_nonzero(v == 0)
-            if v.size:
-                self.n[i] = v.size
-                self.mean[i] = v.mean()
-                self.m2[i] = ((v - self.mean[i]) ** 2).sum()
-                self.mins[i], self.maxs[i] = v.min(), v.max()
-                self.nonint[i] = np.count_nonzero(v != np.round(v))
+            out[i] = _column_stats(cs[i])
+        self.n, self.mean, self.m2, self.mins, self.maxs, self.nas, self.zeros, self.pinfs, self.ninfs, \
+            self.nonint = (np.ascontiguousarray(out[:, j]) for j in range(10))
         # infinities count toward min/max as H2O does
         self.mins = np.where(self.ninfs > 0, -np.inf, self.mins)
         self.maxs = np.where(self.pinfs > 0, np.inf, self.maxs)
@@ -72,6 +61,41 @@ class RollupTask(MRTask):
                 "sigma": float(np.sqrt(self.m2[i] / (n - 1))) if n > 1 else (0.0 if n == 1 else float("nan")),
                 "na_count": int(self.nas[i]), "zero_count": int(self.zeros[i]), "rows": int(n),
                 "pinfs": int(self.pinfs[i]), "ninfs": int(self.ninfs[i]), "is_int": bool(self.nonint[i] == 0)}
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _column_stats(x):
+    """(n, mean, m2, min, max, NAs, zeros, +infs, -infs, non-integers) of one chunk's column: two passes
+    instead of a dozen numpy calls per column (a 785-column frame made those calls the cost).
+
+    >>> [float(v) for v in _column_stats(np.array([1.0, np.nan, 3.0, 0.0, np.inf]))]
+    [3.0, 1.3333333333333333, 4.666666666666667, 0.0, 3.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    """
+    n = 0
+    nas = zeros = pinfs = ninfs = nonint = 0
+    total = 0.0
+    lo, hi = np.inf, -np.inf
+    for v in x:
+        if np.isnan(v):
+            nas += 1
+        elif v == np.inf:
+            pinfs += 1
+        elif v == -np.inf:
+            ninfs += 1
+        else:
+            n += 1
+            total += v
+            lo = min(lo, v)
+            hi = max(hi, v)
+            zeros += v == 0.0
+            nonint += v != np.round(v)
+    mean = total / n if n else 0.0
+    m2 = 0.0
+    if n:
+        for v in x:
+            if np.isfinite(v):
+                m2 += (v - mean) * (v - mean)
+    return np.array([n, mean, m2, lo, hi, nas, zeros, pinfs, ninfs, nonint], dtype=np.float64)
 
 
 def rollup_stats(frame, cloud=None) -> list[dict]:
