@@ -302,9 +302,11 @@ class Trainer:
         stop_metric = p["stopping_metric"]
         more_is_better = stop_metric in MORE_IS_BETTER
         seed = int(p["seed"])
-        thread_mode = os.environ.get("AQUIFER_DL_THREAD_MODE") or ("replicas" if p["mini_batch_size"] > 1 else "team")
+        thread_mode = os.environ.get("AQUIFER_DL_THREAD_MODE") or "team"
         if thread_mode not in THREAD_MODES:
             raise ValueError(f"AQUIFER_DL_THREAD_MODE must be one of {', '.join(THREAD_MODES)}, got {thread_mode!r}")
+        if thread_mode == "team" and p["mini_batch_size"] > 1:
+            thread_mode = "replicas"          # kernel teams split per-sample work; a batch has BLAS
         empty_in_a_row = 0
         while True:
             job.check_cancelled()

@@ -174,7 +174,7 @@ class DLTrainTask(MRTask):
         return self.thread_mode == "team" and not self.reproducible and self.mini_batch_size <= 1
 
     def _net_for_thread(self) -> NetState:
-        if self.thread_mode != "replicas" or self.reproducible:
+        if self.thread_mode == "hogwild" or self.reproducible:
             return self._base
         tid = threading.get_ident()
         with self._lock:
