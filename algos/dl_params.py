@@ -227,8 +227,8 @@ PARAMS: dict[str, Param] = dict([
     _p("max_hit_ratio_k", 10, "int", "Top-K for the hit-ratio table (multinomial; 0 disables).", min=0),
     _p("variable_importances", True, "bool", "Compute Gedeon variable importances."),
     _p("export_weights_and_biases", False, "bool", "Store weights and biases as frames at each scoring."),
-    _p("diagnostics", True, "bool", "Deprecated: diagnostics are always gathered.", deprecated=True),
-    _p("col_major", False, "bool", "Deprecated: column-major input weights are not supported.", deprecated=True),
+    _p("diagnostics", True, "bool", "Diagnostics are always gathered (H2O-2 switch).", deprecated=True),
+    _p("col_major", False, "bool", "Column-major input weights are not supported (H2O-2 switch).", deprecated=True),
     # -- input handling
     _p("fast_mode", True, "bool", "Skip back-propagation into neurons whose gradient is zero."),
     _p("missing_values_handling", "MeanImputation", "enum", "Numeric NAs: impute the mean, or skip the row.",
