@@ -131,6 +131,9 @@ class Trainer:
         self.n_nodes = n_nodes
         self.p, self.notes = dl_params.effective_params(parms, problem=self.kind,
                                                         nclasses=max(self.nclasses, 1), n_nodes=n_nodes)
+        # the frames are parameters too (H2O's model parameters name them; checkpoint rules compare them)
+        self.p["training_frame"] = train.key
+        self.p["validation_frame"] = valid.key if valid is not None else None
         for note in self.notes:
             log.info("%s", note)
         self.model_id = parms.get("model_id") or f"DeepLearning_model_{uuid.uuid4().hex[:10]}"

@@ -211,6 +211,13 @@ def test_checkpoint_refuses_forbidden_changes(cloud, prostate, base, change, nam
     assert len(cluster.Job.list(cloud)) == jobs                       # refused before any job started
 
 
+def test_checkpoint_needs_the_same_presence_of_a_validation_frame(cloud, prostate, base):
+    assert base.params["training_frame"] == prostate.key and base.params["validation_frame"] is None
+    est = DeepLearningEstimator(**{**BASE, "epochs": 4, "checkpoint": base.model_id})
+    with pytest.raises(ValueError, match="validation_frame"):
+        est.train(x=X, y="CAPSULE", training_frame=prostate, validation_frame=prostate)
+
+
 def test_loaded_model_is_an_equal_checkpoint(prostate, base, saved):
     direct = fit(prostate, epochs=3, checkpoint=base.model_id)
     algos.remove_model(base.model_id)
