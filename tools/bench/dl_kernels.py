@@ -11,7 +11,8 @@ one epoch of mini-batches (``train_minibatch``), and prints samples/s, test erro
 shared: report best-of-N with the load average).  ``--exact`` turns fast_mode off (every neuron
 and weight gets its ADADELTA/l1 step each row, like H2O with fast_mode=false).
 
-``--threads 2`` runs per-sample Hogwild! (threads on one shared state, disjoint row slices).
+``--threads 2`` runs per-sample Hogwild! (threads on one shared state, disjoint row slices);
+``--team 2`` a kernel team (both threads on every sample, each owning half of every layer's neurons).
 BLAS threads: OPENBLAS_NUM_THREADS defaults to 1 here (set it to 2 to let the mini-batch matmuls
 use both cores); on a machine shared with other work, OpenBLAS's spinning threads cost more than
 they give.
@@ -31,7 +32,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from algos.dl_kernels import forward, train_minibatch, train_rows  # noqa: E402
+from algos.dl_kernels import KernelTeam, forward, train_minibatch, train_rows  # noqa: E402
 from algos.dl_net import DLHyper, NetSpec, init_state  # noqa: E402
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
@@ -86,11 +87,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--rows", type=int, default=60000, help="training rows used per epoch")
     ap.add_argument("--threads", type=int, default=1, help="Hogwild! threads for the per-sample run")
+    ap.add_argument("--team", type=int, default=1,
+                    help="kernel team size for the per-sample run (threads sharing every sample's neurons)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=1, help="fresh training runs per mode (best is reported)")
     ap.add_argument("--mode", choices=("both", "per-sample", "mini-batch"), default="both")
     ap.add_argument("--exact", action="store_true", help="fast_mode=False")
     args = ap.parse_args()
+    if args.team > 1 and args.threads > 1:
+        ap.error("--team and --threads (Hogwild!) are two ways to use the threads: pick one")
 
     Xtr, ytr, Xte, yte = load_fashion_mnist()
     n = min(args.rows, Xtr.shape[0])
@@ -124,10 +129,13 @@ def run_mode(args: argparse.Namespace, mode: str, spec: NetSpec, hyper: np.ndarr
     rng = np.random.default_rng(args.seed)
     st = init_state(spec, seed=args.seed)
     seen, t_train, cpu_train = 0, 0.0, 0.0
+    team = KernelTeam(args.team) if args.team > 1 else None
     for epoch in range(args.epochs):
         order = rng.permutation(Xtr.shape[0])[:n].astype(np.int64)
         t0, c0 = time.perf_counter(), time.process_time()
-        if mode == "per-sample":
+        if mode == "per-sample" and args.team > 1:
+            train_rows(st, Xtr, ytr, ones, zeros, order, hyper, flags, args.seed, seen, team=team)
+        elif mode == "per-sample":
             parts = np.array_split(order, args.threads)
             bases = np.cumsum([0] + [p.size for p in parts[:-1]])
             threads = [threading.Thread(target=train_rows, args=(st, Xtr, ytr, ones, zeros, p, hyper, flags,
@@ -142,8 +150,11 @@ def run_mode(args: argparse.Namespace, mode: str, spec: NetSpec, hyper: np.ndarr
         t_train += time.perf_counter() - t0
         cpu_train += time.process_time() - c0
         seen += n
+    if team is not None:
+        team.close()
     err = error_rate(st, Xte, yte, hyper, flags)
     extra = f", {args.threads} Hogwild! threads" if mode == "per-sample" and args.threads > 1 else ""
+    extra += f", kernel team of {args.team}" if mode == "per-sample" and args.team > 1 else ""
     # CPU seconds too: on a shared machine wall time also counts other people's processes.
     print(f"{mode:>16}: {seen / t_train:9.0f} samples/s wall, {seen / cpu_train:9.0f} samples per CPU-second, "
           f"over {args.epochs} epoch(s){extra}; test error {100 * err:.2f}%")
