@@ -27,7 +27,7 @@ import uuid
 import numpy as np
 
 import cluster
-from cluster import Job
+from cluster import Job, MRTask
 from cluster.dkv import Value
 from frame import Frame
 from scoring import distributions
@@ -204,10 +204,9 @@ class Trainer:
             preds, response, weights = weighted_column_infos(fr, preds, response, p["weights_column"], self.cloud)
         else:
             weights = None
-        transform = "NORMALIZE" if self.autoencoder else ("DESCALE" if p["sparse"] else
-                                                          ("STANDARDIZE" if p["standardize"] else "NONE"))
-        if not p["standardize"] and not self.autoencoder:
-            transform = "NONE"
+        # H2O's makeDataInfo: standardize=False means no transform, for autoencoders too
+        transform = ("NORMALIZE" if self.autoencoder else "DESCALE" if p["sparse"] else "STANDARDIZE") \
+            if p["standardize"] else "NONE"
         identity = self.kind == "regression" and distributions.link_name(p["distribution"]) == "identity"
         return DataInfo.build(preds, response, transform=transform,
                               response_transform=bool(identity and p["standardize"]),
@@ -389,6 +388,15 @@ class Trainer:
 
     # ---------------------------------------------------------------- pieces of the loop
     def _count_rows(self, resp: dict, cols: list[str]) -> int:
+        if self.p["missing_values_handling"] == "Skip":
+            # H2O: "No rows left in the dataset after filtering out rows with missing values"
+            info = self.info
+            enum_idx = [j for j, c in enumerate(info.columns) if c in info.domains]
+            left = CompleteRowsTask(resp=resp, enum_idx=enum_idx).do_all(self.train, columns=cols,
+                                                                         cloud=self.cloud).rows
+            if left == 0:
+                raise ValueError("no training rows left after missing_values_handling='Skip' dropped every row "
+                                 "with a missing value: ignore the columns with many NAs or use 'MeanImputation'")
         if self.autoencoder and resp["w"] < 0:
             return self.train.nrows
         from .dl_task import CountRowsTask
@@ -582,6 +590,29 @@ class Trainer:
         if p.get("variable_importances") or p.get("export_weights_and_biases"):
             self.cloud.dkv.put(self.model_id, Value("model", model._m, value.buffers))
         return model
+
+
+class CompleteRowsTask(MRTask):
+    """Rows that missing_values_handling='Skip' trains on: no NA predictor (an enum NA is NaN or a negative
+    code), a response and a non-zero weight."""
+    resp: dict = None
+    enum_idx: list = None
+    rows: int = 0
+
+    def map(self, cs):
+        ok = np.ones(cs.nrows, dtype=bool)
+        enums = set(self.enum_idx or [])
+        for j in range(self.resp["n_pred"]):
+            c = cs[j]
+            ok &= ~np.isnan(c) & ((c >= 0) if j in enums else True)
+        if self.resp["y"] >= 0:
+            ok &= ~np.isnan(cs[self.resp["y"]])
+        if self.resp["w"] >= 0:
+            ok &= np.nan_to_num(cs[self.resp["w"]], nan=0.0) != 0
+        self.rows = int(ok.sum())
+
+    def reduce(self, o):
+        self.rows += o.rows
 
 
 def _history_key(metric: str) -> str:
