@@ -331,6 +331,7 @@ class Node:
     async def _send_message(self, node: str, mtype: str, msg_id: int, body: dict, *, deadline,
                             droppable: bool = False) -> None:
         frames = protocol.encode(mtype, src=self.id, cloud=self.config.name, msg_id=msg_id, body=body)
+        protocol.check_size(frames, self.config.max_message_bytes, f"a {body.get('op', mtype)} message to {node}")
         queued = await self.transport.send(node, frames, deadline=deadline, droppable=droppable,
                                            still_wanted=lambda: not self.is_dead(node))
         if not queued and not droppable:
@@ -340,6 +341,7 @@ class Node:
 
     async def _send_reply(self, reply_to, msg_id: int, body: dict) -> None:
         frames = protocol.encode("rep", src=self.id, cloud=self.config.name, msg_id=msg_id, body=body)
+        protocol.check_size(frames, self.config.max_message_bytes, "the reply")
         await self.transport.reply(reply_to, frames)
 
     async def _heartbeat_loop(self) -> None:

@@ -170,6 +170,14 @@ def encode(type: str, *, src: str, cloud: str, msg_id: int = 0, body: dict | Non
     return [head, body_packed, *buffers]
 
 
+def check_size(frames: list, max_bytes: int, what: str) -> None:
+    """Refuse to send what the receiver would drop as oversized (the caller would wait out its deadline)."""
+    total = sum(memoryview(f).nbytes for f in frames)
+    if total > max_bytes:
+        raise ValueError(f"{what} is {total:,} bytes, over the cloud's message limit of {max_bytes:,} bytes "
+                         f"(NodeConfig.max_message_bytes)")
+
+
 def _outline(obj):
     """Move big bytes out of band by wrapping them in memoryviews (which ``default`` sees)."""
     if isinstance(obj, dict):

@@ -1,6 +1,8 @@
 """Ops and atomics the test suite loads into node processes (AQUIFER_PLUGINS=aquifer_test_plugin)."""
 import asyncio
 
+import numpy as np
+
 from cluster.dkv import Value, register_atomic
 from cluster.protocol import Number, register_op
 
@@ -8,6 +10,7 @@ import mr_tasks  # noqa: F401  (the test MRTask classes, registered on import)
 
 register_op("test.sleep", {"seconds": Number}, idempotent=True)
 register_op("test.fail", {"message": str}, idempotent=True)
+register_op("test.big", {"nbytes": int}, idempotent=True)
 
 
 def _counter(old, by):
@@ -26,5 +29,9 @@ def register_node(node) -> None:
     async def fail(message):
         raise RuntimeError(message)
 
+    async def big(nbytes):
+        return np.zeros(nbytes, dtype=np.uint8)
+
+    node.register("test.big", big)
     node.register("test.sleep", sleep)
     node.register("test.fail", fail)

@@ -4,9 +4,11 @@ import json
 import signal
 import time
 
+import numpy as np
 import pytest
 
 import cluster
+from cluster.config import NodeConfig
 from cloudkit import admin, free_port_pair, wait_until
 
 
@@ -119,6 +121,25 @@ def test_remote_exception_arrives_as_remote_error_with_traceback(launcher):
         # a deadline shorter than the work: RpcTimeoutError, and the node still serves
         with pytest.raises(cluster.RpcTimeoutError):
             client.call("test.sleep", {"seconds": 5}, timeout=0.5)
+        assert client.call("echo", {"x": "still here"}) == "still here"
+    finally:
+        client.shutdown()
+
+
+def test_messages_over_the_limit_fail_fast_on_the_sending_side(launcher):
+    """The receiver would drop an oversized message; the sender says so at once instead of letting the
+    caller wait out its deadline."""
+    (node,) = launcher.cloud(1)
+    client = cluster.connect(node.address, timeout=10)
+    try:
+        limit = NodeConfig().max_message_bytes
+        assert isinstance(client.call("test.big", {"nbytes": 1 << 20}), np.ndarray)
+        t0 = time.monotonic()
+        with pytest.raises(cluster.RemoteError, match="over the cloud's message limit"):
+            client.call("test.big", {"nbytes": limit + 1}, timeout=120)
+        with pytest.raises(ValueError, match="over the cloud's message limit"):
+            client.call("echo", {"x": np.zeros(limit + 1, dtype=np.uint8)}, timeout=120)
+        assert time.monotonic() - t0 < 30
         assert client.call("echo", {"x": "still here"}) == "still here"
     finally:
         client.shutdown()
