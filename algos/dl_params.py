@@ -458,6 +458,16 @@ def _default(p: Param) -> Any:
     return list(p.default) if isinstance(p.default, tuple) else p.default
 
 
+# H2O-3 parameters outside the booklet's Appendix A that aquifer does not implement: refused when set
+# (accepting and ignoring them would train something other than what was asked)
+UNSUPPORTED = {
+    "pretrained_autoencoder": "initialising from an autoencoder's weights is not implemented",
+    "initial_weights": "initial weight frames are not implemented",
+    "initial_biases": "initial bias frames are not implemented",
+    "elastic_averaging": "nodes' models are averaged (H2O's default), elastic averaging is not implemented",
+}
+
+
 def validate(params: Mapping[str, Any]) -> dict[str, Any]:
     """Check every user value on its own and return all parameters, defaults filled in.
 
@@ -494,6 +504,10 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
                           stacklevel=2)
         out[name] = _default(p) if value is None else _convert(p, value)
     _check_lengths(out)
+    for name, why in UNSUPPORTED.items():
+        if out[name] not in (None, False) and out[name] != PARAMS[name].default:
+            raise ValueError(f"Deep Learning parameter {name!r} is not supported by aquifer ({why}); leave it "
+                             "unset")
     return out
 
 
@@ -836,5 +850,7 @@ def param_docs_table() -> str:
             meaning += f" Must be {p.range_text()}."
         if p.deprecated:
             meaning = "**Deprecated.** " + meaning
+        if p.name in UNSUPPORTED:
+            meaning = "**Not supported** (refused when set). " + meaning
         rows.append(f"| `{p.name}` | `{_default_text(p)}` | {meaning.replace('|', '/')} |")
     return "\n".join(rows) + "\n"

@@ -240,7 +240,7 @@ class DLTrainTask(MRTask):
         self.compute_s = max(self.compute_s, o.compute_s)
         if o.out is not None:
             if self.out is None:
-                self.out = {k: np.array(v, dtype=np.float64) for k, v in o.out.items()}
+                self.out = {k: np.array(v) for k, v in o.out.items()}
             else:
                 for k in self.out:
                     self.out[k] += o.out[k]
@@ -260,7 +260,9 @@ class DLTrainTask(MRTask):
             return
         nets = list(self._replicas.values()) or [self._base]       # hogwild and reproducible train the base
         node_model = nets[0] if len(nets) == 1 else NetState.average(nets)
-        local = {k: np.array(getattr(node_model, k), dtype=np.float64) for k in _STATE_NAMES}
+        # native dtypes (float32 weights and optimiser state): half the bytes of float64 on the wire, so a
+        # node's model stays under the message limit up to ~4M weights
+        local = {k: np.array(getattr(node_model, k)) for k in _STATE_NAMES}
         if self.out is None:
             self.out, self.n_models = local, 1
         else:                              # already holds other nodes' models (reduced before close)

@@ -163,7 +163,8 @@ def test_list_length_rules():
         validate({"hidden": [10, 10], "hidden_dropout_ratios": [0.1]})
     with pytest.raises(ValueError, match=r"initial_weights needs len\(hidden\)\+1 = 3"):
         validate({"hidden": [10, 10], "initial_weights": ["w0", None]})
-    assert validate({"hidden": [4], "initial_biases": [None, "b1"]})["initial_biases"] == [None, "b1"]
+    with pytest.raises(ValueError, match="'initial_biases' is not supported by aquifer"):
+        validate({"hidden": [4], "initial_biases": [None, "b1"]})
     with pytest.raises(ValueError, match="nfolds must be 0 .* or >= 2"):
         validate({"nfolds": 1})
     with pytest.raises(ValueError, match="either x .* or ignored_columns"):
@@ -221,9 +222,16 @@ def test_frames_and_models_by_key_or_object():
         model_id = "dl_1"
 
     f, m = FakeFrame(), FakeModel()
-    p = validate({"training_frame": f, "validation_frame": "valid.hex", "checkpoint": m,
-                  "pretrained_autoencoder": "ae_1"})
+    p = validate({"training_frame": f, "validation_frame": "valid.hex", "checkpoint": m})
     assert p["training_frame"] is f and p["validation_frame"] == "valid.hex" and p["checkpoint"] is m
+
+
+@pytest.mark.parametrize("name, value", [("pretrained_autoencoder", "ae_1"), ("initial_weights", [None, None]),
+                                         ("initial_biases", ["b0", None]), ("elastic_averaging", True)])
+def test_unimplemented_h2o_extras_are_refused_not_ignored(name, value):
+    with pytest.raises(ValueError, match=f"'{name}' is not supported by aquifer .*leave it unset"):
+        validate({"hidden": [4], name: value})
+    assert validate({"hidden": [4], name: None})[name] in (None, False)        # unset is fine
 
 
 def test_deprecated_parameters_warn():
@@ -417,7 +425,6 @@ def test_effective_params_is_a_fixed_point():
     ("autoencoder", 1, {"sparsity_beta": 0.1, "activation": "Tanh", "average_activation": 1.0},
      r"average_activation must be in \(-1, 1\)"),
     ("autoencoder", 1, {"sparsity_beta": 0.1, "average_activation": 0.0}, r"average_activation must be > 0"),
-    ("regression", 1, {"sparse": True, "elastic_averaging": True}, r"elastic_averaging cannot be combined"),
     ("regression", 1, {"stopping_metric": "AUC"}, r"stopping_metric 'AUC' is not available for regression"),
     ("multinomial", 3, {"stopping_metric": "AUC"}, r"'AUC' is not available for multinomial"),
     ("binomial", 2, {"stopping_metric": "lift_top_group"}, r"'lift_top_group' is not available for binomial"),
@@ -427,8 +434,6 @@ def test_effective_params_is_a_fixed_point():
     ("binomial", 2, {"fold_column": "f", "fold_assignment": "Random"}, r"fold_assignment cannot be combined"),
     ("regression", 1, {"nfolds": 3, "fold_assignment": "Stratified"}, r"'Stratified' needs a classification"),
     ("regression", 1, {"checkpoint": "m1", "nfolds": 2}, r"not supported during a checkpoint restart"),
-    ("regression", 1, {"checkpoint": "m1", "initial_weights": [None, None, None]}, r"initial_weights.*checkpoint"),
-    ("regression", 1, {"checkpoint": "m1", "pretrained_autoencoder": "ae"}, r"checkpoint or pretrained_autoencoder"),
     ("regression", 1, {"response_column": "y", "weights_column": "y"}, r"weights_column and response_column"),
     ("regression", 1, {"autoencoder": True}, r"autoencoder=True contradicts problem 'regression'"),
     ("binomial", 3, {}, r"binomial problem needs nclasses == 2, got 3"),
