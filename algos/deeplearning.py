@@ -524,16 +524,19 @@ class Trainer:
                 return f"training MSE {tm.mse():.4g} <= regression_stop"
         k = int(p["stopping_rounds"])
         if k > 0:
-            name = p["stopping_metric"]
-            if name == "AUTO":
-                name = {"regression": "deviance", "autoencoder": "MSE"}.get(self.kind, "logloss")
-            key = _history_key(name)
-            prefix = "validation_" if self.valid is not None else "training_"
-            series = [h.get(prefix + key) for h in history]
-            if should_stop([s for s in series if s is not None], k, float(p["stopping_tolerance"]),
-                           more_is_better=name in MORE_IS_BETTER):
-                return f"early stopping: {prefix}{key} did not improve by {p['stopping_tolerance']} over {k} rounds"
+            name = self._stopping_metric_name()
+            which = "valid" if self.valid is not None else "train"
+            series = [h["_stop_" + which] for h in history
+                      if h.get("_stop_metric") == name and h.get("_stop_" + which) is not None]
+            if should_stop(series, k, float(p["stopping_tolerance"]), more_is_better=name in MORE_IS_BETTER):
+                prefix = "validation_" if which == "valid" else "training_"
+                return (f"early stopping: {prefix}{_history_key(name)} did not improve by {p['stopping_tolerance']} "
+                        f"over {k} rounds")
         return ""
+
+    def _stopping_metric_name(self) -> str:
+        name = self.p["stopping_metric"]
+        return {"regression": "deviance", "autoencoder": "MSE"}.get(self.kind, "logloss") if name == "AUTO" else name
 
     def _history_row(self, metrics, duration_s, train_time, epochs, iterations, samples) -> dict:
         row = {"timestamp": time.strftime("%Y-%m-%d %H:%M:%S"), "duration": f"{duration_s:8.3f} sec",
@@ -544,6 +547,12 @@ class Trainer:
             m = metrics.get(which)
             if m is None:
                 continue
+            # the stopping metric itself (mean_per_class_error, RMSLE... have no history column), hidden
+            stop_name = self._stopping_metric_name()
+            try:
+                row["_stop_metric"], row["_stop_" + which] = stop_name, float(m.metric(stop_name))
+            except ValueError:
+                pass
             row[prefix + "rmse"] = float(m.rmse())
             if self.kind == "regression":
                 row[prefix + "deviance"] = float(m.mean_residual_deviance())
@@ -618,7 +627,7 @@ class CompleteRowsTask(MRTask):
 def _history_key(metric: str) -> str:
     return {"logloss": "logloss", "MSE": "mse", "RMSE": "rmse", "MAE": "mae", "deviance": "deviance",
             "AUC": "auc", "AUCPR": "pr_auc", "misclassification": "classification_error",
-            "mean_per_class_error": "classification_error", "RMSLE": "rmse"}.get(metric, metric.lower())
+            }.get(metric, metric.lower())
 
 
 def _brief(metrics: dict) -> str:

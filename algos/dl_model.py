@@ -221,7 +221,8 @@ class DeepLearningModel:
     def scoring_history(self):
         """The scoring history as a pandas DataFrame with H2O's columns."""
         import pandas as pd
-        return pd.DataFrame(self._m["history"]).drop(columns=["duration_s"], errors="ignore")
+        df = pd.DataFrame(self._m["history"])
+        return df.drop(columns=[c for c in df.columns if c == "duration_s" or c.startswith("_")])
 
     # ---------------------------------------------------------------- cross-validation (algos.cross_validation)
     def cross_validation_models(self) -> list:

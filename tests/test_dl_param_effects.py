@@ -300,6 +300,18 @@ def test_stopping_rounds_metric_and_tolerance(cloud, boston):
     assert never.model._m["epochs"] == pytest.approx(3, abs=0.05) and never.model._m["stop_reason"] == ""
 
 
+@pytest.mark.parametrize("metric", ["mean_per_class_error", "RMSLE"])
+def test_stopping_on_metrics_without_a_history_column(cloud, prostate, boston, metric):
+    """Stopping watches the metric itself (not a stand-in column such as classification error or RMSE)."""
+    fr, y, x = (prostate, "CAPSULE", PROSTATE_X) if metric == "mean_per_class_error" else (boston, "medv", BOSTON_X)
+    m = fit(fr, y, x, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric=metric, **LONG)
+    assert f"training_{metric.lower()}" in m.model._m["stop_reason"] and len(m.scoring_history()) == 5
+    rows = m.model._m["history"]
+    assert all(r["_stop_metric"] == metric for r in rows)
+    assert rows[-1]["_stop_train"] == pytest.approx(m.model_performance(train=True).metric(metric))
+    assert not any(c.startswith("_") for c in m.scoring_history().columns)
+
+
 def test_max_runtime_secs_stops_a_long_run(cloud, synth):
     for how in ("param", "train"):
         t0 = time.monotonic()
