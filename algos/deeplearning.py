@@ -488,7 +488,7 @@ class Trainer:
             vfrac = 1.0 if not p["score_validation_samples"] else min(1.0, p["score_validation_samples"] / max(nv, 1))
             vt = DLScoreTask(cache_id=self.cache_ids[1], info=info.to_state(), spec=_spec_dict(spec),
                              model=state.to_arrays(), hyper=hyper, flags=flags, resp=vresp, sample_fraction=vfrac,
-                             seed=int(p["seed"]) + 1)
+                             stratified=p["score_validation_sampling"] == "Stratified", seed=int(p["seed"]) + 1)
             vt.do_all(self.valid, columns=vcols, cloud=self.cloud)
             out["valid"] = make_metrics(meta, *vt.collect())
         return out

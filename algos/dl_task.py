@@ -295,6 +295,7 @@ class DLScoreTask(MRTask):
     flags: np.ndarray = None
     resp: dict = None
     sample_fraction: float = 1.0
+    stratified: bool = False      # sample each class by the fraction (score_validation_sampling=Stratified)
     seed: int = 0
     layer: int = -1
     parts: list = None            # [[cidx, rows, y, pred, w, offset]]
@@ -307,11 +308,14 @@ class DLScoreTask(MRTask):
         X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp) if self.cache_id else \
             _prepare_uncached(cs, self._info, self.resp)
         rows = np.arange(cs.nrows)
-        if self.sample_fraction < 1.0:
-            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 7919, cs.cidx])
-            rows = rows[rng.random(cs.nrows) < self.sample_fraction]
         if self.resp["kind"] != "autoencoder":
             rows = rows[w[rows] > 0]
+        if self.sample_fraction < 1.0:
+            rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 7919, cs.cidx])
+            if self.stratified and self.resp["kind"] == "classification":
+                rows = _stratified_sample(rng, rows, y[rows], self.sample_fraction)
+            else:
+                rows = rows[rng.random(rows.size) < self.sample_fraction]
         Xs = np.ascontiguousarray(X[rows])
         spec = self._net.spec
         width = spec.units[-1] if self.layer < 0 else spec.units[self.layer + 1]
@@ -337,6 +341,19 @@ class DLScoreTask(MRTask):
         if not parts:
             return tuple(np.empty(0) for _ in range(5))
         return tuple(np.concatenate([np.asarray(p[i]) for p in parts]) for i in range(1, 6))
+
+
+def _stratified_sample(rng: np.random.Generator, rows: np.ndarray, classes: np.ndarray,
+                       fraction: float) -> np.ndarray:
+    """``round(fraction * n_c)`` rows of each class c (random, kept in row order): the sample has the
+    classes' proportions, as H2O's stratified sampling of the validation frame."""
+    keep = []
+    for c in np.unique(classes):
+        members = rows[classes == c]
+        k = int(round(fraction * members.size))
+        if k:
+            keep.append(rng.choice(members, size=k, replace=False))
+    return np.sort(np.concatenate(keep)) if keep else rows[:0]
 
 
 def _prepare_uncached(cs, info, resp):

@@ -253,6 +253,27 @@ def test_score_training_and_validation_samples_bound_the_rows_scored(cloud, synt
     assert every.model_performance(valid=True).nobs == 2000
 
 
+def test_stratified_validation_sampling_keeps_class_proportions(cloud):
+    """score_validation_sampling=Stratified: each chunk gives round(fraction * n_c) rows of each class c, so
+    the sampled class counts are the frame's proportions whatever the seed; Uniform's counts vary."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = (rng.random(n) < 0.1).astype(float)
+    fr = Frame.from_numpy(np.column_stack([rng.normal(size=(n, 2)), y]), names=["a", "b", "y"], nchunks=4)
+    fr["y"] = fr["y"].asfactor()
+    want = sum(round(0.1 * y[lo:lo + n // 4].sum()) for lo in range(0, n, n // 4))     # fraction 400/4000
+    seen = {}
+    for mode in ("Stratified", "Uniform"):
+        for seed in range(4):
+            m = DeepLearningEstimator(hidden=[3], epochs=0.1, seed=seed, score_validation_samples=400,
+                                      score_validation_sampling=mode).train(x=["a", "b"], y="y", training_frame=fr,
+                                                                            validation_frame=fr)
+            cm = m.model_performance(valid=True).confusion_matrix()
+            seen.setdefault(mode, set()).add(int(cm.iloc[1, 0] + cm.iloc[1, 1]))        # actual 1s sampled
+    assert seen["Stratified"] == {want}
+    assert len(seen["Uniform"]) > 1
+
+
 def test_score_interval_and_duty_cycle_decide_how_often_to_score(cloud, synth):
     kw = dict(hidden=[4], epochs=1, seed=1, train_samples_per_iteration=200, stopping_rounds=0)
     each = fit(synth, "y", score_interval=0, score_duty_cycle=1.0, **kw)
