@@ -321,6 +321,7 @@ class Trainer:
                                iteration=iterations, seed=seed, samples_seen=samples,
                                shuffle=bool(p["shuffle_training_data"]), mini_batch_size=int(p["mini_batch_size"]),
                                class_factors=class_factors, thread_mode=thread_mode,
+                               load_balance=bool(p["force_load_balance"]),
                                reproducible=bool(p["reproducible"]), chunk_homes=chunk_homes)
             task.do_all(self.train, columns=cols, job=job, cloud=self.cloud, replicate_to=replicate_to)
             wall = time.perf_counter() - t0

@@ -150,6 +150,7 @@ class DLTrainTask(MRTask):
     mini_batch_size: int = 1
     class_factors: np.ndarray = None    # balance_classes: per-class sampling factor
     thread_mode: str = "team"
+    load_balance: bool = True     # force_load_balance
     reproducible: bool = False    # one model, chunks in order, one at a time (bit-identical runs)
     chunk_homes: list = None
     # results
@@ -172,6 +173,12 @@ class DLTrainTask(MRTask):
 
     def _team_mode(self) -> bool:
         return self.thread_mode == "team" and not self.reproducible and self.mini_batch_size <= 1
+
+    def _balanced(self) -> bool:
+        """force_load_balance (replicas, hogwild): the node's sampled rows are split evenly between its
+        threads, whatever the number and sizes of its chunks (H2O rebalances the frame into more chunks
+        for the same end: every core busy)."""
+        return self.load_balance and not self.reproducible and not self._team_mode() and self.local_threads > 1
 
     def _net_for_thread(self) -> NetState:
         if self.thread_mode == "hogwild" or self.reproducible:
@@ -219,10 +226,9 @@ class DLTrainTask(MRTask):
             return
         chunk_seed = int(rng.integers(1, 2**62))
         wv = w
-        if self._team_mode():
+        if self._team_mode() or self._balanced():
             with self._lock:
-                self._pending.append((cs.cidx, (X, y, wv, off, order, self.hyper, self.flags, chunk_seed,
-                                                self.samples_seen)))
+                self._pending.append((cs.cidx, (X, y, wv, off, order, chunk_seed)))
             return
         net = self._net_for_thread()
         if self.mini_batch_size > 1:
@@ -233,6 +239,32 @@ class DLTrainTask(MRTask):
                                     self.samples_seen)
         self.rows += rows
         self.loss += loss
+
+    def _train_balanced(self, pending: list) -> None:
+        """Thread t trains the t-th slice of every chunk's sampled rows, on its own replica (or the shared
+        model for hogwild); dropout counters stay distinct across slices."""
+        n = self.local_threads
+        nets = [self._base if self.thread_mode == "hogwild" else self._base.copy() for _ in range(n)]
+
+        def work(t: int) -> tuple[int, float]:
+            rows, loss = 0, 0.0
+            for X, y, w, off, order, chunk_seed in pending:
+                lo, hi = order.size * t // n, order.size * (t + 1) // n
+                if hi <= lo:
+                    continue
+                args = (nets[t], X, y, w, off, order[lo:hi], self.hyper, self.flags, chunk_seed,
+                        self.samples_seen + lo)
+                r, lo_sum = train_minibatch(*args, self.mini_batch_size) if self.mini_batch_size > 1 \
+                    else train_rows(*args)
+                rows, loss = rows + r, loss + lo_sum
+            return rows, loss
+
+        helpers = [_team(n).pool.submit(work, t) for t in range(1, n)]
+        results = [work(0)] + [h.result() for h in helpers]
+        self.rows += sum(r for r, _ in results)
+        self.loss += sum(lo_sum for _, lo_sum in results)
+        if self.thread_mode != "hogwild":
+            self._replicas = {t: net for t, net in enumerate(nets) if results[t][0] > 0}
 
     def reduce(self, o):
         self.rows += o.rows
@@ -249,12 +281,17 @@ class DLTrainTask(MRTask):
     def close_local(self):
         self.model = None                  # do not send the input model back
         if self._pending:
-            team = _team(self.local_threads)
-            for _, args in sorted(self._pending, key=lambda p: p[0]):
-                rows, loss = train_rows(self._base, *args, team=team)
-                self.rows += rows
-                self.loss += loss
+            pending = [args for _, args in sorted(self._pending, key=lambda p: p[0])]
             self._pending = []
+            if self._team_mode():
+                team = _team(self.local_threads)
+                for X, y, w, off, order, chunk_seed in pending:
+                    rows, loss = train_rows(self._base, X, y, w, off, order, self.hyper, self.flags, chunk_seed,
+                                            self.samples_seen, team=team)
+                    self.rows += rows
+                    self.loss += loss
+            else:
+                self._train_balanced(pending)
         self.compute_s = time.perf_counter() - self._t0
         if self.rows == 0:
             return

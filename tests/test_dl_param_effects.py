@@ -274,6 +274,25 @@ def test_stratified_validation_sampling_keeps_class_proportions(cloud):
     assert len(seen["Uniform"]) > 1
 
 
+def test_force_load_balance_spreads_one_chunk_over_the_threads(cloud):
+    """A one-chunk frame: with force_load_balance the node's two threads each train half of its rows (two
+    replicas averaged) instead of one thread training all; per-sample training, where every sample is
+    shared by a kernel team anyway, is the same model either way."""
+    assert cloud.node.config.compute_threads >= 2
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 3))
+    fr = Frame.from_numpy(np.column_stack([x, x @ [1.0, -2.0, 0.5]]), names=["a", "b", "c", "y"], nchunks=1)
+    kw = dict(hidden=[5], epochs=2, seed=3, train_samples_per_iteration=0, stopping_rounds=0)
+
+    def weights(**more):
+        return DeepLearningEstimator(**kw, **more).train(y="y", training_frame=fr).model.state.w
+
+    mb_on, mb_off = weights(mini_batch_size=8), weights(mini_batch_size=8, force_load_balance=False)
+    assert not np.array_equal(mb_on, mb_off)
+    assert np.array_equal(mb_off, weights(mini_batch_size=8, force_load_balance=False))    # deterministic
+    assert np.array_equal(weights(), weights(force_load_balance=False))
+
+
 def test_score_interval_and_duty_cycle_decide_how_often_to_score(cloud, synth):
     kw = dict(hidden=[4], epochs=1, seed=1, train_samples_per_iteration=200, stopping_rounds=0)
     each = fit(synth, "y", score_interval=0, score_duty_cycle=1.0, **kw)
