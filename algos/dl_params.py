@@ -174,7 +174,7 @@ PARAMS: dict[str, Param] = dict([
     _p("target_ratio_comm_to_comp", 0.05, "float", "Target communication/computation ratio for auto-tuning.",
        min=0, min_open=True),
     _p("seed", -1, "int", "Random seed; -1 draws one (recorded in the model).", min=INT64_MIN, max=INT64_MAX),
-    _p("force_load_balance", True, "bool", "Split small data into more chunks to use every core."),
+    _p("force_load_balance", True, "bool", "Keep every core busy on small data: each node's sampled rows are split evenly over its threads (H2O rechunks the frame)."),
     _p("replicate_training_data", True, "bool", "Copy the whole training set to every node (multi-node only)."),
     _p("single_node_mode", False, "bool", "Train on one node only (multi-node, replicated data)."),
     _p("shuffle_training_data", False, "bool", "Shuffle training rows on each node."),
