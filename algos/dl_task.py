@@ -151,6 +151,7 @@ class DLTrainTask(MRTask):
     class_factors: np.ndarray = None    # balance_classes: per-class sampling factor
     thread_mode: str = "team"
     load_balance: bool = True     # force_load_balance
+    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp", "class_factors", "chunk_homes")
     reproducible: bool = False    # one model, chunks in order, one at a time (bit-identical runs)
     chunk_homes: list = None
     # results
@@ -333,6 +334,7 @@ class DLScoreTask(MRTask):
     resp: dict = None
     sample_fraction: float = 1.0
     stratified: bool = False      # sample each class by the fraction (score_validation_sampling=Stratified)
+    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp")
     seed: int = 0
     layer: int = -1
     parts: list = None            # [[cidx, rows, y, pred, w, offset]]

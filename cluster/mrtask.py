@@ -131,6 +131,8 @@ class MRTask:
     _fields: ClassVar[dict[str, Any]] = {}
     # set by the runtime on the node before setup_local (never travels): the node's compute threads
     local_threads: ClassVar[int] = 1
+    # fields that maps only read (a model, parameters): shared by a node's maps instead of copied per chunk
+    shared_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -310,6 +312,11 @@ class MRService:
             if job is not None and job in self.cancelled_jobs:
                 raise JobCancelledError(f"job {job} was cancelled")
 
+        def store_unless_stopped(key, value):
+            # a map still running when the task failed elsewhere must not write after the caller cleaned up
+            check_stop()
+            store[key] = value
+
         def run_chunk(c):
             check_stop()
             values = []
@@ -318,17 +325,18 @@ class MRService:
                 if value is None:
                     raise KeyError(f"chunk {key} is missing on node {node_id}")
                 values.append(value)
-            cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id,
-                          self.node.dkv.store.__setitem__, decode)
+            cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id, store_unless_stopped,
+                          decode)
             t = copy.copy(base)                          # shares what setup_local built...
-            t.set_state(copy.deepcopy(state))            # ...but has its own fields
+            t.set_state({k: v if k in cls.shared_fields else copy.deepcopy(v)      # ...but has its own fields
+                         for k, v in state.items()})
             t.map(cs)
             out = []
             for j, (vec, typ) in enumerate(zip(layout.get("out_vecs", []), outputs)):
                 arr = np.asarray(cs.outputs[j], dtype=np.float64)
                 if j and len(arr) != len(cs.outputs[0]):
                     raise ValueError(f"output columns of chunk {c['cidx']} differ in length")
-                self.node.dkv.store[chunk_key(node_id, vec, c["cidx"])] = encode(arr, typ)
+                store_unless_stopped(chunk_key(node_id, vec, c["cidx"]), encode(arr, typ))
                 out = {"cidx": c["cidx"], "home": node_id, "nrows": int(len(arr))}
             return t, out
 
