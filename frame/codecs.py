@@ -15,9 +15,9 @@ NA conventions: float input uses NaN; integer input takes a separate bool mask `
 decodes NA rows as 0 (use ``decode_na``); categorical codes use -1. ``decode_float64`` always
 gives NaN at NA.
 
->>> enc = encode(np.array([1.5, 2.25, np.nan]))
->>> enc.codec, decode(enc).tolist()[:2]
-('dec', [1.5, 2.25])
+>>> enc = encode(np.array([1.5, 2.25, np.nan] + [0.75] * 8))
+>>> enc.codec, decode(enc).tolist()[:3]
+('dec', [1.5, 2.25, nan])
 >>> decode_float64(encode(np.array([3, 0, 7]), na=np.array([False, True, False]))).tolist()
 [3.0, nan, 7.0]
 """
@@ -504,8 +504,10 @@ def encode(values: np.ndarray, na: np.ndarray | None = None, *, categorical: boo
     ``values``: float (NaN = NA) or integer array; ``na``: optional bool mask of NA rows;
     ``categorical``: values are level codes >= 0 with -1 (or ``na``) for NA.
 
-    >>> encode(np.arange(100) % 7).codec
+    >>> encode(np.arange(100) % 7 + 1).codec
     'int'
+    >>> encode(np.arange(100) % 7).codec      # one row in 7 is zero: a bit per row marks them
+    'bitsparse'
     >>> encode(np.array([0, 2, 9]), categorical=True).codec
     'cat'
     """
@@ -545,9 +547,65 @@ def _kind(enc: EncodedChunk) -> str:
     return kind
 
 
+# Recycled outputs. A frame pass that keeps every decoded column of a chunk until its map ends (MRTask's
+# ChunkSet does) frees tens of MB per chunk; the allocator gives that back to the OS and the next chunk
+# page-faults it in again (F-MNIST: 72k faults, 2/3 of a column-sum pass). So decode outputs of
+# _POOL_MIN_ROWS rows or more come from a per-thread pool: an array is handed out again only once the
+# pool's own reference is the last one (every view, memoryview or container holding it counts), so a
+# caller never sees its array reused. Each thread's pool keeps at most _POOL_BYTES of arrays.
+_POOL_MIN_ROWS = 2048
+_POOL_BYTES = 64 << 20
+_POOL_PROBES = 8
+_pools = threading.local()
+
+
+def _refs_when_free(arr: np.ndarray) -> int:
+    return sys.getrefcount(arr)
+
+
+def _calibrate_free_refs() -> int:
+    arrays = [np.empty(1)]
+    a = arrays[0]
+    return _refs_when_free(a)  # the list, the local, the argument (the same shape as in _pooled_empty)
+
+
+_FREE_REFS = _calibrate_free_refs()
+
+
+def _pooled_empty(n: int) -> np.ndarray:
+    """np.empty(n) float64, recycled from this thread's pool when one of its arrays is no longer held."""
+    pool = _pools.__dict__
+    slot = pool.get(n)
+    if slot is None:
+        slot = pool[n] = [[], 0]
+        pool.setdefault("bytes", 0)
+    arrays = slot[0]
+    k = len(arrays)
+    c = slot[1]
+    for _ in range(min(k, _POOL_PROBES)):  # round robin: the oldest hand-outs are the likeliest free
+        if c >= k:
+            c = 0
+        a = arrays[c]
+        c += 1
+        if _refs_when_free(a) == _FREE_REFS:
+            slot[1] = c
+            return a
+    slot[1] = c
+    a = np.empty(n, np.float64)
+    if pool["bytes"] + a.nbytes <= _POOL_BYTES:
+        arrays.append(a)
+        pool["bytes"] += a.nbytes
+    return a
+
+
+def release_buffers() -> None:
+    """Let the calling thread's pool of decode outputs go (arrays still in use stay valid)."""
+    _pools.__dict__.clear()
+
+
 def _check_out(out: np.ndarray | None, n: int) -> np.ndarray:
     if out is None:
-        return np.empty(n, np.float64)
+        return _pooled_empty(n) if n >= _POOL_MIN_ROWS else np.empty(n, np.float64)
     if (not isinstance(out, np.ndarray) or out.dtype != np.float64 or out.shape != (n,)
             or not out.flags.c_contiguous or not out.flags.writeable):
         raise ValueError(f"out must be a writeable contiguous float64 array of shape ({n},)")

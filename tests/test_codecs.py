@@ -460,3 +460,114 @@ def test_malformed_wire_input_raises_value_error():
     h, d = to_wire(sparse)
     with pytest.raises(ValueError, match="nnz"):
         decode(from_wire({**h, "meta": {**h["meta"], "nnz": 5000}}, d))
+
+
+# --------------------------------------------------------------------------- fast decode path
+
+def _checked(enc: EncodedChunk) -> np.ndarray:
+    """decode_float64 through the checked (unplanned) decoder."""
+    import dataclasses
+    slow = dataclasses.replace(enc)
+    slow.__dict__["_plan"] = False
+    return decode_float64(slow)
+
+
+def _fast_cases():
+    rng = np.random.default_rng(11)
+    n = 1003                                        # not a multiple of 8: mask tails
+    weird = np.array([np.nan, -0.0, np.inf, -np.inf, 5e-324, -1.5, 2.0**60])
+    snan = np.array([0x7FF0000000000001, 0xFFF8000000000123], np.uint64).view(np.float64)
+    sparse_f = np.where(rng.random(n) < 0.6, 0.0, rng.normal(size=n))
+    sparse_f[::97] = -0.0
+    yield "int1", encode(rng.integers(0, 200, n).astype(float))
+    yield "int2 sentinel", encode(np.where(rng.random(n) < 0.1, np.nan, rng.integers(-5, 60000, n)))
+    yield "int mask", encode(np.arange(n) % 256 + 1, na=rng.random(n) < 0.05)
+    yield "i8 dense NA", encode(rng.integers(I64_MIN, I64_MAX, n), na=rng.random(n) < 0.05)
+    yield "int4 wide bias", encode(2**62 + rng.integers(0, 2**31, n))
+    yield "dec", encode(rng.integers(-10**5, 10**5, n) / 100.0)
+    yield "f4", encode(rng.normal(size=n).astype(np.float32).astype(np.float64))
+    yield "f8 specials", encode(np.concatenate([rng.normal(size=n), weird, snan]))
+    yield "i8 extremes", encode(np.array([I64_MIN, I64_MAX, 0, -1] * 300), na=np.arange(1200) % 7 == 0)
+    yield "cat", encode(np.where(rng.random(n) < 0.1, -1, rng.integers(0, 300, n)), categorical=True)
+    yield "const", encode(np.full(n, -0.0))
+    yield "const int NA", encode(np.zeros(n, np.int64), na=np.ones(n, bool))
+    yield "bitsparse f8", encode(sparse_f)
+    yield "bitsparse na fill", encode(np.where(rng.random(n) < 0.5, np.nan, rng.integers(0, 9, n)))
+    yield "bitsparse int mask", encode(np.where(rng.random(n) < 0.4, 0, rng.integers(0, 256, n)),
+                                       na=rng.random(n) < 0.1)
+    yield "sparse u16", encode(np.where(rng.random(n) < 0.05, rng.normal(size=n), 0.0))
+    yield "sparse u32", encode(np.where(np.arange(70001) % 1000 == 3, 1.25, 0.0))
+    yield "sparse const", encode(np.where(np.arange(n) % 50 == 0, 7.0, 0.0))
+    yield "lz4", encode(np.tile(np.arange(8.0) + 0.1, 100))
+
+
+@pytest.mark.parametrize("name,enc", list(_fast_cases()), ids=[c for c, _ in _fast_cases()])
+def test_fast_decode_matches_checked_decoder_bit_for_bit(name, enc):
+    assert enc.__dict__.get("_plan") is None
+    fast = decode_float64(enc)
+    assert enc.__dict__["_plan"], f"{name} ({enc.codec}) should take the planned path"
+    np.testing.assert_array_equal(fast.view(np.uint64), _checked(enc).view(np.uint64))
+    header, data = to_wire(enc)
+    for _ in range(2):                                  # second call: cached wire header
+        back = from_wire(header, data)
+        np.testing.assert_array_equal(decode_float64(back).view(np.uint64), fast.view(np.uint64))
+
+
+def test_cached_wire_header_still_rejects_bad_payloads():
+    header, data = to_wire(encode(np.random.default_rng(6).normal(size=100)))
+    decode_float64(from_wire(header, data))             # header now planned and cached
+    with pytest.raises(ValueError, match="too short"):
+        decode_float64(from_wire(header, data[:-8]))
+    with pytest.raises(ValueError, match="trailing"):
+        decode_float64(from_wire(header, data + b"\0" * 8))
+    rng = np.random.default_rng(7)
+    h, d = to_wire(encode(np.where(rng.random(1000) < 0.4, 0.0, rng.normal(size=1000))))
+    assert h["codec"] == "bitsparse" and "lz4" not in h["meta"]
+    decode_float64(from_wire(h, d))
+    bad = bytearray(d)
+    bad[0] ^= 0x01                                      # mask count no longer nnz
+    with pytest.raises(ValueError, match="nnz"):
+        decode_float64(from_wire(h, bytes(bad)))
+    h, d = to_wire(encode(np.where(rng.random(1000) < 0.05, rng.normal(size=1000), 0.0)))
+    assert h["codec"] == "sparse" and "lz4" not in h["meta"]
+    decode_float64(from_wire(h, d))
+    bad = bytearray(d)
+    bad[0:2] = (999).to_bytes(2, "little")              # row ids no longer increasing
+    with pytest.raises(ValueError, match="increasing"):
+        decode_float64(from_wire(h, bytes(bad)))
+
+
+def test_pooled_outputs_are_never_reused_while_held():
+    from frame import codecs
+    enc = encode(np.arange(5000.0) % 250)
+    a = decode_float64(enc)
+    view = a[10:20]
+    ida = id(a)
+    del a
+    held = [decode_float64(enc) for _ in range(20)]     # the view keeps the first array busy
+    assert ida not in {id(x) for x in held}
+    assert all(np.array_equal(x, np.arange(5000.0) % 250) for x in held)
+    assert view[0] == 10.0
+    del view, held
+    assert any(id(decode_float64(enc)) == ida for _ in range(codecs._POOL_PROBES * 3))
+    codecs.release_buffers()
+
+
+def test_wire_plan_cache_forgets_dropped_headers():
+    from frame import codecs
+    headers = [to_wire(encode(np.arange(10.0) + i))[0] for i in range(3)]
+    data = to_wire(encode(np.arange(10.0)))[1]
+    for h in headers:
+        from_wire(h, data)
+    keys = [id(h) for h in headers]
+    assert all(k in codecs._WIRE_PLANS for k in keys)
+    keep = headers[0]
+    del headers, h
+    saved = codecs._wire_limit
+    codecs._wire_limit = 0                              # force a sweep
+    try:
+        codecs._sweep_wire_plans()
+    finally:
+        codecs._wire_limit = max(saved, codecs._wire_limit)
+    assert keys[0] in codecs._WIRE_PLANS and keys[1] not in codecs._WIRE_PLANS and keys[2] not in codecs._WIRE_PLANS
+    assert keep is codecs._WIRE_PLANS[keys[0]][0]
