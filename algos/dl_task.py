@@ -157,6 +157,7 @@ class DLTrainTask(MRTask):
     # results
     out: dict = None              # sum of the nodes' models
     n_models: int = 0
+    n_replicas: int = 0           # models trained independently (nodes x averaged replicas): block momentum
     rows: int = 0
     loss: float = 0.0
     compute_s: float = 0.0        # the slowest node's compute time (for tspi auto-tuning)
@@ -278,6 +279,7 @@ class DLTrainTask(MRTask):
                 for k in self.out:
                     self.out[k] += o.out[k]
             self.n_models += o.n_models
+            self.n_replicas += o.n_replicas
 
     def close_local(self):
         self.model = None                  # do not send the input model back
@@ -307,6 +309,7 @@ class DLTrainTask(MRTask):
             for k in self.out:
                 self.out[k] += local[k]
             self.n_models += 1
+        self.n_replicas += len(nets) if self.thread_mode == "replicas" else 1
 
 
 def _balanced_order(rng, factors: np.ndarray, fraction: float, shuffle: bool) -> np.ndarray:
