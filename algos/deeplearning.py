@@ -252,6 +252,10 @@ class Trainer:
             if own_job:
                 job.finish("CANCELLED", str(exc))
             raise
+        except KeyboardInterrupt:
+            if own_job:                             # Ctrl-C in the driver: the user stopped it
+                job.finish("CANCELLED", "interrupted (KeyboardInterrupt)")
+            raise
         except BaseException as exc:
             if own_job:
                 job.finish("FAILED", f"{type(exc).__name__}: {exc}")
