@@ -566,14 +566,28 @@ def _refs_when_free(arr: np.ndarray) -> int:
 def _calibrate_free_refs() -> int:
     arrays = [np.empty(1)]
     a = arrays[0]
-    return _refs_when_free(a)  # the list, the local, the argument (the same shape as in _pooled_empty)
+    return _refs_when_free(a)  # the list, the local, the argument (the same shape as in _pooled_array)
 
 
 _FREE_REFS = _calibrate_free_refs()
 
 
+def _bucket(n: int) -> int:
+    """n rounded up to m * 2**k with 16 <= m < 32 (at most 1/16 more): chunks of one frame differ by a
+    few rows (an import cuts byte ranges), and should share one pool."""
+    shift = max(n.bit_length() - 5, 0)
+    return -(-n >> shift) << shift
+
+
 def _pooled_empty(n: int) -> np.ndarray:
-    """np.empty(n) float64, recycled from this thread's pool when one of its arrays is no longer held."""
+    """np.empty(n) float64 (a prefix view of a pooled array), recycled from this thread's pool when one of
+    its arrays is no longer held (a view holds its base, so it counts)."""
+    size = _bucket(n)
+    a = _pooled_array(size)
+    return a if size == n else a[:n]
+
+
+def _pooled_array(n: int) -> np.ndarray:
     pool = _pools.__dict__
     slot = pool.get(n)
     if slot is None:

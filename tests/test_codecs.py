@@ -539,17 +539,18 @@ def test_cached_wire_header_still_rejects_bad_payloads():
 
 def test_pooled_outputs_are_never_reused_while_held():
     from frame import codecs
-    enc = encode(np.arange(5000.0) % 250)
+    expect = np.arange(5000.0) % 250                    # 5000 rows: a prefix view of a pooled array
+    enc = encode(expect)
     a = decode_float64(enc)
+    addr = a.ctypes.data
     view = a[10:20]
-    ida = id(a)
     del a
-    held = [decode_float64(enc) for _ in range(20)]     # the view keeps the first array busy
-    assert ida not in {id(x) for x in held}
-    assert all(np.array_equal(x, np.arange(5000.0) % 250) for x in held)
+    held = [decode_float64(enc) for _ in range(20)]     # the view keeps the first buffer busy
+    assert addr not in {x.ctypes.data for x in held}
+    assert all(np.array_equal(x, expect) for x in held)
     assert view[0] == 10.0
     del view, held
-    assert any(id(decode_float64(enc)) == ida for _ in range(codecs._POOL_PROBES * 3))
+    assert any(decode_float64(enc).ctypes.data == addr for _ in range(codecs._POOL_PROBES * 3))
     codecs.release_buffers()
 
 
