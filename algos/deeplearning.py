@@ -27,7 +27,7 @@ import uuid
 import numpy as np
 
 import cluster
-from cluster import Job, MRTask
+from cluster import Job
 from cluster.dkv import Value
 from frame import Frame
 from scoring import distributions
@@ -37,7 +37,7 @@ from . import dl_params
 from .datainfo import ColumnInfo, DataInfo
 from .dl_model import DeepLearningModel, hyper_of, make_metrics
 from .dl_net import NetSpec, NetState, init_state
-from .dl_task import _STATE_NAMES, THREAD_MODES, DLScoreTask, DLTrainTask, DropCacheTask
+from .dl_task import _STATE_NAMES, THREAD_MODES, CountRowsTask, DLScoreTask, DLTrainTask, DropCacheTask
 from .stopping import should_stop
 
 log = logging.getLogger("aquifer.deeplearning")
@@ -401,14 +401,13 @@ class Trainer:
             # H2O: "No rows left in the dataset after filtering out rows with missing values"
             info = self.info
             enum_idx = [j for j, c in enumerate(info.columns) if c in info.domains]
-            left = CompleteRowsTask(resp=resp, enum_idx=enum_idx).do_all(self.train, columns=cols,
-                                                                         cloud=self.cloud).rows
+            left = CountRowsTask(resp=resp, complete=True, enum_idx=enum_idx).do_all(
+                self.train, columns=cols, cloud=self.cloud).rows
             if left == 0:
                 raise ValueError("no training rows left after missing_values_handling='Skip' dropped every row "
                                  "with a missing value: ignore the columns with many NAs or use 'MeanImputation'")
         if self.autoencoder and resp["w"] < 0:
             return self.train.nrows
-        from .dl_task import CountRowsTask
         t = CountRowsTask(resp=resp).do_all(self.train, columns=cols, cloud=self.cloud)
         return int(t.rows)
 
@@ -614,29 +613,6 @@ class Trainer:
         if p.get("variable_importances") or p.get("export_weights_and_biases"):
             self.cloud.dkv.put(self.model_id, Value("model", model._m, value.buffers))
         return model
-
-
-class CompleteRowsTask(MRTask):
-    """Rows that missing_values_handling='Skip' trains on: no NA predictor (an enum NA is NaN or a negative
-    code), a response and a non-zero weight."""
-    resp: dict = None
-    enum_idx: list = None
-    rows: int = 0
-
-    def map(self, cs):
-        ok = np.ones(cs.nrows, dtype=bool)
-        enums = set(self.enum_idx or [])
-        for j in range(self.resp["n_pred"]):
-            c = cs[j]
-            ok &= ~np.isnan(c) & ((c >= 0) if j in enums else True)
-        if self.resp["y"] >= 0:
-            ok &= ~np.isnan(cs[self.resp["y"]])
-        if self.resp["w"] >= 0:
-            ok &= np.nan_to_num(cs[self.resp["w"]], nan=0.0) != 0
-        self.rows = int(ok.sum())
-
-    def reduce(self, o):
-        self.rows += o.rows
 
 
 # Block momentum (Chen & Huo 2016, "BMUF") on top of H2O's model averaging. Averaging n models that each

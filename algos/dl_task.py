@@ -423,12 +423,21 @@ class DropCacheTask(MRTask):
 
 
 class CountRowsTask(MRTask):
-    """Training rows: those with a response and a non-zero weight (H2O's epoch counts only those)."""
+    """Training rows: those with a response and a non-zero weight (H2O's epoch counts only those). With
+    ``complete``, only rows without an NA predictor too (what missing_values_handling='Skip' trains on; an
+    enum NA is NaN or a negative code, ``enum_idx`` says which predictors are enums)."""
     resp: dict = None
+    complete: bool = False
+    enum_idx: list = None
     rows: int = 0
 
     def map(self, cs):
         ok = np.ones(cs.nrows, dtype=bool)
+        if self.complete:
+            enums = set(self.enum_idx or [])
+            for j in range(self.resp["n_pred"]):
+                c = cs[j]
+                ok &= ~np.isnan(c) & ((c >= 0) if j in enums else True)
         if self.resp["y"] >= 0:
             ok &= ~np.isnan(cs[self.resp["y"]])
         if self.resp["w"] >= 0:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# the shared data sets sit next to the project checkout (../shared/data)
+SHARED = REPO.parent / "shared" / "data"
+SMALL = SHARED / "h2o-smalldata"
 
 
 def free_port_pair(ip: str = "127.0.0.1") -> int:

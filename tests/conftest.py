@@ -8,7 +8,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
 os.environ["AQUIFER_PLUGINS"] = "aquifer_test_plugin"     # test ops in embedded nodes too
 
-from cloudkit import Launcher  # noqa: E402
+import cluster  # noqa: E402
+from cloudkit import Launcher, free_port_pair  # noqa: E402
 
 
 @pytest.fixture
@@ -19,3 +20,12 @@ def launcher(tmp_path):
         yield kit
     finally:
         kit.cleanup()
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    """An embedded one-node cloud per test module (modules needing another shape define their own)."""
+    cluster.shutdown()
+    c = cluster.init(port=free_port_pair())
+    yield c
+    c.shutdown()

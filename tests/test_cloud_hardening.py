@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 
 import msgpack
 import numpy as np

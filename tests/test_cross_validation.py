@@ -1,28 +1,17 @@
 """Cross-validation: fold assignment (Random, Modulo, Stratified, fold_column, weights), fold models that never
 train on their holdout, CV metrics from the holdout predictions, the epochs rule, kept/removed artefacts."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-import cluster
 from algos.cross_validation import CV_FOLD, CV_WEIGHTS, assign_folds
 from algos.deeplearning import DeepLearningEstimator
 from algos.dl_model import remove_model
-from cloudkit import free_port_pair
+from cloudkit import SMALL
 from frame import Frame
 
-SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cluster.shutdown()
-    c = cluster.init(port=free_port_pair())
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from frame.csv_parser import ParseError, ParsedBlock, count_lines, parse_range, unify_domains
 from frame.parse_setup import ParseSetup, guess_setup
 from tools import fmnist_to_csv
+from cloudkit import SMALL
 
-SMALL = Path("/work/shared/data/h2o-smalldata")
 ECG = Path("/work/shared/data/ecg")
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 

@@ -1,5 +1,4 @@
 """Deep Learning end to end: validation, the problems H2O's DL solves, parameters' effects, reproducibility."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,19 +7,9 @@ import pytest
 import cluster
 import frame
 from algos.deeplearning import DeepLearningEstimator
-from cloudkit import free_port_pair
+from cloudkit import SHARED, SMALL
 from frame import Frame
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-SMALL = SHARED / "h2o-smalldata"
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cluster.shutdown()
-    c = cluster.init(port=free_port_pair())
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ Every check is against something computed independently here: the signal column 
 forward pass through the exported weights and the model's own input transform, the reconstruction error
 recomputed from ``predict``.
 """
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,20 +14,11 @@ import pytest
 import cluster
 import frame
 from algos.deeplearning import DeepLearningEstimator
-from cloudkit import Launcher, free_port_pair
+from cloudkit import SMALL, Launcher
 from frame import Frame
 
-SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
 BOSTON_X = ["crim", "zn", "indus", "chas", "nox", "rm", "age", "dis", "rad", "tax", "ptratio", "b", "lstat"]
 SIGNAL_X = ["noise1", "signal", "noise2", "color"]
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cluster.shutdown()
-    c = cluster.init(port=free_port_pair())
-    yield c
-    c.shutdown()
 
 
 def signal_frame(cloud=None, n: int = 1000, seed: int = 0, nchunks: int | None = None) -> Frame:

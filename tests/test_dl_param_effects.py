@@ -15,7 +15,6 @@ Not here because nothing in the code reads them yet: force_load_balance, score_v
 """
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,21 +24,12 @@ import cluster
 import frame
 from algos.deeplearning import DeepLearningEstimator
 from algos.dl_net import init_state
-from cloudkit import Launcher, free_port_pair
+from cloudkit import SMALL, Launcher
 from frame import Frame
 from scoring import distributions
 
-SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
 BOSTON_X = ["crim", "zn", "indus", "chas", "nox", "rm", "age", "dis", "rad", "tax", "ptratio", "b", "lstat"]
 PROSTATE_X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cluster.shutdown()
-    c = cluster.init(port=free_port_pair())
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")

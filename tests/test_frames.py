@@ -8,13 +8,8 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import Launcher, admin, free_port_pair
+from cloudkit import SMALL, Launcher, admin, free_port_pair
 from frame import Frame
-
-SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
-if not SMALL.exists():                       # CI lays shared/ beside the clone
-    SMALL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "h2o-smalldata"
-
 
 @pytest.fixture(scope="module")
 def one():

@@ -2,7 +2,6 @@
 failed models recorded, cancel; plus the walkers and H2O's grid stopping rule on their own."""
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,10 +10,9 @@ import pytest
 import cluster
 from algos.deeplearning import DeepLearningEstimator
 from algos.grid import GridSearch, cartesian, get_grid, grid_should_stop, random_discrete, remove_grid
-from cloudkit import Launcher
+from cloudkit import SMALL, Launcher
 from frame import Frame
 
-SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
 
 

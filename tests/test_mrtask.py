@@ -9,7 +9,7 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import Launcher, free_port_pair, wait_until
+from cloudkit import Launcher, free_port_pair
 from frame import Frame
 from mr_tasks import CatCount, ColSum, Empty, FailOnNode, Histogram, MeanVar, SlowMap, XTimes2PlusY
 

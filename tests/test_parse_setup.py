@@ -5,8 +5,8 @@ import msgpack
 import pytest
 
 from frame.parse_setup import ParseSetup, guess_setup, normalize_type, parse_number, parse_time, split_fields
+from cloudkit import SMALL
 
-SMALL = Path("/work/shared/data/h2o-smalldata")
 ECG = Path("/work/shared/data/ecg")
 
 

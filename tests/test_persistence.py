@@ -18,20 +18,11 @@ import cluster
 import frame
 from algos import persistence
 from algos.deeplearning import DeepLearningEstimator
-from cloudkit import REPO, admin, free_port_pair
+from cloudkit import REPO, SMALL, admin
 
-SMALL = Path(__file__).resolve().parents[2] / "shared" / "data" / "h2o-smalldata"
 PROSTATE = SMALL / "prostate.csv"
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
 BASE = dict(hidden=[8], seed=11, reproducible=True, score_each_iteration=True)
-
-
-@pytest.fixture(scope="module")
-def cloud():
-    cluster.shutdown()
-    c = cluster.init(port=free_port_pair())
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")
