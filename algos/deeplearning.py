@@ -82,7 +82,7 @@ class DeepLearningEstimator:
         return getattr(model, name)
 
     def __repr__(self) -> str:
-        return repr(self.model) if self.model is not None else f"<DeepLearningEstimator (not trained)>"
+        return repr(self.model) if self.model is not None else "<DeepLearningEstimator (not trained)>"
 
     def __str__(self) -> str:
         return str(self.model) if self.model is not None else repr(self)
@@ -238,7 +238,6 @@ class Trainer:
 
     # ---------------------------------------------------------------- the run
     def run(self) -> DeepLearningModel:
-        p = self.p
         job = self.outer_job or Job.start(f"DeepLearning {self.model_id}", cloud=self.cloud, dest=self.model_id)
         own_job = self.outer_job is None
         run_id = uuid.uuid4().hex[:12]
@@ -281,7 +280,6 @@ class Trainer:
             raise ValueError(f"checkpoint network {ck.spec.units} does not match this run's {spec.units}: the "
                              f"columns, their domains and hidden must be the same")
         resp, cols = self._resp(self.train, info)
-        nrows = self.train.nrows
         train_rows = self._count_rows(resp, cols)
         if train_rows == 0:
             raise ValueError("no training rows: every row has an NA response or a zero weight")

@@ -7,7 +7,6 @@ test frame's chunks: ``predict`` plus one probability column per class (named af
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -461,7 +460,7 @@ class DeepLearningModel:
         return f"<DeepLearningModel {self.model_id}: {self.kind}, units {list(self.spec.units)}>"
 
     def __str__(self) -> str:
-        lines = [f"Model Details", "=============", f"DeepLearningModel: Deep Learning", f"Model Key: {self.model_id}",
+        lines = ["Model Details", "=============", "DeepLearningModel: Deep Learning", f"Model Key: {self.model_id}",
                  "", f"Status of Neuron Layers: predicting {self._m['response'] or '(autoencoder)'}, {self.kind}, "
                  f"{self._m['params']['distribution']} distribution, {self._m['params']['loss']} loss, "
                  f"{self.state.n_params:,} weights/biases, {int(self._m['samples']):,} training samples, "

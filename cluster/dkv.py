@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import NodeLostError, ProtocolError
-from .protocol import ANY, register_op
+from .protocol import register_op
 
 log = logging.getLogger("aquifer.dkv")
 

@@ -13,7 +13,6 @@ next chunk boundary and algorithms at their next iteration, and the job ends ``C
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import uuid

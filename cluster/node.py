@@ -27,7 +27,7 @@ from . import membership as ms
 from .blas import single_threaded_blas
 from . import protocol
 from .config import PACKAGE_VERSION, NodeConfig
-from .errors import AquiferError, NodeLostError, ProtocolError, RemoteError, RpcTimeoutError
+from .errors import AquiferError, NodeLostError, ProtocolError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .rpc import Rpc, exception_from_map
 from .transport import Transport

@@ -28,7 +28,7 @@ from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
 from .csv_parser import ParseError, count_lines, parse_range, unify_domains
-from .frame import Frame, _check_key, _store, delete_vecs, layout_for, new_vec_key, write_frame
+from .frame import Frame, _check_key, _store, delete_vecs, new_vec_key, write_frame
 from .parse_setup import ParseSetup, guess_setup
 
 SAMPLE_BYTES = 4 << 20          # H2O guesses the setup from about one 4 MB chunk

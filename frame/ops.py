@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from cluster.dkv import Value
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk

@@ -21,7 +21,6 @@ import platform
 import resource
 import sys
 import time
-from pathlib import Path
 
 __all__ = ["run", "main"]
 
