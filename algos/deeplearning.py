@@ -136,6 +136,12 @@ class Trainer:
         self.p["validation_frame"] = valid.key if valid is not None else None
         for note in self.notes:
             log.info("%s", note)
+        self.thread_mode = os.environ.get("AQUIFER_DL_THREAD_MODE") or "team"
+        if self.thread_mode not in THREAD_MODES:
+            raise ValueError(f"AQUIFER_DL_THREAD_MODE must be one of {', '.join(THREAD_MODES)}, "
+                             f"got {self.thread_mode!r}")
+        if self.thread_mode == "team" and self.p["mini_batch_size"] > 1:
+            self.thread_mode = "replicas"     # kernel teams split per-sample work; a batch has BLAS
         self.model_id = parms.get("model_id") or f"DeepLearning_model_{uuid.uuid4().hex[:10]}"
         self.checkpoint = checkpoint_model
         if parms.get("checkpoint") is not None and checkpoint_model is None:
@@ -306,11 +312,7 @@ class Trainer:
         stop_metric = p["stopping_metric"]
         more_is_better = stop_metric in MORE_IS_BETTER
         seed = int(p["seed"])
-        thread_mode = os.environ.get("AQUIFER_DL_THREAD_MODE") or "team"
-        if thread_mode not in THREAD_MODES:
-            raise ValueError(f"AQUIFER_DL_THREAD_MODE must be one of {', '.join(THREAD_MODES)}, got {thread_mode!r}")
-        if thread_mode == "team" and p["mini_batch_size"] > 1:
-            thread_mode = "replicas"          # kernel teams split per-sample work; a batch has BLAS
+        thread_mode = self.thread_mode
         empty_in_a_row = 0
         block_v = None
         while True:
