@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
 import threading
 import typing
 import uuid
@@ -129,7 +130,8 @@ class MRTask:
     """Base class of distributed map/reduce tasks (see the module docstring)."""
 
     _fields: ClassVar[dict[str, Any]] = {}
-    # set by the runtime on the node before setup_local (never travels): the node's compute threads
+    # set by the runtime on the node before setup_local (never travels): the compute threads the task may keep
+    # busy (the node's pool, capped at its share of the cores when several members share the host)
     local_threads: ClassVar[int] = 1
     # fields that maps only read (a model, parameters): shared by a node's maps instead of copied per chunk
     shared_fields: ClassVar[tuple[str, ...]] = ()
@@ -288,6 +290,14 @@ class MRService:
             out_chunks += child["out_chunks"]
         return {"state": local_task.get_state(), "out_chunks": out_chunks}
 
+    def _threads_for_tasks(self) -> int:
+        """The compute threads a task may keep busy on this node: its pool, but no more than its share of
+        the cores when several members run on this host (a task that spins its threads together, such as
+        DL kernel teams, would otherwise fight the other nodes for the cores)."""
+        host = self.node.id.rsplit(":", 1)[0]
+        here = sum(1 for m in self.node.members if m.rsplit(":", 1)[0] == host and not self.node.is_dead(m))
+        return max(1, min(self.node.config.compute_threads, (os.cpu_count() or 1) // max(1, here)))
+
     async def _run_here(self, cls, state, layout, outputs, job, stop: threading.Event):
         node_id = self.node.id
         mine = [c for c in layout["chunks"] if c["home"] == node_id]
@@ -302,7 +312,7 @@ class MRService:
                     raise KeyError(f"chunk {key} is missing in the cloud")
                 cache[key] = value
         base = cls.from_state(state)
-        base.local_threads = self.node.config.compute_threads
+        base.local_threads = self._threads_for_tasks()
         await self.node.run_compute(base.setup_local)
         decode, encode = _CODEC.get("decode"), _CODEC.get("encode")
 
