@@ -21,16 +21,13 @@ def _local_setters() -> list:
     """``openblas_set_num_threads_local`` of every OpenBLAS loaded in this process (found in /proc/self/maps)."""
     global _SETTERS
     if _SETTERS is None:
-        found, seen = [], set()
+        found = []
         try:
             with open("/proc/self/maps") as fh:
                 paths = {line.split()[-1] for line in fh if "blas" in line.lower() and ".so" in line}
         except OSError:
             paths = set()
         for path in sorted(paths):
-            if path in seen:
-                continue
-            seen.add(path)
             try:
                 fn = ctypes.CDLL(path).openblas_set_num_threads_local
             except (OSError, AttributeError):
