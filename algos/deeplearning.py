@@ -397,19 +397,17 @@ class Trainer:
 
     # ---------------------------------------------------------------- pieces of the loop
     def _count_rows(self, resp: dict, cols: list[str]) -> int:
-        if self.p["missing_values_handling"] == "Skip":
-            # H2O: "No rows left in the dataset after filtering out rows with missing values"
-            info = self.info
-            enum_idx = [j for j, c in enumerate(info.columns) if c in info.domains]
-            left = CountRowsTask(resp=resp, complete=True, enum_idx=enum_idx).do_all(
-                self.train, columns=cols, cloud=self.cloud).rows
-            if left == 0:
-                raise ValueError("no training rows left after missing_values_handling='Skip' dropped every row "
-                                 "with a missing value: ignore the columns with many NAs or use 'MeanImputation'")
-        if self.autoencoder and resp["w"] < 0:
+        skip = self.p["missing_values_handling"] == "Skip"
+        if self.autoencoder and resp["w"] < 0 and not skip:
             return self.train.nrows
-        t = CountRowsTask(resp=resp).do_all(self.train, columns=cols, cloud=self.cloud)
-        return int(t.rows)
+        info = self.info
+        enum_idx = [j for j, c in enumerate(info.columns) if c in info.domains] if skip else None
+        t = CountRowsTask(resp=resp, enum_idx=enum_idx).do_all(self.train, columns=cols, cloud=self.cloud)
+        if skip and t.complete == 0:
+            # H2O: "No rows left in the dataset after filtering out rows with missing values"
+            raise ValueError("no training rows left after missing_values_handling='Skip' dropped every row "
+                             "with a missing value: ignore the columns with many NAs or use 'MeanImputation'")
+        return self.train.nrows if self.autoencoder and resp["w"] < 0 else int(t.rows)
 
     def _balance(self, resp, cols, train_rows):
         """balance_classes: per-class sampling factors, the rows of a balanced epoch, and the priors used to
@@ -644,8 +642,7 @@ def _block_momentum(prev: NetState, avg: NetState, velocity: dict | None, eta: f
 
 def _history_key(metric: str) -> str:
     return {"logloss": "logloss", "MSE": "mse", "RMSE": "rmse", "MAE": "mae", "deviance": "deviance",
-            "AUC": "auc", "AUCPR": "pr_auc", "misclassification": "classification_error",
-            }.get(metric, metric.lower())
+            "AUC": "auc", "AUCPR": "pr_auc", "misclassification": "classification_error"}.get(metric, metric.lower())
 
 
 def _brief(metrics: dict) -> str:

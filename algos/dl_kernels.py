@@ -768,16 +768,17 @@ def train_rows(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: np.nda
 
 
 class KernelTeam:
-    """Threads that train each sample together (``train_rows(..., team=KernelTeam(2))``): every layer's
-    neurons are split between them, so the run is the one-thread run (up to float summation order), not
-    Hogwild!'s race, and twice as fast on two cores when one thread alone is compute-bound.
+    """Threads that train each sample together (``train_rows(..., team=team)``): every layer's neurons are
+    split between them, so the run is the one-thread run (up to float summation order), not Hogwild!'s
+    race (measured 1.4-1.7x one thread on 2 cores, docs/benchmarks.md).
 
-    The caller's thread is member 0; ``size - 1`` helper threads wait in a pool. Members spin (then
-    yield) at the per-layer barriers, so a team should not be larger than the free cores.
+    The caller's thread is member 0; ``size - 1`` helper threads (started on first use) wait in a pool.
+    Members spin (then yield) at the per-layer barriers, so a team should not be larger than the free
+    cores. One team serves one training run at a time: ``train_rows`` calls on it must not overlap.
 
-    >>> team = KernelTeam(2); team.size
+    >>> with KernelTeam(2) as team:
+    ...     team.size
     2
-    >>> team.close()
     """
 
     def __init__(self, size: int):
@@ -789,6 +790,12 @@ class KernelTeam:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+
+    def __enter__(self) -> "KernelTeam":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def dropout_mask(seed: int, counter: int, layer_id: int, n_units: int, ratio: float) -> np.ndarray:

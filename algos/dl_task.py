@@ -2,7 +2,7 @@
 
 Training iteration (H2O's ``DeepLearningTask``): every node receives the current model, trains it on the
 rows of the chunks it homes, and the nodes' models are averaged (unweighted, as H2O) in the reduce.
-Within a node, the chunks are trained by the compute threads with one of two schemes:
+Within a node, the chunks are trained by the compute threads with one of three schemes:
 
 * ``team`` (default for per-sample SGD): the node's chunks are trained one after another on one model,
   every sample by all compute threads together, each owning a slice of every layer's neurons
@@ -38,30 +38,6 @@ _CACHE: dict[str, dict[int, tuple]] = {}
 _CACHE_LOCK = threading.Lock()
 _STATE_NAMES = ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act")
 THREAD_MODES = ("team", "replicas", "hogwild")
-
-# one kernel team per node process, kept between iterations (its threads idle between them)
-_TEAM: KernelTeam | None = None
-
-
-def _team(size: int) -> KernelTeam | None:
-    global _TEAM
-    if size < 2:
-        return None
-    with _CACHE_LOCK:
-        if _TEAM is None or _TEAM.size != size:
-            if _TEAM is not None:
-                _TEAM.close()
-            _TEAM = KernelTeam(size)
-        return _TEAM
-
-
-def close_team() -> None:
-    """Stop the kernel team's threads (at the end of a training run)."""
-    global _TEAM
-    with _CACHE_LOCK:
-        team, _TEAM = _TEAM, None
-    if team is not None:
-        team.close()
 
 
 def _spec(d: dict) -> NetSpec:
@@ -242,7 +218,7 @@ class DLTrainTask(MRTask):
         self.rows += rows
         self.loss += loss
 
-    def _train_balanced(self, pending: list) -> None:
+    def _train_balanced(self, pending: list, team: KernelTeam) -> None:
         """Thread t trains the t-th slice of every chunk's sampled rows, on its own replica (or the shared
         model for hogwild); dropout counters stay distinct across slices."""
         n = self.local_threads
@@ -261,7 +237,7 @@ class DLTrainTask(MRTask):
                 rows, loss = rows + r, loss + lo_sum
             return rows, loss
 
-        helpers = [_team(n).pool.submit(work, t) for t in range(1, n)]
+        helpers = [team.pool.submit(work, t) for t in range(1, n)]
         results = [work(0)] + [h.result() for h in helpers]
         self.rows += sum(r for r, _ in results)
         self.loss += sum(lo_sum for _, lo_sum in results)
@@ -286,15 +262,17 @@ class DLTrainTask(MRTask):
         if self._pending:
             pending = [args for _, args in sorted(self._pending, key=lambda p: p[0])]
             self._pending = []
-            if self._team_mode():
-                team = _team(self.local_threads)
-                for X, y, w, off, order, chunk_seed in pending:
-                    rows, loss = train_rows(self._base, X, y, w, off, order, self.hyper, self.flags, chunk_seed,
-                                            self.samples_seen, team=team)
-                    self.rows += rows
-                    self.loss += loss
-            else:
-                self._train_balanced(pending)
+            # a team per iteration and task (starting its threads costs well under a millisecond), so two
+            # trainings on one node never share one
+            with KernelTeam(self.local_threads) as team:
+                if self._team_mode():
+                    for X, y, w, off, order, chunk_seed in pending:
+                        rows, loss = train_rows(self._base, X, y, w, off, order, self.hyper, self.flags,
+                                                chunk_seed, self.samples_seen, team=team)
+                        self.rows += rows
+                        self.loss += loss
+                else:
+                    self._train_balanced(pending, team)
         self.compute_s = time.perf_counter() - self._t0
         if self.rows == 0:
             return
@@ -419,33 +397,34 @@ class DropCacheTask(MRTask):
         with _CACHE_LOCK:
             for cid in self.cache_ids or []:
                 _CACHE.pop(cid, None)
-        close_team()
 
 
 class CountRowsTask(MRTask):
-    """Training rows: those with a response and a non-zero weight (H2O's epoch counts only those). With
-    ``complete``, only rows without an NA predictor too (what missing_values_handling='Skip' trains on; an
-    enum NA is NaN or a negative code, ``enum_idx`` says which predictors are enums)."""
+    """Training rows: those with a response and a non-zero weight (H2O's epoch counts only those); with
+    ``enum_idx`` given, also ``complete``: those rows without an NA predictor (what
+    missing_values_handling='Skip' trains on; an enum NA is NaN or a negative code)."""
     resp: dict = None
-    complete: bool = False
     enum_idx: list = None
     rows: int = 0
+    complete: int = 0
 
     def map(self, cs):
         ok = np.ones(cs.nrows, dtype=bool)
-        if self.complete:
-            enums = set(self.enum_idx or [])
-            for j in range(self.resp["n_pred"]):
-                c = cs[j]
-                ok &= ~np.isnan(c) & ((c >= 0) if j in enums else True)
         if self.resp["y"] >= 0:
             ok &= ~np.isnan(cs[self.resp["y"]])
         if self.resp["w"] >= 0:
             ok &= np.nan_to_num(cs[self.resp["w"]], nan=0.0) != 0
         self.rows = int(ok.sum())
+        if self.enum_idx is not None:
+            enums = set(self.enum_idx)
+            for j in range(self.resp["n_pred"]):
+                c = cs[j]
+                ok &= ~np.isnan(c) & ((c >= 0) if j in enums else True)
+            self.complete = int(ok.sum())
 
     def reduce(self, o):
         self.rows += o.rows
+        self.complete += o.complete
 
 
 class ClassCountTask(MRTask):

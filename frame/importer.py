@@ -62,12 +62,16 @@ def _encode_block(block, setup: ParseSetup):
     return values, domains
 
 
+def _in_file(exc: ParseError, path: str, lines_before: int) -> ParseError:
+    """A range's ParseError (lines counted from the range) with the file's name and line number."""
+    return ParseError(exc.line + lines_before, exc.column, f"{path}: {str(exc).split(': ', 1)[1]}")
+
+
 def _parse(buf, start: int, end: int, setup: ParseSetup, path: str):
     try:
         return parse_range(buf, start, end, setup)
-    except ParseError as exc:       # parsed with lines counted from this range: make them file lines
-        line = exc.line + count_lines(buf, 0, start)
-        raise ParseError(line, exc.column, f"{path}: {str(exc).split(': ', 1)[1]}") from None
+    except ParseError as exc:
+        raise _in_file(exc, path, count_lines(buf, 0, start)) from None
 
 
 class ParseTask(MRTask):
@@ -84,7 +88,7 @@ class ParseTask(MRTask):
         try:
             block = parse_range(buf, cs.start - offset, cs.start + cs.nrows - offset, setup)
         except ParseError as exc:
-            raise _file_error(exc, self.path, cs.start) from None
+            raise _in_file(exc, self.path, _lines_before(self.path, cs.start)) from None
         values, domains = _encode_block(block, setup)
         for vec, value in zip(self.vecs, values):
             cs.put_local(vec, value)
@@ -117,18 +121,17 @@ def _read_range(path: str, start: int, end: int) -> tuple[memoryview, int]:
     return memoryview(data), offset
 
 
-def _file_error(exc: ParseError, path: str, start: int) -> ParseError:
-    """A ParseError of a range (lines counted from the range) with the file's line number."""
+def _lines_before(path: str, start: int) -> int:
+    """Line breaks in the file before byte ``start`` (read in blocks: only on the error path)."""
+    before = pos = 0
     with open(path, "rb") as fh:
-        before = 0
-        pos = 0
         while pos < start:
             block = os.pread(fh.fileno(), min(1 << 24, start - pos), pos)
             if not block:
                 break
             before += block.count(b"\n")
             pos += len(block)
-    return ParseError(exc.line + before, exc.column, f"{path}: {str(exc).split(': ', 1)[1]}")
+    return before
 
 
 class RecodeTask(MRTask):

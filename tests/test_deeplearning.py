@@ -193,3 +193,22 @@ def test_autoencoder_ecg_anomalies_rank_highest(cloud):
     assert rec.ncols == 210 and rec.names[0].startswith("reconstr_")
     feats = ae.deepfeatures(test, 1)
     assert feats.shape == (23, 20) and feats.names[0] == "DF.L2.C1"
+
+
+def test_two_trainings_at_once_on_one_node(cloud, boston):
+    """Two runs overlapping on one node (two users, two threads) both finish their epochs and learn: each
+    iteration brings its own kernel team, so no run can close the threads another is using."""
+    from concurrent.futures import ThreadPoolExecutor
+    x = [c for c in boston.names if c != "medv"]
+
+    def fit(seed, epochs):
+        est = DeepLearningEstimator(hidden=[16, 16], epochs=epochs, seed=seed, reproducible=False,
+                                    train_samples_per_iteration=200, score_interval=0)
+        return est.train(x=x, y="medv", training_frame=boston).model
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(fit, 1, 8), pool.submit(fit, 2, 4)]
+        models = [f.result(timeout=300) for f in futures]
+    for m, epochs in zip(models, (8, 4)):
+        assert m._m["epochs"] == pytest.approx(epochs, abs=0.05)
+        assert m.model_performance(train=True).r2() > 0.5
