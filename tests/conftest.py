@@ -23,9 +23,15 @@ def launcher(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def cloud():
-    """An embedded one-node cloud per test module (modules needing another shape define their own)."""
+def one():
+    """An embedded one-node cloud per test module."""
     cluster.shutdown()
     c = cluster.init(port=free_port_pair())
     yield c
     c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cloud(one):
+    """The cloud a module's tests run on: the embedded node, unless the module defines its own."""
+    return one

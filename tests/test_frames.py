@@ -8,15 +8,8 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import SMALL, Launcher, admin, free_port_pair
+from cloudkit import SMALL, Launcher, admin
 from frame import Frame
-
-@pytest.fixture(scope="module")
-def one():
-    cluster.shutdown()
-    cloud = cluster.init(port=free_port_pair())
-    yield cloud
-    cloud.shutdown()
 
 
 def test_import_small_real_files_with_h2o_setup(one):

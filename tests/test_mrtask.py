@@ -9,7 +9,7 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import Launcher, free_port_pair
+from cloudkit import Launcher
 from frame import Frame
 from mr_tasks import CatCount, ColSum, Empty, FailOnNode, Histogram, MeanVar, SlowMap, XTimes2PlusY
 
@@ -24,14 +24,6 @@ def three(tmp_path_factory):
         client.shutdown()
     finally:
         kit.cleanup()
-
-
-@pytest.fixture(scope="module")
-def one():
-    cluster.shutdown()
-    cloud = cluster.init(port=free_port_pair())
-    yield cloud
-    cloud.shutdown()
 
 
 @pytest.fixture(params=["one", "three"])
