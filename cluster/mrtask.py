@@ -62,9 +62,12 @@ TASKS: dict[str, type["MRTask"]] = {}
 _CODEC: dict[str, Callable] = {}
 
 
-def register_chunk_codec(decode: Callable[[Value], np.ndarray], encode: Callable[[np.ndarray, str], Value]) -> None:
-    """``decode(value) -> float64 array`` and ``encode(array, type) -> Value`` for chunk values."""
-    _CODEC["decode"], _CODEC["encode"] = decode, encode
+def register_chunk_codec(decode: Callable[[Value], np.ndarray], encode: Callable[[np.ndarray, str], Value],
+                         block: Callable[[list], Any] | None = None) -> None:
+    """``decode(value) -> float64 array`` and ``encode(array, type) -> Value`` for chunk values; optional
+    ``block(values)`` -> an object whose ``decode(lo, hi)`` gives columns lo..hi-1 as the rows of one
+    (hi - lo, nrows) float64 array (the batched decode behind ``cs.matrix()`` and read-ahead)."""
+    _CODEC["decode"], _CODEC["encode"], _CODEC["block"] = decode, encode, block
 
 
 def chunk_key(home: str, vec_key: str, cidx: int) -> str:
@@ -73,18 +76,37 @@ def chunk_key(home: str, vec_key: str, cidx: int) -> str:
 
 
 class ChunkSet:
-    """One chunk's rows, as ``map`` sees them: ``cs[i]`` is selected column i as float64 (NaN for NA).
+    """One chunk's rows, as ``map`` sees them: ``cs[i]`` is selected column i as float64 (NaN for NA), and
+    ``cs.matrix()`` all of them as one (nrows, ncols) array.
 
     Columns are decoded on first access, so a map that reads only some of them (or none: a task working
-    from its own node-local cache) pays only for what it reads.
+    from its own node-local cache) pays only for what it reads. A map reading columns in order gets them
+    decoded ahead, in runs that double up to about ``READ_AHEAD_BYTES`` (one kernel call per run, as a
+    file system reads ahead); runs fit in a core's cache, and once the map has moved past a run its arrays
+    are recycled for the next, so a pass over a wide chunk never writes all its float64 to memory. A
+    column read again after its run was dropped is decoded again once, and from then on every decoded
+    column is kept.
+
+    >>> cs = ChunkSet(0, 0, 2, [1.5, 2.5], 0, decode=lambda v: np.full(2, v))
+    >>> cs[1].tolist(), cs.matrix().tolist()
+    ([2.5, 2.5], [[1.5, 2.5], [1.5, 2.5]])
     """
 
+    READ_AHEAD_BYTES = 1 << 20
+
     def __init__(self, cidx: int, start: int, nrows: int, values: list, n_outputs: int, home: str = "",
-                 put_local: Callable | None = None, decode: Callable | None = None):
+                 put_local: Callable | None = None, decode: Callable | None = None, block: Callable | None = None):
         self.cidx, self.start, self.nrows = cidx, start, nrows
         self.values = values              # the raw chunk values, for tasks that decode natively (strings)
         self._decode = decode
+        self._block_of = block
+        self._block = None                # made on the first run of more than one column
         self._columns: list = [None] * len(values)
+        self._seen = bytearray(len(values))
+        self._run: range = range(0)       # columns of the last run, dropped when the next is decoded
+        self._keep_all = False
+        self._ahead = 1
+        self._max_ahead = max(1, self.READ_AHEAD_BYTES // max(8 * nrows, 1))
         self.home = home
         self._put_local = put_local
         # outputs start as NaN; map may fill them in place or replace them (a different length is allowed)
@@ -96,8 +118,48 @@ class ChunkSet:
     def __getitem__(self, i: int) -> np.ndarray:
         col = self._columns[i]
         if col is None:
-            col = self._columns[i] = self._decode(self.values[i])
+            col = self._load(i)
         return col
+
+    def matrix(self) -> np.ndarray:
+        """Every selected column as one (nrows, ncols) float64 array in column-major order (``cs[i]`` is
+        then its column i), decoded in one call."""
+        k = len(self._columns)
+        if self._block_of is None or k < 2:
+            block = np.empty((k, self.nrows))
+            for j in range(k):
+                block[j] = self[j]
+        else:
+            block = self._blocks().decode(0, k)
+        self._keep_all = True
+        self._columns = list(block)
+        return block.T
+
+    def _blocks(self):
+        if self._block is None:
+            self._block = self._block_of(self.values)
+        return self._block
+
+    def _load(self, i: int) -> np.ndarray:
+        i = range(len(self._columns))[i]              # negative indices, IndexError
+        if self._seen[i]:                             # read again after its run was dropped
+            self._keep_all = True
+        sequential = self._run and i == self._run.stop
+        self._ahead = min(2 * self._ahead, self._max_ahead) if sequential else 1
+        if not self._keep_all:
+            for j in self._run:
+                self._columns[j] = None
+        hi = i + 1
+        while hi < min(i + self._ahead, len(self._columns)) and self._columns[hi] is None:
+            hi += 1
+        if hi - i > 1 and self._block_of is not None:
+            cols = list(self._blocks().decode(i, hi))
+        else:
+            cols = [self._decode(self.values[j]) for j in range(i, hi)]
+        self._columns[i:hi] = cols
+        self._seen[i:hi] = b"\1" * (hi - i)
+        self._run = range(i, hi)
+        return cols[0]
 
     def put_local(self, vec_key: str, value: Value) -> None:
         """Store chunk ``cidx`` of another vec on this node, next to this chunk (tasks writing new frames)."""
@@ -314,7 +376,7 @@ class MRService:
         base = cls.from_state(state)
         base.local_threads = self._threads_for_tasks()
         await self.node.run_compute(base.setup_local)
-        decode, encode = _CODEC.get("decode"), _CODEC.get("encode")
+        decode, encode, block = _CODEC.get("decode"), _CODEC.get("encode"), _CODEC.get("block")
 
         def check_stop():
             if stop.is_set():
@@ -336,7 +398,7 @@ class MRService:
                     raise KeyError(f"chunk {key} is missing on node {node_id}")
                 values.append(value)
             cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id, store_unless_stopped,
-                          decode)
+                          decode, block)
             t = copy.copy(base)                          # shares what setup_local built...
             t.set_state({k: v if k in cls.shared_fields else copy.deepcopy(v)      # ...but has its own fields
                          for k, v in state.items()})

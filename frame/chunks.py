@@ -54,6 +54,27 @@ def decode_float64(value: Value) -> np.ndarray:
     return codecs.decode_float64(enc)
 
 
+class ColumnBlock:
+    """A chunk set's column chunks (one row count), ready to decode any run of them as :func:`decode_float64`
+    into the rows of one (k, nrows) array, the planned ones in a single kernel call (what an MRTask's
+    ``cs.matrix()`` and a map reading columns in order use).
+
+    >>> blk = ColumnBlock([encode_chunk([1, 2], "numeric"), encode_chunk(["a", None], "string")])
+    >>> blk.decode(0, 2).tolist()
+    [[1.0, 2.0], [nan, nan]]
+    """
+
+    def __init__(self, values: list[Value]) -> None:
+        self.values = values
+        self._batch = codecs.Batch([(v.meta, v.buffers[0]) for v in values])
+
+    def decode(self, lo: int, hi: int) -> np.ndarray:
+        out, left = self._batch.decode(lo, hi)
+        for j in left:
+            out[j - lo] = decode_float64(self.values[j])
+        return out
+
+
 def decode_native(value: Value):
     """Values in their stored kind: float64, int64 (with the NA mask), or a list of strings."""
     enc = _enc(value)

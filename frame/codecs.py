@@ -837,7 +837,8 @@ def _plan_values(codec: str, meta: dict[str, Any], kind: str, m: int, pos: int,
 
 
 def _make_plan(codec: str, nrows: int, meta: dict[str, Any]) -> tuple | None:
-    """(int plan, float plan, payload bytes, LZ4 raw size or None), or None: use the checked decoder."""
+    """(int plan, float plan, payload bytes, LZ4 raw size or None, the two plans as bytes), or None: use the
+    checked decoder."""
     kind = meta.get("kind")
     if kind not in _KINDS:
         return None
@@ -877,7 +878,7 @@ def _make_plan(codec: str, nrows: int, meta: dict[str, Any]) -> tuple | None:
     if end is None:
         return None
     ip.flags.writeable = fp.flags.writeable = False
-    return ip, fp, end, raw
+    return ip, fp, end, raw, ip.tobytes(), fp.tobytes()     # bytes: rows of a block's plan table
 
 
 def _plan_of(enc: EncodedChunk) -> tuple | None:
@@ -1061,7 +1062,7 @@ def _decode_fast(enc: EncodedChunk, out: np.ndarray | None) -> np.ndarray | None
     plan = _plan_of(enc)
     if not plan:
         return None
-    ip, fp, nbytes, raw = plan
+    ip, fp, nbytes, raw = plan[:4]
     data = enc.data
     if raw is not None:
         try:
@@ -1074,6 +1075,101 @@ def _decode_fast(enc: EncodedChunk, out: np.ndarray | None) -> np.ndarray | None
     if _decode_kernel(np.frombuffer(data, np.uint8), ip, fp, out):
         return None
     return out
+
+
+_NO_IPLAN, _NO_FPLAN = bytes(8 * _P_SIZE), bytes(8 * 3)
+_PAD = [b"\0" * i for i in range(8)]
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _decode_run_kernel(buf, starts, ips, fps, planned, lo, out):
+    """Decode chunks lo .. lo + len(out) - 1 that are ``planned`` (payload j at ``buf[starts[j]:starts[j + 1]]``,
+    plans ``ips[j]``, ``fps[j]``) into the rows of ``out``; -1, or the first j whose payload is inconsistent."""
+    for r in range(out.shape[0]):
+        j = lo + r
+        if planned[j] and _decode_kernel(buf[starts[j]:starts[j + 1]], ips[j], fps[j], out[r]):
+            return j
+    return -1
+
+
+class Batch:
+    """Wire chunks ``(header, data)`` of one row count, prepared once so that any run of them decodes to
+    float64 in a single kernel call holding no GIL: payloads joined into one buffer, plans into two tables.
+
+    Chunks without a plan (strings, malformed headers or payloads) are left to the caller, which decodes
+    them one by one with its own rules: :meth:`decode` returns their indices.
+
+    >>> b = Batch([to_wire(encode(np.arange(3.0))), to_wire(encode(np.array([0.5, np.nan, 2.0])))])
+    >>> block, left = b.decode(0, 2)
+    >>> block.tolist(), left
+    ([[0.0, 1.0, 2.0], [0.5, nan, 2.0]], [])
+    """
+
+    def __init__(self, chunks: Sequence[tuple[dict[str, Any], Any]]) -> None:
+        k = self.k = len(chunks)
+        n = chunks[0][0].get("nrows") if k and isinstance(chunks[0][0], dict) else 0
+        if not _is_int(n) or not 0 <= n <= _MAX_ROWS:
+            raise ValueError(f"chunk header must hold an int nrows, got {n!r:.100}")
+        self.nrows = n
+        irows: list[bytes] = []
+        frows: list[bytes] = []
+        parts: list[Any] = []
+        starts: list[int] = []
+        planned = bytearray(k)
+        pos = 0
+        for j, (header, data) in enumerate(chunks):
+            starts.append(pos)
+            if not isinstance(header, dict) or header.get("nrows") != n:
+                got = header.get("nrows") if isinstance(header, dict) else None
+                raise ValueError(f"chunk {j} has nrows {got!r:.40}, the others {n}: a batch needs one row count")
+            hit = _WIRE_PLANS.get(id(header))
+            plan = hit[1] if hit is not None and hit[0] is header else _plan_of(from_wire(header, data))
+            if plan:
+                nbytes, raw = plan[2], plan[3]
+                if raw is not None:
+                    try:
+                        data = lz4.block.decompress(data, uncompressed_size=raw)
+                    except lz4.block.LZ4BlockError:
+                        plan = None
+            if not plan or len(data) != nbytes:
+                irows.append(_NO_IPLAN)
+                frows.append(_NO_FPLAN)
+                continue
+            planned[j] = 1
+            irows.append(plan[4])
+            frows.append(plan[5])
+            parts.append(data)
+            pad = -nbytes % 8
+            if pad:
+                parts.append(_PAD[pad])
+            pos += nbytes + pad
+        starts.append(pos)      # a chunk left out has an empty slice, never read
+        self._buf = np.frombuffer(b"".join(parts), np.uint8)
+        self._starts = np.array(starts, np.int64)
+        self._ips = np.frombuffer(b"".join(irows), np.int64).reshape(k, _P_SIZE)
+        self._fps = np.frombuffer(b"".join(frows), np.float64).reshape(k, 3)
+        self._planned = np.frombuffer(bytes(planned), np.uint8).copy()
+
+    def decode(self, lo: int, hi: int, out: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+        """Chunks ``lo .. hi-1`` into the rows of ``out`` (a (hi - lo, nrows) float64 array, allocated and
+        recycled per thread when None); returns it and the indices of the chunks left to the caller."""
+        if not 0 <= lo <= hi <= self.k:
+            raise IndexError(f"run {lo}..{hi} outside 0..{self.k}")
+        rows, n = hi - lo, self.nrows
+        if out is None:
+            size = rows * n
+            out = (_pooled_empty(size) if size >= _POOL_MIN_ROWS else np.empty(size)).reshape(rows, n)
+        elif out.shape != (rows, n) or out.dtype != np.float64 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a contiguous float64 array of shape ({rows}, {n})")
+        start = lo
+        while start < hi:
+            bad = _decode_run_kernel(self._buf, self._starts, self._ips, self._fps, self._planned, start,
+                                     out[start - lo:])
+            if bad < 0:
+                break
+            self._planned[bad] = 0           # inconsistent payload: the checked decoder names the problem
+            start = bad + 1
+        return out, [j for j in range(lo, hi) if not self._planned[j]]
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,6 +2,6 @@
 from cluster.mrtask import register_chunk_codec
 
 from . import importer, ops, rollups  # noqa: F401  (their MRTask classes register on import)
-from .chunks import decode_float64, encode_chunk
+from .chunks import ColumnBlock, decode_float64, encode_chunk
 
-register_chunk_codec(decode_float64, encode_chunk)
+register_chunk_codec(decode_float64, encode_chunk, ColumnBlock)

@@ -572,3 +572,45 @@ def test_wire_plan_cache_forgets_dropped_headers():
         codecs._wire_limit = max(saved, codecs._wire_limit)
     assert keys[0] in codecs._WIRE_PLANS and keys[1] not in codecs._WIRE_PLANS and keys[2] not in codecs._WIRE_PLANS
     assert keep is codecs._WIRE_PLANS[keys[0]][0]
+
+
+def test_batch_decodes_every_planned_codec_bit_for_bit_and_leaves_the_rest():
+    from frame.codecs import Batch
+    encs = [e for _, e in _fast_cases() if e.nrows == 1003]
+    assert len({e.codec for e in encs}) >= 8
+    strings = encode_strings(["x"] * 1003)
+    wires = [to_wire(e) for e in encs] + [to_wire(strings)]
+    block, left = Batch(wires).decode(0, len(wires))
+    assert left == [len(encs)]                                  # strings are the caller's business
+    for j, e in enumerate(encs):
+        np.testing.assert_array_equal(block[j].view(np.uint64), _checked(e).view(np.uint64))
+    part, left = Batch(wires).decode(2, 5)
+    assert left == [] and part.shape == (3, 1003)
+    np.testing.assert_array_equal(part[1].view(np.uint64), block[3].view(np.uint64))
+    lz = [to_wire(e) for _, e in _fast_cases() if e.meta.get("lz4")][:1]
+    assert lz
+    block, left = Batch(lz).decode(0, len(lz))
+    assert left == [] and np.array_equal(block[0], decode_float64(from_wire(*lz[0])), equal_nan=True)
+
+
+def test_batch_leaves_an_inconsistent_payload_to_the_checked_decoder():
+    from frame.chunks import ColumnBlock
+    from frame.codecs import Batch
+    from cluster.dkv import Value
+    rng = np.random.default_rng(8)
+    good = [encode(rng.normal(size=1000)) for _ in range(3)]
+    h, d = to_wire(encode(np.where(rng.random(1000) < 0.4, 0.0, rng.normal(size=1000))))
+    assert h["codec"] == "bitsparse" and "lz4" not in h["meta"]
+    bad = bytearray(d)
+    bad[0] ^= 0x01                                              # mask count no longer nnz
+    wires = [to_wire(good[0]), (h, bytes(bad)), to_wire(good[1]), to_wire(good[2])]
+    block, left = Batch(wires).decode(0, 4)
+    assert left == [1]
+    for j, e in zip((0, 2, 3), good):
+        assert np.array_equal(block[j], decode(e))
+    with pytest.raises(ValueError, match="nnz"):
+        ColumnBlock([Value("chunk", w[0], (w[1],)) for w in wires]).decode(0, 4)
+    with pytest.raises(ValueError, match="one row count"):
+        Batch([to_wire(good[0]), to_wire(encode(np.zeros(7)))])
+    with pytest.raises(IndexError):
+        Batch(wires).decode(2, 9)
