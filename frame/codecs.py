@@ -1027,32 +1027,35 @@ def _scatter_mask(mask, fill, m, out):
     Forward, in place: the read slot never trails the write slot, and equals it only once every fill row
     is written. The caller has checked that the first n = out.size bits hold exactly m set bits. Mixed
     bytes are written branch-free (a row's bit would mispredict about a third of the time on image data).
+    Indices are unsigned so that numba drops its negative-index fix-ups (a fifth of the time on F-MNIST).
     """
     n = out.size
-    src = n - m
-    last = n - 1
+    one = np.uint64(1)
+    src = np.uint64(n - m)
+    last = np.uint64(n - 1)
     nfull = n >> 3
     for b in range(nfull):
-        x = np.int64(mask[b])
-        base = b << 3
+        x = np.uint64(mask[b])
+        base = np.uint64(b << 3)
         if x == 0:
             for k in range(8):
-                out[base + k] = fill
+                out[base + np.uint64(k)] = fill
         elif x == 0xFF:
             for k in range(8):
-                out[base + k] = out[src + k]
-            src += 8
+                out[base + np.uint64(k)] = out[src + np.uint64(k)]
+            src += np.uint64(8)
         else:
             for k in range(8):
-                bit = (x >> (7 - k)) & 1
+                bit = (x >> np.uint64(7 - k)) & one
                 v = out[min(src, last)]
-                out[base + k] = v if bit else fill
+                out[base + np.uint64(k)] = v if bit else fill
                 src += bit
     base = nfull << 3
+    rest = np.int64(src)
     for k in range(n - base):
         if (mask[nfull] >> (7 - k)) & 1:
-            out[base + k] = out[src]
-            src += 1
+            out[base + k] = out[rest]
+            rest += 1
         else:
             out[base + k] = fill
 
