@@ -92,7 +92,7 @@ class ChunkSet:
     ([2.5, 2.5], [[1.5, 2.5], [1.5, 2.5]])
     """
 
-    READ_AHEAD_BYTES = 1 << 20
+    READ_AHEAD_BYTES = 2 << 20
 
     def __init__(self, cidx: int, start: int, nrows: int, values: list, n_outputs: int, home: str = "",
                  put_local: Callable | None = None, decode: Callable | None = None, block: Callable | None = None):
@@ -141,17 +141,20 @@ class ChunkSet:
         return self._block
 
     def _load(self, i: int) -> np.ndarray:
-        i = range(len(self._columns))[i]              # negative indices, IndexError
+        k = len(self._columns)
+        i = range(k)[i]                               # negative indices, IndexError
         if self._seen[i]:                             # read again after its run was dropped
             self._keep_all = True
-        sequential = self._run and i == self._run.stop
-        self._ahead = min(2 * self._ahead, self._max_ahead) if sequential else 1
-        if not self._keep_all:
-            for j in self._run:
-                self._columns[j] = None
-        hi = i + 1
-        while hi < min(i + self._ahead, len(self._columns)) and self._columns[hi] is None:
-            hi += 1
+        run = self._run
+        self._ahead = min(2 * self._ahead, self._max_ahead) if run and i == run.stop else 1
+        hi = min(i + self._ahead, k)
+        if self._keep_all:                            # stop at the first column already held
+            j = i + 1
+            while j < hi and self._columns[j] is None:
+                j += 1
+            hi = j
+        else:
+            self._columns[run.start:run.stop] = [None] * len(run)
         if hi - i > 1 and self._block_of is not None:
             cols = list(self._blocks().decode(i, hi))
         else:
@@ -391,12 +394,13 @@ class MRService:
 
         def run_chunk(c):
             check_stop()
-            values = []
-            for key in c["keys"]:
-                value = store.get(key) or cache.get(key)
-                if value is None:
-                    raise KeyError(f"chunk {key} is missing on node {node_id}")
-                values.append(value)
+            values = list(map(store.get, c["keys"]))
+            if None in values:
+                for j, key in enumerate(c["keys"]):
+                    if values[j] is None:
+                        values[j] = cache.get(key)
+                        if values[j] is None:
+                            raise KeyError(f"chunk {key} is missing on node {node_id}")
             cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id, store_unless_stopped,
                           decode, block)
             t = copy.copy(base)                          # shares what setup_local built...

@@ -7,6 +7,7 @@ and is decoded only where it is read.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -54,6 +55,9 @@ def decode_float64(value: Value) -> np.ndarray:
     return codecs.decode_float64(enc)
 
 
+_META = operator.attrgetter("meta")
+
+
 class ColumnBlock:
     """A chunk set's column chunks (one row count), ready to decode any run of them as :func:`decode_float64`
     into the rows of one (k, nrows) array, the planned ones in a single kernel call (what an MRTask's
@@ -66,7 +70,7 @@ class ColumnBlock:
 
     def __init__(self, values: list[Value]) -> None:
         self.values = values
-        self._batch = codecs.Batch([(v.meta, v.buffers[0]) for v in values])
+        self._batch = codecs.Batch(list(map(_META, values)), [v.buffers[0] for v in values])
 
     def decode(self, lo: int, hi: int) -> np.ndarray:
         out, left = self._batch.decode(lo, hi)

@@ -23,6 +23,7 @@ gives NaN at NA.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import math
 import sys
@@ -32,7 +33,9 @@ from typing import Any, Callable, Sequence
 
 import lz4.block
 import numpy as np
-from numba import njit
+from numba import carray, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 CODECS: tuple[str, ...] = (
     "const",      # one value (or all NA) in meta, no payload
@@ -1081,77 +1084,149 @@ def _decode_fast(enc: EncodedChunk, out: np.ndarray | None) -> np.ndarray | None
 
 
 _NO_IPLAN, _NO_FPLAN = bytes(8 * _P_SIZE), bytes(8 * 3)
-_PAD = [b"\0" * i for i in range(8)]
+
+
+def _bytes_data_offset() -> int | None:
+    """Where a ``bytes`` object's data starts from its address (CPython: ``id``), checked on a probe; None
+    when this interpreter lays bytes out otherwise (payloads are then located through numpy)."""
+    off = bytes.__basicsize__ - 1
+    probe = bytes(range(7, 40))
+    try:
+        return off if ctypes.string_at(id(probe) + off, len(probe)) == probe else None
+    except (OSError, ValueError):
+        return None
+
+
+_BYTES_DATA = _bytes_data_offset()
+
+
+@intrinsic
+def _pointer(typingctx, address):
+    """An int64 address as ``void*``, for ``numba.carray`` to view a payload where it lies."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+    return types.voidptr(types.int64), codegen
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _decode_run_kernel(buf, starts, ips, fps, planned, lo, out):
-    """Decode chunks lo .. lo + len(out) - 1 that are ``planned`` (payload j at ``buf[starts[j]:starts[j + 1]]``,
+def _decode_run_kernel(addrs, lens, ips, fps, planned, lo, out):
+    """Decode chunks lo .. lo + len(out) - 1 that are ``planned`` (payload j: ``lens[j]`` bytes at ``addrs[j]``,
     plans ``ips[j]``, ``fps[j]``) into the rows of ``out``; -1, or the first j whose payload is inconsistent."""
     for r in range(out.shape[0]):
         j = lo + r
-        if planned[j] and _decode_kernel(buf[starts[j]:starts[j + 1]], ips[j], fps[j], out[r]):
-            return j
+        if planned[j]:
+            buf = carray(_pointer(addrs[j]), (lens[j],), np.uint8)
+            if _decode_kernel(buf, ips[j], fps[j], out[r]):
+                return j
     return -1
 
 
-class Batch:
-    """Wire chunks ``(header, data)`` of one row count, prepared once so that any run of them decodes to
-    float64 in a single kernel call holding no GIL: payloads joined into one buffer, plans into two tables.
+class _SetPlan:
+    """The plan tables of a set of wire headers of one row count: made once, shared by every batch of them."""
 
-    Chunks without a plan (strings, malformed headers or payloads) are left to the caller, which decodes
-    them one by one with its own rules: :meth:`decode` returns their indices.
+    __slots__ = ("headers", "nrows", "ips", "fps", "planned", "nbytes", "lz4")
 
-    >>> b = Batch([to_wire(encode(np.arange(3.0))), to_wire(encode(np.array([0.5, np.nan, 2.0])))])
-    >>> block, left = b.decode(0, 2)
-    >>> block.tolist(), left
-    ([[0.0, 1.0, 2.0], [0.5, nan, 2.0]], [])
-    """
-
-    def __init__(self, chunks: Sequence[tuple[dict[str, Any], Any]]) -> None:
-        k = self.k = len(chunks)
-        n = chunks[0][0].get("nrows") if k and isinstance(chunks[0][0], dict) else 0
+    def __init__(self, headers: tuple) -> None:
+        k = len(headers)
+        n = headers[0].get("nrows") if k and isinstance(headers[0], dict) else 0
         if not _is_int(n) or not 0 <= n <= _MAX_ROWS:
             raise ValueError(f"chunk header must hold an int nrows, got {n!r:.100}")
-        self.nrows = n
         irows: list[bytes] = []
         frows: list[bytes] = []
-        parts: list[Any] = []
-        starts: list[int] = []
-        planned = bytearray(k)
-        pos = 0
-        for j, (header, data) in enumerate(chunks):
-            starts.append(pos)
+        nbytes = np.full(k, -1, np.int64)
+        self.lz4: list[tuple[int, int]] = []          # (j, raw size) of LZ4-compressed payloads
+        for j, header in enumerate(headers):
             if not isinstance(header, dict) or header.get("nrows") != n:
                 got = header.get("nrows") if isinstance(header, dict) else None
                 raise ValueError(f"chunk {j} has nrows {got!r:.40}, the others {n}: a batch needs one row count")
             hit = _WIRE_PLANS.get(id(header))
-            plan = hit[1] if hit is not None and hit[0] is header else _plan_of(from_wire(header, data))
-            if plan:
-                nbytes, raw = plan[2], plan[3]
-                if raw is not None:
-                    try:
-                        data = lz4.block.decompress(data, uncompressed_size=raw)
-                    except lz4.block.LZ4BlockError:
-                        plan = None
-            if not plan or len(data) != nbytes:
+            plan = hit[1] if hit is not None and hit[0] is header else _header_plan(header)
+            if not plan:
                 irows.append(_NO_IPLAN)
                 frows.append(_NO_FPLAN)
                 continue
-            planned[j] = 1
             irows.append(plan[4])
             frows.append(plan[5])
-            parts.append(data)
-            pad = -nbytes % 8
-            if pad:
-                parts.append(_PAD[pad])
-            pos += nbytes + pad
-        starts.append(pos)      # a chunk left out has an empty slice, never read
-        self._buf = np.frombuffer(b"".join(parts), np.uint8)
-        self._starts = np.array(starts, np.int64)
-        self._ips = np.frombuffer(b"".join(irows), np.int64).reshape(k, _P_SIZE)
-        self._fps = np.frombuffer(b"".join(frows), np.float64).reshape(k, 3)
-        self._planned = np.frombuffer(bytes(planned), np.uint8).copy()
+            nbytes[j] = plan[2]
+            if plan[3] is not None:
+                self.lz4.append((j, plan[3]))
+        self.headers, self.nrows, self.nbytes = headers, n, nbytes
+        self.ips = np.frombuffer(b"".join(irows), np.int64).reshape(k, _P_SIZE)
+        self.fps = np.frombuffer(b"".join(frows), np.float64).reshape(k, 3)
+        self.planned = nbytes >= 0
+
+
+def _header_plan(header: Any) -> Any:
+    """The plan of a wire header not seen yet (None when it has none or is malformed)."""
+    if not isinstance(header, dict) or set(header) != {"codec", "nrows", "meta"} or header["codec"] not in CODECS:
+        return None
+    nrows, meta = header["nrows"], header["meta"]
+    if not _is_int(nrows) or not 0 <= nrows <= _MAX_ROWS or not isinstance(meta, dict):
+        return None
+    return _make_plan(header["codec"], nrows, meta)
+
+
+# Plan tables by the identity of their headers (which the entry holds, so ids are not reused while cached).
+# An MRTask maps the same chunk sets at every pass; entries whose headers nobody else holds any more (their
+# chunks were dropped) are swept out when the cache doubles.
+_SET_PLANS: dict[tuple, _SetPlan] = {}
+_SET_MIN = 64
+_set_limit = _SET_MIN
+
+
+def _set_plan(headers: Sequence[Any]) -> _SetPlan:
+    global _set_limit
+    key = tuple(map(id, headers))
+    plan = _SET_PLANS.get(key)
+    if plan is None:
+        plan = _SET_PLANS[key] = _SetPlan(tuple(headers))
+        if len(_SET_PLANS) > _set_limit:
+            with _wire_lock:
+                for k, p in list(_SET_PLANS.items()):
+                    h = p.headers[0] if p.headers else None
+                    # references: the entry's tuple, getrefcount's argument, the wire plan cache
+                    if h is not None and sys.getrefcount(h) <= 2 + (id(h) in _WIRE_PLANS):
+                        _SET_PLANS.pop(k, None)
+                _set_limit = max(_SET_MIN, 2 * len(_SET_PLANS))
+    return plan
+
+
+class Batch:
+    """Wire chunks (``headers[j]``, ``payloads[j]``) of one row count, ready to decode any run of them to
+    float64 in a single kernel call holding no GIL: the plans come as two tables (made once per set of
+    headers and cached) and the kernel reads every payload where it lies.
+
+    Chunks without a plan (strings, malformed headers or payloads) are left to the caller, which decodes
+    them one by one with its own rules: :meth:`decode` returns their indices.
+
+    >>> a, b = to_wire(encode(np.arange(3.0))), to_wire(encode(np.array([0.5, np.nan, 2.0])))
+    >>> block, left = Batch([a[0], b[0]], [a[1], b[1]]).decode(0, 2)
+    >>> block.tolist(), left
+    ([[0.0, 1.0, 2.0], [0.5, nan, 2.0]], [])
+    """
+
+    def __init__(self, headers: Sequence[Any], payloads: Sequence[Any]) -> None:
+        if len(headers) != len(payloads):
+            raise ValueError(f"{len(headers)} headers but {len(payloads)} payloads")
+        plan = _set_plan(headers)
+        k = self.k = len(headers)
+        self.nrows = plan.nrows
+        self._ips, self._fps = plan.ips, plan.fps
+        payloads = list(payloads)
+        for j, raw in plan.lz4:
+            try:
+                payloads[j] = lz4.block.decompress(payloads[j], uncompressed_size=raw)
+            except (lz4.block.LZ4BlockError, TypeError, ValueError):
+                payloads[j] = b""               # fails the length check below: left to the checked decoder
+        self._payloads = payloads               # the kernel reads them in place: they must outlive it
+        self._lens = np.fromiter(map(len, payloads), np.int64, k)
+        self._planned = (plan.planned & (self._lens == plan.nbytes)).astype(np.uint8)
+        self._all_planned = bool(self._planned.all())
+        if _BYTES_DATA is not None and set(map(type, payloads)) <= {bytes}:
+            self._addrs = np.fromiter(map(id, payloads), np.int64, k) + _BYTES_DATA
+        else:
+            self._addrs = np.array([np.frombuffer(p, np.uint8).ctypes.data if len(p) else 0 for p in payloads],
+                                   np.int64)
 
     def decode(self, lo: int, hi: int, out: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
         """Chunks ``lo .. hi-1`` into the rows of ``out`` (a (hi - lo, nrows) float64 array, allocated and
@@ -1166,13 +1241,16 @@ class Batch:
             raise ValueError(f"out must be a contiguous float64 array of shape ({rows}, {n})")
         start = lo
         while start < hi:
-            bad = _decode_run_kernel(self._buf, self._starts, self._ips, self._fps, self._planned, start,
+            bad = _decode_run_kernel(self._addrs, self._lens, self._ips, self._fps, self._planned, start,
                                      out[start - lo:])
             if bad < 0:
                 break
             self._planned[bad] = 0           # inconsistent payload: the checked decoder names the problem
+            self._all_planned = False
             start = bad + 1
-        return out, [j for j in range(lo, hi) if not self._planned[j]]
+        if self._all_planned:
+            return out, []
+        return out, (np.flatnonzero(self._planned[lo:hi] == 0) + lo).tolist()
 
 
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:

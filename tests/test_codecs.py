@@ -580,16 +580,16 @@ def test_batch_decodes_every_planned_codec_bit_for_bit_and_leaves_the_rest():
     assert len({e.codec for e in encs}) >= 8
     strings = encode_strings(["x"] * 1003)
     wires = [to_wire(e) for e in encs] + [to_wire(strings)]
-    block, left = Batch(wires).decode(0, len(wires))
+    block, left = Batch(*zip(*wires)).decode(0, len(wires))
     assert left == [len(encs)]                                  # strings are the caller's business
     for j, e in enumerate(encs):
         np.testing.assert_array_equal(block[j].view(np.uint64), _checked(e).view(np.uint64))
-    part, left = Batch(wires).decode(2, 5)
+    part, left = Batch(*zip(*wires)).decode(2, 5)
     assert left == [] and part.shape == (3, 1003)
     np.testing.assert_array_equal(part[1].view(np.uint64), block[3].view(np.uint64))
     lz = [to_wire(e) for _, e in _fast_cases() if e.meta.get("lz4")][:1]
     assert lz
-    block, left = Batch(lz).decode(0, len(lz))
+    block, left = Batch(*zip(*lz)).decode(0, len(lz))
     assert left == [] and np.array_equal(block[0], decode_float64(from_wire(*lz[0])), equal_nan=True)
 
 
@@ -604,13 +604,25 @@ def test_batch_leaves_an_inconsistent_payload_to_the_checked_decoder():
     bad = bytearray(d)
     bad[0] ^= 0x01                                              # mask count no longer nnz
     wires = [to_wire(good[0]), (h, bytes(bad)), to_wire(good[1]), to_wire(good[2])]
-    block, left = Batch(wires).decode(0, 4)
+    block, left = Batch(*zip(*wires)).decode(0, 4)
     assert left == [1]
     for j, e in zip((0, 2, 3), good):
         assert np.array_equal(block[j], decode(e))
     with pytest.raises(ValueError, match="nnz"):
         ColumnBlock([Value("chunk", w[0], (w[1],)) for w in wires]).decode(0, 4)
     with pytest.raises(ValueError, match="one row count"):
-        Batch([to_wire(good[0]), to_wire(encode(np.zeros(7)))])
+        Batch(*zip(to_wire(good[0]), to_wire(encode(np.zeros(7)))))
     with pytest.raises(IndexError):
-        Batch(wires).decode(2, 9)
+        Batch(*zip(*wires)).decode(2, 9)
+
+
+def test_batch_reads_payloads_of_any_buffer_type_in_place():
+    from frame import codecs
+    rng = np.random.default_rng(9)
+    encs = [encode(np.where(rng.random(2000) < 0.5, 0, rng.integers(0, 256, 2000)).astype(float)) for _ in range(5)]
+    headers = [to_wire(e)[0] for e in encs]
+    expect = [decode_float64(e) for e in encs]
+    for wrap in (bytes, memoryview, bytearray, lambda b: np.frombuffer(b, np.uint8)):
+        block, left = codecs.Batch(headers, [wrap(e.data) for e in encs]).decode(0, 5)
+        assert left == [] and all(np.array_equal(block[j], expect[j]) for j in range(5))
+    assert codecs._SET_PLANS[tuple(map(id, headers))].headers[0] is headers[0]     # made once, then shared
