@@ -43,6 +43,7 @@ import os
 import threading
 import typing
 import uuid
+from itertools import filterfalse
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -369,7 +370,7 @@ class MRService:
         # a layout may give this node chunks homed elsewhere (replicated data, H2O's run_local): fetch
         # them once into the cache, where immutable chunks may stay
         store, cache = self.node.dkv.store, self.node.dkv.cache
-        remote = [k for c in mine for k in c["keys"] if k not in store and k not in cache]
+        remote = [k for c in mine for k in filterfalse(store.__contains__, c["keys"]) if k not in cache]
         for i in range(0, len(remote), 256):
             batch = remote[i:i + 256]
             for key, value in zip(batch, await self.node.dkv.get_many(batch)):
@@ -421,14 +422,15 @@ class MRService:
             raise JobCancelledError(f"job {job} was cancelled")
         tasks = [t for t, _ in results]
         out_chunks = [o for _, o in results if o]
-        if not tasks:
-            local = base
-        else:
-            local = tasks[0]
+
+        def reduce_and_close():                  # one trip to the pool: each costs a thread hand-off
+            local = tasks[0] if tasks else base
             for other in tasks[1:]:
-                await self.node.run_compute(local.reduce, other)
-        await self.node.run_compute(local.close_local)
-        return local, out_chunks
+                local.reduce(other)
+            local.close_local()
+            return local
+
+        return await self.node.run_compute(reduce_and_close), out_chunks
 
 
 async def _gather_cancel_on_error(aws: list, stop: threading.Event | None = None) -> list:
@@ -458,5 +460,5 @@ def _check_layout(layout: dict) -> None:
     for c in chunks:
         if not (isinstance(c, dict) and isinstance(c.get("cidx"), int) and isinstance(c.get("home"), str)
                 and isinstance(c.get("start"), int) and isinstance(c.get("nrows"), int)
-                and isinstance(c.get("keys"), list) and all(isinstance(k, str) for k in c["keys"])):
+                and isinstance(c.get("keys"), list) and set(map(type, c["keys"])) <= {str}):
             raise ProtocolError(f"malformed chunk in layout: {c!r:.100}")
