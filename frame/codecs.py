@@ -1194,12 +1194,24 @@ def _set_plan(headers: Sequence[Any]) -> _SetPlan:
         if len(_SET_PLANS) > _set_limit:
             with _wire_lock:
                 for k, p in list(_SET_PLANS.items()):
-                    h = p.headers[0] if p.headers else None
-                    # references: the entry's tuple, getrefcount's argument, the wire plan cache
-                    if h is not None and sys.getrefcount(h) <= 2 + (id(h) in _WIRE_PLANS):
+                    # references to a dropped set's first header: the entry's tuple, getrefcount's argument,
+                    # and the wire plan cache if it still holds it
+                    if not p.headers or sys.getrefcount(p.headers[0]) <= 2 + (id(p.headers[0]) in _WIRE_PLANS):
                         _SET_PLANS.pop(k, None)
                 _set_limit = max(_SET_MIN, 2 * len(_SET_PLANS))
     return plan
+
+
+def _address(payloads: list, j: int) -> int:
+    """Where payload j's bytes lie (a non-contiguous buffer is copied into ``payloads[j]`` first)."""
+    p = payloads[j]
+    if not len(p):
+        return 0
+    try:
+        return np.frombuffer(p, np.uint8).ctypes.data
+    except (TypeError, ValueError, BufferError):
+        payloads[j] = p = memoryview(p).tobytes()
+        return np.frombuffer(p, np.uint8).ctypes.data
 
 
 class Batch:
@@ -1227,7 +1239,7 @@ class Batch:
         for j, raw in plan.lz4:
             try:
                 payloads[j] = lz4.block.decompress(payloads[j], uncompressed_size=raw)
-            except (lz4.block.LZ4BlockError, TypeError, ValueError):
+            except (lz4.block.LZ4BlockError, TypeError, ValueError, BufferError):
                 payloads[j] = b""               # fails the length check below: left to the checked decoder
         self._payloads = payloads               # the kernel reads them in place: they must outlive it
         self._lens = np.fromiter(map(len, payloads), np.int64, k)
@@ -1236,8 +1248,7 @@ class Batch:
         if _BYTES_DATA is not None and set(map(type, payloads)) <= {bytes}:
             self._addrs = np.fromiter(map(id, payloads), np.int64, k) + _BYTES_DATA
         else:
-            self._addrs = np.array([np.frombuffer(p, np.uint8).ctypes.data if len(p) else 0 for p in payloads],
-                                   np.int64)
+            self._addrs = np.array([_address(payloads, j) for j in range(k)], np.int64)
 
     def decode(self, lo: int, hi: int, out: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
         """Chunks ``lo .. hi-1`` into the rows of ``out`` (a (hi - lo, nrows) float64 array, allocated and

@@ -622,7 +622,32 @@ def test_batch_reads_payloads_of_any_buffer_type_in_place():
     encs = [encode(np.where(rng.random(2000) < 0.5, 0, rng.integers(0, 256, 2000)).astype(float)) for _ in range(5)]
     headers = [to_wire(e)[0] for e in encs]
     expect = [decode_float64(e) for e in encs]
-    for wrap in (bytes, memoryview, bytearray, lambda b: np.frombuffer(b, np.uint8)):
+    def strided(b):                                             # a non-contiguous view of the same bytes
+        spread = np.zeros(2 * len(b), np.uint8)
+        spread[::2] = np.frombuffer(b, np.uint8)
+        return memoryview(spread[::2])
+
+    for wrap in (bytes, memoryview, bytearray, lambda b: np.frombuffer(b, np.uint8), strided):
         block, left = codecs.Batch(headers, [wrap(e.data) for e in encs]).decode(0, 5)
         assert left == [] and all(np.array_equal(block[j], expect[j]) for j in range(5))
     assert codecs._SET_PLANS[tuple(map(id, headers))].headers[0] is headers[0]     # made once, then shared
+
+
+def test_set_plan_cache_forgets_dropped_header_sets():
+    from frame import codecs
+    sets = [[to_wire(encode(np.arange(10.0) + i + 100 * j))[0] for i in range(3)] for j in range(3)]
+    data = [to_wire(encode(np.arange(10.0) + i))[1] for i in range(3)]
+    for hs in sets:
+        codecs.Batch(hs, data)
+    keys = [tuple(map(id, hs)) for hs in sets]
+    assert all(k in codecs._SET_PLANS for k in keys)
+    keep = sets[0]
+    del sets, hs
+    saved = codecs._set_limit
+    codecs._set_limit = 0                                      # the next new set sweeps
+    try:
+        codecs.Batch([to_wire(encode(np.zeros(10)))[0]], [to_wire(encode(np.zeros(10)))[1]])
+    finally:
+        codecs._set_limit = max(saved, codecs._set_limit)
+    assert keys[0] in codecs._SET_PLANS and keys[1] not in codecs._SET_PLANS and keys[2] not in codecs._SET_PLANS
+    assert codecs._SET_PLANS[keys[0]].headers[0] is keep[0]
