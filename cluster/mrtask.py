@@ -379,7 +379,8 @@ class MRService:
                 cache[key] = value
         base = cls.from_state(state)
         base.local_threads = self._threads_for_tasks()
-        await self.node.run_compute(base.setup_local)
+        if cls.setup_local is not MRTask.setup_local:    # the base hook does nothing: spare the pool trip
+            await self.node.run_compute(base.setup_local)
         decode, encode, block = _CODEC.get("decode"), _CODEC.get("encode"), _CODEC.get("block")
 
         def check_stop():
