@@ -76,9 +76,17 @@ def chunk_key(home: str, vec_key: str, cidx: int) -> str:
     return homed_key(home, f"{vec_key}#{cidx}")
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view (never the array itself: decode outputs are recycled and must stay writeable)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 class ChunkSet:
     """One chunk's rows, as ``map`` sees them: ``cs[i]`` is selected column i as float64 (NaN for NA), and
-    ``cs.matrix()`` all of them as one (nrows, ncols) array.
+    ``cs.matrix()`` all of them as one (nrows, ncols) array. Both are read-only views of decoded values (the
+    chunk itself never changes through them): copy before changing one.
 
     Columns are decoded on first access, so a map that reads only some of them (or none: a task working
     from its own node-local cache) pays only for what it reads. A map reading columns in order gets them
@@ -132,6 +140,7 @@ class ChunkSet:
                 block[j] = self[j]
         else:
             block = self._blocks().decode(0, k)
+        block.flags.writeable = False
         self._keep_all = True
         self._columns = list(block)
         return block.T
@@ -157,9 +166,11 @@ class ChunkSet:
         else:
             self._columns[run.start:run.stop] = [None] * len(run)
         if hi - i > 1 and self._block_of is not None:
-            cols = list(self._blocks().decode(i, hi))
+            block = self._blocks().decode(i, hi)
+            block.flags.writeable = False
+            cols = list(block)
         else:
-            cols = [self._decode(self.values[j]) for j in range(i, hi)]
+            cols = [_read_only(self._decode(self.values[j])) for j in range(i, hi)]
         self._columns[i:hi] = cols
         self._seen[i:hi] = b"\1" * (hi - i)
         self._run = range(i, hi)

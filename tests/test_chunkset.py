@@ -125,3 +125,16 @@ def test_without_a_block_codec_columns_decode_one_by_one():
     cs = chunk_set(values, block=None)
     assert all(same(cs[i], expect[i]) for i in range(len(cs)))
     assert same(cs.matrix(), np.column_stack(expect))
+
+
+def test_decoded_columns_are_read_only_and_copies_are_not():
+    values, expect = wide_chunk(ncols=60, seed=5)
+    cs = chunk_set(values)
+    for col in (cs[0], cs[1], cs[40], cs.matrix()):
+        with pytest.raises(ValueError, match="read-only"):
+            col[0] = 1.0
+    c = cs[3].copy()
+    c[0] = 7.0
+    assert same(cs[3], expect[3])
+    again = chunk_set(values)                                  # recycled buffers are still writeable
+    assert all(same(again[i], expect[i]) for i in range(len(again)))
