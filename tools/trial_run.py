@@ -81,7 +81,13 @@ def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | Non
         cloud.shutdown()
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
+    """The command line and the Deep Learning parameters it asks for (also what ``tools.bench.deeplearning``
+    gives H2O-3, so both train the same network).
+
+    >>> parse(["--activation", "Rectifier", "--hidden", "200", "200"])[1]["input_dropout_ratio"]
+    0.0
+    """
     from tools.fmnist_to_csv import _DEFAULT_OUT, _DEFAULT_SRC
     ap = argparse.ArgumentParser(prog="python -m tools.trial_run", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -112,6 +118,11 @@ def main(argv: list[str] | None = None) -> int:
                   train_samples_per_iteration=args.train_samples_per_iteration, reproducible=args.reproducible)
     if args.seed is not None:
         params["seed"] = args.seed
+    return args, params
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, params = parse(argv)
     quiet = args.json
     try:
         res = run(args.src, args.out, args.limit, params, args.nthreads, progress=not quiet and sys.stderr.isatty(),

@@ -55,15 +55,14 @@ def run_ours(name: str, extra: list[str], timeout: float) -> dict:
     return res
 
 
-def run_h2o(name: str) -> dict:
-    """The same run on H2O-3 (from PyPI), in this process, on the CSVs tools.trial_run wrote."""
+def run_h2o(name: str, extra: list[str]) -> dict:
+    """The same run on H2O-3 (from PyPI), in this process, on the CSVs tools.trial_run wrote: the parameters
+    come from ``tools.trial_run.parse`` of the same command line (mini-batches are H2O's ``mini_batch_size``)."""
     import h2o
     from h2o.estimators import H2ODeepLearningEstimator
-    args = dict(zip(RUNS[name][::2], RUNS[name][1::2]))
-    params = {"activation": args.get("--activation", "RectifierWithDropout"),
-              "hidden": [200, 200] if "--hidden" in RUNS[name] else [200, 200, 200],
-              "epochs": float(args["--epochs"]), "l1": 1e-5,
-              "input_dropout_ratio": 0.0 if "--activation" in args else 0.2}
+
+    from tools.trial_run import parse
+    params = {k: v for k, v in parse([*RUNS[name], *extra])[1].items() if k != "reproducible"}
     h2o.init(nthreads=-1)
     h2o.no_progress()
     data = REPO / "data"
@@ -121,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_ours(name, extra, args.timeout)
         if args.compare_h2o:
             try:
-                res["h2o"] = run_h2o(name)
+                res["h2o"] = run_h2o(name, extra)
                 res["speedup_vs_h2o"] = round(res["samples_per_s"] / res["h2o"]["samples_per_s"], 2)
             except ImportError:
                 res["h2o"] = "not installed (pip install h2o; it needs Java)"
