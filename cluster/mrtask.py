@@ -429,7 +429,17 @@ class MRService:
                 out = {"cidx": c["cidx"], "home": node_id, "nrows": int(len(arr))}
             return t, out
 
-        results = await _gather_cancel_on_error([self.node.run_compute(run_chunk, c) for c in mine], stop)
+        # one pool job per thread, each taking the next chunk until none is left: a trip through the pool per
+        # chunk would wake the event loop (and take the GIL from the maps) every time a chunk ends
+        results: list = [None] * len(mine)
+        todo = iter(range(len(mine)))         # shared: next() on it is atomic under the GIL
+
+        def run_chunks():
+            for i in todo:
+                results[i] = run_chunk(mine[i])
+
+        workers = min(len(mine), self.node.config.compute_threads)
+        await _gather_cancel_on_error([self.node.run_compute(run_chunks) for _ in range(workers)], stop)
         if job is not None and job in self.cancelled_jobs:     # cancelled while the last maps ran
             raise JobCancelledError(f"job {job} was cancelled")
         tasks = [t for t, _ in results]
