@@ -1139,19 +1139,17 @@ class _SetPlan:
 
     def __init__(self, headers: tuple) -> None:
         k = len(headers)
-        n = headers[0].get("nrows") if k and isinstance(headers[0], dict) else 0
-        if not _is_int(n) or not 0 <= n <= _MAX_ROWS:
-            raise ValueError(f"chunk header must hold an int nrows, got {n!r:.100}")
         irows: list[bytes] = []
         frows: list[bytes] = []
         nbytes = np.full(k, -1, np.int64)
         self.lz4: list[tuple[int, int]] = []          # (j, raw size) of LZ4-compressed payloads
+        n = 0
         for j, header in enumerate(headers):
-            if not isinstance(header, dict) or header.get("nrows") != n:
-                got = header.get("nrows") if isinstance(header, dict) else None
-                raise ValueError(f"chunk {j} has nrows {got!r:.40}, the others {n}: a batch needs one row count")
-            hit = _WIRE_PLANS.get(id(header))
-            plan = hit[1] if hit is not None and hit[0] is header else _header_plan(header)
+            plan = _wire_plan(header)                 # a malformed header raises, as from_wire does
+            if j == 0:
+                n = header["nrows"]
+            elif header["nrows"] != n:
+                raise ValueError(f"chunk {j} has {header['nrows']} rows, chunk 0 {n}: a batch needs one row count")
             if not plan:
                 irows.append(_NO_IPLAN)
                 frows.append(_NO_FPLAN)
@@ -1167,38 +1165,30 @@ class _SetPlan:
         self.planned = nbytes >= 0
 
 
-def _header_plan(header: Any) -> Any:
-    """The plan of a wire header not seen yet (None when it has none or is malformed)."""
-    if not isinstance(header, dict) or set(header) != {"codec", "nrows", "meta"} or header["codec"] not in CODECS:
-        return None
-    nrows, meta = header["nrows"], header["meta"]
-    if not _is_int(nrows) or not 0 <= nrows <= _MAX_ROWS or not isinstance(meta, dict):
-        return None
-    return _make_plan(header["codec"], nrows, meta)
-
-
-# Plan tables by the identity of their headers (which the entry holds, so ids are not reused while cached).
-# An MRTask maps the same chunk sets at every pass; entries whose headers nobody else holds any more (their
-# chunks were dropped) are swept out when the cache doubles.
+# Plan tables by the identity of their headers, which an entry holds (so ids are not reused while cached). An
+# MRTask maps the same chunk sets at every pass; the least recently used sets go once the entries hold more than
+# _SET_COLUMNS headers (a header can sit in several sets, one per column selection, so reference counts cannot
+# tell a dropped set as they do for single headers).
 _SET_PLANS: dict[tuple, _SetPlan] = {}
-_SET_MIN = 64
-_set_limit = _SET_MIN
+_SET_COLUMNS = 1 << 15
+_set_columns = 0
 
 
 def _set_plan(headers: Sequence[Any]) -> _SetPlan:
-    global _set_limit
+    global _set_columns
     key = tuple(map(id, headers))
-    plan = _SET_PLANS.get(key)
-    if plan is None:
-        plan = _SET_PLANS[key] = _SetPlan(tuple(headers))
-        if len(_SET_PLANS) > _set_limit:
-            with _wire_lock:
-                for k, p in list(_SET_PLANS.items()):
-                    # references to a dropped set's first header: the entry's tuple, getrefcount's argument,
-                    # and the wire plan cache if it still holds it
-                    if not p.headers or sys.getrefcount(p.headers[0]) <= 2 + (id(p.headers[0]) in _WIRE_PLANS):
-                        _SET_PLANS.pop(k, None)
-                _set_limit = max(_SET_MIN, 2 * len(_SET_PLANS))
+    with _wire_lock:
+        plan = _SET_PLANS.pop(key, None)
+        if plan is not None:
+            _SET_PLANS[key] = plan                    # most recently used last
+            return plan
+    plan = _SetPlan(tuple(headers))
+    with _wire_lock:
+        if key not in _SET_PLANS:
+            _SET_PLANS[key] = plan
+            _set_columns += len(headers)
+            while _set_columns > _SET_COLUMNS and len(_SET_PLANS) > 1:
+                _set_columns -= len(_SET_PLANS.pop(next(iter(_SET_PLANS))).headers)
     return plan
 
 
@@ -1250,17 +1240,13 @@ class Batch:
         else:
             self._addrs = np.array([_address(payloads, j) for j in range(k)], np.int64)
 
-    def decode(self, lo: int, hi: int, out: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
-        """Chunks ``lo .. hi-1`` into the rows of ``out`` (a (hi - lo, nrows) float64 array, allocated and
-        recycled per thread when None); returns it and the indices of the chunks left to the caller."""
+    def decode(self, lo: int, hi: int) -> tuple[np.ndarray, list[int]]:
+        """Chunks ``lo .. hi-1`` into the rows of a (hi - lo, nrows) float64 array (recycled per thread like
+        single decodes); returns it and the indices of the chunks left to the caller."""
         if not 0 <= lo <= hi <= self.k:
             raise IndexError(f"run {lo}..{hi} outside 0..{self.k}")
-        rows, n = hi - lo, self.nrows
-        if out is None:
-            size = rows * n
-            out = (_pooled_empty(size) if size >= _POOL_MIN_ROWS else np.empty(size)).reshape(rows, n)
-        elif out.shape != (rows, n) or out.dtype != np.float64 or not out.flags.c_contiguous:
-            raise ValueError(f"out must be a contiguous float64 array of shape ({rows}, {n})")
+        size = (hi - lo) * self.nrows
+        out = (_pooled_empty(size) if size >= _POOL_MIN_ROWS else np.empty(size)).reshape(hi - lo, self.nrows)
         start = lo
         while start < hi:
             bad = _decode_run_kernel(self._addrs, self._lens, self._ips, self._fps, self._planned, start,
@@ -1475,6 +1461,15 @@ def _sweep_wire_plans() -> None:
             if sys.getrefcount(entry[0]) <= 2 and _WIRE_PLANS.get(key) is entry:
                 del _WIRE_PLANS[key]
         _wire_limit = max(_WIRE_MIN, 2 * len(_WIRE_PLANS))
+
+
+def _wire_plan(header: dict[str, Any]) -> Any:
+    """The decode plan of a wire header (False when it has none), cached as :func:`from_wire` caches it;
+    malformed headers raise ValueError."""
+    hit = _WIRE_PLANS.get(id(header))
+    if hit is not None and hit[0] is header:
+        return hit[1]
+    return _plan_of(from_wire(header, b""))
 
 
 def from_wire(header: dict[str, Any], data: bytes | bytearray | memoryview) -> EncodedChunk:

@@ -614,6 +614,8 @@ def test_batch_leaves_an_inconsistent_payload_to_the_checked_decoder():
         Batch(*zip(to_wire(good[0]), to_wire(encode(np.zeros(7)))))
     with pytest.raises(IndexError):
         Batch(*zip(*wires)).decode(2, 9)
+    with pytest.raises(ValueError, match="chunk header must be a dict"):
+        Batch([{"codec": "int"}], [b""])
 
 
 def test_batch_reads_payloads_of_any_buffer_type_in_place():
@@ -633,21 +635,24 @@ def test_batch_reads_payloads_of_any_buffer_type_in_place():
     assert codecs._SET_PLANS[tuple(map(id, headers))].headers[0] is headers[0]     # made once, then shared
 
 
-def test_set_plan_cache_forgets_dropped_header_sets():
+def test_set_plan_cache_keeps_the_recently_used_sets_within_its_column_budget():
     from frame import codecs
-    sets = [[to_wire(encode(np.arange(10.0) + i + 100 * j))[0] for i in range(3)] for j in range(3)]
     data = [to_wire(encode(np.arange(10.0) + i))[1] for i in range(3)]
-    for hs in sets:
-        codecs.Batch(hs, data)
-    keys = [tuple(map(id, hs)) for hs in sets]
-    assert all(k in codecs._SET_PLANS for k in keys)
-    keep = sets[0]
-    del sets, hs
-    saved = codecs._set_limit
-    codecs._set_limit = 0                                      # the next new set sweeps
+    sets = [[to_wire(encode(np.arange(10.0) + i + 100 * j))[0] for i in range(3)] for j in range(4)]
+    saved = codecs._SET_COLUMNS
+    codecs._SET_PLANS.clear()
+    codecs._set_columns = 0
+    codecs._SET_COLUMNS = 6                                         # room for two sets of three
     try:
-        codecs.Batch([to_wire(encode(np.zeros(10)))[0]], [to_wire(encode(np.zeros(10)))[1]])
+        for hs in sets[:2]:
+            codecs.Batch(hs, data)
+        codecs.Batch(sets[0], data)                                 # set 0 is now the most recently used
+        for hs in sets[2:]:
+            codecs.Batch(hs, data)
+        cached = [tuple(map(id, hs)) in codecs._SET_PLANS for hs in sets]
+        assert cached == [False, False, True, True]
+        assert codecs._set_columns <= codecs._SET_COLUMNS
+        codecs.Batch(sets[2], data)                                 # a hit: the same tables
+        assert codecs._SET_PLANS[tuple(map(id, sets[2]))].headers[0] is sets[2][0]
     finally:
-        codecs._set_limit = max(saved, codecs._set_limit)
-    assert keys[0] in codecs._SET_PLANS and keys[1] not in codecs._SET_PLANS and keys[2] not in codecs._SET_PLANS
-    assert codecs._SET_PLANS[keys[0]].headers[0] is keep[0]
+        codecs._SET_COLUMNS = saved
