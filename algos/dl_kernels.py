@@ -783,10 +783,14 @@ class KernelTeam:
 
     def __init__(self, size: int):
         from concurrent.futures import ThreadPoolExecutor
+
+        from cluster.blas import single_threaded_blas
         if size < 1:
             raise ValueError(f"team size must be >= 1, got {size}")
         self.size = int(size)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, self.size - 1), thread_name_prefix="aquifer-team")
+        # helpers run numpy BLAS in mini-batch replicas: one BLAS thread each, as on the compute pool
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.size - 1), thread_name_prefix="aquifer-team",
+                                       initializer=single_threaded_blas)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

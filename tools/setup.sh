@@ -3,7 +3,7 @@
 # package and the project with its test tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+if [ ! -d /usr/share/datasets/fashion-mnist ] || ! command -v ip >/dev/null; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist iproute2 >/dev/null
