@@ -503,11 +503,11 @@ def validate(params: Mapping[str, Any]) -> dict[str, Any]:
             warnings.warn(f"Deep Learning parameter {name!r} is deprecated and has no effect", DeprecationWarning,
                           stacklevel=2)
         out[name] = _default(p) if value is None else _convert(p, value)
-    _check_lengths(out)
-    for name, why in UNSUPPORTED.items():
-        if out[name] not in (None, False) and out[name] != PARAMS[name].default:
+    for name, why in UNSUPPORTED.items():      # before the other checks: nothing else about them matters
+        if out[name] != PARAMS[name].default:
             raise ValueError(f"Deep Learning parameter {name!r} is not supported by aquifer ({why}); leave it "
                              "unset")
+    _check_lengths(out)
     return out
 
 
@@ -518,10 +518,6 @@ def _check_lengths(p: dict[str, Any]) -> None:
     if hdr is not None and len(hdr) != n_hidden:
         raise ValueError(f"hidden_dropout_ratios needs one ratio per hidden layer ({n_hidden} for hidden="
                          f"{p['hidden']}), got {len(hdr)}: {hdr}")
-    for name in ("initial_weights", "initial_biases"):
-        if p[name] is not None and len(p[name]) != n_hidden + 1:
-            raise ValueError(f"{name} needs len(hidden)+1 = {n_hidden + 1} entries (None for a layer left to the "
-                             f"random initialisation), got {len(p[name])}")
     if p["nfolds"] == 1:
         raise ValueError("nfolds must be 0 (no cross-validation) or >= 2, got 1")
     if p["x"] is not None and p["ignored_columns"] is not None:
@@ -639,16 +635,10 @@ def _check_others(p: Mapping[str, Any], problem: str, nclasses: int) -> None:
             raise ValueError(f"average_activation must be in (-1, 1) for {act} with sparsity_beta > 0, got {avg}")
         if act.startswith("Rectifier") and avg <= 0:
             raise ValueError(f"average_activation must be > 0 for {act} with sparsity_beta > 0, got {avg}")
-    if p["sparse"] and p["elastic_averaging"]:
-        raise ValueError("elastic_averaging cannot be combined with sparse=True")
     sm = p["stopping_metric"]
     if sm not in _STOPPING_BY_PROBLEM[problem]:
         raise ValueError(f"stopping_metric {sm!r} is not available for {problem}; allowed: "
                          f"{', '.join(_STOPPING_BY_PROBLEM[problem])}")
-    if p["checkpoint"] is not None and (p["initial_weights"] is not None or p["initial_biases"] is not None):
-        raise ValueError("initial_weights/initial_biases cannot be given with a checkpoint (its weights are used)")
-    if p["checkpoint"] is not None and p["pretrained_autoencoder"] is not None:
-        raise ValueError("give either checkpoint or pretrained_autoencoder, not both")
 
 
 def _set(eff: dict[str, Any], notes: list[str], name: str, value: Any, why: str) -> None:
@@ -720,9 +710,8 @@ def _note_unused(eff: Mapping[str, Any], notes: list[str], problem: str) -> None
     if eff["validation_frame"] is None:
         unused += [("score_validation_samples", "no validation_frame"), ("score_validation_sampling",
                                                                           "no validation_frame")]
-    if not eff["elastic_averaging"]:
-        unused += [(n, "elastic_averaging is off") for n in ("elastic_averaging_moving_rate",
-                                                             "elastic_averaging_regularization")]
+    unused += [(n, "elastic_averaging is not supported") for n in ("elastic_averaging_moving_rate",
+                                                                    "elastic_averaging_regularization")]
     for name, dist in (("tweedie_power", "tweedie"), ("quantile_alpha", "quantile"), ("huber_alpha", "huber")):
         if eff["distribution"] != dist:
             unused.append((name, f"distribution is {eff['distribution']}"))

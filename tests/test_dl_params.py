@@ -161,8 +161,8 @@ def test_non_dict_and_non_string_names():
 def test_list_length_rules():
     with pytest.raises(ValueError, match=r"hidden_dropout_ratios needs one ratio per hidden layer \(2"):
         validate({"hidden": [10, 10], "hidden_dropout_ratios": [0.1]})
-    with pytest.raises(ValueError, match=r"initial_weights needs len\(hidden\)\+1 = 3"):
-        validate({"hidden": [10, 10], "initial_weights": ["w0", None]})
+    with pytest.raises(ValueError, match="'initial_weights' is not supported by aquifer"):
+        validate({"hidden": [10, 10], "initial_weights": ["w0", None]})      # refused before its length
     with pytest.raises(ValueError, match="'initial_biases' is not supported by aquifer"):
         validate({"hidden": [4], "initial_biases": [None, "b1"]})
     with pytest.raises(ValueError, match="nfolds must be 0 .* or >= 2"):
