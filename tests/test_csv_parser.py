@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from frame.csv_parser import ParseError, ParsedBlock, count_lines, parse_range, unify_domains
 from frame.parse_setup import ParseSetup, guess_setup
 from tools import fmnist_to_csv
-from cloudkit import SMALL
+from cloudkit import SHARED, SMALL
 
-ECG = Path("/work/shared/data/ecg")
+ECG = SHARED / "ecg"
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 

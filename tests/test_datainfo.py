@@ -4,7 +4,6 @@ from __future__ import annotations
 import doctest
 import math
 import time
-from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -14,8 +13,9 @@ import pytest
 import algos.datainfo
 from algos.datainfo import (HASHED_COLUMN, ColumnInfo, DataInfo, hash_buckets, merge_moments,
                             murmur3_slots, weighted_moments)
+from cloudkit import SMALL
 
-PROSTATE = Path("/work/shared/data/h2o-smalldata/prostate.csv")
+PROSTATE = SMALL / "prostate.csv"
 NAN = math.nan
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from algos.dl_params import (CHECKPOINT_MUTABLE, PARAM_ALIASES, PARAMS, check_checkpoint, effective_params,
                              param_docs_table, validate)
+from cloudkit import SHARED
 
-BOOKLET = Path("/work/shared/spec/h2o-deep-learning-booklet.md")
+BOOKLET = SHARED.parent / "spec" / "h2o-deep-learning-booklet.md"
 
 
 def eff(problem: str = "regression", nclasses: int = 1, n_nodes: int = 1, **params):
