@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-import cluster
 from cluster import Job, MRTask
 from cluster.dkv import Value
 from frame import Frame, from_task_outputs
@@ -498,7 +497,7 @@ def train_with_cv(estimator, parms: dict, x, y, training_frame: Frame, validatio
             for m in fold_models:
                 remove_model(m.model_id, cloud)
         if own:
-            outer.finish("DONE")
+            outer.end_with(None)
         return main
     except BaseException as exc:
         _remove_frames(kept_frames, cloud)
@@ -508,9 +507,7 @@ def train_with_cv(estimator, parms: dict, x, y, training_frame: Frame, validatio
             except KeyError:
                 pass
         if own:
-            cancelled = isinstance(exc, (cluster.JobCancelledError, KeyboardInterrupt))
-            outer.finish("CANCELLED" if cancelled else "FAILED", str(exc) if cancelled else
-                         f"{type(exc).__name__}: {exc}")
+            outer.end_with(exc)
         raise
     finally:
         if folds is not None:

@@ -26,7 +26,6 @@ import uuid
 
 import numpy as np
 
-import cluster
 from cluster import Job
 from cluster.dkv import Value
 from frame import Frame
@@ -244,26 +243,19 @@ class Trainer:
 
     # ---------------------------------------------------------------- the run
     def run(self) -> DeepLearningModel:
-        job = self.outer_job or Job.start(f"DeepLearning {self.model_id}", cloud=self.cloud, dest=self.model_id)
         own_job = self.outer_job is None
+        job = Job.start(f"DeepLearning {self.model_id}", cloud=self.cloud, dest=self.model_id) if own_job \
+            else self.outer_job
         run_id = uuid.uuid4().hex[:12]
         self.cache_ids = [f"dl-{run_id}-train", f"dl-{run_id}-valid"]
         try:
             model = self._run(job)
             if own_job:
-                job.finish("DONE")
+                job.end_with(None)
             return model
-        except cluster.JobCancelledError as exc:
-            if own_job:
-                job.finish("CANCELLED", str(exc))
-            raise
-        except KeyboardInterrupt:
-            if own_job:                             # Ctrl-C in the driver: the user stopped it
-                job.finish("CANCELLED", "interrupted (KeyboardInterrupt)")
-            raise
         except BaseException as exc:
             if own_job:
-                job.finish("FAILED", f"{type(exc).__name__}: {exc}")
+                job.end_with(exc)
             raise
         finally:
             try:

@@ -342,13 +342,9 @@ class GridSearch:
                 if c["strategy"] == "RandomDiscrete" and c["stopping_rounds"] and self._converged():
                     break
         except BaseException as exc:
-            cancelled = isinstance(exc, (cluster.JobCancelledError, KeyboardInterrupt))
-            self._store("CANCELLED" if cancelled else "FAILED")
-            job.finish("CANCELLED" if cancelled else "FAILED", str(exc) if cancelled else
-                       f"{type(exc).__name__}: {exc}")
+            self._store(job.end_with(exc))
             raise
-        self._store("DONE")
-        job.finish("DONE")
+        self._store(job.end_with(None))
         return self
 
     def _converged(self) -> bool:

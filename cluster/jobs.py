@@ -173,13 +173,20 @@ class Job:
         return self
 
     def __exit__(self, etype, exc, tb) -> bool:
-        if exc is None:
-            self.finish(DONE)
-        elif isinstance(exc, JobCancelledError) or (isinstance(exc, KeyboardInterrupt)):
-            self.finish(CANCELLED, error=str(exc) or "cancelled")
-        else:
-            self.finish(FAILED, error=f"{type(exc).__name__}: {exc}")
+        self.end_with(exc)
         return False
+
+    def end_with(self, exc: BaseException | None) -> str:
+        """Finish as ``exc`` ends the work: DONE when None, CANCELLED for a cancel or Ctrl-C in the driver,
+        FAILED otherwise (with the error); returns the status."""
+        if exc is None:
+            status, error = DONE, ""
+        elif isinstance(exc, (JobCancelledError, KeyboardInterrupt)):
+            status, error = CANCELLED, str(exc) or f"interrupted ({type(exc).__name__})"
+        else:
+            status, error = FAILED, f"{type(exc).__name__}: {exc}"
+        self.finish(status, error)
+        return status
 
     def __repr__(self) -> str:
         return f"<Job {self.key}>"

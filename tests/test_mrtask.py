@@ -164,3 +164,15 @@ def test_heartbeats_flow_during_twenty_seconds_of_cpu_bound_maps_and_sigkill_rai
             client.shutdown()
     finally:
         kit.cleanup()
+
+
+def test_a_job_ends_as_the_exception_that_ended_its_work(one):
+    """One rule for every algorithm's job: DONE, CANCELLED for a cancel or Ctrl-C, FAILED with the error."""
+    ends = [(None, "DONE", ""), (cluster.JobCancelledError("job j was cancelled"), "CANCELLED", "job j was cancelled"),
+            (KeyboardInterrupt(), "CANCELLED", "interrupted (KeyboardInterrupt)"),
+            (ValueError("bad rows"), "FAILED", "ValueError: bad rows")]
+    for exc, status, error in ends:
+        job = cluster.Job.start("ends", cloud=one)
+        assert job.end_with(exc) == status
+        info = job.info()
+        assert (info["status"], info["error"]) == (status, error)
