@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 import lz4.block
 import numpy as np
+from llvmlite import ir
 from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -933,8 +934,9 @@ def _narrow_into(s, ip, fp, buf, out):
 def _scatter_ids(idx, fill, out):
     """Rows ``idx`` (increasing, < n) get the m values held in the last m slots of out, the others ``fill``.
 
-    Forward, in place: idx[j] <= n - m + j, so a value is read before its slot can be written.
-    Returns False (out partly written) when idx is not increasing or reaches n.
+    The values are copied aside, out filled whole, then the values put in place: filling the gaps one by
+    one cost a mispredicted branch per stored value (twice the time at F-MNIST's 1-in-10 density).
+    Returns False, before anything is moved, when idx is not increasing or reaches n.
     """
     n, m = out.size, idx.size
     prev = -1
@@ -943,14 +945,168 @@ def _scatter_ids(idx, fill, out):
         if r <= prev or r >= n:
             return False
         prev = r
-    pos = 0
-    src = n - m
+    vals = out[n - m:].copy()
+    out[:] = fill
     for j in range(m):
-        r = np.int64(idx[j])
-        out[pos:r] = fill
-        out[r] = out[src + j]
-        pos = r + 1
-    out[pos:] = fill
+        out[np.uint64(idx[j])] = vals[j]      # unsigned: no negative-index fix-up
+    return True
+
+
+# --------------------------------------------------------------------------- vector mask expansion
+#
+# A bitsparse chunk's rows are a mask byte at a time "the next popcount(byte) stored values where a bit is
+# set, fill elsewhere": exactly what AVX-512's vexpand* does for 8 lanes. LLVM's masked.expandload reads
+# only as many values as the mask has set bits (never past them), so decoding straight from the stored
+# narrow ints is one expand, one convert and one store per 8 rows, 2.5x faster than the scalar scatter
+# on F-MNIST pixels. Where the target lacks vexpand (LLVM would emulate it lane by lane, with branches)
+# the scalar scatter stays: _EXPAND is fixed when the kernels compile, and Numba's cache is per CPU.
+
+def _target_expands() -> bool:
+    """Whether Numba compiles for a CPU with AVX-512 F, VL and VBMI2 (vexpandpd/d/w/b on 8 lanes)."""
+    import numba
+    from llvmlite import binding
+    if numba.config.CPU_NAME not in (None, "host") or numba.config.CPU_FEATURES:
+        return False
+    try:
+        features = binding.get_host_cpu_features()
+    except RuntimeError:
+        return False
+    return all(features.get(f, False) for f in ("avx512f", "avx512vl", "avx512vbmi2"))
+
+
+_EXPAND = _target_expands()
+
+
+def _vsplat(builder, value, lanes: int = 8):
+    vec = ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined)
+    for k in range(lanes):
+        vec = builder.insert_element(vec, value, ir.Constant(ir.IntType(32), k))
+    return vec
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Set bits of an int64 (one popcnt instruction)."""
+    def codegen(context, builder, signature, args):
+        return builder.call(builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)]), [args[0]])
+    return types.int64(types.int64), codegen
+
+
+@intrinsic
+def _expand8(typingctx, dst, src, mask, width, bias, div, na, fill):
+    """Write 8 float64 rows at address ``dst``: row k takes the next stored value from ``src`` where bit 7 - k
+    of ``mask`` is set (np.packbits order), else ``fill``. Stored values are unsigned ints of ``width`` 1, 2
+    or 4 bytes, decoded as (v + bias) / div (no division when div is 0; NaN for the all-ones sentinel when
+    ``na``), or float64 (width 8) copied as they are. Reads exactly popcount(mask) values."""
+    sig = types.void(types.int64, types.int64, types.int64, types.int64, types.float64, types.float64,
+                     types.int64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        dst, src, mask, width, bias, div, na, fill = args
+        f64 = ir.DoubleType()
+        vf64 = ir.VectorType(f64, 8)
+        rev = builder.call(builder.module.declare_intrinsic("llvm.bitreverse", [ir.IntType(8)]),
+                           [builder.trunc(mask, ir.IntType(8))])
+        keep = builder.bitcast(rev, ir.VectorType(ir.IntType(1), 8))
+        fills = _vsplat(builder, fill)
+
+        def expand(elem, passthru):
+            vt = ir.VectorType(elem, 8)
+            suffix = "f64" if elem == f64 else f"i{elem.width}"
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vt, [ir.PointerType(elem), keep.type, vt]),
+                                                f"llvm.masked.expandload.v8{suffix}")
+            return builder.call(fn, [builder.inttoptr(src, ir.PointerType(elem)), keep, passthru])
+
+        done = builder.append_basic_block("expand.done")
+        switch = builder.switch(width, None)
+        results = []
+        for w in (1, 2, 4, 8):
+            block = builder.append_basic_block(f"expand.w{w}")
+            if w == 8:
+                switch.default = block
+            else:
+                switch.add_case(ir.Constant(width.type, w), block)
+            builder.position_at_end(block)
+            if w == 8:
+                value = expand(f64, fills)
+            else:
+                elem = ir.IntType(8 * w)
+                raw = expand(elem, ir.Constant(ir.VectorType(elem, 8), None))
+                value = builder.fadd(builder.uitofp(raw, vf64), _vsplat(builder, bias))
+                before = builder.block
+                with builder.if_then(builder.fcmp_ordered("!=", div, ir.Constant(f64, 0.0))):
+                    quotient = builder.fdiv(value, _vsplat(builder, div))
+                    divided = builder.block
+                merged = builder.phi(vf64)
+                merged.add_incoming(quotient, divided)
+                merged.add_incoming(value, before)
+                sentinel = builder.icmp_unsigned("==", raw, ir.Constant(raw.type, [2 ** (8 * w) - 1] * 8))
+                isna = builder.and_(sentinel, _vsplat(builder, builder.icmp_signed("!=", na, ir.Constant(na.type, 0))))
+                value = builder.select(isna, _vsplat(builder, ir.Constant(f64, float("nan"))), merged)
+            results.append((value, builder.block))
+            builder.branch(done)
+        builder.position_at_end(done)
+        result = builder.phi(vf64)
+        for value, block in results:
+            result.add_incoming(value, block)
+        store = builder.store(builder.select(keep, result, fills), builder.inttoptr(dst, ir.PointerType(vf64)))
+        store.align = 8
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _mask_count(mask, n):
+    """Set bits among the first n of a packbits ``mask`` (of at least (n + 7) // 8 bytes)."""
+    nwords = n >> 6
+    words = mask[:8 * nwords].view(np.int64)
+    cnt = 0
+    for i in range(nwords):
+        cnt += _popcount(words[i])
+    for b in range(8 * nwords, n >> 3):
+        cnt += _popcount(np.int64(mask[b]))
+    if n & 7:
+        cnt += _popcount(np.int64(mask[n >> 3]) & ((0xFF << (8 - (n & 7))) & 0xFF))
+    return cnt
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _expand_rows(mask, nbytes, dst, src, width, bias, div, na, fill):
+    """_expand8 over mask bytes 0 .. nbytes - 1; returns the address after the last value read."""
+    dst, src = np.int64(dst), np.int64(src)   # ctypes.data is uint64: uint64 + int64 would type as float64
+    for b in range(nbytes):
+        x = np.int64(mask[b])
+        _expand8(dst + 64 * b, src, x, width, bias, div, na, fill)
+        src += _popcount(x) * width
+    return src
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _expand_mask(mask, m, dst, src, width, bias, div, na, fill, out):
+    """The rows of ``out`` from a packbits ``mask`` and the m values stored at address ``src`` (see _expand8;
+    ``dst`` is out's address). False, with nothing written, when the mask's first out.size bits do not hold
+    exactly m set bits: no value past the m-th is ever read.
+
+    In place (float64 values held in out's last m slots) is safe: each call reads its values before writing,
+    and the 8 slots it writes end at or before the first value still unread.
+    """
+    n = out.size
+    if mask.size < (n + 7) >> 3 or _mask_count(mask, n) != m:
+        return False
+    nfull = n >> 3
+    # the same loop with constant arguments, so that LLVM drops the per-byte branches of the common cases
+    if width == 8:
+        src = _expand_rows(mask, nfull, dst, src, 8, 0.0, 0.0, 0, fill)
+    elif width == 1 and div == 0.0 and na == 0:
+        src = _expand_rows(mask, nfull, dst, src, 1, bias, 0.0, 0, fill)
+    else:
+        src = _expand_rows(mask, nfull, dst, src, width, bias, div, na, fill)
+    rest = n & 7
+    if rest:
+        tail = np.empty(8)
+        _expand8(tail.ctypes.data, src, np.int64(mask[nfull]) & ((0xFF << (8 - rest)) & 0xFF), width, bias, div,
+                 na, fill)
+        out[nfull << 3:] = tail[:rest]
     return True
 
 
@@ -958,27 +1114,25 @@ def _scatter_ids(idx, fill, out):
 def _decode_kernel(buf, ip, fp, out):
     """Decode one planned chunk payload into ``out``; 0 on success, 1 when the payload is inconsistent.
 
-    Sparse layouts decode their m stored values into the last m slots of out, then spread them in
-    place, so nothing else is allocated.
+    Bitsparse narrow ints expand straight from the payload where the CPU can (_EXPAND). Other sparse
+    layouts decode their m stored values into the last m slots of out, then spread them over out.
     """
     n, m, layout = ip[_P_N], ip[_P_M], ip[_P_LAYOUT]
     if out.size != n or m > n:
         return 1
     nmask = (n + 7) >> 3
-    if layout == _L_BITS:                     # check the mask first: set bits among the n rows == m
-        cnt = 0
-        for b in range(nmask):
-            x = np.int64(buf[b])
-            if b == nmask - 1 and (n & 7):
-                x &= (0xFF << (8 - (n & 7))) & 0xFF
-            x = x - ((x >> 1) & 0x55)
-            x = (x & 0x33) + ((x >> 2) & 0x33)
-            cnt += (x + (x >> 4)) & 0x0F
-        if cnt != m:
+    vk, voff = ip[_P_VK], ip[_P_VOFF]
+    if layout == _L_BITS and _EXPAND and vk == _VK_NARROW and ip[_P_NA] != 2:   # straight from the stored ints
+        w = ip[_P_W]
+        if voff + w * m > buf.size:
             return 1
+        ok = _expand_mask(buf, m, np.int64(out.ctypes.data), np.int64(buf.ctypes.data) + voff, w, fp[_F_BIAS],
+                          fp[_F_DIV], ip[_P_NA], fp[_F_FILL], out)
+        return 0 if ok else 1
+    if layout == _L_BITS and not _EXPAND and _mask_count(buf, n) != m:   # the scalar scatter trusts the count
+        return 1
     dst = n - m                              # stored values go to the last m slots
     vals = out[dst:dst + m]                   # where the stored values go
-    vk, voff = ip[_P_VK], ip[_P_VOFF]
     if vk == _VK_CONST:
         o = vals.view(np.int64)
         c = ip[_P_CONST]
@@ -1018,6 +1172,9 @@ def _decode_kernel(buf, ip, fp, out):
             ok = _scatter_ids(buf[:4 * m].view(np.uint32), fill, out)
         return 0 if ok else 1
     if layout == _L_BITS:
+        if _EXPAND:
+            base = np.int64(out.ctypes.data)
+            return 0 if _expand_mask(buf, m, base, base + 8 * dst, 8, 0.0, 0.0, 0, fill, out) else 1
         _scatter_mask(buf[:nmask], fill, m, out)
     return 0
 
