@@ -301,8 +301,7 @@ class Trainer:
         last_score_start, last_score_end, scoring_time = 0.0, 0.0, 0.0
         train_start = time.time()
         stop_reason = ""
-        stop_metric = p["stopping_metric"]
-        more_is_better = stop_metric in MORE_IS_BETTER
+        more_is_better = p["stopping_metric"] in MORE_IS_BETTER
         seed = int(p["seed"])
         thread_mode = self.thread_mode
         empty_in_a_row = 0
@@ -366,7 +365,7 @@ class Trainer:
                                                  epoch_counter, iterations, samples))
                 loss_now = self._loss(metrics)
                 if p["overwrite_with_best_model"] and loss_now is not None and \
-                        (best is None or (loss_now > best_loss if more_is_better and stop_metric != "AUTO"
+                        (best is None or (loss_now > best_loss if more_is_better
                                           else loss_now < best_loss)):
                     best, best_loss = (state.copy(), dict(metrics), epoch_counter, iterations, samples), loss_now
                 if not self.verbose and not p["quiet_mode"]:
@@ -381,7 +380,7 @@ class Trainer:
         if best is not None and p["overwrite_with_best_model"]:
             b_state, b_metrics, *_ = best
             if self._loss(b_metrics) is not None and self._loss(final_metrics) is not None and \
-                    (self._loss(b_metrics) < self._loss(final_metrics) if not (more_is_better and stop_metric != "AUTO")
+                    (self._loss(b_metrics) < self._loss(final_metrics) if not more_is_better
                      else self._loss(b_metrics) > self._loss(final_metrics)):
                 final_state, final_metrics = b_state, b_metrics
         return self._store(final_state, final_metrics, history, info, spec, samples, iterations, epoch_counter,
@@ -508,13 +507,7 @@ class Trainer:
         m = metrics.get("valid") or metrics.get("train")
         if m is None:
             return None
-        name = self.p["stopping_metric"]
-        if name == "AUTO":
-            name = {"regression": "deviance", "autoencoder": "MSE"}.get(self.kind, "logloss")
-        try:
-            v = m.metric(name)
-        except ValueError:
-            return None
+        v = m.metric(self.p["stopping_metric"])     # AUTO resolved and checked against the problem by dl_params
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
     def _stop_reason(self, metrics: dict, history: list[dict]) -> str:
@@ -528,7 +521,7 @@ class Trainer:
                 return f"training MSE {tm.mse():.4g} <= regression_stop"
         k = int(p["stopping_rounds"])
         if k > 0:
-            name = self._stopping_metric_name()
+            name = self.p["stopping_metric"]
             which = "valid" if self.valid is not None else "train"
             series = [h["_stop_" + which] for h in history
                       if h.get("_stop_metric") == name and h.get("_stop_" + which) is not None]
@@ -537,10 +530,6 @@ class Trainer:
                 return (f"early stopping: {prefix}{_history_key(name)} did not improve by {p['stopping_tolerance']} "
                         f"over {k} rounds")
         return ""
-
-    def _stopping_metric_name(self) -> str:
-        name = self.p["stopping_metric"]
-        return {"regression": "deviance", "autoencoder": "MSE"}.get(self.kind, "logloss") if name == "AUTO" else name
 
     def _history_row(self, metrics, duration_s, train_time, epochs, iterations, samples) -> dict:
         row = {"timestamp": time.strftime("%Y-%m-%d %H:%M:%S"), "duration": f"{duration_s:8.3f} sec",
@@ -552,11 +541,8 @@ class Trainer:
             if m is None:
                 continue
             # the stopping metric itself (mean_per_class_error, RMSLE... have no history column), hidden
-            stop_name = self._stopping_metric_name()
-            try:
-                row["_stop_metric"], row["_stop_" + which] = stop_name, float(m.metric(stop_name))
-            except ValueError:
-                pass
+            stop_name = self.p["stopping_metric"]
+            row["_stop_metric"], row["_stop_" + which] = stop_name, float(m.metric(stop_name))
             row[prefix + "rmse"] = float(m.rmse())
             if self.kind == "regression":
                 row[prefix + "deviance"] = float(m.mean_residual_deviance())

@@ -65,6 +65,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from scoring.metrics import default_stopping_metric
+
 __all__ = [
     "Param", "PARAMS", "PARAM_ALIASES", "CHECKPOINT_MUTABLE", "PROBLEMS",
     "validate", "effective_params", "check_checkpoint", "param_docs_table",
@@ -286,7 +288,6 @@ _STOPPING_BY_PROBLEM = {
     "regression": ("AUTO", "deviance", "MSE", "RMSE", "MAE", "RMSLE"),
     "autoencoder": ("AUTO", "MSE"),
 }
-_AUTO_STOPPING = {"binomial": "logloss", "multinomial": "logloss", "regression": "deviance", "autoencoder": "MSE"}
 # Sentinels that a checkpoint restart inherits from the checkpoint instead of comparing (issue #16717).
 _INHERIT = {"distribution": "AUTO", "loss": "Automatic", "stopping_metric": "AUTO", "categorical_encoding": "AUTO",
             "fold_assignment": "AUTO"}
@@ -674,7 +675,7 @@ def _resolve(eff: dict[str, Any], notes: list[str], problem: str, nclasses: int,
         for name in _MANUAL_UNUSED:
             _set(eff, notes, name, 0.0, "only used by the adaptive learning rate")
     if eff["stopping_metric"] == "AUTO":
-        _set(eff, notes, "stopping_metric", _AUTO_STOPPING[problem], f"AUTO for {problem}")
+        _set(eff, notes, "stopping_metric", default_stopping_metric(problem), f"AUTO for {problem}")
     if eff["distribution"] == "AUTO":
         if problem in ("binomial", "multinomial"):
             dist = "bernoulli" if nclasses == 2 else "multinomial"
