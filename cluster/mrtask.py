@@ -305,10 +305,13 @@ class MRTask:
 class MRService:
     """Serves ``mr.run`` (be the root) and ``mr.local`` (run a subtree) on one node."""
 
+    KEY_SELECTIONS = 8
+
     def __init__(self, node):
         self.node = node
         self.cancelled_jobs: set[str] = set()
         self._runs: dict[str, threading.Event] = {}
+        self._keys: dict[tuple, dict] = {}           # column selection -> {(home, cidx): chunk keys}
         node.register("mr.run", self._h_run)
         node.register("mr.local", self._h_local)
 
@@ -343,14 +346,16 @@ class MRService:
                               f"module every node imports (a plugin; see AQUIFER_PLUGINS)")
         if nodes[0] != self.node.id:
             raise ProtocolError(f"mr.local subtree {nodes} does not start at this node {self.node.id}")
+        _check_layout(layout)                         # from a peer (cheap: a row per chunk, no chunk keys)
         stop = threading.Event()
         self._runs[run_id] = stop
         # binary tree: the rest of the list splits into two subtrees, each led by its first node
         rest = nodes[1:]
         half = (len(rest) + 1) // 2
         subtrees = [s for s in (rest[:half], rest[half:]) if s]
-        args = {"task": task, "state": state, "layout": layout, "outputs": outputs, "job": job, "run_id": run_id}
-        children = [asyncio.ensure_future(self.node.call(s[0], "mr.local", {**args, "nodes": s},
+        args = {"task": task, "state": state, "outputs": outputs, "job": job, "run_id": run_id}
+        children = [asyncio.ensure_future(self.node.call(s[0], "mr.local", {**args, "nodes": s,
+                                                                            "layout": _only_homed(layout, s)},
                                                          timeout=10 * 24 * 3600.0)) for s in subtrees]
         mine = asyncio.ensure_future(self._run_here(cls, state, layout, outputs, job, stop))
         try:
@@ -367,10 +372,30 @@ class MRService:
             out_chunks += child["out_chunks"]
         return {"state": local_task.get_state(), "out_chunks": out_chunks}
 
+    def _chunk_keys(self, vecs: list, chunks: list) -> list:
+        """The DKV keys of each chunk's columns: ``chunk_key(home, vec, cidx)`` of the chunk's data (itself, or
+        the chunk named by ``data`` in a replicated layout). Derived here rather than shipped (a wide frame's
+        layout would carry every chunk key to every node at every pass), and kept for the last few column
+        selections, which a training loop maps again and again."""
+        sel = tuple(vecs)
+        derived = self._keys.pop(sel, None) or {}
+        self._keys[sel] = derived                     # most recently used last
+        while len(self._keys) > self.KEY_SELECTIONS:
+            self._keys.pop(next(iter(self._keys)))
+        out = []
+        for c in chunks:
+            home, cidx = c.get("data") or (c["home"], c["cidx"])
+            ks = derived.get((home, cidx))
+            if ks is None:
+                ks = derived[(home, cidx)] = [chunk_key(home, v, cidx) for v in sel]
+            out.append(ks)
+        return out
+
     def _threads_for_tasks(self) -> int:
-        """The compute threads a task may keep busy on this node: its pool, but no more than its share of
-        the cores when several members run on this host (a task that spins its threads together, such as
-        DL kernel teams, would otherwise fight the other nodes for the cores)."""
+        """The compute threads a task may keep busy on this node (its maps, and threads it starts itself): its
+        pool, but no more than its share of the cores when several members run on this host (a task that spins
+        its threads together, such as DL kernel teams, would otherwise fight the other nodes for the cores; and
+        maps on more threads than cores only wait on each other)."""
         host = self.node.id.rsplit(":", 1)[0]
         here = sum(1 for m in self.node.members if m.rsplit(":", 1)[0] == host and not self.node.is_dead(m))
         return max(1, min(self.node.config.compute_threads, (os.cpu_count() or 1) // max(1, here)))
@@ -378,10 +403,11 @@ class MRService:
     async def _run_here(self, cls, state, layout, outputs, job, stop: threading.Event):
         node_id = self.node.id
         mine = [c for c in layout["chunks"] if c["home"] == node_id]
+        keys = self._chunk_keys(layout["vecs"], mine)
         # a layout may give this node chunks homed elsewhere (replicated data, H2O's run_local): fetch
         # them once into the cache, where immutable chunks may stay
         store, cache = self.node.dkv.store, self.node.dkv.cache
-        remote = [k for c in mine for k in filterfalse(store.__contains__, c["keys"]) if k not in cache]
+        remote = [k for ks in keys for k in filterfalse(store.__contains__, ks) if k not in cache]
         for i in range(0, len(remote), 256):
             batch = remote[i:i + 256]
             for key, value in zip(batch, await self.node.dkv.get_many(batch)):
@@ -405,11 +431,11 @@ class MRService:
             check_stop()
             store[key] = value
 
-        def run_chunk(c):
+        def run_chunk(c, chunk_keys):
             check_stop()
-            values = list(map(store.get, c["keys"]))
+            values = list(map(store.get, chunk_keys))
             if None in values:
-                for j, key in enumerate(c["keys"]):
+                for j, key in enumerate(chunk_keys):
                     if values[j] is None:
                         values[j] = cache.get(key)
                         if values[j] is None:
@@ -436,9 +462,9 @@ class MRService:
 
         def run_chunks():
             for i in todo:
-                results[i] = run_chunk(mine[i])
+                results[i] = run_chunk(mine[i], keys[i])
 
-        workers = min(len(mine), self.node.config.compute_threads)
+        workers = min(len(mine), base.local_threads)
         await _gather_cancel_on_error([self.node.run_compute(run_chunks) for _ in range(workers)], stop)
         if job is not None and job in self.cancelled_jobs:     # cancelled while the last maps ran
             raise JobCancelledError(f"job {job} was cancelled")
@@ -476,11 +502,21 @@ async def _gather_cancel_on_error(aws: list, stop: threading.Event | None = None
 
 
 def _check_layout(layout: dict) -> None:
-    chunks = layout.get("chunks")
+    vecs, chunks = layout.get("vecs"), layout.get("chunks")
+    if not (isinstance(vecs, list) and set(map(type, vecs)) <= {str}):
+        raise ProtocolError("layout.vecs must be a list of vec keys")
     if not isinstance(chunks, list):
         raise ProtocolError("layout.chunks must be a list")
     for c in chunks:
+        data = c.get("data", ["", 0]) if isinstance(c, dict) else None
         if not (isinstance(c, dict) and isinstance(c.get("cidx"), int) and isinstance(c.get("home"), str)
                 and isinstance(c.get("start"), int) and isinstance(c.get("nrows"), int)
-                and isinstance(c.get("keys"), list) and set(map(type, c["keys"])) <= {str}):
+                and isinstance(data, list) and len(data) == 2 and isinstance(data[0], str)
+                and isinstance(data[1], int)):
             raise ProtocolError(f"malformed chunk in layout: {c!r:.100}")
+
+
+def _only_homed(layout: dict, nodes: list) -> dict:
+    """The layout with only the chunks homed on ``nodes`` (what a subtree maps)."""
+    here = set(nodes)
+    return {**layout, "chunks": [c for c in layout["chunks"] if c["home"] in here]}

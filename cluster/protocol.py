@@ -37,7 +37,8 @@ from .errors import ProtocolError
 
 EXT_NDARRAY = 1
 EXT_BYTES = 2
-INLINE_BYTES_LIMIT = 4096        # bytes objects above this travel as their own frame
+INLINE_BYTES_LIMIT = 1 << 16     # bytes above this travel as their own frame (zero-copy; pyzmq copies
+                                 # frames below zmq.COPY_THRESHOLD, 64 KiB, so smaller ones gain nothing)
 
 # numeric dtypes only: an object dtype could smuggle pickles (msgpack-numpy's old hole)
 ALLOWED_DTYPES = frozenset(
@@ -147,9 +148,9 @@ def encode(type: str, *, src: str, cloud: str, msg_id: int = 0, body: dict | Non
             descriptors.append(["nd", dt, list(arr.shape)])
             buffers.append(arr.data if arr.size else b"")
             return msgpack.ExtType(EXT_NDARRAY, len(buffers).to_bytes(4, "little"))
-        if isinstance(obj, (bytes, bytearray, memoryview)):
-            descriptors.append(["b", "", [len(obj) if not isinstance(obj, memoryview) else obj.nbytes]])
-            buffers.append(obj)
+        if isinstance(obj, _OutOfBand):
+            descriptors.append(["b", "", [len(obj.data)]])
+            buffers.append(obj.data)
             return msgpack.ExtType(EXT_BYTES, len(buffers).to_bytes(4, "little"))
         if isinstance(obj, np.generic):
             return obj.item()
@@ -178,14 +179,32 @@ def check_size(frames: list, max_bytes: int, what: str) -> None:
                          f"(NodeConfig.max_message_bytes)")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})   # what can hold no bytes
+
+
+class _OutOfBand:
+    """Big bytes marked to travel as their own frame: msgpack packs bytes (and memoryviews) itself, so only a
+    type it does not know reaches ``default``."""
+    __slots__ = ("data",)
+
+    def __init__(self, data) -> None:
+        self.data = data
+
+
 def _outline(obj):
-    """Move big bytes out of band by wrapping them in memoryviews (which ``default`` sees)."""
+    """Mark big bytes to travel out of band (see :class:`_OutOfBand`).
+
+    Lists of plain values are passed as they are after a scan at C speed: a wide frame's task layout holds
+    tens of thousands of chunk keys, and a Python call per key cost 10 ms per message.
+    """
     if isinstance(obj, dict):
-        return {k: _outline(v) for k, v in obj.items()}
+        return {k: v if type(v) in _PLAIN else _outline(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if set(map(type, obj)) <= _PLAIN:
+            return obj
         return [_outline(v) for v in obj]
     if isinstance(obj, (bytes, bytearray)) and len(obj) > INLINE_BYTES_LIMIT:
-        return memoryview(obj)
+        return _OutOfBand(obj)
     return obj
 
 

@@ -1644,7 +1644,9 @@ def from_wire(header: dict[str, Any], data: bytes | bytearray | memoryview) -> E
         raise ValueError(f"chunk data must be bytes-like, got {type(data).__name__}")
     meta = header["meta"]
     enc = EncodedChunk(header["codec"], header["nrows"], dict(meta) if isinstance(meta, dict) else meta, bytes(data))
-    _WIRE_PLANS[id(header)] = (header, _plan_of(enc))
+    plan = _plan_of(enc)
+    with _wire_lock:                    # a sweep lists the entries: no insert may change the dict meanwhile
+        _WIRE_PLANS[id(header)] = (header, plan)
     if len(_WIRE_PLANS) > _wire_limit:
         _sweep_wire_plans()
     return enc

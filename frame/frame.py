@@ -132,26 +132,20 @@ class Frame:
         return [chunk_key(h, vec, i) for i, h in enumerate(self._h["homes"])]
 
     def mr_layout(self, columns: Sequence[str | int] | None = None, replicate_to: Sequence[str] | None = None) -> dict:
-        """The chunks an MRTask maps over. With ``replicate_to``, every listed node maps over ALL chunks
-        (H2O's replicated training data): node k gets chunk i as task chunk ``k * nchunks + i``."""
-        idx = tuple(range(self.ncols) if columns is None else [self.col_index(c) for c in columns])
-        # the last layout is kept (a header is never changed in place: assignment makes a new one), so
-        # repeated passes over a wide frame do not format every chunk key again
-        last = getattr(self, "_last_layout", None)
-        if last is not None and last[0] is self._h and last[1] == idx:
-            keys = last[2]
-        else:
-            homes, vecs = self._h["homes"], self._h["vecs"]
-            keys = [[chunk_key(h, vecs[j], i) for j in idx] for i, h in enumerate(homes)]
-            self._last_layout = (self._h, idx, keys)
-        espc = self._h["espc"]
-        base = [{"cidx": i, "home": h, "start": int(espc[i]), "nrows": int(espc[i + 1] - espc[i]),
-                 "keys": list(keys[i])} for i, h in enumerate(self._h["homes"])]
-        if replicate_to is None:
-            return {"chunks": base}
-        n = len(base)
-        return {"chunks": [{**c, "cidx": k * n + c["cidx"], "home": node}
-                           for k, node in enumerate(replicate_to) for c in base]}
+        """The chunks an MRTask maps over: the selected columns' vec keys and one row per chunk (each node
+        derives the chunk keys it needs, so a wide frame's layout stays small). With ``replicate_to``, every
+        listed node maps over ALL chunks (H2O's replicated training data): node k gets chunk i as task chunk
+        ``k * nchunks + i``, whose data is chunk i where it lives."""
+        idx = range(self.ncols) if columns is None else [self.col_index(c) for c in columns]
+        vecs, espc = self._h["vecs"], self._h["espc"]
+        base = [{"cidx": i, "home": h, "start": int(espc[i]), "nrows": int(espc[i + 1] - espc[i])}
+                for i, h in enumerate(self._h["homes"])]
+        layout = {"vecs": [vecs[j] for j in idx], "chunks": base}
+        if replicate_to is not None:
+            n = len(base)
+            layout["chunks"] = [{**c, "cidx": k * n + c["cidx"], "home": node, "data": [c["home"], c["cidx"]]}
+                                for k, node in enumerate(replicate_to) for c in base]
+        return layout
 
     # ---------------------------------------------------------------- selection and assignment
     def __getitem__(self, item) -> "Frame":

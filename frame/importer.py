@@ -43,9 +43,8 @@ class ByteRanges:
         self.homes = homes
 
     def mr_layout(self, columns=None) -> dict:
-        return {"chunks": [{"cidx": i, "home": self.homes[i % len(self.homes)], "start": self.bounds[i],
-                            "nrows": self.bounds[i + 1] - self.bounds[i], "keys": []}
-                           for i in range(len(self.bounds) - 1)]}
+        return {"vecs": [], "chunks": [{"cidx": i, "home": self.homes[i % len(self.homes)], "start": self.bounds[i],
+                                        "nrows": self.bounds[i + 1] - self.bounds[i]} for i in range(len(self.bounds) - 1)]}
 
 
 def _encode_block(block, setup: ParseSetup):

@@ -183,3 +183,17 @@ def test_cloud_across_three_network_namespaces(netns_hosts, tmp_path):
         assert "127.0.0.1" not in "".join(n.log() for n in nodes)
     finally:
         kit.cleanup()
+
+
+def test_big_bytes_travel_out_of_band_wherever_they_sit_and_plain_lists_pass_untouched():
+    big, small = bytes(range(256)) * 512, b"tiny"
+    plain = [f"key{i}" for i in range(10_000)] + [1, 2.5, None, True]
+    body = {"ok": True, "result": {"plain": plain, "mixed": ["a", big, [small, big]], "nested": {"b": big}}}
+    frames = protocol.encode("rep", src="a", cloud="c", msg_id=3, body=body)
+    assert len(frames) == 2 + 3                        # header, body, then one frame per big bytes object
+    assert all(bytes(f) == big for f in frames[2:])
+    msg = protocol.decode(frames, max_bytes=1 << 26)
+    result = msg.body["result"]
+    assert result["plain"] == plain and result["mixed"][0] == "a" and result["mixed"][2][0] == small
+    assert bytes(result["mixed"][1]) == bytes(result["mixed"][2][1]) == bytes(result["nested"]["b"]) == big
+    assert protocol._outline(plain) is plain            # a list of plain values is not walked in Python

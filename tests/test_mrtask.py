@@ -176,3 +176,20 @@ def test_a_job_ends_as_the_exception_that_ended_its_work(one):
         assert job.end_with(exc) == status
         info = job.info()
         assert (info["status"], info["error"]) == (status, error)
+
+
+def test_a_layout_names_vecs_not_chunk_keys_and_a_malformed_one_is_refused(three):
+    client, nodes = three
+    fr = Frame.from_numpy(np.arange(30_000.0).reshape(-1, 3), cloud=client)
+    layout = fr.mr_layout(["C2"])
+    assert layout["vecs"] == fr.vecs[1:2] and all(set(c) == {"cidx", "home", "start", "nrows"} for c in layout["chunks"])
+    task = ColSum()
+    client.run(task.do_all_async(client.node, layout, []))
+    assert task.sums[0] == np.arange(30_000.0).reshape(-1, 3)[:, 1].sum()
+    first = layout["chunks"][0]
+    for bad, what in (({**layout, "vecs": [7]}, "layout.vecs"), ({"chunks": layout["chunks"]}, "layout.vecs"),
+                      ({**layout, "chunks": [{**first, "data": [first["home"]]}]}, "malformed chunk")):
+        with pytest.raises(cluster.RemoteError, match=what):
+            client.run(ColSum().do_all_async(client.node, bad, []))
+    assert Empty().do_all(fr, cloud=client) is not None          # the cloud still serves
+    fr.remove()

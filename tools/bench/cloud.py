@@ -45,7 +45,7 @@ from tests.cloudkit import Launcher, NodeProc, free_port_pair
 
 PARTS = ("formation", "detection", "rpc", "array")
 LOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f"      # logging's default asctime, as cluster.node writes it
-SMALL_PAYLOAD = b"\x5a" * 64                  # inline in the msgpack body (below the 4 KiB out-of-band limit)
+SMALL_PAYLOAD = b"\x5a" * 64                  # inline in the msgpack body (below the 64 KiB out-of-band limit)
 
 
 # ------------------------------------------------------------------------------------------ machine
