@@ -305,7 +305,7 @@ class Trainer:
         seed = int(p["seed"])
         thread_mode = self.thread_mode
         empty_in_a_row = 0
-        block_v = None
+        block_v, block_rows = None, 0
         while True:
             job.check_cancelled()
             iterations += 1
@@ -332,7 +332,11 @@ class Trainer:
             state = NetState.from_arrays(spec, {k: (task.out[k] / task.n_models).astype(
                 np.float32 if k.startswith("w") else np.float64) for k in _STATE_NAMES})
             if BLOCK_MOMENTUM and task.n_replicas > 1:
-                block_v = _block_momentum(prev, state, block_v, 1.0 - 1.0 / task.n_replicas)
+                # the carried step is the last block's: a block of fewer rows carries its share of it (the
+                # few rows left for a run's last iteration took a whole block's step on no new data)
+                share = min(1.0, task.rows / block_rows) if block_rows else 1.0
+                block_v = _block_momentum(prev, state, block_v, (1.0 - 1.0 / task.n_replicas) * share)
+                block_rows = task.rows
             if not np.all(np.isfinite(state.b)):
                 raise FloatingPointError("the model became unstable (non-finite biases): lower the rate, or use "
                                          "adaptive_rate, max_w2 or l2 (H2O: 'Trying to predict with an unstable "

@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import pytest
 
-from algos.dl_kernels import dropout_mask, forward, train_minibatch, train_rows
+from algos.dl_kernels import dropout_mask, forward, train_minibatch, train_minibatches, train_rows
 from algos.dl_net import (
     ACTIVATIONS, G_GAMMA, G_POISSON, G_TWEEDIE, F_GRADIENT, DLHyper, NetSpec, NetState, init_state,
 )
@@ -368,7 +368,7 @@ MB_CASES = [
 
 
 @pytest.mark.parametrize("act,output,kw", MB_CASES)
-def test_minibatch_step_matches_reference_average(act, output, kw):
+def test_minibatch_step_matches_reference_sum_over_batch_size(act, output, kw):
     spec = _spec(act, output)
     hk = DLHyper(**kw)
     hyper, flags = hk.pack(spec)
@@ -391,13 +391,36 @@ def test_minibatch_step_matches_reference_average(act, output, kw):
         masks = _masks(spec, hk, hyper, seen + pos)
         g1, b1, lo = ref.gradients(X[i], y[i], wts[i], off[i], hyper, flags, masks)
         want_loss += wts[i] * lo
-        for l in range(spec.n_layers):
-            gW[l] += g1[l] / len(live)
-            gb[l] += b1[l] / len(live)
+        for l in range(spec.n_layers):      # summed over the batch, divided by its size (8), not its 7 live rows
+            gW[l] += g1[l] / 8
+            gb[l] += b1[l] / 8
     ref.step(gW, gb, hyper, flags, seen)
     assert rows == 7
     assert loss == pytest.approx(want_loss, rel=1e-4)
     _assert_state_matches(st, ref, before)
+
+
+def test_batches_run_across_sources_and_a_short_batch_moves_by_its_share():
+    """Two sources of 5 and 3 rows in batches of 4 take the steps of one source of the 8 rows (the batch that
+    spans them gathers from both), and a last batch of 1 row of a size-4 batch steps a quarter as far."""
+    spec = NetSpec((5, 7, 3), "Tanh")
+    hyper, flags = DLHyper(adaptive_rate=False, rate=0.1, momentum_start=0.0).pack(spec)
+    X, y = _data(spec, flags, 8)
+    w, off = np.ones(8), np.zeros(8)
+    one, two = init_state(spec, seed=2), init_state(spec, seed=2)
+    train_minibatch(one, X, y, w, off, np.arange(8, dtype=np.int64), hyper, flags, 5, 0, 4)
+    first, second = slice(0, 5), slice(5, 8)
+    rows, _ = train_minibatches(two, [(np.ascontiguousarray(X[first]), y[first], w[first], off[first],
+                                       np.arange(5, dtype=np.int64), 5, 0),
+                                      (np.ascontiguousarray(X[second]), y[second], w[second], off[second],
+                                       np.arange(3, dtype=np.int64), 5, 5)], hyper, flags, 4)
+    assert rows == 8
+    np.testing.assert_allclose(one.w, two.w, rtol=1e-5, atol=1e-6)
+    short, full = init_state(spec, seed=2), init_state(spec, seed=2)
+    train_minibatch(short, X, y, w, off, np.array([3], dtype=np.int64), hyper, flags, 5, 0, 4)
+    train_minibatch(full, X, y, w, off, np.array([3], dtype=np.int64), hyper, flags, 5, 0, 1)
+    start = init_state(spec, seed=2)
+    np.testing.assert_allclose(short.w - start.w, (full.w - start.w) / 4, rtol=1e-4, atol=1e-7)
 
 
 def test_minibatch_of_one_equals_per_sample():
