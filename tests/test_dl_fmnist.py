@@ -3,7 +3,7 @@
 Threshold: H2O-3 reaches 25.5 % validation error after 0.17 epochs of the full 60k set (about 10k samples,
 docs reference). Six epochs of a 10k subset (60k samples) must do better than 25 %: a model that learnt
 nothing sits at 90 %, one trained wrongly (bad encoding, broken averaging) well above 25 %. Measured: 1 node
-17.5 %, 3 nodes 18.6 % (20.3-20.9 % before block momentum: plain averaging of 3 nodes learns ~3x slower per
+17.5 %, 3 nodes 18.1 % (20.3-20.9 % before block momentum: plain averaging of 3 nodes learns ~3x slower per
 epoch), so the 1.5-point agreement bound is a real check of multi-node training.
 """
 from pathlib import Path
