@@ -53,7 +53,7 @@ class ParseError(ValueError):
     """A malformed CSV line: ``line`` is the 1-based line in the whole file, ``column`` 1-based or None."""
 
     def __init__(self, line: int, column: int | None, message: str) -> None:
-        self.line, self.column = line, column
+        self.line, self.column, self.message = line, column, message
         where = f"line {line}" + (f", column {column}" if column is not None else "")
         super().__init__(f"{where}: {message}")
 

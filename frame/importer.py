@@ -63,7 +63,7 @@ def _encode_block(block, setup: ParseSetup):
 
 def _in_file(exc: ParseError, path: str, lines_before: int) -> ParseError:
     """A range's ParseError (lines counted from the range) with the file's name and line number."""
-    return ParseError(exc.line + lines_before, exc.column, f"{path}: {str(exc).split(': ', 1)[1]}")
+    return ParseError(exc.line + lines_before, exc.column, f"{path}: {exc.message}")
 
 
 def _parse(buf, start: int, end: int, setup: ParseSetup, path: str):
