@@ -66,7 +66,7 @@ def test_ragged_row_names_the_line_and_leaves_nothing_behind(one, tmp_path):
     before = {r["key"] for r in one.dkv.keys("")}
     with pytest.raises(cluster.RemoteError) as info:
         frame.import_file(str(path))
-    assert "line 3001" in str(info.value) and "column 3" in str(info.value)
+    assert "line 3001" in str(info.value) and "column 3" in str(info.value) and f"{path}: " in str(info.value)
     assert {r["key"] for r in one.dkv.keys("")} == before
 
 
