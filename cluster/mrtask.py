@@ -32,7 +32,10 @@ registered class, never arbitrary code. For multi-node clouds, define tasks in a
 
 Where the chunks come from is not this module's business: ``do_all`` takes any *source* with a method
 ``mr_layout(columns) -> dict`` (the frame layer supplies it) and decodes chunk values with the codec that
-layer registers through :func:`register_chunk_codec`.
+layer registers through :func:`register_chunk_codec`. A layout is ``{"vecs": [vec key per selected column],
+"chunks": [{"cidx", "home", "start", "nrows"[, "data": [home, cidx]]}]}``: the node homing a chunk maps it,
+reading the values under :func:`chunk_key` of each vec at the chunk's own home and index (or those ``data``
+names, when a replicated layout gives a node a copy of a chunk held elsewhere).
 """
 from __future__ import annotations
 
