@@ -47,6 +47,7 @@ Example
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from llvmlite import ir
@@ -973,14 +974,26 @@ def train_minibatch(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: n
     update (``apply_update_kernel``).  Exact and deterministic; with ``batch_size=1`` it takes the
     same steps as ``train_rows`` (up to float32 summation order).
     """
-    return train_minibatches(state, [(X, y, row_weight, offset, order, seed, samples_seen)], hyper, flags,
-                             batch_size)
+    return train_minibatches(state, [RowSource(X, y, row_weight, offset, order, seed, samples_seen)], hyper,
+                             flags, batch_size)
+
+
+class RowSource(NamedTuple):
+    """Rows to train on: ``X[order]`` with their targets, weights and offsets; ``seed`` and ``samples_seen`` (the
+    counter of ``order[0]``) give their dropout masks and learning-rate schedule, as in :func:`train_rows`."""
+    X: np.ndarray
+    y: np.ndarray
+    row_weight: np.ndarray
+    offset: np.ndarray
+    order: np.ndarray
+    seed: int
+    samples_seen: int
 
 
 def train_minibatches(state: NetState, sources: list, hyper: np.ndarray, flags: np.ndarray,
                       batch_size: int) -> tuple[int, float]:
-    """:func:`train_minibatch` over several row sources in turn, each ``(X, y, row_weight, offset, order, seed,
-    samples_seen)`` (a thread's share of each chunk of an iteration): batches run on from one source into the
+    """:func:`train_minibatch` over several :class:`RowSource` in turn (a thread's share of each chunk of an
+    iteration; plain tuples in that order do too): batches run on from one source into the
     next, so a source holding few rows does not make a small batch of its own. (Cut per chunk, a small last
     iteration became batches of one or two rows, each a full ADADELTA step on a single row's gradient: the
     F-MNIST mini-batch run went from 0.17 to 1.2 training logloss in one iteration of 46 rows.)
@@ -988,14 +1001,15 @@ def train_minibatches(state: NetState, sources: list, hyper: np.ndarray, flags: 
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     _check_hyper(state, hyper, flags)
-    for X, y, row_weight, offset, order, _, _ in sources:
-        _check_rows(state, X, y, row_weight, offset, order, flags)
+    sources = [RowSource(*src) for src in sources]
+    for src in sources:
+        _check_rows(state, src.X, src.y, src.row_weight, src.offset, src.order, flags)
     totals = [0, 0.0]
     grads = (np.zeros_like(state.w), np.zeros_like(state.b))    # every batch overwrites them whole
     parts: list = []                       # (source, positions lo..hi of its order) of the batch being filled
     room = batch_size
     for s, src in enumerate(sources):
-        pos, n = 0, src[4].size
+        pos, n = 0, src.order.size
         while pos < n:
             take = min(room, n - pos)
             parts.append((s, pos, pos + take))
@@ -1017,28 +1031,28 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
     act, out_kind, gcode = int(flags[F_ACTIVATION]), int(flags[F_OUTPUT]), int(flags[F_GRADIENT])
     beta = hyper[H_SPARSITY_BETA] if out_kind == OUT_AUTOENCODER else 0.0
     first = parts[0]
-    step_counter = np.int64(sources[first[0]][6] + first[1])     # the batch's first sample, as per-row SGD counts
+    step_counter = np.int64(sources[first[0]].samples_seen + first[1])   # its first sample, as per-row SGD counts
     live_parts = []                        # (source, row indices, dropout counters) of rows with weight
     for s, lo, hi in parts:
-        X, y, row_weight, offset, order, seed, seen = sources[s]
-        idx = order[lo:hi]
-        live = row_weight[idx] != 0.0
+        src = sources[s]
+        idx = src.order[lo:hi]
+        live = src.row_weight[idx] != 0.0
         if live.any():
-            live_parts.append((s, idx[live], (seen + lo + np.arange(hi - lo, dtype=np.int64))[live]))
+            live_parts.append((s, idx[live], (src.samples_seen + lo + np.arange(hi - lo, dtype=np.int64))[live]))
     if not live_parts:
         return
 
-    def gather(k: int) -> np.ndarray:
-        arrays = [sources[s][k][idx] for s, idx, _ in live_parts]
+    def gather(field: str) -> np.ndarray:
+        arrays = [getattr(sources[s], field)[idx] for s, idx, _ in live_parts]
         return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
-    X0, yb, rw, offb = gather(0), gather(1), gather(2), gather(3)
+    X0, yb, rw, offb = gather("X"), gather("y"), gather("row_weight"), gather("offset")
     B = X0.shape[0]
 
     def fill_masks(m: np.ndarray, layer: int, ratio: float) -> None:
         at = 0
         for s, idx, counters in live_parts:       # each row's mask from its own source's seed and counter
-            _fill_masks_batch(m[at:at + idx.size], np.int64(sources[s][5]), counters, np.int64(layer), ratio)
+            _fill_masks_batch(m[at:at + idx.size], np.int64(sources[s].seed), counters, np.int64(layer), ratio)
             at += idx.size
 
     masks: list[np.ndarray | None] = [None] * L

@@ -30,7 +30,7 @@ import numpy as np
 from cluster import MRTask
 
 from .datainfo import DataInfo
-from .dl_kernels import KernelTeam, forward, train_minibatch, train_minibatches, train_rows
+from .dl_kernels import KernelTeam, RowSource, forward, train_minibatch, train_minibatches, train_rows
 from .dl_net import NetSpec, NetState
 
 # node-local cache of encoded chunks: cache_id -> {cidx: (X, y, w, offset)}; dropped at the end of a run
@@ -225,16 +225,16 @@ class DLTrainTask(MRTask):
         nets = [self._base if self.thread_mode == "hogwild" else self._base.copy() for _ in range(n)]
 
         def work(t: int) -> tuple[int, float]:
-            mine = []                      # (X, y, w, offset, rows, seed, first sample) of each chunk's slice
+            mine = []                      # this thread's slice of each chunk
             for X, y, w, off, order, chunk_seed in pending:
                 lo, hi = order.size * t // n, order.size * (t + 1) // n
                 if hi > lo:
-                    mine.append((X, y, w, off, order[lo:hi], chunk_seed, self.samples_seen + lo))
+                    mine.append(RowSource(X, y, w, off, order[lo:hi], chunk_seed, self.samples_seen + lo))
             if self.mini_batch_size > 1:   # batches run on across chunks: no small batch per chunk slice
                 return train_minibatches(nets[t], mine, self.hyper, self.flags, self.mini_batch_size)
             rows, loss = 0, 0.0
-            for X, y, w, off, order, chunk_seed, seen in mine:
-                r, lo_sum = train_rows(nets[t], X, y, w, off, order, self.hyper, self.flags, chunk_seed, seen)
+            for src in mine:
+                r, lo_sum = train_rows(nets[t], *src[:5], self.hyper, self.flags, src.seed, src.samples_seen)
                 rows, loss = rows + r, loss + lo_sum
             return rows, loss
 
