@@ -149,7 +149,7 @@ def encode(type: str, *, src: str, cloud: str, msg_id: int = 0, body: dict | Non
             buffers.append(arr.data if arr.size else b"")
             return msgpack.ExtType(EXT_NDARRAY, len(buffers).to_bytes(4, "little"))
         if isinstance(obj, _OutOfBand):
-            descriptors.append(["b", "", [len(obj.data)]])
+            descriptors.append(["b", "", [memoryview(obj.data).nbytes]])
             buffers.append(obj.data)
             return msgpack.ExtType(EXT_BYTES, len(buffers).to_bytes(4, "little"))
         if isinstance(obj, np.generic):
@@ -205,6 +205,8 @@ def _outline(obj):
         return [_outline(v) for v in obj]
     if isinstance(obj, (bytes, bytearray)) and len(obj) > INLINE_BYTES_LIMIT:
         return _OutOfBand(obj)
+    if isinstance(obj, memoryview) and obj.nbytes > INLINE_BYTES_LIMIT:   # as received: passed on the same way
+        return _OutOfBand(obj if obj.c_contiguous else obj.tobytes())
     return obj
 
 

@@ -197,3 +197,5 @@ def test_big_bytes_travel_out_of_band_wherever_they_sit_and_plain_lists_pass_unt
     assert result["plain"] == plain and result["mixed"][0] == "a" and result["mixed"][2][0] == small
     assert bytes(result["mixed"][1]) == bytes(result["mixed"][2][1]) == bytes(result["nested"]["b"]) == big
     assert protocol._outline(plain) is plain            # a list of plain values is not walked in Python
+    again = protocol.encode("rep", src="a", cloud="c", msg_id=4, body={"ok": True, "result": result["nested"]})
+    assert len(again) == 3 and bytes(again[2]) == big  # a received buffer (a memoryview) is passed on out of band
