@@ -59,7 +59,10 @@ class Value:
                 and isinstance(d["immutable"], bool)
                 and all(isinstance(b, (bytes, memoryview, np.ndarray)) for b in d["bufs"])):
             raise ProtocolError("malformed DKV value")
-        return cls(d["type"], d["meta"], tuple(d["bufs"]), d["immutable"])
+        # big bytes arrive out of band as views of the message's frames: made bytes once here, so that readers
+        # (the chunk codecs) never copy them again at every decode
+        bufs = tuple(b.tobytes() if isinstance(b, memoryview) else b for b in d["bufs"])
+        return cls(d["type"], d["meta"], bufs, d["immutable"])
 
 
 def _rank(key: str, node: str) -> int:

@@ -35,7 +35,7 @@ def test_put_get_delete_keys_across_nodes_member_and_client(cloud4):
     dkv = cloud.dkv
     arrays = {f"k{i}": np.arange(i * 1000, dtype=np.float64) for i in range(40)}
     for k, a in arrays.items():
-        dkv.put(k, Value("arr", {"i": k}, (a, b"x" * 5000)))
+        dkv.put(k, Value("arr", {"i": k}, (a, b"x" * 5000, b"y" * 70_000)))     # the last travels out of band
     assert cloud.status()["locked"]          # the first write locked the cloud
     rows = dkv.keys("k")
     assert len(rows) == 40 and {r["home"] for r in rows} == set(cloud.node.members)
@@ -47,6 +47,7 @@ def test_put_get_delete_keys_across_nodes_member_and_client(cloud4):
             v = client.dkv.get(k)
             np.testing.assert_array_equal(v.buffers[0], a)
             assert bytes(v.buffers[1]) == b"x" * 5000 and v.meta == {"i": k}
+            assert type(v.buffers[2]) is bytes and v.buffers[2] == b"y" * 70_000
         many = client.dkv.get_many(["k3", "nope", "k7"])
         assert many[1] is None and many[0].meta["i"] == "k3"
         # writes from the client land on the home and are seen by the member
