@@ -1082,10 +1082,10 @@ def _expand_rows(mask, nbytes, dst, src, width, bias, div, na, fill):
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def _expand_mask(mask, m, dst, src, width, bias, div, na, fill, out):
-    """The rows of ``out`` from a packbits ``mask`` and the m values stored at address ``src`` (see _expand8;
-    ``dst`` is out's address). False, with nothing written, when the mask's first out.size bits do not hold
-    exactly m set bits: no value past the m-th is ever read.
+def _expand_mask(mask, m, src, width, bias, div, na, fill, out):
+    """The rows of ``out`` from a packbits ``mask`` and the m values stored at address ``src`` (see _expand8).
+    False, with nothing written, when the mask's first out.size bits do not hold exactly m set bits: no value
+    past the m-th is ever read.
 
     In place (float64 values held in out's last m slots) is safe: each call reads its values before writing,
     and the 8 slots it writes end at or before the first value still unread.
@@ -1094,6 +1094,7 @@ def _expand_mask(mask, m, dst, src, width, bias, div, na, fill, out):
     if mask.size < (n + 7) >> 3 or _mask_count(mask, n) != m:
         return False
     nfull = n >> 3
+    dst = out.ctypes.data
     # the same loop with constant arguments, so that LLVM drops the per-byte branches of the common cases
     if width == 8:
         src = _expand_rows(mask, nfull, dst, src, 8, 0.0, 0.0, 0, fill)
@@ -1126,8 +1127,8 @@ def _decode_kernel(buf, ip, fp, out):
         w = ip[_P_W]
         if voff + w * m > buf.size:
             return 1
-        ok = _expand_mask(buf, m, np.int64(out.ctypes.data), np.int64(buf.ctypes.data) + voff, w, fp[_F_BIAS],
-                          fp[_F_DIV], ip[_P_NA], fp[_F_FILL], out)
+        ok = _expand_mask(buf, m, np.int64(buf.ctypes.data) + voff, w, fp[_F_BIAS], fp[_F_DIV], ip[_P_NA],
+                          fp[_F_FILL], out)
         return 0 if ok else 1
     if layout == _L_BITS and not _EXPAND and _mask_count(buf, n) != m:   # the scalar scatter trusts the count
         return 1
@@ -1173,8 +1174,7 @@ def _decode_kernel(buf, ip, fp, out):
         return 0 if ok else 1
     if layout == _L_BITS:
         if _EXPAND:
-            base = np.int64(out.ctypes.data)
-            return 0 if _expand_mask(buf, m, base, base + 8 * dst, 8, 0.0, 0.0, 0, fill, out) else 1
+            return 0 if _expand_mask(buf, m, np.int64(out.ctypes.data) + 8 * dst, 8, 0.0, 0.0, 0, fill, out) else 1
         _scatter_mask(buf[:nmask], fill, m, out)
     return 0
 

@@ -572,19 +572,19 @@ def test_both_mask_scatters_match_numpy_and_refuse_a_wrong_count():
             vector = np.empty(n)
             vector[n - m:] = vals                               # in place, as the decode kernel does
             addr = vector.ctypes.data
-            assert codecs._expand_mask(mask, m, addr, addr + 8 * (n - m), 8, 0.0, 0.0, 0, -1.5, vector)
+            assert codecs._expand_mask(mask, m, addr + 8 * (n - m), 8, 0.0, 0.0, 0, -1.5, vector)
             np.testing.assert_array_equal(scalar, expect)
             np.testing.assert_array_equal(vector, expect)
             small = rng.integers(0, 255, m).astype(np.uint8)
             narrow = np.empty(n)
-            assert codecs._expand_mask(mask, m, narrow.ctypes.data, small.ctypes.data, 1, 2.0, 4.0, 1, np.nan, narrow)
+            assert codecs._expand_mask(mask, m, small.ctypes.data, 1, 2.0, 4.0, 1, np.nan, narrow)
             expect = np.full(n, np.nan)
             expect[keep] = np.where(small == 255, np.nan, (small + 2.0) / 4.0)
             np.testing.assert_array_equal(narrow, expect)
             if m:
                 before = vector.copy()
-                assert not codecs._expand_mask(mask, m - 1, addr, addr, 8, 0.0, 0.0, 0, 0.0, vector)
-                assert not codecs._expand_mask(mask, m + 1, addr, addr, 8, 0.0, 0.0, 0, 0.0, vector)
+                assert not codecs._expand_mask(mask, m - 1, addr, 8, 0.0, 0.0, 0, 0.0, vector)
+                assert not codecs._expand_mask(mask, m + 1, addr, 8, 0.0, 0.0, 0, 0.0, vector)
                 np.testing.assert_array_equal(vector, before)   # a wrong count is refused before any write
 
 
