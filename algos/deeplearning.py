@@ -332,8 +332,7 @@ class Trainer:
             state = NetState.from_arrays(spec, {k: (task.out[k] / task.n_models).astype(
                 np.float32 if k.startswith("w") else np.float64) for k in _STATE_NAMES})
             if BLOCK_MOMENTUM and task.n_replicas > 1:
-                if iterations > 1:        # the first block moves from random weights: nothing to carry on
-                    block_v = _block_momentum(prev, state, block_v, 1.0 - 1.0 / task.n_replicas)
+                block_v = _block_momentum(prev, state, block_v, 1.0 - 1.0 / task.n_replicas)
             if not np.all(np.isfinite(state.b)):
                 raise FloatingPointError("the model became unstable (non-finite biases): lower the rate, or use "
                                          "adaptive_rate, max_w2 or l2 (H2O: 'Trying to predict with an unstable "
@@ -603,7 +602,8 @@ BLOCK_MOMENTUM = os.environ.get("AQUIFER_DL_BLOCK_MOMENTUM", "1") != "0"
 def _block_momentum(prev: NetState, avg: NetState, velocity: dict | None, eta: float) -> dict:
     """Replace ``avg``'s weights and biases by ``prev + v`` with ``v = carry + (avg - prev)``, ``carry = eta * v``
     but never longer than ``eta / (1 - eta)`` times this block's step (its length when every block steps
-    alike); returns v. The optimiser state stays averaged.
+    alike); returns v. The optimiser state stays averaged. The first block (``velocity`` None: a run's first,
+    from random weights) is left as averaged and carries nothing on.
 
     The bound keeps the carry to what steady progress would give: the first block's step (from random weights)
     or a big block's, carried into a block that moves little (fine-tuning, or a run's last few rows), threw
@@ -611,17 +611,20 @@ def _block_momentum(prev: NetState, avg: NetState, velocity: dict | None, eta: f
 
     >>> from algos.dl_net import NetSpec, init_state
     >>> a = init_state(NetSpec((2, 1), "Tanh", "linear"), seed=1); b = a.copy(); b.w += 1
-    >>> v = _block_momentum(a, b, None, 0.5); v = _block_momentum(a, b, v, 0.5)
+    >>> v = _block_momentum(a, b, None, 0.5)          # the first block: nothing carried, nothing kept
+    >>> float((b.w - a.w).mean()), float(abs(v["w"]).max())
+    (1.0, 0.0)
+    >>> v = _block_momentum(a, b, v, 0.5); v = _block_momentum(a, b, v, 0.5)
     >>> float((b.w - a.w).mean())         # 1 + 0.5 * 1: the step carried over
     1.5
     >>> c = a.copy(); c.w += 0.01
-    >>> v = _block_momentum(a, c, v, 0.5); float((c.w - a.w).mean())   # carry cut to 1x this small step
+    >>> v = _block_momentum(a, c, v, 0.5); round(float((c.w - a.w).mean()), 6)   # carry cut to 1x this step
     0.02
     """
     keys = ("w", "b")
-    step = {k: getattr(avg, k) - getattr(prev, k) for k in keys}
     if velocity is None:
-        velocity = {k: np.zeros_like(step[k]) for k in keys}
+        return {k: np.zeros_like(getattr(avg, k)) for k in keys}
+    step = {k: getattr(avg, k) - getattr(prev, k) for k in keys}
     carry = {k: eta * velocity[k] for k in keys}
     limit = eta / (1.0 - eta) * math.sqrt(sum(float(np.vdot(step[k], step[k])) for k in keys))
     length = math.sqrt(sum(float(np.vdot(carry[k], carry[k])) for k in keys))

@@ -294,16 +294,6 @@ def test_unify_domains():
     assert [m.tolist() for m in maps] == [[1, 2], [0, 1], []]
 
 
-def test_doctests():
-    import doctest
-
-    import frame.csv_parser
-    import tools.fmnist_to_csv
-    for mod in (frame.csv_parser, tools.fmnist_to_csv):
-        res = doctest.testmod(mod)
-        assert res.failed == 0 and res.attempted > 0, mod.__name__
-
-
 # ---------------------------------------------------------------- Fashion-MNIST converter
 
 @pytest.mark.skipif(not FMNIST.exists(), reason="dataset-fashion-mnist not installed")
