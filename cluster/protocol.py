@@ -15,24 +15,29 @@ sizes that match the frames) and the total size. Nothing is ever unpickled or ev
 extension hook accepts only the two codes above. A message failing any check raises
 :class:`ProtocolError`; the node drops it, counts it and keeps serving.
 
-RPC requests name an *op*; each op has an argument schema in :data:`OPS` (checked by the receiver
-before dispatch) and an idempotent flag (only idempotent ops are retried).
+RPC requests name an *op*; each op has an argument schema in :data:`OPS` and an idempotent flag (only
+idempotent ops are retried). :func:`check_request` checks a decoded request against it before dispatch; the
+receiver answers a request that fails it (or any message of type ``req`` whose header was valid) with an error
+at once, so no caller waits out its deadline for a request that was refused.
 
 >>> frames = encode("req", src="127.0.0.1:54321", cloud="c", msg_id=7,
 ...                 body={"op": "echo", "args": {"x": np.arange(3)}, "timeout": 5.0})
 >>> msg = decode(frames, max_bytes=1 << 20)
+>>> check_request(msg.body)
 >>> msg.type, msg.id, msg.body["args"]["x"].tolist()
 ('req', 7, [0, 1, 2])
 """
 from __future__ import annotations
 
+import ipaddress
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 import numpy as np
 
-from .config import PROTOCOL_NAME, PROTOCOL_VERSION
+from .config import MAX_PORT, PROTOCOL_NAME, PROTOCOL_VERSION
 from .errors import ProtocolError
 
 EXT_NDARRAY = 1
@@ -67,6 +72,9 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
     "refuse": {"reason": str, "fatal": bool},       # you may not join this cloud (schema frozen forever)
     "bye": {"boot": int},                           # orderly shutdown of the sender
 }
+# types whose sender must be a member-to-be, named by its address (``ip:port``)
+NODE_TYPES = frozenset({"hb", "refuse", "bye"})
+MAX_TIMEOUT = 30 * 24 * 3600.0       # a request's deadline: finite, positive, at most a month
 
 # RPC ops: argument schema and whether a retry is safe. Registered here, next to the wire format,
 # so that callers and handlers read one table.
@@ -221,18 +229,42 @@ def _buf(frame) -> memoryview:
     return frame.buffer if hasattr(frame, "buffer") else memoryview(frame)
 
 
+def valid_node_id(text: str) -> bool:
+    """Whether ``text`` names a node as ``ipv4:port`` (what membership messages must come from).
+
+    >>> valid_node_id("10.0.0.1:54321"), valid_node_id("evil:x"), valid_node_id("10.0.0.1:65535")
+    (True, False, False)
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= MAX_PORT or port != str(int(port)):
+        return False
+    try:
+        return str(ipaddress.IPv4Address(host)) == host
+    except ValueError:
+        return False
+
+
 def decode(frames: list, *, max_bytes: int) -> Message:
-    """Parse and validate one received message; raise :class:`ProtocolError` on anything wrong."""
+    """Parse and validate one received message; raise :class:`ProtocolError` on anything wrong.
+
+    When the header itself was valid, the error carries it (``exc.header``), so that a request can be answered.
+    """
     if len(frames) < 2:
         raise ProtocolError(f"expected at least 2 frames (header, body), got {len(frames)}")
     views = [_buf(f) for f in frames]
-    total = sum(v.nbytes for v in views)
-    if total > max_bytes:
-        raise ProtocolError(f"oversized message: {total} bytes > limit {max_bytes}", "oversized")
-    if views[0].nbytes > MAX_HEADER_BYTES:
-        raise ProtocolError(f"oversized header: {views[0].nbytes} bytes", "oversized")
+    header = _decode_header(views[0])
     try:
-        header = msgpack.unpackb(views[0], raw=False, strict_map_key=True, ext_hook=_no_ext)
+        return _decode_rest(header, frames, views, max_bytes)
+    except ProtocolError as exc:
+        exc.header = header
+        raise
+
+
+def _decode_header(view: memoryview) -> dict:
+    if view.nbytes > MAX_HEADER_BYTES:
+        raise ProtocolError(f"oversized header: {view.nbytes} bytes", "oversized")
+    try:
+        header = msgpack.unpackb(view, raw=False, strict_map_key=True, ext_hook=_no_ext)
     except ProtocolError:
         raise
     except Exception as exc:  # msgpack raises several types (ValueError, StackError, FormatError, ...)
@@ -240,6 +272,13 @@ def decode(frames: list, *, max_bytes: int) -> Message:
     validate("header", header, HEADER_SCHEMA)
     if header["p"] != PROTOCOL_NAME:
         raise ProtocolError(f"not an {PROTOCOL_NAME} message (protocol {header['p']!r})")
+    return header
+
+
+def _decode_rest(header: dict, frames: list, views: list, max_bytes: int) -> Message:
+    total = sum(v.nbytes for v in views)
+    if total > max_bytes:
+        raise ProtocolError(f"oversized message: {total} bytes > limit {max_bytes}", "oversized")
     # "refuse" is frozen across versions, so a node of another version can still be told why it is refused
     if header["v"] != PROTOCOL_VERSION and header["t"] != "refuse":
         raise ProtocolError(f"protocol version {header['v']} is not supported (this node speaks "
@@ -247,6 +286,8 @@ def decode(frames: list, *, max_bytes: int) -> Message:
     mtype = header["t"]
     if mtype not in MESSAGE_SCHEMAS:
         raise ProtocolError(f"unknown message type {mtype!r}", "unknown_type")
+    if mtype in NODE_TYPES and not valid_node_id(header["src"]):
+        raise ProtocolError(f"a {mtype} message must come from a node named ip:port, not {header['src']!r:.80}")
     descriptors = header["bufs"]
     if len(descriptors) != len(frames) - 2:
         raise ProtocolError(f"header lists {len(descriptors)} buffers but {len(frames) - 2} frames follow")
@@ -270,12 +311,23 @@ def decode(frames: list, *, max_bytes: int) -> Message:
     except Exception as exc:
         raise ProtocolError(f"malformed body: {type(exc).__name__}: {exc}") from None
     validate(f"{mtype} body", body, MESSAGE_SCHEMAS[mtype])
-    if mtype == "req":
-        spec = OPS.get(body["op"])
-        if spec is None:
-            raise ProtocolError(f"unknown op {body['op']!r}", "unknown_op")
-        validate(f"op {body['op']} args", body["args"], spec[0])
     return Message(mtype, header["id"], header["src"], header["cloud"], header["v"], body, total)
+
+
+def check_request(body: dict) -> None:
+    """Check a decoded request's op, arguments and deadline (``ProtocolError`` of kind ``unknown_op``,
+    ``bad_args`` or ``bad_timeout``); the receiver answers a failing request with that error at once."""
+    spec = OPS.get(body["op"])
+    if spec is None:
+        raise ProtocolError(f"unknown op {body['op']!r:.100}", "unknown_op")
+    try:
+        validate(f"op {body['op']} args", body["args"], spec[0])
+    except ProtocolError as exc:
+        raise ProtocolError(str(exc), "bad_args") from None
+    timeout = body["timeout"]
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
+        raise ProtocolError(f"request timeout must be in (0, {MAX_TIMEOUT:g}] seconds, got {timeout!r}",
+                            "bad_timeout")
 
 
 def _no_ext(code, data):
@@ -304,17 +356,3 @@ def _payload(i: int, desc, view: memoryview):
 def op_is_idempotent(op: str) -> bool:
     spec = OPS.get(op)
     return bool(spec and spec[1])
-
-
-def peek_header(frames: list) -> dict | None:
-    """The validated header of a message that failed to decode, or None (used to tell a node of another
-    protocol version why it is refused)."""
-    try:
-        view = _buf(frames[0])
-        if view.nbytes > MAX_HEADER_BYTES:
-            return None
-        header = msgpack.unpackb(view, raw=False, strict_map_key=True, ext_hook=_no_ext)
-        validate("header", header, HEADER_SCHEMA)
-        return header if header["p"] == PROTOCOL_NAME else None
-    except Exception:
-        return None

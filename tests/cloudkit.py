@@ -88,13 +88,12 @@ class Launcher:
               extra: list[str] = (), env: dict | None = None, netns: str | None = None) -> NodeProc:
         log_path = self.tmp / f"node-{ip}-{port}.log"
         cmd = [sys.executable, "-m", "cluster.node", "--port", str(port), "--ip", ip, "--name", name,
-               "--log-level", "INFO", *extra]
+               "--log-level", "INFO", "--plugin", "aquifer_test_plugin", *extra]
         if flatfile is not None:
             cmd += ["--flatfile", str(flatfile)]
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
-        full_env = {**os.environ, "AQUIFER_PLUGINS": "aquifer_test_plugin",
-                    "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
+        full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
         fh = open(log_path, "wb")
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=full_env, cwd=str(REPO), start_new_session=True)

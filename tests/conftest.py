@@ -6,8 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
-os.environ["AQUIFER_PLUGINS"] = "aquifer_test_plugin"     # test ops in embedded nodes too
-
+import aquifer_test_plugin  # noqa: E402,F401  (test atomics and task classes in embedded nodes too)
 import cluster  # noqa: E402
 from cloudkit import Launcher, free_port_pair  # noqa: E402
 
