@@ -83,11 +83,12 @@ class ParseTask(MRTask):
 
     def map(self, cs):
         setup = ParseSetup.from_dict(self.setup)
-        buf, offset = _read_range(self.path, cs.start, cs.start + cs.nrows)
+        path = self.local_files.check(self.path)          # only under the node's --data-dir (cluster.files)
+        buf, offset = _read_range(path, cs.start, cs.start + cs.nrows)
         try:
             block = parse_range(buf, cs.start - offset, cs.start + cs.nrows - offset, setup)
         except ParseError as exc:
-            raise _in_file(exc, self.path, _lines_before(self.path, cs.start)) from None
+            raise _in_file(exc, self.path, _lines_before(path, cs.start)) from None
         values, domains = _encode_block(block, setup)
         for vec, value in zip(self.vecs, values):
             cs.put_local(vec, value)
@@ -193,6 +194,8 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
     ``header``: None guesses (H2O's 0), True/1 first line is a header, False/-1 data. ``col_types``: a list
     or ``{name: type}`` of ``numeric``/``enum``/``string``/``time`` (H2O's spellings accepted).
     ``na_strings``: a list for all columns or ``{name: [...]}``. gzip files are parsed by the caller.
+    Nodes read the file only under their ``--data-dir`` (by default their working directory); this process's
+    own embedded node reads what this process can.
     """
     cloud = cloud or cluster.current()
     path = os.path.abspath(path)
