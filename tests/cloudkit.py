@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class Launcher:
     """Starts node processes and kills whatever is left at the end of the test."""
     tmp: Path
     procs: list[NodeProc] = field(default_factory=list)
+    security_dir: Path | None = None       # run the nodes with CURVE (tools.admin keygen)
 
     def flatfile(self, entries: list[str], name: str = "nodes.txt") -> Path:
         path = self.tmp / name
@@ -88,7 +90,7 @@ class Launcher:
               extra: list[str] = (), env: dict | None = None, netns: str | None = None) -> NodeProc:
         log_path = self.tmp / f"node-{ip}-{port}.log"
         cmd = [sys.executable, "-m", "cluster.node", "--port", str(port), "--ip", ip, "--name", name,
-               "--log-level", "INFO", "--plugin", "aquifer_test_plugin", *extra]
+               "--log-level", "INFO", "--plugin", "aquifer_test_plugin", *self.node_args(), *extra]
         if flatfile is not None:
             cmd += ["--flatfile", str(flatfile)]
         if netns:
@@ -101,6 +103,18 @@ class Launcher:
         node = NodeProc(port, ip, proc, log_path)
         self.procs.append(node)
         return node
+
+    def node_args(self) -> list[str]:
+        """Options every test node gets: what tests import may be read (the shared data sets and temporary
+        files), and the security dir when the kit runs its cloud with CURVE."""
+        dirs = [str(d) for d in (SHARED, Path(tempfile.gettempdir())) if d.is_dir()]
+        args = [a for d in dirs for a in ("--data-dir", d)]
+        return args + (["--security-dir", str(self.security_dir)] if self.security_dir else [])
+
+    def connect(self, node: "NodeProc", **kw):
+        """A client of ``node`` with this kit's keys (``cluster.connect``)."""
+        import cluster
+        return cluster.connect(node.address, security_dir=self.security_dir and str(self.security_dir), **kw)
 
     def cloud(self, n: int, *, name: str = "testcloud", extra: list[str] = (), wait: bool = True,
               timeout: float = 20.0) -> list[NodeProc]:
