@@ -34,3 +34,16 @@ def one():
 def cloud(one):
     """The cloud a module's tests run on: the embedded node, unless the module defines its own."""
     return one
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory):
+    """One security dir (tools.admin keygen) for every CURVE test of the session."""
+    from cluster.security import make_security_dir
+    return Path(make_security_dir(str(tmp_path_factory.mktemp("keys") / "security")))
+
+
+@pytest.fixture(scope="module", params=["plain", "curve"])
+def security(request):
+    """The 3-node smoke tests run twice: without security and with every node and client on CURVE."""
+    return request.getfixturevalue("keys_dir") if request.param == "curve" else None
