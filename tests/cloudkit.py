@@ -80,6 +80,7 @@ class Launcher:
     tmp: Path
     procs: list[NodeProc] = field(default_factory=list)
     security_dir: Path | None = None       # run the nodes with CURVE (tools.admin keygen)
+    data_dirs: list[Path] | None = None    # --data-dir of the nodes (default: the data sets, temporary files)
 
     def flatfile(self, entries: list[str], name: str = "nodes.txt") -> Path:
         path = self.tmp / name
@@ -107,8 +108,9 @@ class Launcher:
     def node_args(self) -> list[str]:
         """Options every test node gets: what tests import may be read (the shared data sets and temporary
         files), and the security dir when the kit runs its cloud with CURVE."""
-        dirs = [str(d) for d in (SHARED, Path(tempfile.gettempdir())) if d.is_dir()]
-        args = [a for d in dirs for a in ("--data-dir", d)]
+        dirs = self.data_dirs if self.data_dirs is not None else [
+            d for d in (SHARED, Path(tempfile.gettempdir())) if d.is_dir()]
+        args = [a for d in dirs for a in ("--data-dir", str(d))]
         return args + (["--security-dir", str(self.security_dir)] if self.security_dir else [])
 
     def connect(self, node: "NodeProc", **kw):
