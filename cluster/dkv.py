@@ -312,6 +312,9 @@ class DKV:
     def _check_home(self, home: str) -> None:
         if self.node.is_dead(home):
             raise NodeLostError(home, "it homes the key asked for")
+        if home not in self.node.members:
+            raise LookupError(f"the key names home {home!r:.100} (its @node@ part), which is not a member of this "
+                              f"cloud")
 
     async def _h_put(self, key, value):
         await self.node.lock("first data write")

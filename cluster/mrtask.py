@@ -351,8 +351,11 @@ class MRService:
         if cls is None:
             raise LookupError(f"task class {task} is not registered on node {self.node.id}: define it in a "
                               f"module every node imports (a plugin: python -m cluster.node --plugin MODULE)")
-        if nodes[0] != self.node.id:
-            raise ProtocolError(f"mr.local subtree {nodes} does not start at this node {self.node.id}")
+        if not nodes or nodes[0] != self.node.id:
+            raise ProtocolError(f"mr.local subtree {nodes!r:.200} does not start at this node {self.node.id}")
+        for n in nodes:
+            if not isinstance(n, str) or n not in self.node.members:
+                raise ProtocolError(f"mr.local subtree names {n!r:.100}, which is not a member of this cloud")
         _check_layout(layout)                         # from a peer (cheap: a row per chunk, no chunk keys)
         stop = threading.Event()
         self._runs[run_id] = stop

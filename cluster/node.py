@@ -201,8 +201,11 @@ class Node:
         """Call ``op`` on ``node`` (this node included: a local call takes the same path as a remote one)."""
         if node == self.id:
             return await self._call_local(op, args or {}, timeout)
-        if self.config.client and node != self.gateway:
-            raise ValueError(f"a client calls only its gateway {self.gateway}, not {node}")
+        if self.config.client:
+            if node != self.gateway:
+                raise ValueError(f"a client calls only its gateway {self.gateway}, not {node}")
+        elif node not in self.members:        # a request never makes a node reach out to an address it was given
+            raise LookupError(f"node {node!r:.100} is not a member of cloud {self.config.name!r}")
         return await self.rpc.call(node, op, args, timeout=timeout, retries=retries, is_dead=self.is_dead)
 
     async def _call_local(self, op: str, args: dict, timeout: float | None):
