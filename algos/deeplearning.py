@@ -28,6 +28,7 @@ import numpy as np
 
 from cluster import Job
 from cluster.dkv import Value
+from cluster.machine import free_memory_bytes
 from frame import Frame
 from scoring import distributions
 from scoring.metrics import MORE_IS_BETTER
@@ -35,7 +36,7 @@ from scoring.metrics import MORE_IS_BETTER
 from . import dl_params
 from .datainfo import ColumnInfo, DataInfo
 from .dl_model import DeepLearningModel, hyper_of, make_metrics
-from .dl_net import NetSpec, NetState, init_state
+from .dl_net import NetSpec, NetState, check_network_fits, init_state
 from .dl_task import _STATE_NAMES, THREAD_MODES, CountRowsTask, DLScoreTask, DLTrainTask, DropCacheTask
 from .stopping import should_stop
 
@@ -271,6 +272,7 @@ class Trainer:
         output = "autoencoder" if self.autoencoder else ("linear" if self.kind == "regression" else "softmax")
         spec = NetSpec((info.n_inputs, *[int(h) for h in p["hidden"]], n_out), p["activation"], output)
         self.spec = spec
+        self._check_fits(spec)
         ck = self.checkpoint
         state = ck.state.copy() if ck is not None else init_state(
             spec, p["initial_weight_distribution"], float(p["initial_weight_scale"]), seed=int(p["seed"]))
@@ -387,6 +389,13 @@ class Trainer:
                            priors, stop_reason, start)
 
     # ---------------------------------------------------------------- pieces of the loop
+    def _check_fits(self, spec: NetSpec) -> None:
+        """A network too large for the cloud's memory or messages is refused before anything is allocated."""
+        alive = [m for m in self.cloud.status()["members"] if m["state"] != "dead"]
+        one_process = not self.cloud.is_client and len(alive) == 1
+        check_network_fits(spec, driver_free=free_memory_bytes(), node_free=min(m["free_mem_bytes"] for m in alive),
+                           message_limit=None if one_process else self.cloud.config.max_message_bytes)
+
     def _count_rows(self, resp: dict, cols: list[str]) -> int:
         skip = self.p["missing_values_handling"] == "Skip"
         if self.autoencoder and resp["w"] < 0 and not skip:
