@@ -1,4 +1,4 @@
-"""Ops and atomics the test suite loads into node processes (AQUIFER_PLUGINS=aquifer_test_plugin)."""
+"""Ops and atomics the test suite loads into node processes (python -m cluster.node --plugin aquifer_test_plugin)."""
 import asyncio
 
 import numpy as np
