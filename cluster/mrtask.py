@@ -53,7 +53,7 @@ import numpy as np
 
 from . import session
 from .dkv import Value, homed_key
-from .errors import AquiferError, JobCancelledError, NodeLostError, ProtocolError
+from .errors import JobCancelledError, NodeLostError, ProtocolError
 from .files import ANYWHERE, FileAccess
 from .protocol import ANY, register_op
 from .rpc import remote_caller
@@ -329,7 +329,7 @@ class MRService:
             if self.node.is_dead(n):
                 raise NodeLostError(n, f"it holds chunks of the data of task {task}")
             if n not in self.node.members:
-                raise AquiferError(f"node {n} holding chunks is not a member of this cloud")
+                raise LookupError(f"node {n!r:.100} holding chunks is not a member of this cloud")
         if not nodes:
             nodes = [self.node.id]
         await self.node.lock("first job")

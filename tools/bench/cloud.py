@@ -9,7 +9,9 @@ Four measurements, each on real ``python -m cluster.node`` processes started fro
    and ``dead`` (polled every few milliseconds);
 3. RPC: ``echo`` of a small payload from an embedded node to a node process, sequential latency
    p50/p99 (from the caller's thread and on the event loop), and throughput with many calls in flight;
-4. a 10 MiB numpy array echoed the same way: round-trip time and MiB/s.
+4. a 10 MiB numpy array echoed the same way: round-trip time and MiB/s;
+5. with ``--security``: 3 and 4 again with every socket on CURVE (``--security-dir``, keys made by
+   ``cluster.security.make_security_dir``), side by side with the plain figures.
 
 Every process started is killed (process group, SIGKILL) on the way out, whatever happens, and every
 wait has a deadline.
@@ -18,6 +20,7 @@ Example::
 
     python -m tools.bench.cloud                        # everything, human-readable
     python -m tools.bench.cloud --sizes 2,4 --rounds 1 --parts formation --json
+    python -m tools.bench.cloud --parts rpc,array --security   # CURVE on and off, side by side
 """
 from __future__ import annotations
 
@@ -111,12 +114,15 @@ def percentiles_us(seconds: list[float]) -> dict[str, float]:
     return {"p50_us": round(float(p50), 1), "p99_us": round(float(p99), 1), "n": len(seconds)}
 
 
-def start_cloud(launcher: Launcher, n: int, name: str, cloud_size: int) -> tuple[list[NodeProc], Path, float]:
-    """Start ``n`` node processes from one flatfile; returns them, the flatfile and the launch wall time."""
+def start_cloud(launcher: Launcher, n: int, name: str, cloud_size: int,
+                security_dir: Path | None = None) -> tuple[list[NodeProc], Path, float]:
+    """Start ``n`` node processes from one flatfile (on CURVE with ``security_dir``); returns them, the flatfile
+    and the launch wall time."""
     ports = [free_port_pair() for _ in range(n)]
     flatfile = launcher.flatfile([f"127.0.0.1:{p}" for p in ports], f"flat-{name}.txt")
+    keys = ["--security-dir", str(security_dir)] if security_dir else []
     t_launch = time.time()
-    nodes = [launcher.start(p, flatfile, name=name, extra=["--cloud-size", str(cloud_size)]) for p in ports]
+    nodes = [launcher.start(p, flatfile, name=name, extra=["--cloud-size", str(cloud_size), *keys]) for p in ports]
     return nodes, flatfile, t_launch
 
 
@@ -168,9 +174,11 @@ def bench_formation(sizes: list[int], rounds: int, timeout: float, tmp: Path) ->
 
 
 # ------------------------------------------------------------------------------------------ 2. failure detection
-def embedded_member(flatfile: Path, name: str, cloud_size: int, timeout: float) -> cluster.Cloud:
+def embedded_member(flatfile: Path, name: str, cloud_size: int, timeout: float,
+                    security_dir: Path | None = None) -> cluster.Cloud:
     return cluster.init(ip="127.0.0.1", port=free_port_pair(), name=name, flatfile=str(flatfile),
-                        cloud_size=cloud_size, progress=False, timeout=timeout)
+                        cloud_size=cloud_size, progress=False, timeout=timeout,
+                        security_dir=str(security_dir) if security_dir else None)
 
 
 def detection_round(launcher: Launcher, name: str, timeout: float, poll: float) -> dict[str, float]:
@@ -291,14 +299,16 @@ def bench_array(cloud: cluster.Cloud, target: str, mib: float, calls: int) -> di
             "mib_per_s_one_way": size_mib / rtt["median"], "mib_per_s_both_ways": 2 * size_mib / rtt["median"]}
 
 
-def bench_rpc_and_array(parts: set[str], args: argparse.Namespace, tmp: Path) -> dict:
-    """One node process plus an embedded member; the embedded node calls the process."""
+def bench_rpc_and_array(parts: set[str], args: argparse.Namespace, tmp: Path,
+                        security_dir: Path | None = None) -> dict:
+    """One node process plus an embedded member; the embedded node calls the process (CURVE with
+    ``security_dir``)."""
     launcher = Launcher(tmp)
     out: dict = {}
     try:
-        name = f"bench-{os.getpid()}-rpc"
-        (proc,), flatfile, _ = start_cloud(launcher, 1, name, 2)
-        cloud = embedded_member(flatfile, name, 2, args.form_timeout)
+        name = f"bench-{os.getpid()}-rpc{'-curve' if security_dir else ''}"
+        (proc,), flatfile, _ = start_cloud(launcher, 1, name, 2, security_dir)
+        cloud = embedded_member(flatfile, name, 2, args.form_timeout, security_dir)
         try:
             if "rpc" in parts:
                 out["rpc"] = bench_rpc(cloud, proc.address, args.calls, args.in_flight, args.rounds)
@@ -357,8 +367,30 @@ def render(report: dict) -> str:
                   f"   round trip: median {rt['median'] * 1000:.1f} ms [{rt['min'] * 1000:.1f}-"
                   f"{rt['max'] * 1000:.1f}]; {a['mib_per_s_one_way']:.0f} MiB/s of payload "
                   f"({a['mib_per_s_both_ways']:.0f} MiB/s counting both directions)"]
+    if "curve" in report:
+        lines += ["", "5. CURVE (--security-dir) against plain TCP, same calls, one run"]
+        lines += _render_security(report)
     lines += ["", f"load avg at end: {' '.join(map(str, report['loadavg_end']))}"]
     return "\n".join(lines)
+
+
+def _render_security(report: dict) -> list[str]:
+    plain, curve = report, report["curve"]
+    rows = []
+    if "rpc" in curve:
+        for label, key in (("echo p50 on the loop (us)", "sequential_on_loop"),
+                           ("echo p50 from a thread (us)", "sequential_from_thread")):
+            a, b = plain["rpc"][key]["p50_us"], curve["rpc"][key]["p50_us"]
+            rows.append((label, a, b))
+        rows.append(("echo calls/s, 32 in flight", plain["rpc"]["calls_per_s"]["median"],
+                     curve["rpc"]["calls_per_s"]["median"]))
+    if "array" in curve:
+        rows.append((f"{plain['array']['array_bytes'] / (1 << 20):g} MiB array echo (ms)",
+                     plain["array"]["round_trip_s"]["median"] * 1000, curve["array"]["round_trip_s"]["median"] * 1000))
+    out = [f"   {'':32} {'plain':>10} {'CURVE':>10} {'change':>8}"]
+    for label, a, b in rows:
+        out.append(f"   {label:32} {a:10.1f} {b:10.1f} {100 * (b - a) / a:+7.1f}%")
+    return out
 
 
 # ------------------------------------------------------------------------------------------ command line
@@ -396,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="status poll interval while waiting for the dead verdict (default 5 ms)")
     ap.add_argument("--form-timeout", type=float, default=120.0,
                     help="deadline for one cloud to form, seconds (default 120)")
+    ap.add_argument("--security", action="store_true",
+                    help="also run the rpc and array parts with CURVE on (keys made for the run), side by side")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     return ap
 
@@ -440,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
             report["detection"] = bench_detection(args.rounds, args.form_timeout, args.poll_ms / 1000, tmp)
         if parts & {"rpc", "array"}:
             report.update(bench_rpc_and_array(parts, args, tmp))
+            if args.security:
+                from cluster.security import make_security_dir
+                keys = Path(make_security_dir(str(tmp / "keys")))
+                report["curve"] = bench_rpc_and_array(parts, args, tmp, keys)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
