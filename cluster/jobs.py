@@ -16,7 +16,7 @@ import asyncio
 import time
 import uuid
 
-from . import session
+from .session import current
 from .dkv import Value, homed_key, register_atomic
 from .errors import JobCancelledError
 from .protocol import register_op
@@ -90,7 +90,7 @@ class Job:
     # ---------------------------------------------------------------- creation and lookup
     @classmethod
     def start(cls, description: str, *, cloud=None, dest: str = "", max_runtime_secs: float = 0.0) -> "Job":
-        cloud = cloud or session.current()
+        cloud = cloud or current()
         key = homed_key(cloud.gateway, f"{JOB_PREFIX}{uuid.uuid4().hex[:12]}")
         meta = {"key": key, "description": description, "status": CREATED, "progress": 0.0, "msg": "",
                 "start": time.time(), "end": 0.0, "error": "", "stop_requested": False, "dest": dest,
@@ -103,12 +103,12 @@ class Job:
 
     @classmethod
     def get(cls, key: str, cloud=None) -> "Job":
-        return cls(key, cloud or session.current())
+        return cls(key, cloud or current())
 
     @staticmethod
     def list(cloud=None) -> list[dict]:
         """All jobs of the cloud, newest first, as dicts (what ``tools.admin jobs --json`` prints)."""
-        cloud = cloud or session.current()
+        cloud = cloud or current()
         keys = [r["key"] for r in cloud.dkv.keys(JOB_PREFIX)]
         values = cloud.dkv.get_many(keys) if keys else []
         rows = [_public(v.meta) for v in values if v is not None]

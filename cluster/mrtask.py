@@ -51,7 +51,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from . import session
+from .session import current
 from .dkv import Value, homed_key
 from .errors import JobCancelledError, NodeLostError, ProtocolError
 from .files import ANYWHERE, FileAccess
@@ -290,7 +290,7 @@ class MRTask:
         frame layer). ``job`` (a :class:`cluster.Job`) makes the task stop at chunk boundaries once the
         job is cancelled.
         """
-        cloud = cloud or session.current()
+        cloud = cloud or current()
         layout = source.mr_layout(columns) if replicate_to is None else source.mr_layout(columns, replicate_to)
         return cloud.run(self.do_all_async(cloud.node, layout, outputs or [], job_key=job.key if job else None))
 
