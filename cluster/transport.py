@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from collections import Counter
 from typing import Callable
 
@@ -126,8 +127,10 @@ class Transport:
         cfg = self.config
         sock = self.ctx.socket(zmq.DEALER)
         self._seq += 1
-        # per-incarnation identity: a restarted peer never inherits our old routing entry
-        sock.setsockopt(zmq.IDENTITY, f"{cfg.node_id}|{os.getpid()}|{self.boot}|{self._seq}".encode())
+        # per-incarnation identity: a restarted peer never inherits our old routing entry; the random part keeps
+        # a stranger from connecting under it and taking over its routing entry (ROUTER_HANDOVER) to steal answers
+        sock.setsockopt(zmq.IDENTITY, f"{cfg.node_id}|{os.getpid()}|{self.boot}|{self._seq}|{secrets.token_hex(8)}"
+                        .encode())
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.SNDHWM, cfg.sndhwm)
