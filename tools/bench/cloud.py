@@ -1,6 +1,6 @@
 """Benchmark of the cloud runtime on this machine, all on loopback: formation, failure detection, RPC.
 
-Four measurements, each on real ``python -m cluster.node`` processes started from one flatfile:
+The measurements, each on real ``python -m cluster.node`` processes started from one flatfile:
 
 1. formation: launch K node processes, time until the last one logs ``cloud formed: ... size=K``
    (taken from the nodes' own log timestamps), median over ``--rounds``;
