@@ -1,7 +1,6 @@
 """Byte-range CSV parsing (frame.csv_parser) and the Fashion-MNIST converter (tools.fmnist_to_csv)."""
 import io
 import random
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,10 +11,9 @@ from hypothesis import strategies as st
 from frame.csv_parser import ParseError, ParsedBlock, count_lines, parse_range, unify_domains
 from frame.parse_setup import ParseSetup, guess_setup
 from tools import fmnist_to_csv
-from cloudkit import SHARED, SMALL
+from cloudkit import DATA, FMNIST, SMALL
 
-ECG = SHARED / "ecg"
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+ECG = DATA / "ecg"
 
 
 def _whole(buf: bytes, setup: ParseSetup) -> ParsedBlock:

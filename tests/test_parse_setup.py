@@ -5,9 +5,9 @@ import msgpack
 import pytest
 
 from frame.parse_setup import ParseSetup, guess_setup, normalize_type, parse_number, parse_time, split_fields
-from cloudkit import SHARED, SMALL
+from cloudkit import DATA, SMALL
 
-ECG = SHARED / "ecg"
+ECG = DATA / "ecg"
 
 
 def _guess(path: Path, **kw) -> ParseSetup:

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CSV = REPO / "data" / "fmnist_train.csv"
 MB = 1e6
 
-# H2O-3 3.46 on this machine (shared/reference/h2o_bench_on_this_machine.md) and the project's goals
+# H2O-3 3.46 measured on this machine (docs/benchmarks.md, "import") and the project's goals
 H2O_SECONDS, H2O_MB = 3.8, 41.841016
 GOAL_SECONDS, GOAL_MB, GOAL_RSS_RATIO = 2.0, 30.0, 2.0
 
