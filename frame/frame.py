@@ -100,8 +100,8 @@ class Frame:
 
     @property
     def parse_summary(self) -> dict | None:
-        """For a frame parsed from a file: ``{"source", "rows", "encoding", "invalid": {column: {"count",
-        "type", "first"}}}``, the values that were not of their column's type and became NA (H2O's parse
+        """For a frame parsed from a file: ``{"source", "rows", "header", "sep", "encoding", "invalid": {column:
+        {"count", "type", "first"}}}``, the values that were not of their column's type and became NA (H2O's parse
         reports invalid lines likewise). None for frames made otherwise."""
         return self._h.get("parse")
 

@@ -221,7 +221,7 @@ def _is_gzip(path: str) -> bool:
 
 
 def _setup(path, sample: bytes, sep, header, col_names, col_types, na_strings, encoding) -> ParseSetup:
-    if not sample.strip():
+    if not sample.strip(b" \r\n"):
         raise ValueError(f"{path} is empty: nothing to import")
     try:
         return guess_setup(sample, sep=sep, header=header, column_names=col_names, col_types=col_types,
@@ -348,7 +348,8 @@ def _summary(path: str, setup: ParseSetup, nrows: int, invalid: list[tuple[int, 
     for c, n, shown in invalid:
         rec = per.setdefault(setup.column_names[c], {"count": 0, "type": setup.column_types[c], "first": shown})
         rec["count"] += n
-    return {"source": path, "rows": nrows, "encoding": setup.encoding, "invalid": per}
+    return {"source": path, "rows": nrows, "header": setup.header, "sep": setup.sep, "encoding": setup.encoding,
+            "invalid": per}
 
 
 def _report(parse: dict) -> None:

@@ -251,8 +251,9 @@ class ParseSetup:
 
 
 def _sample_lines(sample: bytes, encoding: str = "utf-8") -> list[str]:
-    """The sample's physical lines (blank ones kept: a quoted field may hold them), without a byte-order mark,
-    ``\r`` line ends or a last line the sample cut short. Text not valid in ``encoding`` is refused."""
+    """The sample's physical lines (blank ones kept: a quoted field may hold them), without a byte-order mark
+    or ``\r`` line ends. A sample not ending in a line break ends where the file does (the importer cuts a
+    sample of a bigger file after a line break). Text not valid in ``encoding`` is refused."""
     if not isinstance(sample, (bytes, bytearray, memoryview)):
         raise ValueError(f"sample must be bytes, got {type(sample).__name__}")
     try:
@@ -264,8 +265,8 @@ def _sample_lines(sample: bytes, encoding: str = "utf-8") -> list[str]:
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.split("\n")
-    if len(lines) > 1:
-        lines.pop()   # either "" after the final newline, or a line the sample cut short
+    if lines[-1] == "":
+        lines.pop()   # after the final line break (a sample cut from a bigger file ends with one: _read_sample)
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
@@ -278,8 +279,9 @@ def _records(lines: list[str], sep: str, quote: str, limit: int, strict: bool = 
     is None. A record still open when the sample ends is dropped (the sample cut it)."""
     out: list[list[str] | None] = []
     pending: list[str] = []
+    blank = " \r" if sep == "\t" else " \r\t"   # as the parser: a tab is a field's end when it separates
     for i, ln in enumerate(lines):
-        if not pending and not ln.strip(" \r\t"):
+        if not pending and not ln.strip(blank):
             continue
         pending.append(ln)
         rec = "\n".join(pending)
@@ -443,7 +445,7 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
     """
     encoding = check_encoding(encoding)
     lines = _sample_lines(sample, encoding)
-    if not any(ln.strip(" \r\t") for ln in lines):
+    if not any(ln.strip(" \r" if sep == "\t" else " \r\t") for ln in lines):
         raise ValueError("cannot guess a parse setup from an empty sample")
     if sep is None:
         sep = _guess_sep(lines, quote)
@@ -458,8 +460,11 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
     forced = _resolve_header(header)
     has_header = _guess_header(rows, set(NA_LIKE)) if forced is None else forced
     data = rows[1:] if has_header else rows
-    # a line ending in a separator has one trailing separator, not an extra empty column (as in the parser)
-    ncols = max(len(r) - 1 if len(r) > 1 and r[-1] == "" else len(r) for r in rows)
+    # an empty last field is a column (pandas reads it so), unless the header is one field shorter: then
+    # the data lines end in one trailing separator (which the parser allows)
+    ncols = max(len(r) for r in rows)
+    if has_header and len(rows[0]) == ncols - 1 and all(r[-1] == "" for r in data if len(r) == ncols):
+        ncols -= 1
 
     if column_names is not None:
         names = [str(c) for c in column_names]
