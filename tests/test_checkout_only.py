@@ -26,10 +26,6 @@ OUTSIDE = re.compile("|".join([
     re.escape("../" + SHARED),                                       # a folder next to the checkout
     r"""parents?(\[\d+\])?\s*/\s*["']""" + SHARED + r"""["']""",     # that folder as a pathlib join
 ]))
-# frame/importer.py's docstring example still names the shared folder: that file is being rewritten for issue
-# 11's parse fix by another hand. When its example names tests/data/ this set must be emptied (the test fails
-# until it is, so the exception cannot outlive the defect).
-PENDING = {"frame/importer.py"}
 TEXT_SUFFIXES = {".py", ".sh", ".md", ".toml", ".txt", ".cfg", ".ini", ".yml", ".yaml", ".json", ""}
 
 # Tests that read the repository's data; the clone test runs them in a fresh clone (each is a few seconds
@@ -62,7 +58,7 @@ def test_nothing_reads_outside_the_checkout():
         for n, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
             if OUTSIDE.search(line):
                 hits.append(f"{p.relative_to(REPO)}:{n}: {line.strip()}")
-    assert {h.split(":")[0] for h in hits} == PENDING, "paths leaving the checkout:\n" + "\n".join(hits)
+    assert hits == [], "paths leaving the checkout:\n" + "\n".join(hits)
 
 
 def test_the_scan_finds_each_kind_of_outside_path():
