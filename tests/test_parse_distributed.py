@@ -251,3 +251,12 @@ def test_a_huge_bad_field_is_not_copied_into_the_message(one, tmp_path):
         with pytest.raises(frame.ParseError, match="line 4, column 2: .*unterminated quoted field") as ei:
             fn(str(path))
         assert len(str(ei.value)) < 300
+
+
+def test_a_record_over_the_limit_names_its_line_and_the_limit(one, tmp_path, monkeypatch):
+    from frame import importer
+    monkeypatch.setattr(importer, "MAX_RECORD_BYTES", 1 << 20)     # the node is this process: it sees the patch
+    path = tmp_path / "open.csv"
+    path.write_text("a,b\n1,x\n2,\"never closed\n" + "3,y\n" * 1_000_000)
+    with pytest.raises(frame.ParseError, match=r"line \d+: .*runs more than 1 MiB further \(the limit of a record\)"):
+        frame.import_file(str(path), chunk_size=1 << 16)
