@@ -60,6 +60,16 @@ def test_prostate_repeated_300_times_on_three_nodes(three, tmp_path):
     fr.remove()
 
 
+def test_an_error_on_three_nodes_names_the_file_line(three, tmp_path):
+    lines = ["a,b,c"] + [f'{i},"t{i}",{i}' for i in range(100_000)]
+    lines[77_777] = '1,"x'                          # file line 77,778: a quoted field with a line break ...
+    lines[77_778] = '2,y"z,3'                       # ... closed in the next line and followed by junk
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(frame.ParseError, match=r"line 77778, column 2: .*bad.csv: unexpected 'z' after a closing quote"):
+        frame.import_file(str(path), cloud=three, chunk_size=1 << 16)
+
+
 # ---------------------------------------------------------------- random files against pandas
 LETTERS = "abcXYZ"
 TEXT = st.text(alphabet=LETTERS + " ,;\"\n\r-", min_size=1, max_size=8).filter(
