@@ -103,7 +103,7 @@ class ParseTask(MRTask):
     domains: list = None       # [[cidx, [local domain or None per column]]]
     maps: list = None          # [[cidx, ends, firsts, guessed first]] (file offsets)
     invalid: list = None       # [[cidx, [[column, count, shown]]]]
-    failed: list = None        # [[cidx, line, column, message, byte offset or None]] (speculative parses)
+    failed: list = None        # [[cidx, line in the range, column, message, file byte offset or None]]
 
     def map(self, cs):
         setup = ParseSetup.from_dict(self.setup)
@@ -140,9 +140,9 @@ class ParseTask(MRTask):
         self.invalid = [[cs.cidx, [[c, n, shown] for c, (n, shown) in block.invalid.items()]]]
 
     def _failed(self, cs, exc: ParseError, offset: int) -> None:
-        """Return a parse error (lines counted from the range's start) with the file's line and byte."""
-        exc = _in_file(exc, self.path, _lines_before(self.path, cs.start), offset)
-        self.failed = [[cs.cidx, exc.line, exc.column, exc.message, exc.offset]]
+        """Return a parse error: its line counted from the range's start (the caller adds the lines before the
+        range if it raises it), its byte offset in the file."""
+        self.failed = [[cs.cidx, exc.line, exc.column, exc.message, None if exc.offset is None else exc.offset + offset]]
 
     def reduce(self, o):
         for name in ("rows", "domains", "maps", "invalid", "failed"):
@@ -175,17 +175,23 @@ def _read_range(path: str, start: int, end: int, upto: int) -> tuple[bytearray, 
     return data, offset, eof
 
 
-def _lines_before(path: str, start: int) -> int:
-    """Line breaks in the file before byte ``start`` (read in blocks: only on the error path)."""
-    before = pos = 0
-    with open(path, "rb") as fh:
-        while pos < start:
-            block = os.pread(fh.fileno(), min(1 << 24, start - pos), pos)
-            if not block:
-                break
-            before += block.count(b"\n")
-            pos += len(block)
-    return before
+class CountLinesTask(MRTask):
+    """Line breaks in each byte range of a file (only on the error path: to name a file line)."""
+    path: str = ""
+    count: int = 0
+
+    def map(self, cs):
+        pos, end = cs.start, cs.start + cs.nrows
+        with open(self.path, "rb") as fh:
+            while pos < end:
+                block = os.pread(fh.fileno(), min(1 << 24, end - pos), pos)
+                if not block:
+                    break
+                self.count += block.count(b"\n")
+                pos += len(block)
+
+    def reduce(self, o):
+        self.count += o.count
 
 
 class RecodeTask(MRTask):
@@ -308,14 +314,14 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         maps = {c: (ends, firsts, bounds[c + 1], guess) for c, ends, firsts, guess in task.maps}
         true = record_starts_from_maps([maps[i][:3] for i in range(nranges)])
         wrong = [i for i in range(nranges) if true[i] != maps[i][3]]
-        _raise_first([f for f in task.failed or () if f[0] not in wrong])
+        _raise_first([f for f in task.failed or () if f[0] not in wrong], path, source, cloud)
         if wrong:   # ranges that begin inside a quoted field: parse them again from their true first record
             log.info("%s: %d of %d ranges begin inside a quoted field; parsing them again", path, len(wrong),
                      nranges)
             again = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin,
                               firsts=[[i, true[i]] for i in wrong]).do_all(ByteRanges(bounds, source.homes, wrong),
                                                                            cloud=cloud)
-            _raise_first(again.failed)
+            _raise_first(again.failed, path, source, cloud)
             rows.update(again.rows or ())
             domains.update(again.domains or ())
             invalid.update(again.invalid or ())
@@ -335,11 +341,14 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
     return fr
 
 
-def _raise_first(failed: list | None) -> None:
-    """Raise the parse error of the earliest range, if any."""
+def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> None:
+    """Raise the parse error of the earliest range, if any, with its file line (the lines before its range
+    counted on the nodes: the caller may not have the file)."""
     if failed:
-        _, line, column, message, offset = min(failed)
-        raise ParseError(line, column, message, offset)
+        cidx, line, column, message, offset = min(failed)
+        before = ByteRanges([0, *source.bounds[:cidx + 1]], [source.homes[0], *source.homes[:cidx]])
+        lines = CountLinesTask(path=path).do_all(before, cloud=cloud).count
+        raise ParseError(line + lines, column, f"{path}: {message}", offset)
 
 
 def _summary(path: str, setup: ParseSetup, nrows: int, invalid: list[tuple[int, int, str]]) -> dict:

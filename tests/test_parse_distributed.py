@@ -60,6 +60,16 @@ def test_prostate_repeated_300_times_on_three_nodes(three, tmp_path):
     fr.remove()
 
 
+def test_an_error_on_three_nodes_names_the_file_line(three, tmp_path):
+    lines = ["a,b,c"] + [f'{i},"t{i}",{i}' for i in range(100_000)]
+    lines[77_777] = '1,"x'                          # file line 77,778: a quoted field with a line break ...
+    lines[77_778] = '2,y"z,3'                       # ... closed in the next line and followed by junk
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(frame.ParseError, match=r"line 77778, column 2: .*bad.csv: unexpected 'z' after a closing quote"):
+        frame.import_file(str(path), cloud=three, chunk_size=1 << 16)
+
+
 # ---------------------------------------------------------------- random files against pandas
 LETTERS = "abcXYZ"
 TEXT = st.text(alphabet=LETTERS + " ,;\"\n\r-", min_size=1, max_size=8).filter(
@@ -251,3 +261,12 @@ def test_a_huge_bad_field_is_not_copied_into_the_message(one, tmp_path):
         with pytest.raises(frame.ParseError, match="line 4, column 2: .*unterminated quoted field") as ei:
             fn(str(path))
         assert len(str(ei.value)) < 300
+
+
+def test_a_record_over_the_limit_names_its_line_and_the_limit(one, tmp_path, monkeypatch):
+    from frame import importer
+    monkeypatch.setattr(importer, "MAX_RECORD_BYTES", 1 << 20)     # the node is this process: it sees the patch
+    path = tmp_path / "open.csv"
+    path.write_text("a,b\n1,x\n2,\"never closed\n" + "3,y\n" * 1_000_000)
+    with pytest.raises(frame.ParseError, match=r"line \d+: .*runs more than 1 MiB further \(the limit of a record\)"):
+        frame.import_file(str(path), chunk_size=1 << 16)
