@@ -263,7 +263,8 @@ def format_report(r: dict[str, Any]) -> str:
 def parse_cpu(path: Path, repeat: int, ranges: int = 32) -> dict[str, Any]:
     """The parse alone, one thread, no cloud: boundary maps + ``parse_range`` over ``ranges`` ranges of the file
     in memory; best process CPU seconds of ``repeat`` runs (the figure a busy machine disturbs least)."""
-    from frame.csv_parser import boundary_map, data_start, parse_range, record_starts_from_maps
+    from frame.csv_parser import parse_range
+    from frame.csv_records import boundary_map, data_start, record_starts_from_maps
     from frame.parse_setup import guess_setup
     data = path.read_bytes()
     setup = guess_setup(data[:4 << 20])
