@@ -1,6 +1,5 @@
 """Frames: import of real and tricky CSVs, numpy/pandas round trips, a 3-node cloud, admin keys/frames/rm."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,8 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import SMALL, Launcher, admin
+from frame.csv_parser import ParseError
+from cloudkit import FMNIST, SMALL, Launcher, admin
 from frame import Frame
 
 
@@ -64,7 +64,7 @@ def test_ragged_row_names_the_line_and_leaves_nothing_behind(one, tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("\n".join(lines) + "\n")
     before = {r["key"] for r in one.dkv.keys("")}
-    with pytest.raises(cluster.RemoteError) as info:
+    with pytest.raises(ParseError) as info:            # raised in the caller, from the node's report
         frame.import_file(str(path))
     assert "line 3001" in str(info.value) and "column 3" in str(info.value) and f"{path}: " in str(info.value)
     assert {r["key"] for r in one.dkv.keys("")} == before
@@ -152,7 +152,7 @@ def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp
 @pytest.mark.slow
 def test_fashion_mnist_test_set_end_to_end(one, tmp_path):
     from tools import fmnist_to_csv
-    src = Path("/usr/share/datasets/fashion-mnist")
+    src = FMNIST
     if not src.exists():
         pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
     out = fmnist_to_csv.convert(src, tmp_path)
