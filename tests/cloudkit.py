@@ -108,10 +108,10 @@ class Launcher:
         return node
 
     def node_args(self) -> list[str]:
-        """Options every test node gets: what tests import may be read (the shared data sets and temporary
+        """Options every test node gets: what tests import may be read (the test data, Fashion-MNIST and temporary
         files), and the security dir when the kit runs its cloud with CURVE."""
         dirs = self.data_dirs if self.data_dirs is not None else [
-            d for d in (SHARED, Path(tempfile.gettempdir())) if d.is_dir()]
+            d for d in (DATA, FMNIST, Path(tempfile.gettempdir())) if d.is_dir()]
         args = [a for d in dirs for a in ("--data-dir", str(d))]
         return args + (["--security-dir", str(self.security_dir)] if self.security_dir else [])
 
