@@ -231,12 +231,14 @@ def connect(address: str, *, name: str | None = None, timeout: float | None = No
     if not sep or not port_text.isdigit():
         raise ValueError(f"expected host:port, got {address!r}")
     gateway = f"{resolve(host)}:{int(port_text)}"
+    # a client binds nothing (ip/port only name it) and computes little (its work runs on the nodes)
     cfg = NodeConfig(ip="0.0.0.0", port=1, name=name or "", client=True, compute_threads=2,
                      security_dir=os.path.expanduser(security_dir) if security_dir else None, identity=identity)
     timeout = cfg.connect_timeout if timeout is None else timeout
     node = Node(cfg, gateway=gateway)
     cloud = _start_loop_thread(node, f"aquifer-client-{gateway}", progress)
     try:
+        # the outer wait outlasts the call's own deadline, so that the call's error is the one reported
         status = cloud.run(node.call(gateway, "cloud.status", timeout=timeout, retries=0), timeout=timeout + 5)
     except Exception as exc:
         cloud.shutdown()
