@@ -10,8 +10,10 @@ The measurements, each on real ``python -m cluster.node`` processes started from
 3. RPC: ``echo`` of a small payload from an embedded node to a node process, sequential latency
    p50/p99 (from the caller's thread and on the event loop), and throughput with many calls in flight;
 4. a 10 MiB numpy array echoed the same way: round-trip time and MiB/s;
-5. with ``--security``: 3 and 4 again with every socket on CURVE (``--security-dir``, keys made by
-   ``cluster.security.make_security_dir``), side by side with the plain figures.
+5. with ``--security``: CURVE against plain TCP, interleaved so that the machine's load weighs on both
+   alike: two one-node clouds, one with ``--security-dir`` (keys made by ``cluster.security.make_security_dir``),
+   one client each (``cluster.connect``); sequential echoes in alternating blocks of 50, throughput rounds
+   and 10 MiB array echoes alternating call by call.
 
 Every process started is killed (process group, SIGKILL) on the way out, whatever happens, and every
 wait has a deadline.
@@ -20,7 +22,7 @@ Example::
 
     python -m tools.bench.cloud                        # everything, human-readable
     python -m tools.bench.cloud --sizes 2,4 --rounds 1 --parts formation --json
-    python -m tools.bench.cloud --parts rpc,array --security   # CURVE on and off, side by side
+    python -m tools.bench.cloud --parts rpc --security --calls 500   # CURVE against plain, interleaved
 """
 from __future__ import annotations
 
@@ -174,11 +176,9 @@ def bench_formation(sizes: list[int], rounds: int, timeout: float, tmp: Path) ->
 
 
 # ------------------------------------------------------------------------------------------ 2. failure detection
-def embedded_member(flatfile: Path, name: str, cloud_size: int, timeout: float,
-                    security_dir: Path | None = None) -> cluster.Cloud:
+def embedded_member(flatfile: Path, name: str, cloud_size: int, timeout: float) -> cluster.Cloud:
     return cluster.init(ip="127.0.0.1", port=free_port_pair(), name=name, flatfile=str(flatfile),
-                        cloud_size=cloud_size, progress=False, timeout=timeout,
-                        security_dir=str(security_dir) if security_dir else None)
+                        cloud_size=cloud_size, progress=False, timeout=timeout)
 
 
 def detection_round(launcher: Launcher, name: str, timeout: float, poll: float) -> dict[str, float]:
@@ -299,16 +299,14 @@ def bench_array(cloud: cluster.Cloud, target: str, mib: float, calls: int) -> di
             "mib_per_s_one_way": size_mib / rtt["median"], "mib_per_s_both_ways": 2 * size_mib / rtt["median"]}
 
 
-def bench_rpc_and_array(parts: set[str], args: argparse.Namespace, tmp: Path,
-                        security_dir: Path | None = None) -> dict:
-    """One node process plus an embedded member; the embedded node calls the process (CURVE with
-    ``security_dir``)."""
+def bench_rpc_and_array(parts: set[str], args: argparse.Namespace, tmp: Path) -> dict:
+    """One node process plus an embedded member; the embedded node calls the process."""
     launcher = Launcher(tmp)
     out: dict = {}
     try:
-        name = f"bench-{os.getpid()}-rpc{'-curve' if security_dir else ''}"
-        (proc,), flatfile, _ = start_cloud(launcher, 1, name, 2, security_dir)
-        cloud = embedded_member(flatfile, name, 2, args.form_timeout, security_dir)
+        name = f"bench-{os.getpid()}-rpc"
+        (proc,), flatfile, _ = start_cloud(launcher, 1, name, 2)
+        cloud = embedded_member(flatfile, name, 2, args.form_timeout)
         try:
             if "rpc" in parts:
                 out["rpc"] = bench_rpc(cloud, proc.address, args.calls, args.in_flight, args.rounds)
@@ -367,30 +365,76 @@ def render(report: dict) -> str:
                   f"   round trip: median {rt['median'] * 1000:.1f} ms [{rt['min'] * 1000:.1f}-"
                   f"{rt['max'] * 1000:.1f}]; {a['mib_per_s_one_way']:.0f} MiB/s of payload "
                   f"({a['mib_per_s_both_ways']:.0f} MiB/s counting both directions)"]
-    if "curve" in report:
-        lines += ["", "5. CURVE (--security-dir) against plain TCP, same calls, one run"]
-        lines += _render_security(report)
+    if "security" in report:
+        sec = report["security"]
+        lines += ["", f"5. CURVE (--security-dir) against plain TCP, interleaved: client -> one-node cloud "
+                      f"({sec['calls']} sequential echoes, {sec['rounds']} throughput rounds, {sec['array_calls']} "
+                      f"array echoes each)"]
+        lines += _render_security(sec)
     lines += ["", f"load avg at end: {' '.join(map(str, report['loadavg_end']))}"]
     return "\n".join(lines)
 
 
-def _render_security(report: dict) -> list[str]:
-    plain, curve = report, report["curve"]
-    rows = []
-    if "rpc" in curve:
-        for label, key in (("echo p50 on the loop (us)", "sequential_on_loop"),
-                           ("echo p50 from a thread (us)", "sequential_from_thread")):
-            a, b = plain["rpc"][key]["p50_us"], curve["rpc"][key]["p50_us"]
-            rows.append((label, a, b))
-        rows.append(("echo calls/s, 32 in flight", plain["rpc"]["calls_per_s"]["median"],
-                     curve["rpc"]["calls_per_s"]["median"]))
-    if "array" in curve:
-        rows.append((f"{plain['array']['array_bytes'] / (1 << 20):g} MiB array echo (ms)",
-                     plain["array"]["round_trip_s"]["median"] * 1000, curve["array"]["round_trip_s"]["median"] * 1000))
-    out = [f"   {'':32} {'plain':>10} {'CURVE':>10} {'change':>8}"]
+def _render_security(sec: dict) -> list[str]:
+    plain, curve = sec["plain"], sec["curve"]
+    rows = [("echo p50 on the loop (us)", plain["echo_p50_us"], curve["echo_p50_us"]),
+            ("echo p99 on the loop (us)", plain["echo_p99_us"], curve["echo_p99_us"]),
+            (f"echo calls/s, {sec['in_flight']} in flight", plain["calls_per_s"], curve["calls_per_s"]),
+            (f"{sec['array_mib']:g} MiB array echo, median (ms)", plain["array_ms"], curve["array_ms"]),
+            (f"{sec['array_mib']:g} MiB array echo, best (ms)", plain["array_best_ms"], curve["array_best_ms"])]
+    out = [f"   {'':34} {'plain':>10} {'CURVE':>10} {'change':>8}"]
     for label, a, b in rows:
-        out.append(f"   {label:32} {a:10.1f} {b:10.1f} {100 * (b - a) / a:+7.1f}%")
+        out.append(f"   {label:34} {a:10.1f} {b:10.1f} {100 * (b - a) / a:+7.1f}%")
     return out
+
+
+def bench_security(args: argparse.Namespace, tmp: Path) -> dict:
+    """CURVE against plain TCP, interleaved: two one-node clouds (one with a security dir), a client of each."""
+    from cluster.security import make_security_dir
+    keys = Path(make_security_dir(str(tmp / "keys")))
+    launcher = Launcher(tmp)
+    clients: dict = {}
+    try:
+        for kind, sec_dir in (("plain", None), ("curve", keys)):
+            (proc,), _, _ = start_cloud(launcher, 1, f"bench-{os.getpid()}-{kind}", 1, sec_dir)
+            wait_for(lambda: "cloud formed" in proc.log(), args.form_timeout, f"the {kind} node", interval=0.05)
+            clients[kind] = cluster.connect(proc.address, security_dir=str(sec_dir) if sec_dir else None,
+                                            timeout=10, progress=False)
+        lat: dict = {k: [] for k in clients}
+        for cl in clients.values():                                         # warm-up
+            cl.run(echo_sequential(cl.node, cl.gateway, SMALL_PAYLOAD, 100), timeout=60)
+        for _ in range(max(1, args.calls // 50)):
+            for kind, cl in clients.items():
+                lat[kind] += cl.run(echo_sequential(cl.node, cl.gateway, SMALL_PAYLOAD, 50), timeout=60)
+        total = max(args.calls, 10 * args.in_flight)
+        tput: dict = {k: [] for k in clients}
+        for _ in range(args.rounds):
+            for kind, cl in clients.items():
+                elapsed, _ = cl.run(echo_concurrent(cl.node, cl.gateway, SMALL_PAYLOAD, total, args.in_flight),
+                                    timeout=30 + total * 0.05)
+                tput[kind].append(total / elapsed)
+        arr = np.random.default_rng(0).random(int(args.array_mib * (1 << 20)) // 8)
+        rtt: dict = {k: [] for k in clients}
+        for kind, cl in clients.items():                                    # warm-up, and check it is intact
+            if not np.array_equal(cl.call("echo", {"x": arr}, timeout=60), arr):
+                raise RuntimeError(f"the {kind} echo altered the array")
+        for _ in range(args.array_calls):
+            for kind, cl in clients.items():
+                t = time.perf_counter()
+                cl.call("echo", {"x": arr}, timeout=60)
+                rtt[kind].append(time.perf_counter() - t)
+        out = {"calls": len(lat["plain"]), "rounds": args.rounds, "in_flight": args.in_flight,
+               "array_calls": args.array_calls, "array_mib": args.array_mib}
+        for kind in clients:
+            pct = percentiles_us(lat[kind])
+            out[kind] = {"echo_p50_us": pct["p50_us"], "echo_p99_us": pct["p99_us"],
+                         "calls_per_s": statistics.median(tput[kind]),
+                         "array_ms": statistics.median(rtt[kind]) * 1000, "array_best_ms": min(rtt[kind]) * 1000}
+        return out
+    finally:
+        for cl in clients.values():
+            cl.shutdown()
+        stop_all(launcher)
 
 
 # ------------------------------------------------------------------------------------------ command line
@@ -429,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--form-timeout", type=float, default=120.0,
                     help="deadline for one cloud to form, seconds (default 120)")
     ap.add_argument("--security", action="store_true",
-                    help="also run the rpc and array parts with CURVE on (keys made for the run), side by side")
+                    help="also compare CURVE with plain TCP (echo latency, throughput, array echo), interleaved")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     return ap
 
@@ -474,10 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             report["detection"] = bench_detection(args.rounds, args.form_timeout, args.poll_ms / 1000, tmp)
         if parts & {"rpc", "array"}:
             report.update(bench_rpc_and_array(parts, args, tmp))
-            if args.security:
-                from cluster.security import make_security_dir
-                keys = Path(make_security_dir(str(tmp / "keys")))
-                report["curve"] = bench_rpc_and_array(parts, args, tmp, keys)
+        if args.security:
+            report["security"] = bench_security(args, tmp)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
