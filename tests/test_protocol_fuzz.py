@@ -3,7 +3,6 @@
 The decoder, given random frames, mutated real messages or well-formed msgpack of the wrong shape, either
 returns a validated message or raises ProtocolError: nothing else. A live node, sent random and mutated requests
 for every registered op, answers each one (a result, or an error of a known, clean kind) and keeps serving."""
-import os
 import tempfile
 from pathlib import Path
 

@@ -8,13 +8,14 @@ import time
 import numpy as np
 import pytest
 import zmq
+import zmq.auth
 
 import cluster
 import frame
 from cluster import protocol
 from cluster.dkv import Value
 from cluster.security import add_identity, make_security_dir
-from cloudkit import admin, free_port_pair, wait_until
+from cloudkit import admin, free_port_pair
 
 
 def raw_request(node, op="dkv.keys", args=None, *, curve=None, wait_ms=3000):
