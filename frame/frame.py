@@ -376,22 +376,25 @@ class Frame:
         remove(self.key, cloud=self._cloud)
 
 
-def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None) -> Frame:
-    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])``."""
+def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None,
+                      columns: Sequence[int] | None = None) -> Frame:
+    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])`` (only the output columns
+    ``columns``, by index, when given: one task's outputs can make several frames, each owning its columns)."""
     layout = getattr(task, "output_layout", None)
     if not layout:
         raise ValueError("this task wrote no output columns: run do_all(frame, outputs=[types])")
-    if len(names) != len(layout["vecs"]):
-        raise ValueError(f"{len(layout['vecs'])} output columns, {len(names)} names given")
+    idx = list(range(len(layout["vecs"]))) if columns is None else [int(j) for j in columns]
+    if len(names) != len(idx):
+        raise ValueError(f"{len(idx)} output columns, {len(names)} names given")
+    vecs, types = [layout["vecs"][j] for j in idx], [layout["types"][j] for j in idx]
     espc = [0]
     for c in layout["chunks"]:
         espc.append(espc[-1] + int(c["nrows"]))
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
     check_key(key)
-    header = {"key": key, "names": list(names), "types": list(layout["types"]),
-              "domains": [None] * len(names), "vecs": list(layout["vecs"]), "espc": espc,
-              "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
-              "owned": list(layout["vecs"])}
+    header = {"key": key, "names": list(names), "types": types, "domains": [None] * len(names), "vecs": vecs,
+              "espc": espc, "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
+              "owned": vecs}
     return store_frame(header, _cloud_or_current(cloud))
 
 

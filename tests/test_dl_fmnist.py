@@ -12,7 +12,7 @@ import pytest
 
 import cluster
 import frame
-from algos.deeplearning import DeepLearningEstimator
+from algos import DeepLearningEstimator
 from cloudkit import Launcher, free_port_pair
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from algos.dl_params import (CHECKPOINT_MUTABLE, PARAM_ALIASES, PARAMS, check_checkpoint, effective_params,
+from algos.deeplearning.parameters import (CHECKPOINT_MUTABLE, PARAM_ALIASES, PARAMS, check_checkpoint, effective_params,
                              param_docs_table, validate)
 from cloudkit import SHARED
 
@@ -537,18 +537,20 @@ def test_checkpoint_compares_lists_canonically():
 def test_param_docs_table():
     table = param_docs_table()
     lines = table.strip().splitlines()
-    assert lines[0] == "| name | default | meaning |" and len(lines) == len(PARAMS) + 2
-    assert "| `hidden` | `[200, 200]` |" in table
-    assert "| `max_w2` | `inf` |" in table
-    assert "| `activation` | `'Rectifier'` |" in table and "One of: Tanh, TanhWithDropout" in table
+    assert lines[0] == "| name | default | group | meaning |" and len(lines) == len(PARAMS) + 2
+    assert "| `hidden` | `[200, 200]` | basic |" in table
+    assert "| `max_w2` | `inf` | expert |" in table
+    assert "| `activation` | `'Rectifier'` | basic |" in table and "One of: Tanh, TanhWithDropout" in table
+    assert "| `l1` | `0.0` | advanced |" in table
     assert "**Deprecated.**" in table
-    assert all(line.count("|") == 4 for line in lines)
+    assert "| `thread_mode` | `'AUTO'` | expert | **aquifer addition** (not in H2O)." in table
+    assert all(line.count("|") == 5 for line in lines)
 
 
 def test_doctests():
     import doctest
 
-    import algos.dl_params
+    import algos.deeplearning.parameters
 
-    res = doctest.testmod(algos.dl_params)
+    res = doctest.testmod(algos.deeplearning.parameters)
     assert res.attempted >= 10 and res.failed == 0

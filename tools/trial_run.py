@@ -37,8 +37,7 @@ def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | Non
     """Convert, import, train and score; returns the figures (and leaves the model printed by ``log``)."""
     import cluster
     import frame
-    from algos.deeplearning import DeepLearningEstimator
-    from algos.dl_model import remove_model
+    from algos import DeepLearningEstimator, remove_model
     from tools import fmnist_to_csv
 
     t0 = time.perf_counter()
@@ -62,7 +61,7 @@ def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | Non
         log(str(dl.model))
         valid = dl.model_performance(valid=True)
         hist = dl.scoring_history()
-        samples = int(dl.model._m["samples"])
+        samples = int(dl.model.meta.samples)
         result = {
             "params": {k: params[k] for k in sorted(params)},
             "train_rows": train.nrows, "test_rows": test.nrows,
