@@ -188,11 +188,9 @@ class Model:
                 return m
         raise ValueError(f"model {self.model_id} has no metrics")
 
-    mse = _metric_getter("MSE", "Mean squared error")
-    rmse = _metric_getter("RMSE", "Root mean squared error")
-    logloss = _metric_getter("logloss", "Logarithmic loss")
-    auc = _metric_getter("AUC", "Area under the ROC curve")
-    mae = _metric_getter("MAE", "Mean absolute error")
+    mse, rmse, mae = (_metric_getter("MSE", "Mean squared error"), _metric_getter("RMSE", "Root mean squared error"),
+                      _metric_getter("MAE", "Mean absolute error"))
+    logloss, auc = _metric_getter("logloss", "Logarithmic loss"), _metric_getter("AUC", "Area under the ROC curve")
     r2 = _metric_getter("r2", "Coefficient of determination")
     classification_error = _metric_getter("misclassification", "Classification error")
 

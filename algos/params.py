@@ -113,16 +113,11 @@ class Param:
     def convert(self, v: Any) -> Any:
         """``v`` checked against this parameter (type, range, enum spelling) and in canonical form."""
         kind = self.kind
-        if kind == "int":
-            if not is_int(v):
-                raise self._type_error("an int", v)
-            v = int(v)
-            self._check_range(v)
-            return v
-        if kind == "float":
-            if not is_real(v):
-                raise self._type_error("a number (int or float)", v)
-            v = float(v)
+        if kind in ("int", "float"):
+            ok, cast, what = (is_int, int, "an int") if kind == "int" else (is_real, float, "a number (int or float)")
+            if not ok(v):
+                raise self._type_error(what, v)
+            v = cast(v)
             self._check_range(v)
             return v
         if kind == "bool":

@@ -470,13 +470,10 @@ class ModelMetricsBinomial(ModelMetrics):
             return float("nan") if idx < 0 else float(values[idx])
         return [[float(t), float(values[self.find_idx_by_threshold(t)])] for t in thresholds]
 
-    F1 = _threshold_getter("f1", "F1")
-    F2 = _threshold_getter("f2", "F2")
-    F0point5 = _threshold_getter("f0point5", "F0.5")
-    accuracy = _threshold_getter("accuracy", "accuracy")
-    precision = _threshold_getter("precision", "precision")
-    recall = _threshold_getter("recall", "recall (TPR)")
-    specificity = _threshold_getter("specificity", "specificity (TNR)")
+    F1, F2, F0point5 = (_threshold_getter(c, label) for c, label in (("f1", "F1"), ("f2", "F2"),
+                                                                     ("f0point5", "F0.5")))
+    accuracy, precision, recall, specificity = (_threshold_getter(c, c) for c in ("accuracy", "precision", "recall",
+                                                                                  "specificity"))
     mcc = _threshold_getter("absolute_mcc", "absolute Matthews correlation")
 
     def thresholds_and_metric_scores(self):

@@ -73,27 +73,32 @@ def merge_bins(ths: np.ndarray, tps: np.ndarray, fps: np.ndarray, nbins: int) ->
     return ths, tps, fps
 
 
+def _one_class(p: float, n: float) -> float | None:
+    """The area when only one class is present: 1.0 without negatives, 0.0 without positives (H2O's AUC2)."""
+    return 1.0 if n == 0 else (0.0 if p == 0 else None)
+
+
+def _previous(c: np.ndarray) -> np.ndarray:
+    """Each point's predecessor on the curve (the curve starts at 0)."""
+    return np.concatenate(([0.0], c[:-1]))
+
+
 def auc_of(ctp: np.ndarray, cfp: np.ndarray) -> float:
     """AUC2.compute_auc: trapezoids over the cumulative (fp, tp) points, from (0, 0) to (N, P)."""
     p, n = ctp[-1], cfp[-1]
-    if n == 0:
-        return 1.0
-    if p == 0:
-        return 0.0
-    tp0 = np.concatenate(([0.0], ctp[:-1]))
-    fp0 = np.concatenate(([0.0], cfp[:-1]))
-    return float(np.sum((cfp - fp0) * (ctp + tp0) / 2.0) / p / n)
+    degenerate = _one_class(p, n)
+    if degenerate is not None:
+        return degenerate
+    return float(np.sum((cfp - _previous(cfp)) * (ctp + _previous(ctp)) / 2.0) / p / n)
 
 
 def aucpr_of(ctp: np.ndarray, cfp: np.ndarray) -> float:
     """AUC2.pr_auc: precision-recall area with precision interpolated along straight tp/fp segments."""
     p, n = ctp[-1], cfp[-1]
-    if n == 0:
-        return 1.0
-    if p == 0:
-        return 0.0
-    prev_tp = np.concatenate(([0.0], ctp[:-1]))
-    prev_fp = np.concatenate(([0.0], cfp[:-1]))
+    degenerate = _one_class(p, n)
+    if degenerate is not None:
+        return degenerate
+    prev_tp, prev_fp = _previous(ctp), _previous(cfp)
     moved = ctp != prev_tp
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(moved, (cfp - prev_fp) / np.where(moved, ctp - prev_tp, 1.0), 0.0)

@@ -13,14 +13,13 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cluster import MRTask
 from scoring import distributions
 from scoring.metrics import (ModelMetrics, ModelMetricsAutoEncoder, ModelMetricsBinomial, ModelMetricsMultinomial,
                              ModelMetricsRegression)
 
 from ..datainfo import DataInfo
 from .kernels import forward
-from .tasks import net_state, prepare_once
+from .tasks import NetworkTask, prepare_once
 
 
 def link_inverse(info: DataInfo, distribution: str, raw: np.ndarray) -> np.ndarray:
@@ -91,24 +90,14 @@ class Scoring:
         return self.metrics(*self.natural(y, pred), w)
 
 
-class PredictTask(MRTask):
+class PredictTask(NetworkTask):
     """Predictions written as new columns next to the test frame's chunks."""
-    info: dict = None
-    spec: dict = None
-    model: dict = None
-    hyper: np.ndarray = None
-    flags: np.ndarray = None
-    resp: dict = None
     kind: str = ""
     distribution: str = "gaussian"
     threshold: float = 0.5
     priors: np.ndarray = None          # balance_classes: (prior, model class distribution) correction
     layer: int = -1
     per_feature: bool = False
-
-    def setup_local(self):
-        self._info = DataInfo.from_state(self.info)
-        self._net = net_state(self.spec, self.model)
 
     def map(self, cs):
         X, _, _, off = prepare_once(cs, self._info, self.resp)

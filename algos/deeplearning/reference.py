@@ -8,11 +8,9 @@ once per row, one kernel row equals ``gradients`` followed by ``step`` here.
 Example
 -------
 >>> import numpy as np
->>> from algos.deeplearning.hyper import kernel_arrays_for
->>> from algos.deeplearning.network import NetSpec, init_state
->>> spec = NetSpec((3, 4, 2), "Tanh", "softmax")
->>> ref = RefNet.from_state(init_state(spec, seed=3))
->>> hyper, flags = kernel_arrays_for(spec)
+>>> from algos.deeplearning import hyper as hp, network as nw
+>>> spec = nw.NetSpec((3, 4, 2), "Tanh", "softmax")
+>>> ref = RefNet.from_state(nw.init_state(spec, seed=3)); hyper, flags = hp.kernel_arrays_for(spec)
 >>> gW, gb, loss = ref.gradients(np.ones(3), 1.0, 1.0, 0.0, hyper, flags)
 >>> ref.step(gW, gb, hyper, flags, samples_seen=0)
 """

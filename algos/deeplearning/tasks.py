@@ -105,15 +105,24 @@ def row_order(rng: np.random.Generator, n: int, fraction: float, shuffle: bool) 
     return np.concatenate(parts).astype(np.int64)
 
 
-class DLTrainTask(MRTask):
+class NetworkTask(MRTask):
+    """A task that runs a network over chunks: what every such task receives, shared by a node's maps."""
+    info: dict = None             # the input encoding (DataInfo.to_state())
+    spec: dict = None             # the network (NetSpec.to_dict())
+    model: dict = None            # the network's state arrays; cleared before a result travels back
+    hyper: np.ndarray = None      # the kernels' arrays (hyper.kernel_arrays)
+    flags: np.ndarray = None
+    resp: dict = None             # the roles of the mapped columns (see prepared_chunk)
+    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp")
+
+    def setup_local(self):
+        self._info = DataInfo.from_state(self.info)
+        self._net = net_state(self.spec, self.model)
+
+
+class DLTrainTask(NetworkTask):
     """One training iteration over the local chunks of every node."""
     cache_id: str = ""
-    info: dict = None
-    spec: dict = None
-    model: dict = None            # the model to train (arrays); cleared before the result travels back
-    hyper: np.ndarray = None
-    flags: np.ndarray = None
-    resp: dict = None
     fraction: float = 1.0
     iteration: int = 0
     seed: int = 0
@@ -123,7 +132,7 @@ class DLTrainTask(MRTask):
     class_factors: np.ndarray = None    # balance_classes: per-class sampling factor
     thread_mode: str = "team"     # the effective thread_mode: team, replicas, hogwild or sequential
     load_balance: bool = True     # force_load_balance
-    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp", "class_factors", "chunk_homes")
+    shared_fields = NetworkTask.shared_fields + ("class_factors", "chunk_homes")
     chunk_homes: list = None
     # results
     out: dict = None              # sum of the nodes' models
@@ -134,8 +143,8 @@ class DLTrainTask(MRTask):
     compute_s: float = 0.0        # the slowest node's compute time (for tspi auto-tuning)
 
     def setup_local(self):
-        self._info = DataInfo.from_state(self.info)
-        self._base = net_state(self.spec, self.model)
+        super().setup_local()
+        self._base = self._net             # trained in place (a copy of what the task received)
         self._replicas: dict[int, NetState] = {}
         self._lock = threading.Lock()
         self._turn = threading.Condition()
@@ -296,25 +305,14 @@ def _balanced_order(rng, factors: np.ndarray, fraction: float, shuffle: bool) ->
     return order
 
 
-class DLScoreTask(MRTask):
+class DLScoreTask(NetworkTask):
     """Forward pass over (a sample of) each chunk; returns actuals, predictions and weights to the driver."""
     cache_id: str = ""
-    info: dict = None
-    spec: dict = None
-    model: dict = None
-    hyper: np.ndarray = None
-    flags: np.ndarray = None
-    resp: dict = None
     sample_fraction: float = 1.0
     stratified: bool = False      # sample each class by the fraction (score_validation_sampling=Stratified)
-    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp")
     seed: int = 0
     layer: int = -1
     parts: list = None            # [[cidx, rows, y, pred, w, offset]]
-
-    def setup_local(self):
-        self._info = DataInfo.from_state(self.info)
-        self._net = net_state(self.spec, self.model)
 
     def map(self, cs):
         X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp) if self.cache_id else \

@@ -175,15 +175,18 @@ def bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, nes
 
 
 @njit(**JIT)
+def optimizer_settings(hyper, flags):
+    """(adaptive, nesterov, skip_zero, rho, eps, l1, l2, max_w2): what the update steps read, in their order."""
+    return (flags[F_ADAPTIVE] != 0, flags[F_NESTEROV] != 0, flags[F_SKIP_ZERO_GRAD] != 0, hyper[H_RHO],
+            hyper[H_EPSILON], hyper[H_L1], hyper[H_L2], hyper[H_MAX_W2])
+
+
+@njit(**JIT)
 def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, w_off, b_off,
                         gw, gb, hyper, flags, samples_seen):
     """One optimiser step over the whole flat state given data gradients ``gw``/``gb``."""
     n_layers = flags[F_N_LAYERS]
-    adaptive = flags[F_ADAPTIVE] != 0
-    nesterov = flags[F_NESTEROV] != 0
-    skip_zero = flags[F_SKIP_ZERO_GRAD] != 0
-    rho, eps = hyper[H_RHO], hyper[H_EPSILON]
-    l1, l2, max_w2 = hyper[H_L1], hyper[H_L2], hyper[H_MAX_W2]
+    adaptive, nesterov, skip_zero, rho, eps, l1, l2, max_w2 = optimizer_settings(hyper, flags)
     beta = hyper[H_SPARSITY_BETA] if flags[F_OUTPUT] == OUT_AUTOENCODER else 0.0
     mom = 0.0 if adaptive else momentum_at(hyper, samples_seen)
     one = np.float32(1.0)

@@ -28,17 +28,16 @@ import numpy as np
 from frame.llvm_intrinsics import atomic_load, prefetch
 from numba import njit
 
-from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_ADAPTIVE, F_GRADIENT, F_N_LAYERS, F_NESTEROV, F_OUTPUT,
-                     F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, H_AVERAGE_ACTIVATION, H_EPSILON, H_HIDDEN_DROPOUT,
-                     H_INPUT_DROPOUT, H_L1, H_L2, H_MAX_W2, H_RHO, H_SPARSITY_BETA, OUT_AUTOENCODER, OUT_LINEAR,
-                     OUT_SOFTMAX)
+from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_GRADIENT, F_N_LAYERS, F_OUTPUT, G_CROSS_ENTROPY,
+                     H_AVERAGE_ACTIVATION, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT, H_SPARSITY_BETA, OUT_AUTOENCODER,
+                     OUT_LINEAR, OUT_SOFTMAX)
 from ..network import NetState
 from .activations import activate, derivative
 from .checks import check_hyper, check_rows
 from .dropout import fill_mask_range
 from .jit import JIT
 from .losses import dist_grad
-from .optimizers import bias_steps, layer_rate, momentum_at, row_step
+from .optimizers import bias_steps, layer_rate, momentum_at, optimizer_settings, row_step
 from .team import KernelTeam, share, team_barrier
 
 @njit(**JIT)
@@ -89,11 +88,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     act = flags[F_ACTIVATION]
     out_kind = flags[F_OUTPUT]
     gcode = flags[F_GRADIENT]
-    adaptive = flags[F_ADAPTIVE] != 0
-    nesterov = flags[F_NESTEROV] != 0
-    skip_zero = flags[F_SKIP_ZERO_GRAD] != 0
-    rho, eps = hyper[H_RHO], hyper[H_EPSILON]
-    l1, l2, max_w2 = hyper[H_L1], hyper[H_L2], hyper[H_MAX_W2]
+    adaptive, nesterov, skip_zero, rho, eps, l1, l2, max_w2 = optimizer_settings(hyper, flags)
     in_drop = hyper[H_INPUT_DROPOUT]
     beta = hyper[H_SPARSITY_BETA] if out_kind == OUT_AUTOENCODER else 0.0
     n_in = units[0]
