@@ -212,3 +212,24 @@ def test_two_trainings_at_once_on_one_node(cloud, boston):
     for m, epochs in zip(models, (8, 4)):
         assert m.meta.epochs == pytest.approx(epochs, abs=0.05)
         assert m.model_performance(train=True).r2() > 0.5
+
+
+def test_no_environment_variable_changes_training(cloud, monkeypatch):
+    """The former switches AQUIFER_DL_THREAD_MODE / AQUIFER_DL_BLOCK_MOMENTUM are parameters now: set in the
+    environment they change nothing; the plan a model was trained with is in its parameters."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 4))
+    fr = Frame.from_numpy(np.column_stack([X, X @ [1.0, -2.0, 0.5, 0.0]]), nchunks=2)
+
+    def fit(**kw):
+        return DeepLearningEstimator(hidden=[6], epochs=2, seed=9, **kw).train(y="C5", training_frame=fr).model
+
+    plain = fit()
+    monkeypatch.setenv("AQUIFER_DL_THREAD_MODE", "hogwild")
+    monkeypatch.setenv("AQUIFER_DL_BLOCK_MOMENTUM", "0")
+    again = fit()
+    assert plain.params["thread_mode"] == again.params["thread_mode"] == "team"
+    assert plain.params["block_momentum"] is again.params["block_momentum"] is True
+    assert np.array_equal(plain.state.w, again.state.w)         # a kernel team is deterministic
+    hog = fit(thread_mode="hogwild", block_momentum=False)
+    assert (hog.params["thread_mode"], hog.params["block_momentum"]) == ("hogwild", False)

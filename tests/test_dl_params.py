@@ -356,6 +356,26 @@ def test_reproducible():
     assert eff(reproducible=True, train_samples_per_iteration=500)[0]["train_samples_per_iteration"] == 500
 
 
+def test_thread_plan_is_chosen_once_and_recorded():
+    """thread_mode (an aquifer addition, expert group) resolves AUTO by mini_batch_size; reproducible forces the
+    sequential plan; a kernel team cannot train mini-batches; block_momentum is kept as given."""
+    assert PARAMS["thread_mode"].extension and PARAMS["thread_mode"].level == "expert"
+    assert PARAMS["block_momentum"].extension and PARAMS["block_momentum"].default is True
+    assert eff()[0]["thread_mode"] == "team"
+    assert eff(mini_batch_size=16)[0]["thread_mode"] == "replicas"
+    e, notes = eff(reproducible=True, thread_mode="hogwild")
+    assert e["thread_mode"] == "sequential" and any("thread_mode: 'hogwild' -> 'sequential'" in n for n in notes)
+    assert eff(thread_mode="Hogwild", mini_batch_size=8)[0]["thread_mode"] == "hogwild"
+    assert eff(block_momentum=False)[0]["block_momentum"] is False
+    with pytest.raises(ValueError, match="thread_mode 'team' splits per-sample SGD"):
+        eff(thread_mode="team", mini_batch_size=4)
+    with pytest.raises(ValueError, match="'thread_mode': unknown value 'threads'"):
+        validate({"thread_mode": "threads"})
+    old = eff(seed=3)[0]
+    check_checkpoint({**old, "_epochs_trained": 1.0}, dict(old, epochs=20.0, thread_mode="replicas",
+                                                           block_momentum=False))
+
+
 def test_seed_minus_one_becomes_a_recorded_random_seed():
     e1, notes = effective_params({}, problem="regression", nclasses=1, n_nodes=1)
     e2, _ = effective_params({}, problem="regression", nclasses=1, n_nodes=1)

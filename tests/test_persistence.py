@@ -158,6 +158,20 @@ def test_newer_format_versions_are_refused_naming_both(saved, tmp_path):
         algos.load_model(tmp_path / "future")
 
 
+def test_a_model_meta_with_unknown_or_missing_fields_is_refused(saved, tmp_path):
+    """The model's fields are declared once (DeepLearningMetadata): a file whose meta differs names the fields."""
+    from cluster.dkv import Value
+    key, value = persistence.read_model_file(saved)
+    for name, meta in (("extra", {**value.meta, "bogus": 1}),
+                       ("lacking", {k: v for k, v in value.meta.items() if k != "spec"})):
+        header, arrays = persistence._encode(key, Value("model", meta, value.buffers))
+        persistence._write(tmp_path / name, header, arrays)
+    with pytest.raises(persistence.ModelFileError, match=r"unknown fields \['bogus'\]"):
+        algos.load_model(tmp_path / "extra")
+    with pytest.raises(persistence.ModelFileError, match=r"lacks \['spec'\]"):
+        algos.load_model(tmp_path / "lacking")
+
+
 def test_corrupt_and_foreign_files_fail_clearly(saved, tmp_path):
     data = Path(saved).read_bytes()
     cases = {"flipped": data[:len(data) // 2] + bytes([data[len(data) // 2] ^ 1]) + data[len(data) // 2 + 1:],
