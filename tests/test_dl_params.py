@@ -10,7 +10,7 @@ import pytest
 
 from algos.deeplearning.parameters import (CHECKPOINT_MUTABLE, PARAM_ALIASES, PARAMS, check_checkpoint, effective_params,
                              param_docs_table, validate)
-from cloudkit import SHARED
+from cloudkit import REPO, SHARED
 
 BOOKLET = SHARED.parent / "spec" / "h2o-deep-learning-booklet.md"
 
@@ -565,6 +565,11 @@ def test_param_docs_table():
     assert "**Deprecated.**" in table
     assert "| `thread_mode` | `'AUTO'` | expert | **aquifer addition** (not in H2O)." in table
     assert all(line.count("|") == 5 for line in lines)
+
+
+def test_the_readme_shows_the_table_as_it_is():
+    """README's parameter list is the table's own output (regenerate it when a parameter changes)."""
+    assert param_docs_table() in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def test_doctests():
