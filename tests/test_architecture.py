@@ -160,6 +160,13 @@ def test_no_module_over_900_lines():
     assert {n: s for n, s in sizes.items() if s > MAX_LINES} == {}
 
 
+def test_every_package_is_in_pyproject():
+    """setuptools installs the packages pyproject.toml lists: a subpackage left out would be missing from a wheel."""
+    import tomllib
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    assert listed == {name for name in MODULES if _is_package(name)}
+
+
 def test_the_walker_sees_a_circle_and_a_private_import():
     """The checks can fail: a circle of two modules and a private import across packages are found."""
     assert _circles({"a": ["b"], "b": ["c", "a"], "c": []}) == [["a", "b"]]
