@@ -87,7 +87,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     >>> parse(["--activation", "Rectifier", "--hidden", "200", "200"])[1]["input_dropout_ratio"]
     0.0
     """
-    from tools.fmnist_to_csv import _DEFAULT_OUT, _DEFAULT_SRC
+    from tools.fmnist_to_csv import DEFAULT_OUT, DEFAULT_SRC
     ap = argparse.ArgumentParser(prog="python -m tools.trial_run", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
@@ -104,8 +104,8 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     ap.add_argument("--reproducible", action="store_true", help="bit-identical run for a seed (one thread)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
     ap.add_argument("--nthreads", type=int, default=None, help="compute threads of the node (default: cores)")
-    ap.add_argument("--src", default=_DEFAULT_SRC, help="IDX directory (default: %(default)s)")
-    ap.add_argument("--out", default=str(_DEFAULT_OUT), help="CSV directory (default: %(default)s)")
+    ap.add_argument("--src", default=DEFAULT_SRC, help="IDX directory (default: %(default)s)")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help="CSV directory (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object with the figures, nothing else")
     args = ap.parse_args(argv)
 
