@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .parameters import ACTIVATIONS
+from .parameters import ACTIVATIONS, PARAMS
 
 #: Output layers: softmax (classification), linear (regression), autoencoder (reconstruction of the inputs).
 OUTPUTS: tuple[str, ...] = ("softmax", "linear", "autoencoder")
@@ -198,8 +198,8 @@ class NetState:
         return NetState(spec, **mean)
 
 
-def init_state(spec: NetSpec, initial_weight_distribution: str = "UniformAdaptive",
-               initial_weight_scale: float = 1.0, seed: int = 0) -> NetState:
+def init_state(spec: NetSpec, initial_weight_distribution: str | None = None,
+               initial_weight_scale: float | None = None, seed: int = 0) -> NetState:
     """H2O's initialisation (``randomizeWeights`` / ``initializeMembers``).
 
     Each layer has its own RNG seeded from ``seed + 0xBAD5EED + layer + 1`` (numpy PCG64, so the
@@ -207,15 +207,13 @@ def init_state(spec: NetSpec, initial_weight_distribution: str = "UniformAdaptiv
     ``U(-r, r)``, ``r = sqrt(6/(fan_in+fan_out))``, x4 for a softmax output layer; Uniform is
     ``U(-scale, scale)``; Normal is ``N(0, scale^2)``.  Biases: 0.5 for the first hidden layer and
     1.0 for the others with Rectifier/Maxout, 0 for Tanh/ExpRectifier, 0 for the output layer.
+    The distribution and scale are checked, and default (None), as the parameters of the same names.
 
     >>> init_state(NetSpec((4, 3, 1), "Tanh", "linear"), "Normal", 0.1, seed=7).b.tolist()
     [0.0, 0.0, 0.0, 0.0]
     """
-    if initial_weight_distribution not in ("UniformAdaptive", "Uniform", "Normal"):
-        raise ValueError("initial_weight_distribution must be UniformAdaptive, Uniform or Normal, "
-                         f"got {initial_weight_distribution!r}")
-    if not (math.isfinite(initial_weight_scale) and initial_weight_scale > 0):
-        raise ValueError(f"initial_weight_scale must be a positive finite number, got {initial_weight_scale}")
+    initial_weight_distribution = PARAMS.convert("initial_weight_distribution", initial_weight_distribution)
+    initial_weight_scale = PARAMS.convert("initial_weight_scale", initial_weight_scale)
     w_off, b_off = spec.offsets()
     n_w, n_b = int(w_off[-1]), int(b_off[-1])
     w = np.empty(n_w, dtype=np.float32)
