@@ -104,6 +104,13 @@ class Frame:
         return list(self._h["homes"])
 
     @property
+    def parse_summary(self) -> dict | None:
+        """For a frame parsed from a file: ``{"source", "rows", "header", "sep", "encoding", "invalid": {column:
+        {"count", "type", "first"}}}``, the values that were not of their column's type and became NA (H2O's parse
+        reports invalid lines likewise). None for frames made otherwise."""
+        return self._h.get("parse")
+
+    @property
     def byte_size(self) -> int:
         """Compressed bytes of this frame's chunks held in the DKV."""
         return self._cloud.dkv.bytes_of([f"{v}#" for v in self._h["vecs"]])
@@ -423,9 +430,10 @@ def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tup
 
 def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, cloud=None,
                 espc: list[int] | None = None, homes: list[str] | None = None, temporary: bool = False,
-                nchunks: int | None = None) -> Frame:
+                nchunks: int | None = None, parse: dict | None = None) -> Frame:
     """Encode columns (name, type, domain, values, dtype hint) into chunks, store them at their homes,
-    then store the header. Nothing is left behind if a step fails."""
+    then store the header (with ``parse``, the summary of the file they were parsed from). Nothing is left
+    behind if a step fails."""
     cloud = _cloud_or_current(cloud)
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
     check_key(key)
@@ -461,6 +469,8 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
         header = {"key": key, "names": names, "types": [c[1] for c in columns],
                   "domains": [c[2] for c in columns], "vecs": vecs, "espc": list(espc), "homes": list(homes),
                   "dtypes": [c[4] for c in columns], "owned": list(vecs), "temporary": temporary}
+        if parse is not None:
+            header["parse"] = parse
         return store_frame(header, cloud)
     except BaseException:
         delete_vecs(cloud, vecs)

@@ -8,6 +8,7 @@ import pytest
 
 import cluster
 import frame
+from frame.csv_parser import ParseError
 from cloudkit import SMALL, Launcher, admin
 from frame import Frame
 
@@ -64,7 +65,7 @@ def test_ragged_row_names_the_line_and_leaves_nothing_behind(one, tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("\n".join(lines) + "\n")
     before = {r["key"] for r in one.dkv.keys("")}
-    with pytest.raises(cluster.RemoteError) as info:
+    with pytest.raises(ParseError) as info:            # raised in the caller, from the node's report
         frame.import_file(str(path))
     assert "line 3001" in str(info.value) and "column 3" in str(info.value) and f"{path}: " in str(info.value)
     assert {r["key"] for r in one.dkv.keys("")} == before
