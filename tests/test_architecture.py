@@ -155,18 +155,7 @@ def test_grid_search_and_cross_validation_know_no_algorithm():
     assert bad == []
 
 
-# modules being reworked elsewhere: each mark flips to a failure (XPASS strict) once the module is split
-_OVERSIZED_ELSEWHERE = {"frame.csv_parser": "frame/csv_parser.py is the parser work's (977 lines on main): split "
-                                            "it there"}
-
-
-def _size_case(name: str):
-    if name not in _OVERSIZED_ELSEWHERE:
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=_OVERSIZED_ELSEWHERE[name]))
-
-
-@pytest.mark.parametrize("name", [_size_case(n) for n in sorted(MODULES)])
+@pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_over_900_lines(name):
     assert len(MODULES[name].read_text(encoding="utf-8").splitlines()) <= MAX_LINES
 
