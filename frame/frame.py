@@ -440,8 +440,6 @@ def store_frame(header: dict, cloud) -> Frame:
     return Frame(header["key"], put_header(header, cloud), cloud)
 
 
-# The names frame/importer.py imports from here (it is being reworked elsewhere): store_frame and store.check_key.
-_store, _check_key = store_frame, check_key
 
 
 def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tuple[list[int], list[str]]:
