@@ -1,6 +1,6 @@
-"""Deep Learning network description, flat state and hyper-parameter packing.
+"""Deep Learning network: its shape (``NetSpec``), its flat trainable state (``NetState``) and H2O's initialisation.
 
-Everything the compute kernels (``algos.dl_kernels``) touch is a flat contiguous array so that
+Everything the compute kernels (:mod:`algos.deeplearning.kernels`) touch is a flat contiguous array so that
 a model is trivial to average across nodes (an unweighted mean per array, as H2O's reduce) and to
 serialise (``NetState.to_arrays`` gives plain numpy arrays, never pickles).
 
@@ -24,51 +24,22 @@ Example
 >>> st = init_state(spec, seed=42)
 >>> st.n_params
 66
->>> hyper, flags = DLHyper(l1=1e-5).pack(spec)
+>>> NetSpec.from_dict(spec.to_dict()) == spec
+True
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-ACTIVATIONS: tuple[str, ...] = (
-    "Tanh", "TanhWithDropout", "Rectifier", "RectifierWithDropout",
-    "Maxout", "MaxoutWithDropout", "ExpRectifier", "ExpRectifierWithDropout",
-)
+from .parameters import ACTIVATIONS, PARAMS
+
+#: Output layers: softmax (classification), linear (regression), autoencoder (reconstruction of the inputs).
 OUTPUTS: tuple[str, ...] = ("softmax", "linear", "autoencoder")
-
-# Activation codes used by the kernels (the WithDropout flag is separate: FLAG_HIDDEN_DROPOUT).
-ACT_TANH, ACT_RECTIFIER, ACT_MAXOUT, ACT_ELU = 0, 1, 2, 3
-OUT_SOFTMAX, OUT_LINEAR, OUT_AUTOENCODER = 0, 1, 2
-
-# Effective output-gradient codes: (loss, distribution) resolved once by DLHyper.pack.
-G_CROSS_ENTROPY, G_SOFTMAX_QUADRATIC = 0, 1
-G_GAUSSIAN, G_LAPLACE, G_QUANTILE, G_HUBER, G_POISSON, G_GAMMA, G_TWEEDIE = 2, 3, 4, 5, 6, 7, 8
-
-# Positions inside the packed float64 hyper array.
-H_RHO, H_EPSILON, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY = 0, 1, 2, 3, 4
-H_MOMENTUM_START, H_MOMENTUM_RAMP, H_MOMENTUM_STABLE = 5, 6, 7
-H_L1, H_L2, H_MAX_W2, H_INPUT_DROPOUT = 8, 9, 10, 11
-H_TWEEDIE_POWER, H_QUANTILE_ALPHA, H_HUBER_DELTA = 12, 13, 14
-H_SPARSITY_BETA, H_AVERAGE_ACTIVATION = 15, 16
-H_HIDDEN_DROPOUT = 17  # followed by one ratio per hidden layer
-# Positions inside the packed int64 flags array.
-F_ACTIVATION, F_OUTPUT, F_GRADIENT, F_ADAPTIVE, F_NESTEROV, F_FAST_MODE = 0, 1, 2, 3, 4, 5
-F_N_LAYERS, F_HIDDEN_DROPOUT, F_SKIP_ZERO_GRAD = 6, 7, 8
-N_FLAGS = 9
-
-_ACT_CODE = {"Tanh": ACT_TANH, "Rectifier": ACT_RECTIFIER, "Maxout": ACT_MAXOUT, "ExpRectifier": ACT_ELU}
-_OUT_CODE = {"softmax": OUT_SOFTMAX, "linear": OUT_LINEAR, "autoencoder": OUT_AUTOENCODER}
-_LOSSES = ("Automatic", "CrossEntropy", "Quadratic", "Absolute", "Huber", "Quantile")
-_DISTRIBUTIONS = ("AUTO", "bernoulli", "multinomial", "gaussian", "poisson", "gamma", "tweedie",
-                  "laplace", "huber", "quantile")
-_LOSS_TO_DIST = {"Quadratic": "gaussian", "Absolute": "laplace", "Huber": "huber", "Quantile": "quantile"}
-_DIST_TO_GRAD = {"gaussian": G_GAUSSIAN, "laplace": G_LAPLACE, "quantile": G_QUANTILE, "huber": G_HUBER,
-                 "poisson": G_POISSON, "gamma": G_GAMMA, "tweedie": G_TWEEDIE}
-_STATE_ARRAYS = ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act")
-
+#: The arrays of a :class:`NetState` (float32 weights and their optimiser state, float64 biases and theirs).
+STATE_ARRAYS: tuple[str, ...] = ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act")
 
 @dataclass(frozen=True)
 class NetSpec:
@@ -115,6 +86,14 @@ class NetSpec:
         """Number of weight layers (hidden layers + output layer)."""
         return len(self.units) - 1
 
+    def to_dict(self) -> dict:
+        """A msgpack-safe dict (stored in the model, sent with tasks); :meth:`from_dict` reads it."""
+        return {"units": list(self.units), "activation": self.activation, "output": self.output}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetSpec:
+        return cls(tuple(int(u) for u in d["units"]), d["activation"], d["output"])
+
     def channels(self, layer: int) -> int:
         """Rows per neuron of weight layer ``layer``: 2 for a Maxout hidden layer, else 1."""
         return 2 if self.base_activation == "Maxout" and layer < self.n_layers - 1 else 1
@@ -158,7 +137,7 @@ class NetState:
         self.w_off, self.b_off = self.spec.offsets()
         self.units = np.asarray(self.spec.units, dtype=np.int64)
         n_w, n_b = int(self.w_off[-1]), int(self.b_off[-1])
-        for name in _STATE_ARRAYS:
+        for name in STATE_ARRAYS:
             arr = getattr(self, name)
             want_dtype = np.float32 if name.startswith("w") else np.float64
             want_n = n_w if name.startswith("w") else n_b
@@ -182,23 +161,25 @@ class NetState:
         return self.b[int(self.b_off[layer]):int(self.b_off[layer + 1])]
 
     def copy(self) -> NetState:
-        return NetState(self.spec, **{n: getattr(self, n).copy() for n in _STATE_ARRAYS})
+        return NetState(self.spec, **{n: getattr(self, n).copy() for n in STATE_ARRAYS})
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays for serialisation; ``units`` is included so a reader can check the shape."""
-        out = {n: getattr(self, n) for n in _STATE_ARRAYS}
+        out = {n: getattr(self, n) for n in STATE_ARRAYS}
         out["units"] = self.units.copy()
         return out
 
     @classmethod
-    def from_arrays(cls, spec: NetSpec, arrays: dict[str, np.ndarray]) -> NetState:
-        """Inverse of ``to_arrays``; raises ValueError when a name, dtype or shape does not match."""
-        missing = [n for n in _STATE_ARRAYS if n not in arrays]
+    def from_arrays(cls, spec: NetSpec, arrays: dict[str, np.ndarray], copy: bool = False) -> NetState:
+        """Inverse of ``to_arrays`` (with ``copy``, the state owns writeable copies of the arrays, e.g. of a model
+        received read-only from the network); raises ValueError when a name, dtype or shape does not match."""
+        missing = [n for n in STATE_ARRAYS if n not in arrays]
         if missing:
             raise ValueError(f"state arrays missing: {missing}")
         if "units" in arrays and tuple(int(u) for u in arrays["units"]) != spec.units:
             raise ValueError(f"arrays were saved for units {tuple(arrays['units'])}, spec has {spec.units}")
-        return cls(spec, **{n: np.ascontiguousarray(arrays[n]) for n in _STATE_ARRAYS})
+        take = np.array if copy else np.ascontiguousarray
+        return cls(spec, **{n: take(arrays[n]) for n in STATE_ARRAYS})
 
     @staticmethod
     def average(states: list[NetState]) -> NetState:
@@ -209,7 +190,7 @@ class NetState:
         if any(s.spec != spec for s in states):
             raise ValueError("cannot average states of different network specs")
         mean = {}
-        for n in _STATE_ARRAYS:
+        for n in STATE_ARRAYS:
             acc = np.zeros_like(getattr(states[0], n), dtype=np.float64)
             for s in states:
                 acc += getattr(s, n)
@@ -260,8 +241,8 @@ def check_network_fits(spec: NetSpec, *, driver_free: int, node_free: int, messa
                              f"layers")
 
 
-def init_state(spec: NetSpec, initial_weight_distribution: str = "UniformAdaptive",
-               initial_weight_scale: float = 1.0, seed: int = 0) -> NetState:
+def init_state(spec: NetSpec, initial_weight_distribution: str | None = None,
+               initial_weight_scale: float | None = None, seed: int = 0) -> NetState:
     """H2O's initialisation (``randomizeWeights`` / ``initializeMembers``).
 
     Each layer has its own RNG seeded from ``seed + 0xBAD5EED + layer + 1`` (numpy PCG64, so the
@@ -269,15 +250,13 @@ def init_state(spec: NetSpec, initial_weight_distribution: str = "UniformAdaptiv
     ``U(-r, r)``, ``r = sqrt(6/(fan_in+fan_out))``, x4 for a softmax output layer; Uniform is
     ``U(-scale, scale)``; Normal is ``N(0, scale^2)``.  Biases: 0.5 for the first hidden layer and
     1.0 for the others with Rectifier/Maxout, 0 for Tanh/ExpRectifier, 0 for the output layer.
+    The distribution and scale are checked, and default (None), as the parameters of the same names.
 
     >>> init_state(NetSpec((4, 3, 1), "Tanh", "linear"), "Normal", 0.1, seed=7).b.tolist()
     [0.0, 0.0, 0.0, 0.0]
     """
-    if initial_weight_distribution not in ("UniformAdaptive", "Uniform", "Normal"):
-        raise ValueError("initial_weight_distribution must be UniformAdaptive, Uniform or Normal, "
-                         f"got {initial_weight_distribution!r}")
-    if not (math.isfinite(initial_weight_scale) and initial_weight_scale > 0):
-        raise ValueError(f"initial_weight_scale must be a positive finite number, got {initial_weight_scale}")
+    initial_weight_distribution = PARAMS.convert("initial_weight_distribution", initial_weight_distribution)
+    initial_weight_scale = PARAMS.convert("initial_weight_scale", initial_weight_scale)
     w_off, b_off = spec.offsets()
     n_w, n_b = int(w_off[-1]), int(b_off[-1])
     w = np.empty(n_w, dtype=np.float32)
@@ -301,140 +280,3 @@ def init_state(spec: NetSpec, initial_weight_distribution: str = "UniformAdaptiv
     zb = lambda: np.zeros(n_b, dtype=np.float64)  # noqa: E731
     return NetState(spec, w=w, b=b, w_g2=zw(), w_dx2=zw(), w_v=zw(), b_g2=zb(), b_dx2=zb(), b_v=zb(),
                     avg_act=zb())
-
-
-@dataclass(frozen=True)
-class DLHyper:
-    """Training hyper-parameters with H2O's defaults; ``pack`` turns them into the kernels' arrays.
-
-    ``hidden_dropout_ratios=None`` means 0.5 per hidden layer for *WithDropout activations, else 0.
-    ``loss``/``distribution`` are resolved as H2O's ``Sanity.modifyParms`` does; ``huber_delta``
-    is really used by the gradient (H2O fixes it at 1 in training: a QUIRK we do not copy).
-
-    >>> h, f = DLHyper(adaptive_rate=False, rate=0.01).pack(NetSpec((4, 8, 1), "Tanh", "linear"))
-    >>> float(h[H_RATE]), int(f[F_ADAPTIVE])
-    (0.01, 0)
-    """
-
-    adaptive_rate: bool = True
-    rho: float = 0.99
-    epsilon: float = 1e-8
-    rate: float = 0.005
-    rate_annealing: float = 1e-6
-    rate_decay: float = 1.0
-    momentum_start: float = 0.0
-    momentum_ramp: float = 1e6
-    momentum_stable: float = 0.0
-    nesterov_accelerated_gradient: bool = True
-    l1: float = 0.0
-    l2: float = 0.0
-    max_w2: float = math.inf
-    input_dropout_ratio: float = 0.0
-    hidden_dropout_ratios: tuple[float, ...] | None = None
-    fast_mode: bool = True
-    loss: str = "Automatic"
-    distribution: str = "AUTO"
-    tweedie_power: float = 1.5
-    quantile_alpha: float = 0.5
-    huber_delta: float = 1.0
-    sparsity_beta: float = 0.0
-    average_activation: float = 0.0
-
-    def replace(self, **changes: object) -> DLHyper:
-        return replace(self, **changes)
-
-    def _check_ranges(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, float) and math.isnan(v):
-                raise ValueError(f"{f.name} must not be NaN")
-        checks = [
-            ("rho", 0.0 <= self.rho < 1.0, "in [0, 1)"), ("epsilon", self.epsilon >= 0, ">= 0"),
-            ("rate", self.rate >= 0, ">= 0"), ("rate_annealing", self.rate_annealing >= 0, ">= 0"),
-            ("rate_decay", self.rate_decay > 0, "> 0"),
-            ("momentum_start", 0.0 <= self.momentum_start < 1.0, "in [0, 1)"),
-            ("momentum_stable", 0.0 <= self.momentum_stable < 1.0, "in [0, 1)"),
-            ("momentum_ramp", self.momentum_ramp > 0, "> 0"),
-            ("l1", self.l1 >= 0, ">= 0"), ("l2", self.l2 >= 0, ">= 0"), ("max_w2", self.max_w2 > 0, "> 0"),
-            ("input_dropout_ratio", 0.0 <= self.input_dropout_ratio < 1.0, "in [0, 1)"),
-            ("tweedie_power", 1.0 < self.tweedie_power < 2.0, "in (1, 2)"),
-            ("quantile_alpha", 0.0 <= self.quantile_alpha <= 1.0, "in [0, 1]"),
-            ("huber_delta", self.huber_delta > 0, "> 0"), ("sparsity_beta", self.sparsity_beta >= 0, ">= 0"),
-        ]
-        for name, ok, what in checks:
-            if not ok:
-                raise ValueError(f"{name} must be {what}, got {getattr(self, name)}")
-
-    def _gradient_code(self, spec: NetSpec) -> int:
-        if self.loss not in _LOSSES:
-            raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
-        if self.distribution not in _DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of {_DISTRIBUTIONS}, got {self.distribution!r}")
-        if spec.output == "softmax":
-            if self.distribution not in ("AUTO", "bernoulli", "multinomial"):
-                raise ValueError(f"a softmax (classification) output needs distribution AUTO, bernoulli or "
-                                 f"multinomial, got {self.distribution!r}")
-            if self.distribution == "bernoulli" and spec.units[-1] != 2:
-                raise ValueError(f"distribution 'bernoulli' needs 2 classes, the output has {spec.units[-1]}")
-            if self.loss in ("Automatic", "CrossEntropy"):
-                return G_CROSS_ENTROPY
-            if self.loss == "Quadratic":
-                return G_SOFTMAX_QUADRATIC
-            raise ValueError(f"classification allows loss Automatic, CrossEntropy or Quadratic, got {self.loss!r}")
-        if self.loss == "CrossEntropy":
-            raise ValueError(f"loss CrossEntropy needs a softmax output, not {spec.output!r}")
-        dist = self.distribution
-        if dist in ("bernoulli", "multinomial"):
-            raise ValueError(f"distribution {dist!r} needs a softmax output, not {spec.output!r}")
-        if dist == "AUTO":
-            dist = _LOSS_TO_DIST.get(self.loss, "gaussian")
-        elif self.loss != "Automatic" and _LOSS_TO_DIST.get(self.loss) != dist:
-            raise ValueError(f"loss {self.loss!r} contradicts distribution {dist!r}; "
-                             "use loss='Automatic' or the matching pair")
-        if spec.output == "autoencoder" and dist not in ("gaussian", "laplace", "huber"):
-            raise ValueError(f"an autoencoder supports loss Quadratic, Absolute or Huber, got distribution {dist!r}")
-        return _DIST_TO_GRAD[dist]
-
-    def pack(self, spec: NetSpec) -> tuple[np.ndarray, np.ndarray]:
-        """``(hyper float64[17 + n_hidden], flags int64[N_FLAGS])`` for the kernels."""
-        self._check_ranges()
-        n_hidden = spec.n_layers - 1
-        ratios = self.hidden_dropout_ratios
-        if ratios is None:
-            ratios = (0.5 if spec.hidden_dropout else 0.0,) * n_hidden
-        ratios = tuple(float(r) for r in ratios)
-        if len(ratios) != n_hidden:
-            raise ValueError(f"hidden_dropout_ratios needs one ratio per hidden layer ({n_hidden}), got {len(ratios)}")
-        if any(not 0.0 <= r < 1.0 for r in ratios):
-            raise ValueError(f"hidden_dropout_ratios must each be in [0, 1), got {ratios}")
-        if not spec.hidden_dropout and any(r > 0 for r in ratios):
-            raise ValueError(f"hidden_dropout_ratios need a *WithDropout activation, got {spec.activation!r}")
-        if self.sparsity_beta > 0 and spec.output != "autoencoder":
-            raise ValueError("sparsity_beta applies to autoencoders only")
-        grad = self._gradient_code(spec)
-        hyper = np.zeros(H_HIDDEN_DROPOUT + n_hidden, dtype=np.float64)
-        hyper[H_RHO], hyper[H_EPSILON] = self.rho, self.epsilon
-        hyper[H_RATE], hyper[H_RATE_ANNEALING], hyper[H_RATE_DECAY] = self.rate, self.rate_annealing, self.rate_decay
-        hyper[H_MOMENTUM_START], hyper[H_MOMENTUM_RAMP] = self.momentum_start, self.momentum_ramp
-        hyper[H_MOMENTUM_STABLE] = self.momentum_stable
-        hyper[H_L1], hyper[H_L2], hyper[H_MAX_W2] = self.l1, self.l2, self.max_w2
-        hyper[H_INPUT_DROPOUT] = self.input_dropout_ratio
-        hyper[H_TWEEDIE_POWER], hyper[H_QUANTILE_ALPHA] = self.tweedie_power, self.quantile_alpha
-        hyper[H_HUBER_DELTA] = self.huber_delta
-        hyper[H_SPARSITY_BETA], hyper[H_AVERAGE_ACTIVATION] = self.sparsity_beta, self.average_activation
-        hyper[H_HIDDEN_DROPOUT:] = ratios
-        has_momentum = self.momentum_start > 0 or self.momentum_stable > 0
-        # H2O's _shortcut: neurons (or weights) whose data gradient is exactly 0 are left untouched
-        # when nothing else (ADADELTA decay, momentum, l1, l2) could move them, or in fast_mode.
-        skip_zero = self.fast_mode or (not self.adaptive_rate and not has_momentum and self.l1 == 0 and self.l2 == 0)
-        flags = np.zeros(N_FLAGS, dtype=np.int64)
-        flags[F_ACTIVATION] = _ACT_CODE[spec.base_activation]
-        flags[F_OUTPUT] = _OUT_CODE[spec.output]
-        flags[F_GRADIENT] = grad
-        flags[F_ADAPTIVE] = int(self.adaptive_rate)
-        flags[F_NESTEROV] = int(self.nesterov_accelerated_gradient)
-        flags[F_FAST_MODE] = int(self.fast_mode)
-        flags[F_N_LAYERS] = spec.n_layers
-        flags[F_HIDDEN_DROPOUT] = int(spec.hidden_dropout)
-        flags[F_SKIP_ZERO_GRAD] = int(skip_zero)
-        return hyper, flags
