@@ -8,9 +8,15 @@
 
 ``init`` runs a node's event loop on a background thread; ``connect("host:port")`` attaches to a running
 cloud as a client (not a member, homes no data) and fails loudly if nothing answers -- it never starts a
-local cloud instead. Every blocking call waits with a deadline. Both take ``security_dir`` (and ``identity``)
-to talk to a cloud whose nodes run with ``--security-dir`` (docs/security.md). Progress bars of jobs are
-this layer's business (:meth:`Cloud.progress_bar`), not the runtime's.
+local cloud instead. ``connect`` takes several addresses (a list, or one comma-separated string) and learns
+the other members at attach: when its gateway is lost, calls in flight fail with ``NodeLostError`` within the
+failure-detection window and the next call goes through another member (:mod:`cluster.gateway`).
+
+Every blocking call waits with a finite deadline: ``config.rpc_timeout`` per request (retried once when
+idempotent) and ``config.mr_timeout`` for a task; change them with ``init``/``connect``'s ``rpc_timeout`` and
+``mr_timeout``, or later on ``cloud.config``. Both take ``security_dir`` (and ``identity``) to talk to a cloud
+whose nodes run with ``--security-dir`` (docs/security.md). Progress bars of jobs are this layer's business
+(:meth:`Cloud.progress_bar`), not the runtime's.
 """
 from __future__ import annotations
 
@@ -68,7 +74,11 @@ class Cloud:
 
     # ---------------------------------------------------------------- running things on the loop
     def run(self, coro: Coroutine, timeout: float | None = None) -> Any:
-        """Run a coroutine on the cloud's loop and wait for it. Ctrl-C cancels it there too."""
+        """Run a coroutine on the cloud's loop and wait for it, at most ``timeout`` seconds (default: a request's
+        deadline and its one retry, ``2 * config.rpc_timeout``, plus a margin: the coroutine's own deadlines
+        normally end it first). Ctrl-C cancels it there too."""
+        if timeout is None:
+            timeout = 2 * self.config.rpc_timeout + 10
         if self._closed:
             coro.close()
             raise RuntimeError("this cloud handle is shut down; call cluster.init() or cluster.connect() again")
@@ -89,7 +99,8 @@ class Cloud:
 
     def call(self, op: str, args: dict | None = None, *, node: str | None = None, timeout: float | None = None):
         """Call an RPC op on ``node`` (default: the gateway) and wait for the result."""
-        return self.run(self.node.call(node or self.gateway, op, args, timeout=timeout))
+        wait = 2 * (timeout or self.config.rpc_timeout) + 10
+        return self.run(self.node.call(node or self.gateway, op, args, timeout=timeout), timeout=wait)
 
     @property
     def dkv(self) -> "SyncDKV":
@@ -159,11 +170,27 @@ def _start_loop_thread(node: "Node", name: str, progress: bool) -> Cloud:
     return Cloud(node, loop, thread, progress=progress)
 
 
+def _set_deadlines(cfg: NodeConfig, rpc_timeout: float | None, mr_timeout: float | None,
+                   heartbeat_interval: float | None, dead_after: float | None) -> None:
+    """The settings init and connect share: deadlines and the failure detector's timing."""
+    for name, value in (("rpc_timeout", rpc_timeout), ("mr_timeout", mr_timeout)):
+        if value is not None:
+            if not 0 < value < float("inf"):
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
+            setattr(cfg, name, float(value))
+    if heartbeat_interval is not None:
+        cfg.heartbeat_interval = heartbeat_interval
+    if dead_after is not None:
+        cfg.dead_after = dead_after
+        cfg.suspect_after = min(cfg.suspect_after, dead_after / 2)
+
+
 def init(ip: str | None = None, port: int | None = None, *, name: str | None = None, flatfile: str | None = None,
          cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float | None = None,
          heartbeat_interval: float | None = None, dead_after: float | None = None,
          security_dir: str | None = None, identity: str | None = None, data_dirs=(),
-         max_mem_size: int | None = None, plugins=()) -> Cloud:
+         max_mem_size: int | None = None, plugins=(), replication: int = 1, rpc_timeout: float | None = None,
+         mr_timeout: float | None = None) -> Cloud:
     """Start a node inside this process and return its :class:`Cloud` handle.
 
     With no flatfile this is a one-node cloud on loopback. ``port`` is the REST port (cluster port + 1);
@@ -172,8 +199,10 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
     ``progress=False`` (or the environment variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars.
     ``security_dir``/``identity``, ``data_dirs``, ``max_mem_size`` and ``plugins`` are the node's
     ``--security-dir``/``--identity``, ``--data-dir``, ``--max-mem-size`` and ``--plugin`` (this process's own
-    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here). Calling
-    ``init`` again while a cloud is up returns the same handle.
+    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here).
+    ``replication`` is ``--replication``: copies of every value, the same on every member (2 for a multi-node
+    cloud that should survive a lost member). ``rpc_timeout``/``mr_timeout`` are the deadlines of a request and
+    of a task (``NodeConfig``). Calling ``init`` again while a cloud is up returns the same handle.
 
     >>> cloud = init(port=None)                    # doctest: +SKIP
     >>> cloud.status()["members"][0]["state"]      # doctest: +SKIP
@@ -193,14 +222,10 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
                 if port > MAX_PORT:
                     raise OSError(f"no free port pair found from {DEFAULT_PORT} upward")
         cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size,
-                         security_dir=security_dir, identity=identity,
+                         security_dir=security_dir, identity=identity, replication=replication,
                          data_dirs=tuple(os.path.abspath(d) for d in data_dirs))
         cfg.plugins = (*cfg.plugins, *plugins)
-        if heartbeat_interval is not None:
-            cfg.heartbeat_interval = heartbeat_interval
-        if dead_after is not None:
-            cfg.dead_after = dead_after
-            cfg.suspect_after = min(cfg.suspect_after, dead_after / 2)
+        _set_deadlines(cfg, rpc_timeout, mr_timeout, heartbeat_interval, dead_after)
         if nthreads:
             cfg.compute_threads = nthreads
         if max_mem_size:
@@ -208,7 +233,8 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
         node = Node(cfg)
         cloud = _start_loop_thread(node, f"aquifer-loop-{port}", progress)
         try:
-            cloud.run(node.wait_formed(cfg.start_timeout if timeout is None else timeout))
+            wait = cfg.start_timeout if timeout is None else timeout
+            cloud.run(node.wait_formed(wait), timeout=wait + 10)
         except BaseException:
             cloud.shutdown()
             raise
@@ -216,38 +242,64 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
         return cloud
 
 
-def connect(address: str, *, name: str | None = None, timeout: float | None = None, progress: bool = True,
-            security_dir: str | None = None, identity: str | None = None) -> Cloud:
-    """Attach to a running cloud at ``host:port`` (the node's REST port) as a client.
+def _addresses(address) -> list[str]:
+    """``"h:p"``, ``"h1:p1,h2:p2"`` or a list of those, as node ids (host names resolved)."""
+    parts = address.split(",") if isinstance(address, str) else list(address)
+    out = []
+    for part in parts:
+        host, sep, port_text = str(part).strip().rpartition(":")
+        if not sep or not port_text.isdigit():
+            raise ValueError(f"expected host:port, got {part!r}")
+        out.append(f"{resolve(host)}:{int(port_text)}")
+    if not out:
+        raise ValueError("connect needs at least one host:port")
+    return list(dict.fromkeys(out))
 
-    Raises :class:`CloudUnreachableError` when nothing answers within ``timeout`` (default
-    ``NodeConfig.connect_timeout``); never starts a cloud. A cloud started with ``--security-dir`` answers
+
+def connect(address, *, name: str | None = None, timeout: float | None = None, progress: bool = True,
+            security_dir: str | None = None, identity: str | None = None, rpc_timeout: float | None = None,
+            mr_timeout: float | None = None, heartbeat_interval: float | None = None,
+            dead_after: float | None = None) -> Cloud:
+    """Attach to a running cloud as a client, through the first of ``address`` that answers.
+
+    ``address`` is ``"host:port"`` (a node's REST port), several of them comma-separated, or a list. At attach
+    the client learns the other members; when its gateway is lost (no answer for ``dead_after`` seconds, as the
+    nodes' failure detector), calls waiting on it fail with ``NodeLostError`` and the next call goes through
+    another member. ``rpc_timeout``/``mr_timeout`` are the deadlines of a request and of a task.
+    Raises :class:`CloudUnreachableError` when none answers within ``timeout`` (default
+    ``NodeConfig.connect_timeout``) each; never starts a cloud. A cloud started with ``--security-dir`` answers
     only clients given the same dir (or one holding ``cloud.key`` and an authorized key pair of their own).
 
-    >>> client = connect("10.0.0.1:54321", security_dir="~/aquifer-keys")    # doctest: +SKIP
+    >>> client = connect("10.0.0.1:54321,10.0.0.2:54321", security_dir="~/aquifer-keys")    # doctest: +SKIP
     """
     from .node import Node
-    host, sep, port_text = address.rpartition(":")
-    if not sep or not port_text.isdigit():
-        raise ValueError(f"expected host:port, got {address!r}")
-    gateway = f"{resolve(host)}:{int(port_text)}"
+    addresses = _addresses(address)
     # a client binds nothing (ip/port only name it) and computes little (its work runs on the nodes)
     cfg = NodeConfig(ip="0.0.0.0", port=1, name=name or "", client=True, compute_threads=2,
                      security_dir=os.path.expanduser(security_dir) if security_dir else None, identity=identity)
+    _set_deadlines(cfg, rpc_timeout, mr_timeout, heartbeat_interval, dead_after)
     timeout = cfg.connect_timeout if timeout is None else timeout
-    node = Node(cfg, gateway=gateway)
-    cloud = _start_loop_thread(node, f"aquifer-client-{gateway}", progress)
-    try:
-        # the outer wait outlasts the call's own deadline, so that the call's error is the one reported
-        status = cloud.run(node.call(gateway, "cloud.status", timeout=timeout, retries=0), timeout=timeout + 5)
-    except Exception as exc:
+    node = Node(cfg, gateway=addresses[0], addresses=addresses)
+    cloud = _start_loop_thread(node, f"aquifer-client-{addresses[0]}", progress)
+    errors = []
+    for gateway in addresses:
+        node.gateway = gateway
+        try:
+            # the outer wait outlasts the call's own deadline, so that the call's error is the one reported
+            status = cloud.run(node.call(gateway, "cloud.status", timeout=timeout, retries=0), timeout=timeout + 5)
+            break
+        except Exception as exc:
+            errors.append(f"{gateway}: {exc}")
+    else:
         cloud.shutdown()
         hint = ("Is a node running there, with the same --security-dir?" if security_dir else
                 "Is a node running there? If it runs with --security-dir, pass security_dir= too.")
+        port_text = addresses[0].rsplit(":", 1)[1]
         raise CloudUnreachableError(
-            f"no aquifer node answered at {address} (cluster port {int(port_text) + 1}) within {timeout:g} s: "
-            f"{exc}. {hint} Start one with: python -m cluster.node --port {port_text}") from None
+            f"no aquifer node answered at {', '.join(addresses)} (cluster port = port + 1) within {timeout:g} s: "
+            f"{'; '.join(errors)}. {hint} Start one with: python -m cluster.node --port {port_text}") from None
     node.config.name = status["name"]
+    node.watch.learn(m["node"] for m in status["members"] if m["state"] != "dead")
     session.adopt(cloud)
     return cloud
 

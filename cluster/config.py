@@ -19,7 +19,9 @@ from .machine import physical_memory_bytes
 PROTOCOL_NAME = "aquifer"
 # 2: membership is believed only over connections a node opened itself (heartbeats answered on them), requests
 # the node refuses are answered with an error, refusals travel as answers
-PROTOCOL_VERSION = 2
+# 3: replication: heartbeats carry the member set's epoch, the replication factor and removal/rejoin votes; the
+# DKV's replica ops carry versions
+PROTOCOL_VERSION = 3
 PACKAGE_VERSION = "0.1.0"
 
 # the higher layers, imported by every node so that their ops, task classes and atomics exist there
@@ -53,6 +55,7 @@ class NodeConfig:
     client: bool = False                   # a client homes no data and is not a member
     plugins: tuple[str, ...] = DEFAULT_PLUGINS  # modules imported at start: they register ops and tasks
     compute_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    replication: int = 1                   # copies of every DKV value and chunk (the same on every member)
 
     # ---- failure detection and membership
     heartbeat_interval: float = 1.0        # seconds between heartbeats (H2O: 1 s)
@@ -62,7 +65,8 @@ class NodeConfig:
 
     # ---- deadlines (seconds)
     rpc_timeout: float = 60.0              # default per-call deadline
-    mr_timeout: float = 10 * DAY           # an MRTask call: as long as the work takes (jobs are cancelled instead)
+    mr_timeout: float = DAY                # an MRTask call (an import, a training iteration); a lost node fails it
+                                           # within the failure-detection window, whatever this says
     lock_timeout: float = 30.0             # the first write or job waits this long for the cloud to form
     control_timeout: float = 5.0           # cloud.lock calls, refusals, goodbyes
     start_timeout: float = 60.0            # an embedded node's loop thread starting; cluster.init's formation
@@ -86,6 +90,11 @@ class NodeConfig:
     # ---- MRTask tuning
     mr_key_selections: int = 8             # column selections whose chunk keys a node keeps derived
     mr_fetch_batch: int = 256              # chunks fetched per get_many when a layout replicates data
+    mr_retries: int = 3                    # times a task re-runs the share of a member lost mid-task
+
+    # ---- replication (see cluster/replicas.py)
+    rebalance_batch_bytes: int = 32 << 20  # bytes of copies sent per message while restoring the replication
+    tombstone_seconds: float = 600.0       # how long a deleted key is remembered (a stale copy is not revived)
 
     # ---- security (docs/security.md)
     security_dir: str | None = None        # CURVE keys: DIR/private/<identity>.key_secret, DIR/authorized/*.key
@@ -115,6 +124,8 @@ class NodeConfig:
                 f"{self.heartbeat_interval} / {self.suspect_after} / {self.dead_after}")
         if self.cloud_size < 1:
             raise ValueError(f"cloud_size must be >= 1, got {self.cloud_size}")
+        if not 1 <= self.replication <= 16:
+            raise ValueError(f"replication must be in 1..16 (copies of every value), got {self.replication}")
         if (not self.name and not self.client) or len(self.name) > 200:
             raise ValueError("cloud name must be 1..200 characters")
         if self.max_mem_size < 1 << 20:

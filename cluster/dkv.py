@@ -1,16 +1,29 @@
-"""The distributed key-value store (DKV).
+"""The distributed key-value store (DKV): replicated, typed values on the members of the cloud.
 
-Keys are strings. Each key has one *home* node holding the master copy, chosen by rendezvous hashing
-over the locked member set (so adding replicas on the next r nodes of the ranking is a parameter, not a
-rewrite). A key may also name its home explicitly as ``"@<node>@<rest>"``: frames use that to put chunk i
-of every column on the same node and to spread chunks evenly.
+Keys are strings. Each key is held by ``R`` members (``--replication R``, default 1), its *holders*, chosen by
+rendezvous hashing over the member set (:mod:`cluster.placement`): the key's *primary* and the next R-1 of its
+ranking. A key may name its home explicitly as ``"@<node>@<rest>"`` (the primary): frames use that to put chunk i
+of every column on the same node and to spread chunks evenly; a chunk's copies go to the same holders for every
+column.
+
+**Writes** go to the key's primary (an immutable value, to its first live holder), which stamps a version,
+stores the value and copies it to the other live holders before answering: a write completes when every live
+holder has it. A mutable value whose primary is dead waits (up to the failure-detection window and the
+removal that follows) for the cloud to remove it, then goes to the new primary, which held a copy; with R=1 it
+fails at once. **Reads** are served from this node's own copy when it holds one, else from the holders in order
+(primary first), each asked for its own copy: a holder that lacks the key (a member that restarted empty) sends
+the reader on to the next. A key that no live holder has, while a holder of it is dead or was lost (removed, or
+restarted empty), raises :class:`NodeLostError` naming the keys, for keys naming their home and for reads of
+chunks; other missing keys read as None. Deletes reach every live member and leave tombstones. Writes, deletes and
+tasks are refused on the minority side of a partition (``NoQuorumError``). The cloud restores R copies in the
+background after a change of members (:mod:`cluster.replicas`).
 
 Values are typed: a type name, a msgpack-safe ``meta`` map and raw buffers (bytes or numpy arrays, sent
 out of band). Immutable values (the default: chunks, frame headers) may be cached by readers; a delete
 invalidates every cache. The first write locks the cloud (H2O's rule). ``atomic`` runs a *registered*
-update function on the home node, so a message can never name arbitrary code.
+update function on the primary, so a message can never name arbitrary code.
 
-Every node serves the ``dkv.*`` ops and forwards what it does not home, so a client only ever talks to its
+Every node serves the ``dkv.*`` ops and routes what it does not hold, so a client only ever talks to its
 gateway. Within a node, calls to itself skip the network.
 
 >>> v = Value("text", {"hello": "world"})          # a value with no buffers
@@ -20,9 +33,8 @@ gateway. Within a node, calls to itself skip the network.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
@@ -30,8 +42,12 @@ from typing import Any, Callable
 import msgpack
 import numpy as np
 
-from .errors import NodeLostError, ProtocolError, QuotaExceededError
+from .errors import NodeLostError, ProtocolError
+from .placement import explicit_home, holders, home_of, homed_key
 from .protocol import register_op
+from .shard import Shard, prefix_matcher, unhomed
+
+__all__ = ["ATOMICS", "DKV", "Value", "home_of", "homed_key", "register_atomic"]
 
 log = logging.getLogger("aquifer.dkv")
 
@@ -90,24 +106,6 @@ def _meta_bytes(meta: dict) -> int:
         return len(meta) * 16
 
 
-def _rank(key: str, node: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{key}\0{node}".encode(), digest_size=8).digest(), "big")
-
-
-def home_of(key: str, members: tuple[str, ...] | list[str]) -> str:
-    """The home node of ``key``: explicit (``@node@...``) or the top of the rendezvous ranking."""
-    if key.startswith("@"):
-        end = key.find("@", 1)
-        if end > 1:
-            return key[1:end]
-    return max(members, key=lambda m: _rank(key, m))
-
-
-def homed_key(node: str, rest: str) -> str:
-    """A key whose home is ``node``."""
-    return f"@{node}@{rest}"
-
-
 # atomic update functions, by name: fn(old: Value | None, **args) -> Value | None (None deletes)
 ATOMICS: dict[str, Callable[..., Value | None]] = {}
 
@@ -116,47 +114,65 @@ def register_atomic(name: str, fn: Callable[..., Value | None]) -> None:
     ATOMICS[name] = fn
 
 
+
+
 register_op("dkv.put", {"key": str, "value": dict}, idempotent=True)
 register_op("dkv.put_many", {"items": list}, idempotent=True)
 register_op("dkv.get", {"key": str}, idempotent=True)
 register_op("dkv.get_many", {"keys": list}, idempotent=True)
 register_op("dkv.delete", {"keys": list}, idempotent=True)
 register_op("dkv.delete_prefix", {"prefixes": list}, idempotent=True)
-register_op("dkv.local_delete", {"keys": list, "?prefixes": list}, idempotent=True)
+register_op("dkv.local_delete", {"keys": list, "?prefixes": list, "?version": int}, idempotent=True)
 register_op("dkv.bytes", {"prefixes": list}, idempotent=True)
 register_op("dkv.local_bytes", {"prefixes": list}, idempotent=True)
 register_op("dkv.keys", {"prefix": str}, idempotent=True)
 register_op("dkv.local_keys", {"prefix": str}, idempotent=True)
 register_op("dkv.atomic", {"key": str, "fn": str, "args": dict}, idempotent=False)
 register_op("dkv.home", {"key": str}, idempotent=True)
+# between members: store on a holder and copy to the others; a copy with its version; a holder's own copies
+register_op("dkv.write", {"items": list}, idempotent=True)
+register_op("dkv.replica_put", {"items": list}, idempotent=True)
+register_op("dkv.local_get_many", {"keys": list}, idempotent=True)
+register_op("dkv.census", {}, idempotent=True)
+register_op("dkv.local_census", {}, idempotent=True)
 
 
 class DKV:
-    """The DKV shard of one node plus the routing to the others (a node service: it owns the store and the cache).
+    """The DKV shard of one node plus the routing to the others (a node service: it owns the shard).
 
-    The store holds the values this node homes; the cache, immutable values it read from other homes. Both
-    count against ``NodeConfig.max_mem_size``: a write that would pass it drops cached values first and is
-    then refused with :class:`QuotaExceededError` (a cached value is only dropped, never refused).
-    Other services write through :meth:`put_local` and :meth:`fetch_local`, never into the dicts.
-    Methods run on the node's loop, except :meth:`put_local` and :meth:`local_value` (any thread).
+    Other services write through :meth:`put_local` (then :meth:`replicate`) and read through :meth:`local_values`
+    and :meth:`fetch_local`, never into the shard. Methods run on the node's loop, except :meth:`put_local`,
+    :meth:`local_value` and :meth:`local_values` (any thread).
     """
 
     def __init__(self, node):
         self.node = node
-        self.store: dict[str, Value] = {}            # read-only outside this class
-        self.cache: dict[str, Value] = {}
-        self.quota = node.config.max_mem_size
-        self._stored = 0                             # bytes in the store
-        self._cached = 0                             # bytes in the cache
-        self._account = threading.Lock()             # maps on the compute pool write too (put_local)
-        node.key_count = lambda: len(self.store)
+        cfg = node.config
+        self.shard = Shard(node.id, cfg.max_mem_size, cfg.tombstone_seconds)
+        self.quota = cfg.max_mem_size
+        self.replication = cfg.replication
+        self.lost: dict[str, str] = {}               # members whose copies are gone (dead, removed, restarted)
+        self._atomic_locks: dict[str, list] = {}     # key -> [lock, updates waiting or running]
+        node.key_count = lambda: len(self.shard.store)
+        node.on_members(self._on_members)
         for op, fn in (("dkv.put", self._h_put), ("dkv.put_many", self._h_put_many), ("dkv.get", self._h_get),
                        ("dkv.get_many", self._h_get_many), ("dkv.delete", self._h_delete),
                        ("dkv.delete_prefix", self._h_delete_prefix), ("dkv.local_delete", self._h_local_delete),
                        ("dkv.bytes", self._h_bytes), ("dkv.local_bytes", self._h_local_bytes),
                        ("dkv.keys", self._h_keys), ("dkv.local_keys", self._h_local_keys),
-                       ("dkv.atomic", self._h_atomic), ("dkv.home", self._h_home)):
+                       ("dkv.atomic", self._h_atomic), ("dkv.home", self._h_home), ("dkv.write", self._h_write),
+                       ("dkv.replica_put", self._h_replica_put), ("dkv.local_get_many", self._h_local_get_many),
+                       ("dkv.census", self._h_census), ("dkv.local_census", self._h_local_census)):
             node.register(op, fn)
+
+    @property
+    def store(self) -> dict:
+        """This node's copies (read-only)."""
+        return self.shard.store
+
+    @property
+    def cache(self) -> dict:
+        return self.shard.cache
 
     # ------------------------------------------------------------------ public, async (any node or client)
     @property
@@ -190,46 +206,56 @@ class DKV:
         return await self.node.call(self._entry, "dkv.delete_prefix", {"prefixes": prefixes})
 
     async def bytes_of(self, prefixes: list[str]) -> int:
-        """Bytes held in the DKV under the given key prefixes, over all nodes."""
+        """Bytes held in the DKV under the given key prefixes (one copy of each key)."""
         return await self.node.call(self._entry, "dkv.bytes", {"prefixes": list(prefixes)})
 
     async def keys(self, prefix: str = "") -> list[dict]:
         return await self.node.call(self._entry, "dkv.keys", {"prefix": prefix})
 
     async def atomic(self, key: str, fn: str, args: dict | None = None) -> Value | None:
-        """Run the registered update ``fn(old_value, **args)`` on the key's home, atomically."""
+        """Run the registered update ``fn(old_value, **args)`` on the key's primary, atomically."""
         raw = await self.node.call(self._entry, "dkv.atomic", {"key": key, "fn": fn, "args": args or {}})
         return None if raw is None else Value.from_wire(raw)
 
+    async def census(self) -> dict:
+        """How many copies the cloud holds of its keys: ``{"replication", "target", "keys", "under", "over"}``
+        (``under``: keys with fewer than ``target`` copies, ``target`` = min(R, live members))."""
+        return await self.node.call(self._entry, "dkv.census", {})
+
     def home(self, key: str) -> str:
-        return home_of(key, self.node.members)
+        """The key's primary."""
+        return self.holders(key)[0]
+
+    def holders(self, key: str) -> list[str]:
+        """The members holding ``key``, primary first (dead ones included: they are members until removed)."""
+        return holders(key, self.node.members, self.replication)
 
     def local_value(self, key: str) -> Value | None:
-        """The value if this node homes or caches it (no network): MRTask maps read chunks this way."""
+        """The value if this node holds or caches it (no network): MRTask maps read chunks this way."""
         return self._local(key)
 
     def local_values(self, keys: list[str]) -> list[Value | None]:
-        """Values of ``keys`` held here (stored, else cached), None where neither: the chunk reads of maps, which
-        name keys homed here or fetched here, so no home is looked up. Safe from any thread."""
-        values = list(map(self.store.get, keys))
-        if None in values:
-            cache = self.cache
-            values = [v if v is not None else cache.get(k) for k, v in zip(keys, values)]
-        return values
+        """Values of ``keys`` held here (stored, else cached), None where neither. Safe from any thread."""
+        return self.shard.values(keys)
 
     def missing_locally(self, keys: list[str]) -> list[str]:
         """The keys of ``keys`` this node neither stores nor caches."""
-        store, cache = self.store, self.cache
-        return [k for k in keys if k not in store and k not in cache]
+        return self.shard.missing(keys)
 
-    def put_local(self, key: str, value: Value) -> None:
-        """Store a value this node homes (an MRTask map writing a chunk next to its input), under the quota.
-        Safe from any thread."""
-        self._store_put(key, value)
+    def put_local(self, key: str, value: Value) -> tuple[str, Value, int]:
+        """Store a value this node holds (an MRTask map writing a chunk next to its input), under the quota.
+        Safe from any thread. Returns what :meth:`replicate` takes to copy it to the key's other holders."""
+        return key, value, self.shard.put(key, value)
+
+    async def replicate(self, stamped: list[tuple[str, Value, int]]) -> None:
+        """Copy values this node stored (``put_local``) to their other live holders, and wait for them."""
+        if self.replication > 1 and stamped:
+            await self._copy_to_holders(stamped)
 
     async def fetch_local(self, keys: list[str]) -> dict[str, Value]:
-        """Values of keys homed elsewhere, fetched in batches and cached where the quota allows (a layout that
-        replicates data maps them here). Raises KeyError naming a key the cloud does not have."""
+        """Values of keys held elsewhere, fetched in batches and cached where the quota allows (a layout that
+        replicates data maps them here). Raises NodeLostError for keys lost with a member, KeyError naming a
+        key the cloud does not have."""
         out: dict[str, Value] = {}
         batch_size = self.node.config.mr_fetch_batch
         for i in range(0, len(keys), batch_size):
@@ -238,180 +264,240 @@ class DKV:
                 if value is None:
                     raise KeyError(f"chunk {key} is missing in the cloud")
                 out[key] = value
-                self._cache_put(key, value)
+                self.shard.cache_put(key, value)
         return out
 
     def drop_cache(self) -> None:
-        """Forget every cached value (they are fetched again from their homes when read)."""
-        with self._account:
-            self.cache.clear()
-            self._cached = 0
+        """Forget every cached value (they are fetched again from their holders when read)."""
+        self.shard.drop_cache()
 
     def memory(self) -> dict:
         """Bytes held (store + cache), the quota and the key counts (served by ``node.stats``)."""
-        return {"stored_bytes": self._stored, "cached_bytes": self._cached, "max_mem_size": self.quota,
-                "keys": len(self.store), "cached_keys": len(self.cache)}
+        return self.shard.memory()
 
-    # ------------------------------------------------------------------ store and cache, with the quota
-    def _check_quota(self, key: str, size: int, replaced: int = 0) -> None:
-        """Refuse a store of ``size`` bytes (replacing ``replaced``) that cached values cannot make room for."""
-        if self._stored - replaced + size > self.quota:
-            raise QuotaExceededError(
-                f"node {self.node.id} cannot store {key} ({size:,} bytes): its DKV holds {self._stored:,} bytes "
-                f"of its max_mem_size of {self.quota:,} (start the node with a larger --max-mem-size, or remove "
-                f"frames and models it no longer needs)")
+    def lost_holders(self, key: str) -> list[str]:
+        """Members that held ``key`` and are dead or lost their copies (a key that names its home: that home)."""
+        blamed = [h for h in self.holders(key) if self.node.is_dead(h)]
+        home = explicit_home(key)
+        if home is not None and home in self.lost and home not in blamed:
+            blamed.append(home)
+        return blamed
 
-    def _store_put(self, key: str, value: Value) -> None:
-        size = value.nbytes
-        with self._account:
-            old = self.store.get(key)
-            replaced = old.nbytes if old is not None else 0
-            self._check_quota(repr(key), size, replaced)
-            self._cache_pop_locked(key)
-            self._make_room(size - replaced)
-            self.store[key] = value
-            self._stored += size - replaced
-
-    def _store_pop(self, key: str) -> Value | None:
-        with self._account:
-            old = self.store.pop(key, None)
-            if old is not None:
-                self._stored -= old.nbytes
-            return old
-
-    def _cache_put(self, key: str, value: Value) -> None:
-        """Cache an immutable value if it fits (older cached values make room; stored ones never do)."""
-        size = value.nbytes
-        with self._account:
-            self._cache_pop_locked(key)
-            self._make_room(size)
-            if self._stored + self._cached + size <= self.quota:
-                self.cache[key] = value
-                self._cached += size
-
-    def _cache_pop(self, key: str) -> None:
-        with self._account:
-            self._cache_pop_locked(key)
-
-    def _cache_pop_locked(self, key: str) -> None:
-        old = self.cache.pop(key, None)
-        if old is not None:
-            self._cached -= old.nbytes
-
-    def _make_room(self, need: int) -> None:
-        """Drop the oldest cached values until ``need`` more bytes fit (caller holds the lock)."""
-        while self.cache and self._stored + self._cached + need > self.quota:
-            self._cached -= self.cache.pop(next(iter(self.cache))).nbytes
+    # ------------------------------------------------------------------ membership
+    def _on_members(self, event) -> None:
+        name = type(event).__name__
+        if name == "Lost":
+            self.lost[event.node] = event.reason
+        elif name == "Restarted":
+            self.lost[event.node] = "it restarted empty"
+        elif name == "Back":
+            self.lost.pop(event.node, None)
 
     # ------------------------------------------------------------------ internals
     def _local(self, key: str) -> Value | None:
         if self.node.config.client:
-            return self.cache.get(key)
-        return self.store.get(key) if self.home(key) == self.node.id else self.cache.get(key)
+            return self.shard.cache.get(key)
+        return self.shard.get(key)
 
-    def _check_home(self, home: str) -> None:
-        if self.node.is_dead(home):
-            raise NodeLostError(home, "it homes the key asked for")
-        if home not in self.node.members:
-            raise LookupError(f"the key names home {home!r:.100} (its @node@ part), which is not a member of this "
-                              f"cloud")
+    def _live(self, nodes) -> list[str]:
+        return [n for n in nodes if not self.node.is_dead(n)]
+
+    async def _writer(self, key: str, immutable: bool) -> str:
+        """The holder a write of ``key`` goes to: its primary (an immutable value: its first live holder). A dead
+        primary of a mutable value is waited out until the cloud removes it (with R=1: NodeLostError at once)."""
+        hs = self.holders(key)
+        if immutable:
+            live = self._live(hs)
+            if live:
+                return live[0]
+        elif not self.node.is_dead(hs[0]):
+            return hs[0]
+        if self.replication == 1 or not self._live(hs):
+            raise NodeLostError(hs[0], f"it holds {key!r}, which cannot be written now", keys=[key])
+        dead = hs[0]
+        cfg = self.node.config
+        deadline = time.monotonic() + cfg.dead_after + 6 * cfg.heartbeat_interval
+        while self.node.is_dead(dead) and dead in self.node.members:
+            if time.monotonic() > deadline:
+                raise NodeLostError(dead, f"it is the primary of {key!r} and the cloud has not removed it yet",
+                                    keys=[key])
+            await asyncio.sleep(cfg.heartbeat_interval / 4)
+        return await self._writer(key, immutable)
 
     async def _h_put(self, key, value):
-        await self.node.lock("first data write")
-        home = self.home(key)
-        if home == self.node.id:
-            self._store_put(key, Value.from_wire(value))
-            return True
-        self._check_home(home)
-        self._cache_pop(key)
-        return await self.node.call(home, "dkv.put", {"key": key, "value": value})
+        await self._h_put_many([[key, value]])
+        return True
 
     async def _h_put_many(self, items):
+        self.node.check_quorum()
         await self.node.lock("first data write")
-        by_home: dict[str, list] = {}
+        by_writer: dict[str, list] = {}
         for item in items:
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+                    and isinstance(item[1], dict)):
                 raise ProtocolError("dkv.put_many items must be [key, value] pairs")
-            by_home.setdefault(self.home(item[0]), []).append(item)
-        mine = by_home.pop(self.node.id, [])
-        values = [(key, Value.from_wire(value)) for key, value in mine]     # all checked before any is stored
-        self._check_quota(f"{len(values)} values", sum(v.nbytes for _, v in values),
-                          sum(self.store[k].nbytes for k, _ in values if k in self.store))
-        for key, value in values:
-            self._store_put(key, value)
-        remote = []
-        for home, group in by_home.items():
-            self._check_home(home)
-            for key, _ in group:
-                self._cache_pop(key)
-            remote.append(self.node.call(home, "dkv.put_many", {"items": group}))
-        await asyncio.gather(*remote)
+            self.shard.cache_pop(item[0])
+            writer = await self._writer(item[0], item[1].get("immutable") is True)
+            by_writer.setdefault(writer, []).append(item)
+        await asyncio.gather(*(self.node.call(w, "dkv.write", {"items": group}) for w, group in by_writer.items()))
         return len(items)
 
+    async def _h_write(self, items):
+        """On a holder: store the values (all checked and under the quota before any is), copy to the others."""
+        values = []
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+                raise ProtocolError("dkv.write items must be [key, value] pairs")
+            values.append((item[0], Value.from_wire(item[1])))
+        store = self.shard.store
+        self.shard.check_quota(f"{len(values)} values", sum(v.nbytes for _, v in values),
+                               sum(store[k].nbytes for k, _ in values if k in store))
+        stamped = [(key, value, self.shard.put(key, value)) for key, value in values]
+        await self.replicate(stamped)
+        return len(stamped)
+
+    async def _copy_to_holders(self, stamped: list[tuple[str, Value, int]]) -> None:
+        """Send each value to its other live holders (batched per holder by bytes); a holder lost meanwhile is
+        skipped (the re-replication restores the count), any other failure is raised."""
+        by_holder: dict[str, list] = {}
+        for key, value, version in stamped:
+            for h in self.holders(key):
+                if h != self.node.id and not self.node.is_dead(h):
+                    by_holder.setdefault(h, []).append((key, value, version))
+        await asyncio.gather(*(self.send_copies(h, group) for h, group in by_holder.items()))
+
+    async def send_copies(self, holder: str, stamped: list, *, tolerate_loss: bool = True) -> int:
+        """Send copies to one holder in messages of at most ``rebalance_batch_bytes``; returns the copies it took."""
+        limit = min(self.node.config.rebalance_batch_bytes, self.node.config.max_message_bytes // 2)
+        batch, size, taken = [], 0, 0
+        for i, (key, value, version) in enumerate(stamped):
+            batch.append([key, value.to_wire(), version])
+            size += value.nbytes
+            if size >= limit or i == len(stamped) - 1:
+                try:
+                    taken += await self.node.call(holder, "dkv.replica_put", {"items": batch})
+                except NodeLostError:
+                    if not tolerate_loss:
+                        raise
+                    log.info("holder %s was lost while copies were sent to it", holder)
+                    return taken
+                batch, size = [], 0
+        return taken
+
+    async def _h_replica_put(self, items):
+        taken = 0
+        for item in items:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                    and isinstance(item[2], int)):
+                raise ProtocolError("dkv.replica_put items must be [key, value, version]")
+            taken += self.shard.put_if_newer(item[0], Value.from_wire(item[1]), item[2])
+        return taken
+
+    async def _h_local_get_many(self, keys):
+        """This node's own copies (no routing): [value, version] per key, None where it has none."""
+        out = []
+        for k in keys:
+            if not isinstance(k, str):
+                raise ProtocolError("dkv.local_get_many keys must be strings")
+            v = self.shard.store.get(k)
+            out.append(None if v is None else [v.to_wire(), self.shard.versions.get(k, 0)])
+        return out
+
     async def _h_get(self, key):
-        home = self.home(key) if self.node.members else self.node.id
-        if home == self.node.id:
-            v = self.store.get(key)
-            return None if v is None else v.to_wire()
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached.to_wire()
-        self._check_home(home)
-        raw = await self.node.call(home, "dkv.get", {"key": key})
-        if raw is not None and raw["immutable"]:
-            self._cache_put(key, Value.from_wire(raw))
-        return raw
+        return (await self._read([key]))[0]
 
     async def _h_get_many(self, keys):
-        by_home: dict[str, list[str]] = {}
-        for key in keys:
-            if not isinstance(key, str):
+        for k in keys:
+            if not isinstance(k, str):
                 raise ProtocolError("dkv.get_many keys must be strings")
-            by_home.setdefault(self.home(key), []).append(key)
+        return await self._read(list(keys))
+
+    async def _read(self, keys: list[str]) -> list:
+        """Wire values of ``keys``: this node's copy, else the holders' in order (a holder without the key sends
+        the reader on). Keys no live holder has while a holder is dead or lost raise NodeLostError."""
         found: dict[str, Any] = {}
-        calls = []
-        for home, group in by_home.items():
-            if home == self.node.id:
-                for k in group:
-                    v = self.store.get(k)
-                    found[k] = None if v is None else v.to_wire()
-            else:
-                self._check_home(home)
-                calls.append((group, self.node.call(home, "dkv.get_many", {"keys": group})))
-        results = await asyncio.gather(*(c for _, c in calls))
-        for (group, _), raws in zip(calls, results):
-            found.update(zip(group, raws))
+        tried: dict[str, set] = {}
+        pending = []
+        for k in keys:
+            v = self.shard.get(k)
+            if v is not None:
+                found[k] = v.to_wire()
+            elif k not in tried:
+                tried[k] = {self.node.id}
+                pending.append(k)
+        missing = []
+        while pending:
+            by_holder: dict[str, list[str]] = {}
+            for k in pending:
+                target = next((h for h in self.holders(k) if h not in tried[k] and not self.node.is_dead(h)), None)
+                if target is None:
+                    missing.append(k)
+                else:
+                    tried[k].add(target)
+                    by_holder.setdefault(target, []).append(k)
+            pending = []
+            calls = list(by_holder.items())
+            results = await asyncio.gather(*(self.node.call(h, "dkv.local_get_many", {"keys": ks})
+                                             for h, ks in calls), return_exceptions=True)
+            for (holder, ks), res in zip(calls, results):
+                if isinstance(res, NodeLostError):      # lost meanwhile: ask the next holder
+                    pending += ks
+                    continue
+                if isinstance(res, BaseException):
+                    raise res
+                for k, got in zip(ks, res):
+                    if got is None:
+                        pending.append(k)
+                        continue
+                    raw = got[0]
+                    found[k] = raw
+                    if raw.get("immutable"):
+                        self.shard.cache_put(k, Value.from_wire(raw))
+        lost: dict[str, list[str]] = {}
+        for k in missing:
+            # every holder dead, or (a key naming its home) the home lost its copies: the key is not in reach;
+            # otherwise live holders simply do not have it
+            blamed = self.lost_holders(k)
+            if blamed and (explicit_home(k) is not None or not self._live(self.holders(k))):
+                lost.setdefault(blamed[0], []).append(k)
+            found[k] = None
+        if lost:
+            node, ks = next(iter(lost.items()))
+            everything = [k for group in lost.values() for k in group]
+            raise NodeLostError(node, f"{len(everything)} key(s) were held only by members that are dead or lost "
+                                      f"their copies ({', '.join(lost)})", keys=everything)
         return [found[k] for k in keys]
 
     async def _h_delete(self, keys):
         for k in keys:
             if not isinstance(k, str):
                 raise ProtocolError("dkv.delete keys must be strings")
-        counts = await self._broadcast("dkv.local_delete", {"keys": list(keys)})
-        return sum(counts)
+        self.node.check_quorum()
+        return await self._delete({"keys": list(keys)})
 
     async def _h_delete_prefix(self, prefixes):
         _check_prefixes(prefixes)
-        counts = await self._broadcast("dkv.local_delete", {"keys": [], "prefixes": prefixes})
+        self.node.check_quorum()
+        return await self._delete({"keys": [], "prefixes": prefixes})
+
+    async def _delete(self, args: dict) -> int:
+        args["version"] = self.shard.next_version()
+        counts = await self._broadcast("dkv.local_delete", args)
         return sum(counts)
 
-    async def _h_local_delete(self, keys, prefixes=()):
+    async def _h_local_delete(self, keys, prefixes=(), version=0):
         for k in keys:
             if not isinstance(k, str):
                 raise ProtocolError("dkv.local_delete keys must be strings")
         _check_prefixes(prefixes)
-        n = 0
-        for k in keys:
-            n += self._store_pop(k) is not None
-            self._cache_pop(k)
-        if prefixes:
-            match = _prefix_matcher(prefixes)
-            for k in [k for k in self.store if match(k)]:
-                self._store_pop(k)
-                n += 1
-            for k in [k for k in self.cache if match(k)]:
-                self._cache_pop(k)
-        return n
+        gone = self.shard.delete(keys, prefixes, version)
+        return sum(1 for k in gone if self._counts_here(k))
+
+    def _counts_here(self, key: str) -> bool:
+        """Whether this node answers for ``key`` in cloud-wide counts (its first live holder), so that a key
+        held R times counts once."""
+        live = self._live(self.holders(key))
+        return (live[0] if live else self.node.id) == self.node.id
 
     async def _h_bytes(self, prefixes):
         _check_prefixes(prefixes)
@@ -419,66 +505,97 @@ class DKV:
 
     async def _h_local_bytes(self, prefixes):
         _check_prefixes(prefixes)
-        match = _prefix_matcher(prefixes)
-        return sum(v.nbytes for k, v in self.store.items() if match(k))
+        match = prefix_matcher(prefixes)
+        return sum(v.nbytes for k, v in list(self.shard.store.items()) if match(k) and self._counts_here(k))
 
     async def _h_keys(self, prefix):
         rows = await self._broadcast("dkv.local_keys", {"prefix": prefix})
-        out = [r for part in rows for r in part]
-        return sorted(out, key=lambda r: r["key"])
+        merged: dict[str, dict] = {}
+        for part in rows:
+            for r in part:
+                row = merged.get(r["key"])
+                if row is None:
+                    merged[r["key"]] = {**r, "home": self.home(r["key"]), "copies": 1}
+                else:
+                    row["copies"] += 1
+        return sorted(merged.values(), key=lambda r: r["key"])
 
     async def _h_local_keys(self, prefix):
-        return [{"key": k, "type": v.type, "bytes": v.nbytes, "home": self.node.id}
-                for k, v in self.store.items() if k.startswith(prefix) or _unhomed(k).startswith(prefix)]
+        return [{"key": k, "type": v.type, "bytes": v.nbytes}
+                for k, v in list(self.shard.store.items()) if k.startswith(prefix) or unhomed(k).startswith(prefix)]
+
+    async def _h_census(self):
+        parts = await self._broadcast("dkv.local_census", {})
+        copies: dict[str, int] = {}
+        for part in parts:
+            for k in part:
+                copies[k] = copies.get(k, 0) + 1
+        target = min(self.replication, len(self._live(self.node.members)))
+        return {"replication": self.replication, "target": target, "keys": len(copies),
+                "under": sum(1 for c in copies.values() if c < target),
+                "over": sum(1 for c in copies.values() if c > target)}
+
+    async def _h_local_census(self):
+        return list(self.shard.store)
 
     async def _h_atomic(self, key, fn, args):
-        home = self.home(key)
-        if home != self.node.id:
-            self._check_home(home)
-            return await self.node.call(home, "dkv.atomic", {"key": key, "fn": fn, "args": args})
+        self.node.check_quorum()
+        primary = await self._writer(key, immutable=False)
+        if primary != self.node.id:
+            return await self.node.call(primary, "dkv.atomic", {"key": key, "fn": fn, "args": args})
         update = ATOMICS.get(fn)
         if update is None:
             raise LookupError(f"no atomic update function named {fn!r} is registered")
         await self.node.lock("first data write")
-        # runs on the loop thread with no await in between: read-modify-write is atomic on the home
+        entry = self._atomic_locks.setdefault(key, [asyncio.Lock(), 0])
+        entry[1] += 1
         try:
-            new = update(self.store.get(key), **args)
-        except TypeError as exc:             # arguments the function does not take: the caller's mistake
-            raise ValueError(f"atomic {fn!r} on {key!r}: {exc}") from None
-        if new is None:
-            self._store_pop(key)
+            async with entry[0]:           # one update of a key at a time, even across the awaits below
+                old = self.shard.store.get(key)
+                if old is None and self.replication > 1:
+                    old = await self._pull(key)        # a primary that restarted empty: the others' newest copy
+                try:
+                    new = update(old, **args)
+                except TypeError as exc:             # arguments the function does not take: the caller's mistake
+                    raise ValueError(f"atomic {fn!r} on {key!r}: {exc}") from None
+                except KeyError:
+                    blamed = self.lost_holders(key) if old is None else []
+                    if blamed:
+                        raise NodeLostError(blamed[0], f"{key!r} was held by it", keys=[key]) from None
+                    raise
+                if new is None:
+                    await self._delete({"keys": [key]})
+                    return None
+                version = self.shard.put(key, new)
+                await self.replicate([(key, new, version)])
+                return new.to_wire()
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._atomic_locks.pop(key, None)
+
+    async def _pull(self, key: str) -> Value | None:
+        """The newest copy of ``key`` its other live holders have (stored here too), or None."""
+        others = [h for h in self._live(self.holders(key)) if h != self.node.id]
+        results = await asyncio.gather(*(self.node.call(h, "dkv.local_get_many", {"keys": [key]}) for h in others),
+                                       return_exceptions=True)
+        best = max((r[0] for r in results if isinstance(r, list) and r and r[0] is not None),
+                   key=lambda got: got[1], default=None)
+        if best is None:
             return None
-        self._store_put(key, new)
-        return new.to_wire()
+        value = Value.from_wire(best[0])
+        self.shard.put_if_newer(key, value, best[1])
+        return value
 
     async def _h_home(self, key):
         return self.home(key)
 
     async def _broadcast(self, op: str, args: dict) -> list:
-        """Call ``op`` on every live member (this node included); a dead member is skipped: its data is lost."""
-        members = [m for m in self.node.members if not self.node.is_dead(m)]
+        """Call ``op`` on every live member (this node included); a dead member is skipped."""
+        members = self._live(self.node.members)
         return await asyncio.gather(*(self.node.call(m, op, args) for m in members))
-
-
-def _unhomed(key: str) -> str:
-    """A key without its explicit-home prefix (prefix searches match the user-visible part)."""
-    if key.startswith("@"):
-        end = key.find("@", 1)
-        if end > 1:
-            return key[end + 1:]
-    return key
 
 
 def _check_prefixes(prefixes) -> None:
     if not all(isinstance(p, str) for p in prefixes):
         raise ProtocolError("prefixes must be strings")
-
-
-
-def _prefix_matcher(prefixes) -> Callable[[str], bool]:
-    """Matches keys by their user-visible part; a set lookup when prefixes end at a '#' or '$' boundary."""
-    tup = tuple(prefixes)
-
-    def match(key: str) -> bool:
-        return _unhomed(key).startswith(tup) or key.startswith(tup)
-    return match

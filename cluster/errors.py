@@ -37,17 +37,30 @@ class RemoteError(AquiferError):
 
 
 class NodeLostError(AquiferError):
-    """A node of the cloud stopped answering (crashed, killed, or partitioned away)."""
+    """A node of the cloud stopped answering (crashed, killed, partitioned away, or restarted).
 
-    def __init__(self, node: str, detail: str = ""):
+    ``node`` names it; ``keys`` lists the DKV keys the failed operation needed that were lost with it (held by
+    no live member: with replication 1, or when every copy's holder was lost), empty when none were named.
+    """
+
+    def __init__(self, node: str, detail: str = "", keys=()):
         self.node = node
+        self.keys = list(keys)
         msg = f"node {node} is lost"
         if detail:
             msg += f": {detail}"
-        super().__init__(msg + " (check that node's log; the cloud must be restarted to use its data again)")
+        if self.keys:
+            shown = ", ".join(self.keys[:5]) + (f" and {len(self.keys) - 5} more" if len(self.keys) > 5 else "")
+            msg += f"; lost keys: {shown}"
+        super().__init__(msg + " (check that node's log)")
 
     def __str__(self) -> str:
         return self.args[0] if self.args else f"node {self.node} is lost"
+
+
+class NoQuorumError(AquiferError):
+    """This node does not hear a majority of its cloud's members (it is on the minority side of a partition, or
+    most members are gone): it refuses writes and tasks until it does, so the cloud never splits in two."""
 
 
 class RpcTimeoutError(AquiferError, TimeoutError):

@@ -14,22 +14,36 @@ ping it), answer, or refuse the sender; it never adds a member, keeps one alive,
 conflicts with what the peer's own address answers is logged and counted, not obeyed. A goodbye (``on_bye``)
 is a claim too: the node pings the peer at once and declares it dead only if it stops answering.
 
-Rules (H2O's "not Paxos", made fail-fast):
+Rules before the lock (H2O's "not Paxos", made fail-fast):
 
 * A node proposes as members itself plus every confirmed peer of its cloud name that is not dead or refused.
   The *member hash* is a digest of that sorted set and travels in every heartbeat.
 * The cloud is *formed* when the set has at least ``cloud_size`` members and every member reports the same
   hash. Each new formed set is announced once with a ``cloud formed`` log line.
-* ``lock()`` (first data write or job) freezes the set. After it a newcomer, or a restarted or dead member
-  speaking again, is refused with ``cloud is locked`` (fatal: a node refused so by a node of its own cloud
-  name while it is not locked itself stops), and a peer that answers that it is locked with our hash makes us
-  lock too.
 * A confirmed peer that does not answer for ``suspect_after`` seconds is *suspect*; for ``dead_after``
-  seconds, *dead*. Before the lock a dead peer simply leaves the proposed set (the cloud re-forms); after it
-  the peer stays a dead member, the cloud is unhealthy, and calls to it fail with NodeLostError.
-* A peer of another cloud name or package version is refused (not fatal) and ignored from then on.
+  seconds, *dead*, and it leaves the proposed set (the cloud re-forms).
+* A peer of another cloud name, package version or replication factor is refused (not fatal) and ignored.
 * A node heard of only through claims is a *candidate* until it answers; at most ``max_candidates`` at once,
   each forgotten after ``dead_after`` seconds without an answer (flatfile nodes are pinged for good).
+
+Rules after ``lock()`` (the first data write or job) -- the cloud goes on without a lost member, never in two
+halves:
+
+* The member set changes only by a *majority*: a *quorum* of a member set is more than half of it (exactly half
+  when it holds the set's smallest node id, so that one of two halves, never both, goes on). The *coordinator*
+  (the smallest member this node sees alive) removes a dead member once a quorum of members (itself included)
+  report it dead in their heartbeats (``dead``), and re-admits a removed member whose address answers with a new
+  process (a restart) once a quorum report having heard it (``back``). Each change increments the *epoch*; every
+  heartbeat carries members and epoch, and a member adopts a newer set it hears from a member (the same epoch
+  with another set: the lower hash wins, so two changes can never leave two sets).
+* A member that hears a newer set without itself was removed: it stops with ``Stop(removed=True)`` (the node
+  exits with its own status) instead of running on alone. A member that does not hear a quorum of members
+  (``has_quorum``: answers within ``dead_after``) is on the minority side: the layers above refuse writes there.
+* A member that restarts (its address answers with a new boot) lost its data: its old process is ``Lost``, the
+  new one stays a member, empty (``Restarted``). A dead member that answers again with the same process before
+  it was removed is ``Back`` (it may hold stale values). A node that was never a member is refused for good
+  (``cloud is locked``, fatal: a node refused so by a node of its own cloud name while not locked stops).
+* A new process at a member's address that is not locked itself adopts the locked set it is part of.
 """
 from __future__ import annotations
 
@@ -38,6 +52,7 @@ from dataclasses import dataclass, field
 
 HEALTHY, SUSPECT, DEAD = "healthy", "suspect", "dead"
 _TOLD_LIMIT = 1024            # strangers whose refusal was logged once (bounded: strangers are free to invent)
+_MAX_MEMBERS = 4096           # a heartbeat naming more members than this is not believed
 
 
 # ------------------------------------------------------------------------------------------ actions
@@ -85,8 +100,28 @@ class Formed:
 
 @dataclass(frozen=True)
 class Lost:
+    """A process of the cloud is gone (dead, removed, or replaced by a restart): fail what waits on it."""
     node: str
     reason: str
+
+
+@dataclass(frozen=True)
+class Restarted:
+    """A member's address answers with a new process: an empty member now (its data went with the old one)."""
+    node: str
+
+
+@dataclass(frozen=True)
+class Back:
+    """A member declared dead answers again with the same process (a pause, a healed link): it may be stale."""
+    node: str
+
+
+@dataclass(frozen=True)
+class MembersChanged:
+    """The locked cloud's member set changed (a member removed or re-admitted): keys move to new holders."""
+    members: tuple[str, ...]
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -96,15 +131,16 @@ class Locked:
 
 @dataclass(frozen=True)
 class Stop:
-    """A node of this cloud refused this node for good: stop."""
+    """Stop this node: refused for good by a node of this cloud, or (``removed``) removed from the cloud."""
     reason: str
+    removed: bool = False
 
 
 # ------------------------------------------------------------------------------------------ state
 @dataclass
 class Peer:
     node: str
-    boot: int
+    boot: int | None                    # None: a member adopted from another's set, not heard from yet
     last_heard: float                   # last answer; for a candidate, when it was first claimed
     state: str = HEALTHY
     info: dict = field(default_factory=dict)
@@ -118,12 +154,29 @@ def member_hash(members) -> str:
     return hashlib.sha1("\n".join(sorted(members)).encode()).hexdigest()[:16]
 
 
+def is_quorum(voters, members) -> bool:
+    """More than half of ``members``, or exactly half holding the smallest member (so of two halves, one).
+
+    >>> is_quorum({"b", "c"}, ("a", "b", "c")), is_quorum({"a"}, ("a", "b")), is_quorum({"b"}, ("a", "b"))
+    (True, True, False)
+    """
+    inside = set(voters) & set(members)
+    return 2 * len(inside) > len(members) or (2 * len(inside) == len(members) > 0 and min(members) in inside)
+
+
+def _node_list(value) -> tuple[str, ...] | None:
+    """A heartbeat's list of node ids as a sorted tuple, or None when it is not one."""
+    if not isinstance(value, list) or len(value) > _MAX_MEMBERS or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(sorted(set(value)))
+
+
 class Membership:
     """Membership of one node. All methods take ``now`` (seconds, monotonic) and return actions."""
 
     def __init__(self, self_id: str, cloud_name: str, package_version: str, *, cloud_size: int = 1,
                  suspect_after: float = 3.0, dead_after: float = 6.0, probe_after: float = 1.0,
-                 max_candidates: int = 64, pinned=()):
+                 max_candidates: int = 64, pinned=(), replication: int = 1):
         self.self_id = self_id
         self.cloud_name = cloud_name
         self.package_version = package_version
@@ -132,9 +185,13 @@ class Membership:
         self.dead_after = dead_after
         self.probe_after = probe_after
         self.max_candidates = max_candidates
+        self.replication = replication
         self.pinned = frozenset(pinned)          # flatfile nodes: pinged for good, never forgotten
         self.peers: dict[str, Peer] = {}         # read-only outside this class: change it through events
         self.members: tuple[str, ...] = (self_id,)
+        self.epoch = 0                           # member-set changes since the lock
+        self.removed: dict[str, int | None] = {}  # former members -> the boot of the process that was removed
+        self.back: set[str] = set()              # removed members whose new process answered us (our votes)
         self.locked = False
         self.lock_reason = ""
         self.formed = False
@@ -162,17 +219,31 @@ class Membership:
         """What this node knows of ``node`` (read-only), or None."""
         return self.peers.get(node)
 
+    def live_members(self) -> list[str]:
+        """Members not declared dead (this node included)."""
+        return [m for m in self.members if self.state_of(m) not in (DEAD, None)]
+
+    def has_quorum(self, now: float) -> bool:
+        """Whether this node hears a quorum of the member set (each answering within ``dead_after``): only then may
+        it accept writes once locked (before the lock there is no set to split)."""
+        if not self.locked:
+            return True
+        heard = {self.self_id} | {m for m in self.members if m != self.self_id and (p := self.peers.get(m))
+                                  and p.confirmed and p.state != DEAD and now - p.last_heard <= self.dead_after}
+        return is_quorum(heard, self.members)
+
     def heartbeat_fields(self) -> dict:
-        return {"members": list(self.members), "hash": self.hash, "locked": self.locked, "formed": self.formed}
+        return {"members": list(self.members), "hash": self.hash, "locked": self.locked, "formed": self.formed,
+                "epoch": self.epoch, "repl": self.replication,
+                "dead": sorted(m for m in self.members if self.state_of(m) == DEAD), "back": sorted(self.back)}
 
     def initial_actions(self) -> list:
         actions, self._initial_actions = self._initial_actions, []
         return actions
 
     def ping_targets(self) -> set[str]:
-        """Nodes to send heartbeats to: the flatfile's and every peer not refused (dead members too, so a
-        partition can heal before the lock; after the lock a dead member is refused when it speaks again), and
-        candidates, which must answer to be believed."""
+        """Nodes to send heartbeats to: the flatfile's and every peer not refused (dead and removed members too, so
+        a partition can heal and a restarted member be found), and candidates, which must answer to be believed."""
         return ({p.node for p in self.peers.values() if p.refused is None} | self.pinned) - {self.self_id}
 
     # ---------------------------------------------------------------- trusted events
@@ -189,38 +260,79 @@ class Membership:
                                      fatal=False)
         if body["client"]:
             return []
+        repl = body.get("repl", self.replication)
+        if repl != self.replication:
+            return self._refuse_peer(src, body, now, f"replication mismatch: this cloud keeps {self.replication} "
+                                                     f"copies of every value (--replication), node {src} "
+                                                     f"{repl!r}", fatal=False)
         peer = self.peers.get(src)
         if peer is not None and peer.refused is not None:
             return []
+        if self.locked:
+            return self._locked_heartbeat(src, peer, body, now)
         actions: list = []
         if peer is None or not peer.confirmed:
-            if self.locked:
-                return self._refuse_peer(src, body, now, f"cloud is locked: cloud {self.cloud_name!r} no longer "
-                                                         f"accepts new members ({self.lock_reason})", fatal=True)
             if peer is None:
                 peer = self.peers[src] = Peer(src, body["boot"], now)
                 actions.append(Connect(src))
             peer.confirmed, peer.boot, peer.state = True, body["boot"], HEALTHY
             actions.append(Log("info", f"heard from new node {src}"))
         elif peer.boot != body["boot"]:
-            if self.locked:
-                return self._refuse_peer(src, body, now, f"cloud is locked: node {src} restarted and cannot "
-                                                         f"rejoin locked cloud {self.cloud_name!r}", fatal=True)
             actions.append(Log("warning", f"node {src} restarted"))
             peer.boot = body["boot"]
             peer.state = HEALTHY
         elif peer.state == DEAD:
-            if self.locked and src in self.members:
-                return self._refuse_peer(src, body, now, f"cloud is locked: node {src} was declared dead and "
-                                                         f"cannot rejoin cloud {self.cloud_name!r}", fatal=True)
             actions.append(Log("info", f"node {src} is back"))
             peer.state = HEALTHY
         peer.info = dict(body)
         actions += self._heard(peer, now)
-        if body["locked"] and not self.locked and body["hash"] == self.hash and self.formed:
-            actions += self.lock(f"locked by {src}")
+        theirs = _node_list(body["members"])
+        if body["locked"] and theirs is not None and self.self_id in theirs:
+            # a locked cloud that counts this node in (as it formed, or a restarted member): take its set
+            actions += self._set_members(theirs, int(body.get("epoch", 0)), f"as listed by {src}", now)
+            actions += self.lock(f"this node is a member of cloud {self.cloud_name!r}, locked (told by {src})")
         actions += self._update_formation()
         return actions
+
+    def _locked_heartbeat(self, src: str, peer: Peer | None, body: dict, now: float) -> list:
+        actions: list = []
+        if src in self.removed:
+            if body["boot"] == self.removed[src]:
+                return []                       # the removed process itself: it learns so from our answers
+            # a new process at a removed member's address: it rejoins once a quorum has heard it
+            if peer is None:
+                peer = self.peers[src] = Peer(src, body["boot"], now)
+                actions.append(Connect(src))
+            peer.confirmed, peer.boot, peer.state, peer.info = True, body["boot"], HEALTHY, dict(body)
+            peer.last_heard = max(peer.last_heard, now)
+            if src not in self.back:
+                self.back.add(src)
+                actions.append(Log("info", f"node {src} (removed earlier) answers with a new process: it rejoins "
+                                           f"as an empty member once a majority of the cloud hears it"))
+            return actions + self._reconcile(now)
+        if peer is None or not peer.confirmed or src not in self.members:
+            return self._refuse_peer(src, body, now, f"cloud is locked: cloud {self.cloud_name!r} no longer "
+                                                     f"accepts new members ({self.lock_reason})", fatal=True)
+        if peer.boot is None:
+            peer.boot = body["boot"]
+        elif peer.boot != body["boot"]:
+            actions.append(Log("warning", f"node {src} restarted: its old process is lost; it stays a member, "
+                                          f"empty, and receives copies"))
+            if peer.state != DEAD:
+                actions.append(Lost(src, "it restarted"))
+            actions.append(Restarted(src))
+            peer.boot = body["boot"]
+            peer.state = HEALTHY
+        elif peer.state == DEAD:
+            actions.append(Log("info", f"node {src} answers again (the same process): it stays a member"))
+            actions.append(Back(src))
+            peer.state = HEALTHY
+        peer.info = dict(body)
+        actions += self._heard(peer, now)
+        actions += self._adopt(src, body, now)
+        if any(isinstance(a, Stop) for a in actions):
+            return actions
+        return actions + self._reconcile(now)
 
     def on_traffic(self, src: str, now: float) -> list:
         """A reply from ``src`` on our own connection to it: a sign of life."""
@@ -265,7 +377,7 @@ class Membership:
             elif age > self.suspect_after and peer.state == HEALTHY:
                 peer.state = SUSPECT
                 actions.append(Log("warning", f"node {peer.node} is suspect: no heartbeat for {age:.1f} s"))
-        return actions
+        return actions + self._reconcile(now)
 
     def lock(self, reason: str) -> list:
         if self.locked:
@@ -291,7 +403,7 @@ class Membership:
         if peer is not None and peer.refused is not None:
             return [Refuse(src, peer.refused, peer.refused_fatal)]
         if peer is None:
-            if self.locked:
+            if self.locked and src not in self.removed:
                 return self._tell(src, f"cloud is locked: cloud {self.cloud_name!r} no longer accepts new members "
                                        f"({self.lock_reason})", fatal=True)
             if sum(not p.confirmed for p in self.peers.values()) >= self.max_candidates:
@@ -299,16 +411,12 @@ class Membership:
                                        f"are already waiting to be checked", kind="candidates")]
             self.peers[src] = Peer(src, body["boot"], now)
             return [Connect(src), Answer(src)]
-        if peer.confirmed and body["boot"] != peer.boot:
-            if self.locked and peer.state == DEAD:
-                return self._tell(src, f"cloud is locked: node {src} was declared dead and cannot rejoin cloud "
-                                       f"{self.cloud_name!r}", fatal=True)
+        if peer.confirmed and body["boot"] != peer.boot and peer.boot is not None and peer.state != DEAD:
             return self._conflict(f"a heartbeat claiming to be node {src} (pid {body['pid']}, boot {body['boot']}) "
                                   f"conflicts with the node answering at that address (boot {peer.boot}): not "
                                   f"obeyed")
-        if peer.confirmed and peer.state == DEAD and self.locked and src in self.members:
-            return self._tell(src, f"cloud is locked: node {src} was declared dead and cannot rejoin cloud "
-                                   f"{self.cloud_name!r}", fatal=True)
+        # a dead or removed member speaking again: our answer tells it where the cloud stands (a removed process
+        # stops when it reads it); pinging its address tells us whether it is the same process
         return [Answer(src)]
 
     def on_bye(self, src: str, boot: int, now: float) -> list:
@@ -320,6 +428,89 @@ class Membership:
         if peer.probe_since is None:
             peer.probe_since = now
         return [Ping(src)]
+
+    # ---------------------------------------------------------------- the locked member set
+    def _coordinator(self) -> str:
+        """The smallest member this node sees alive: the one that changes the set (one at a time, no races)."""
+        return min(m for m in self.members if m == self.self_id or self.state_of(m) not in (DEAD, None))
+
+    def _voters(self, key: str, node: str) -> set[str]:
+        """This node and the live members whose last heartbeat lists ``node`` under ``key`` (dead / back)."""
+        votes = {self.self_id}
+        for m in self.members:
+            peer = self.peers.get(m)
+            if m not in (self.self_id, node) and peer is not None and peer.confirmed and peer.state != DEAD \
+                    and node in (peer.info.get(key) or ()):
+                votes.add(m)
+        return votes
+
+    def _reconcile(self, now: float) -> list:
+        """As coordinator with a quorum: remove dead members and re-admit restarted ones a quorum agrees on."""
+        if not self.locked or self._coordinator() != self.self_id or not self.has_quorum(now):
+            return []
+        actions: list = []
+        for node in sorted(m for m in self.members if self.state_of(m) == DEAD):
+            votes = self._voters("dead", node)
+            if is_quorum(votes, self.members):
+                actions += self._set_members(
+                    tuple(m for m in self.members if m != node), self.epoch + 1,
+                    f"node {node} is dead; {len(votes)} of {len(self.members)} members agree", now)
+        for node in sorted(self.back):
+            peer = self.peers.get(node)
+            if peer is None or peer.state == DEAD or not peer.confirmed:
+                continue
+            votes = self._voters("back", node)
+            if is_quorum(votes, self.members):
+                actions += self._set_members(
+                    tuple(sorted((*self.members, node))), self.epoch + 1,
+                    f"node {node} restarted and {len(votes)} of {len(self.members)} members hear it: it rejoins "
+                    f"as an empty member", now)
+        return actions
+
+    def _adopt(self, src: str, body: dict, now: float) -> list:
+        """A member's newer set (higher epoch; or the same epoch, another set and a lower hash) replaces ours."""
+        theirs = _node_list(body["members"])
+        epoch = body.get("epoch", 0)
+        if not body["locked"] or theirs is None or not isinstance(epoch, int) or epoch < self.epoch:
+            return []
+        if theirs == self.members:
+            self.epoch = epoch
+            return []
+        if epoch == self.epoch and member_hash(theirs) >= self.hash:
+            return []
+        if self.self_id not in theirs:
+            why = (f"removed from cloud {self.cloud_name!r}: member {src} reports member set {epoch} "
+                   f"({', '.join(theirs)}) without this node, which was declared dead; exiting")
+            return [Log("error", why), Stop(why, removed=True)]
+        return self._set_members(theirs, epoch, f"adopted from {src}", now)
+
+    def _set_members(self, members: tuple[str, ...], epoch: int, why: str, now: float) -> list:
+        old = set(self.members)
+        self.members, self.epoch = tuple(sorted(members)), epoch
+        actions: list = []
+        for node in sorted(old - set(members)):
+            peer = self.peers.get(node)
+            self.removed[node] = peer.boot if peer is not None else None
+            self.back.discard(node)
+            if peer is not None and peer.state != DEAD:
+                peer.state = DEAD
+                actions.append(Lost(node, "it was removed from the cloud"))
+        for node in sorted(set(members) - old - {self.self_id}):
+            heard = node in self.back          # its new process answered us: we know its boot
+            self.removed.pop(node, None)
+            self.back.discard(node)
+            peer = self.peers.get(node)
+            if peer is None:
+                peer = self.peers[node] = Peer(node, None, now)
+                actions.append(Connect(node))
+            if not heard and (not peer.confirmed or peer.state == DEAD):
+                peer.boot = None               # the first answer names the process
+            peer.confirmed, peer.state, peer.last_heard = True, HEALTHY, max(peer.last_heard, now)
+        if self.locked:
+            actions.append(MembersChanged(self.members, epoch))
+            actions.append(Log("warning", f"cloud {self.cloud_name!r} now has {len(self.members)} members "
+                                          f"({', '.join(self.members)}), epoch {epoch}: {why}"))
+        return actions
 
     # ---------------------------------------------------------------- internals
     def _heard(self, peer: Peer, now: float) -> list:
@@ -338,11 +529,12 @@ class Membership:
     def _mark_dead(self, peer: Peer, why: str) -> list:
         peer.state = DEAD
         peer.probe_since = None
+        self.back.discard(peer.node)
         actions: list = [Lost(peer.node, why)]
         if self.locked:
             if peer.node in self.members:
-                actions.append(Log("error", f"node {peer.node} is dead ({why}); cloud {self.cloud_name!r} is "
-                                            f"unhealthy: restart the cloud to use its data again"))
+                actions.append(Log("error", f"node {peer.node} is dead ({why}); cloud {self.cloud_name!r} goes on "
+                                            f"without it once a majority of its members agree"))
         else:
             actions.append(Log("warning", f"node {peer.node} left the proposed cloud ({why})"))
             actions += self._update_formation()
@@ -356,7 +548,7 @@ class Membership:
         peer.refused, peer.refused_fatal = reason, fatal
         actions: list = [Log("warning", f"refused node {src}: {reason}")]
         if self.locked and src in self.members and peer.state != DEAD:
-            actions += self._mark_dead(peer, "it restarted")
+            actions += self._mark_dead(peer, "it was refused")
         return actions + self._update_formation()
 
     def _tell(self, src: str, reason: str, *, fatal: bool) -> list:

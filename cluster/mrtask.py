@@ -23,8 +23,13 @@ is how Hogwild! training shares one model per node), reduces its chunks in chunk
 final state and runs ``post_global()``. Heavy maps never run on the event loop, so heartbeats flow.
 
 Any exception in a map or reduce cancels the rest of the tree and reaches the caller as ``RemoteError``
-with the remote traceback; a node lost mid-task raises ``NodeLostError`` naming it; a cancelled job stops
-every node at its next chunk boundary with ``JobCancelledError``.
+with the remote traceback; a cancelled job stops every node at its next chunk boundary with
+``JobCancelledError``. Chunks whose node is dead or gone are mapped by a live holder of their copies
+(``--replication``): at the start, and when a member is lost mid-task the node above it in the tree runs that
+member's subtree again, its chunks on their other holders (up to ``NodeConfig.mr_retries`` times; a task whose
+maps change their own input chunks sets ``retry_safe = False`` and fails instead). A chunk no live member holds
+raises ``NodeLostError`` naming the lost node and the chunk keys. Chunks a map writes are copied to their other
+holders before the task completes. The minority side of a partition refuses tasks (``NoQuorumError``).
 
 Task classes are found through a registry filled when their module is imported: a message names a
 registered class, never arbitrary code. For multi-node clouds, define tasks in a module every node imports
@@ -36,7 +41,9 @@ Where the chunks come from is not this module's business: ``do_all`` takes any *
 layer registers through :func:`register_chunk_codec`. A layout is ``{"vecs": [vec key per selected column],
 "chunks": [{"cidx", "home", "start", "nrows"[, "data": [home, cidx]]}]}``: the node homing a chunk maps it,
 reading the values under :func:`chunk_key` of each vec at the chunk's own home and index (or those ``data``
-names, when a replicated layout gives a node a copy of a chunk held elsewhere).
+names, when a replicated layout gives a node a copy of a chunk held elsewhere, or a chunk is mapped on another
+holder of its copies). A row with ``"copy": true`` is one node's copy of replicated data: when that node is
+lost, its row is dropped rather than moved (the other nodes map every chunk already).
 """
 from __future__ import annotations
 
@@ -110,8 +117,10 @@ class ChunkSet:
     READ_AHEAD_BYTES = 2 << 20
 
     def __init__(self, cidx: int, start: int, nrows: int, values: list, n_outputs: int, home: str = "",
-                 put_local: Callable | None = None, decode: Callable | None = None, block: Callable | None = None):
+                 put_local: Callable | None = None, decode: Callable | None = None, block: Callable | None = None,
+                 data_home: str | None = None):
         self.cidx, self.start, self.nrows = cidx, start, nrows
+        self.data_home = data_home or home    # the node the chunk's keys name (``home`` is the node mapping it)
         self.values = values              # the raw chunk values, for tasks that decode natively (strings)
         self._decode = decode
         self._block_of = block
@@ -183,8 +192,9 @@ class ChunkSet:
         return cols[0]
 
     def put_local(self, vec_key: str, value: Value) -> None:
-        """Store chunk ``cidx`` of another vec on this node, next to this chunk (tasks writing new frames)."""
-        self._put_local(chunk_key(self.home, vec_key, self.cidx), value)
+        """Store chunk ``cidx`` of another vec next to this chunk (tasks writing new frames): on this node, under the
+        chunk's own home, and copied to the chunk's other holders when the task completes."""
+        self._put_local(chunk_key(self.data_home, vec_key, self.cidx), value)
 
     def __repr__(self) -> str:
         return f"<ChunkSet {self.cidx}: rows {self.start}..{self.start + self.nrows - 1}, {len(self)} columns>"
@@ -220,6 +230,8 @@ class MRTask:
     shared_fields: ClassVar[tuple[str, ...]] = ()
     # set by the runtime on the node before setup_local (never travels): where the task may read files there
     local_files: ClassVar[FileAccess] = ANYWHERE
+    # whether a member's share may run again when it is lost mid-task (False for maps that change their input)
+    retry_safe: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -292,7 +304,8 @@ class MRTask:
         """
         cloud = cloud or current()
         layout = source.mr_layout(columns) if replicate_to is None else source.mr_layout(columns, replicate_to)
-        return cloud.run(self.do_all_async(cloud.node, layout, outputs or [], job_key=job.key if job else None))
+        return cloud.run(self.do_all_async(cloud.node, layout, outputs or [], job_key=job.key if job else None),
+                         timeout=cloud.config.mr_timeout + 10)
 
     async def do_all_async(self, node, layout: dict, outputs: list[str], job_key: str | None = None):
         """The coroutine behind :meth:`do_all`, for code already on a node's loop."""
@@ -324,12 +337,9 @@ class MRService:
 
     async def _h_run(self, task, state, layout, outputs, job):
         _check_layout(layout)
+        self.node.check_quorum()
+        layout = self._replan(layout, task)
         nodes = sorted({c["home"] for c in layout["chunks"]})
-        for n in nodes:
-            if self.node.is_dead(n):
-                raise NodeLostError(n, f"it holds chunks of the data of task {task}")
-            if n not in self.node.members:
-                raise LookupError(f"node {n!r:.100} holding chunks is not a member of this cloud")
         if not nodes:
             nodes = [self.node.id]
         await self.node.lock("first job")
@@ -364,9 +374,7 @@ class MRService:
         half = (len(rest) + 1) // 2
         subtrees = [s for s in (rest[:half], rest[half:]) if s]
         args = {"task": task, "state": state, "outputs": outputs, "job": job, "run_id": run_id}
-        children = [asyncio.ensure_future(self.node.call(s[0], "mr.local", {**args, "nodes": s,
-                                                                            "layout": _only_homed(layout, s)},
-                                                         timeout=self.node.config.mr_timeout)) for s in subtrees]
+        children = [asyncio.ensure_future(self._subtree(cls, args, _only_homed(layout, s), s)) for s in subtrees]
         mine = asyncio.ensure_future(self._run_here(cls, state, layout, outputs, job, stop))
         try:
             done = await _gather_cancel_on_error([mine, *children])
@@ -377,10 +385,70 @@ class MRService:
             self._runs.pop(run_id, None)
         local_task, out_chunks = done[0]
         for child in done[1:]:
+            if child is None:
+                continue
             other = cls.from_state(child["state"])
             await self.node.run_compute(local_task.reduce, other)
             out_chunks += child["out_chunks"]
         return {"state": local_task.get_state(), "out_chunks": out_chunks}
+
+    async def _subtree(self, cls, args: dict, layout: dict, nodes: list) -> dict | None:
+        """Run a subtree (``mr.local`` on ``nodes[0]``); when a member of it is lost, run its chunks again on live
+        holders of their copies (``_replan``), up to ``mr_retries`` times."""
+        cfg = self.node.config
+        for attempt in range(cfg.mr_retries + 1):
+            try:
+                return await self.node.call(nodes[0], "mr.local", {**args, "nodes": nodes, "layout": layout,
+                                                                   "run_id": f"{args['run_id']}.{attempt}"},
+                                            timeout=cfg.mr_timeout)
+            except NodeLostError as exc:
+                if attempt == cfg.mr_retries or not cls.retry_safe:
+                    raise
+                await self._until_dead(exc.node)
+                if not any(self._gone(c["home"]) for c in layout["chunks"]):
+                    raise                       # no member of the subtree is gone: its data is
+                layout = self._replan(layout, args["task"])
+                nodes = sorted({c["home"] for c in layout["chunks"]})
+                log.warning("task %s: node %s was lost; running its share again on %s", args["task"], exc.node,
+                            ", ".join(nodes) or "no node (nothing left to map)")
+                if not nodes:
+                    return None                 # only copies of replicated data were left: nothing to map
+
+    async def _until_dead(self, node: str) -> None:
+        """Wait until this node's own detector agrees that ``node`` is gone (a child may report it first)."""
+        cfg = self.node.config
+        deadline = asyncio.get_running_loop().time() + cfg.dead_after + 2 * cfg.heartbeat_interval
+        while not self._gone(node) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(cfg.heartbeat_interval / 4)
+
+    def _gone(self, node: str) -> bool:
+        return self.node.is_dead(node) or node not in self.node.members
+
+    def _replan(self, layout: dict, task: str) -> dict:
+        """The layout with each chunk of a dead or departed node moved to a live holder of its copies (its row
+        keeps naming the data it reads as ``data``); a replicated copy of such a node is dropped. Raises
+        NodeLostError naming the chunk keys no live member holds."""
+        vecs = layout["vecs"]
+        chunks, lost = [], []
+        for c in layout["chunks"]:
+            runner = c["home"]
+            if not self._gone(runner):
+                chunks.append(c)
+                continue
+            if c.get("copy"):
+                continue
+            data_home, data_cidx = c.get("data") or (runner, c["cidx"])
+            holders = [h for h in self.node.dkv.holders(chunk_key(data_home, "", data_cidx)) if not self._gone(h)]
+            if holders:
+                chunks.append({**c, "home": holders[0], "data": [data_home, data_cidx]})
+            else:
+                lost.append((data_home, data_cidx))
+        if lost:
+            keys = [chunk_key(h, v, i) for h, i in lost for v in (vecs or [""])]
+            raise NodeLostError(lost[0][0], f"{len(lost)} chunk(s) of the data of task {task} were held only by "
+                                            f"lost members (chunks {', '.join(str(i) for _, i in lost[:20])})",
+                                keys=keys)
+        return {**layout, "chunks": chunks}
 
     def _chunk_keys(self, vecs: list, chunks: list) -> list:
         """The DKV keys of each chunk's columns: ``chunk_key(home, vec, cidx)`` of the chunk's data (itself, or
@@ -433,10 +501,12 @@ class MRService:
             if jobs.is_cancelled(job):
                 raise JobCancelledError(f"job {job} was cancelled")
 
+        written: list = []                    # (key, value, version) of chunks the maps stored: copied at the end
+
         def store_unless_stopped(key, value):
             # a map still running when the task failed elsewhere must not write after the caller cleaned up
             check_stop()
-            dkv.put_local(key, value)
+            written.append(dkv.put_local(key, value))
 
         def run_chunk(c, chunk_keys):
             check_stop()
@@ -447,8 +517,9 @@ class MRService:
                         values[j] = fetched.get(key)
                         if values[j] is None:
                             raise KeyError(f"chunk {key} is missing on node {node_id}")
+            data_home = (c.get("data") or (node_id,))[0]
             cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id, store_unless_stopped,
-                          decode, block)
+                          decode, block, data_home=data_home)
             t = copy.copy(base)                          # shares what setup_local built...
             t.set_state({k: v if k in cls.shared_fields else copy.deepcopy(v)      # ...but has its own fields
                          for k, v in state.items()})
@@ -458,8 +529,8 @@ class MRService:
                 arr = np.asarray(cs.outputs[j], dtype=np.float64)
                 if j and len(arr) != len(cs.outputs[0]):
                     raise ValueError(f"output columns of chunk {c['cidx']} differ in length")
-                store_unless_stopped(chunk_key(node_id, vec, c["cidx"]), encode(arr, typ))
-                out = {"cidx": c["cidx"], "home": node_id, "nrows": int(len(arr))}
+                store_unless_stopped(chunk_key(data_home, vec, c["cidx"]), encode(arr, typ))
+                out = {"cidx": c["cidx"], "home": data_home, "nrows": int(len(arr))}
             return t, out
 
         # one pool job per thread, each taking the next chunk until none is left: a trip through the pool per
@@ -475,6 +546,7 @@ class MRService:
         await _gather_cancel_on_error([self.node.run_compute(run_chunks) for _ in range(workers)], stop)
         if jobs.is_cancelled(job):                             # cancelled while the last maps ran
             raise JobCancelledError(f"job {job} was cancelled")
+        await dkv.replicate(written)
         tasks = [t for t, _ in results]
         out_chunks = [o for _, o in results if o]
 
@@ -519,7 +591,7 @@ def _check_layout(layout: dict) -> None:
         if not (isinstance(c, dict) and isinstance(c.get("cidx"), int) and isinstance(c.get("home"), str)
                 and isinstance(c.get("start"), int) and isinstance(c.get("nrows"), int)
                 and isinstance(data, list) and len(data) == 2 and isinstance(data[0], str)
-                and isinstance(data[1], int)):
+                and isinstance(data[1], int) and isinstance(c.get("copy", False), bool)):
             raise ProtocolError(f"malformed chunk in layout: {c!r:.100}")
 
 

@@ -6,7 +6,8 @@ Run one per machine (or several per machine on different ports)::
 
 The node heartbeats to every peer it knows (the flatfile's, plus everyone who heartbeats to it), forms a
 cloud when the members agree, serves RPCs, and shuts down cleanly on SIGTERM/SIGINT (exit 0). Refused by a
-locked cloud it exits with status 3. Higher layers (DKV, MRTask) register their RPC ops on it.
+locked cloud it exits with status 3; removed from its cloud (declared dead by a majority while it was paused or
+cut off) with status 4, instead of running on alone. Higher layers (DKV, MRTask) register their RPC ops on it.
 """
 from __future__ import annotations
 
@@ -29,11 +30,13 @@ from . import protocol
 from .blas import single_threaded_blas
 from .config import PACKAGE_VERSION, NodeConfig, parse_size
 from .dkv import DKV
-from .errors import AquiferError, NodeLostError, ProtocolError, RpcTimeoutError
+from .errors import AquiferError, NodeLostError, NoQuorumError, ProtocolError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
+from .gateway import GatewayWatch
 from .jobs import JobService
 from .machine import free_memory_bytes
 from .mrtask import MRService
+from .replicas import Rebalancer
 from .ratelog import RateLimitedLog
 from .rpc import Rpc, exception_from_map
 from .security import load_keys
@@ -42,10 +45,11 @@ from .transport import Transport
 log = logging.getLogger("aquifer.node")
 
 EXIT_REFUSED = 3
+EXIT_REMOVED = 4            # declared dead and removed by the majority: this process must not run on alone
 
 # the node's services (as dask's server extensions): each is built with the node, registers its ops and owns its
 # state; others reach it as node.services[name] (or the dkv/mr/jobs shortcuts) and through its public methods
-DEFAULT_SERVICES: dict[str, Callable] = {"dkv": DKV, "mr": MRService, "jobs": JobService}
+DEFAULT_SERVICES: dict[str, Callable] = {"dkv": DKV, "replicas": Rebalancer, "mr": MRService, "jobs": JobService}
 
 
 def load_plugins(names) -> list:
@@ -70,12 +74,14 @@ def load_plugins(names) -> list:
 class Node:
     """One cloud node (or, with ``config.client``, a client that calls into a cloud through a gateway).
 
-    Layers above use: ``id``, ``members``, ``await call(node, op, args)``, ``register(op, handler)``,
-    ``await run_compute(fn, *args)``, ``await lock(reason)``, ``on_lost(callback)``, ``services`` (``dkv``,
-    ``mr``, ``jobs``), ``add_service(name, service)``, ``key_count`` hook.
+    Layers above use: ``id``, ``members``, ``live_members``, ``await call(node, op, args)``,
+    ``register(op, handler)``, ``await run_compute(fn, *args)``, ``await lock(reason)``, ``check_quorum()``,
+    ``on_lost(callback)``, ``on_members(callback)``, ``services`` (``dkv``, ``mr``, ``jobs``),
+    ``add_service(name, service)``, ``key_count`` hook. A client (``config.client``) calls through its
+    ``gateway``, which ``watch`` moves to another member when it is lost.
     """
 
-    def __init__(self, config: NodeConfig, *, gateway: str | None = None,
+    def __init__(self, config: NodeConfig, *, gateway: str | None = None, addresses: list[str] | None = None,
                  services: dict[str, Callable] | None = None):
         config.validate()
         self.config = config
@@ -90,7 +96,8 @@ class Node:
         self.membership = ms.Membership(self.id, config.name, PACKAGE_VERSION, cloud_size=config.cloud_size,
                                         suspect_after=config.suspect_after, dead_after=config.dead_after,
                                         probe_after=config.heartbeat_interval,
-                                        max_candidates=config.max_candidates, pinned=self._flatfile_ids)
+                                        max_candidates=config.max_candidates, pinned=self._flatfile_ids,
+                                        replication=config.replication)
         self.transport = Transport(config, self.boot, self._on_frames, keys=self.keys, warn=self.warnings.warning)
         self.rpc = Rpc(self.id, self._send_message, self._send_reply, config.rpc_timeout,
                        peer_inbound_bytes=config.peer_inbound_bytes)
@@ -98,10 +105,15 @@ class Node:
                                        initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
         self.key_count: Callable[[], int] = lambda: 0
+        self.copy_backlog: Callable[[], int] = lambda: 0       # key copies this node still has to send
+        self.status_fields: list[Callable[[], dict]] = []    # services add what `status()` reports of them
         self.refused_reason: str | None = None
+        self.removed = False                   # stopped because the cloud removed this node
+        self.watch = GatewayWatch(self, addresses or [gateway]) if config.client else None
         self.formed_event = asyncio.Event()
         self.stopped = asyncio.Event()
         self._lost_callbacks: list[Callable[[str, str], None]] = []
+        self._member_callbacks: list[Callable[[Any], None]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopping: asyncio.Future | None = None
         self._free_mem = (0.0, 0)              # (when read, MemAvailable): read at most once per heartbeat
@@ -137,6 +149,7 @@ class Node:
         loop = asyncio.get_running_loop()
         if self.config.client:
             self.transport.dealer(self.gateway)
+            self._tasks.append(loop.create_task(self.watch.run()))
             return
         if self.keys is None and not ipaddress.ip_address(self.config.ip).is_loopback:
             log.warning("*" * 100)
@@ -183,11 +196,31 @@ class Node:
         return self.membership.members
 
     @property
+    def live_members(self) -> list[str]:
+        """Members not declared dead (for a client: those its gateway named, less the lost ones)."""
+        if self.config.client:
+            return [m for m in self.watch.known if m not in self.watch.lost]
+        return self.membership.live_members()
+
+    @property
     def locked(self) -> bool:
         return self.membership.locked
 
     def is_dead(self, node: str) -> bool:
+        if self.config.client:
+            return node in self.watch.lost
         return self.membership.state_of(node) == ms.DEAD
+
+    def check_quorum(self) -> None:
+        """Refuse a write or a task on the minority side: this node must hear a majority of its cloud's members
+        (``NoQuorumError``), so that two halves of a partition never both accept writes."""
+        m = self.membership
+        if self.config.client or m.has_quorum(time.monotonic()):
+            return
+        heard = len(m.live_members())
+        raise NoQuorumError(f"node {self.id} hears {heard} of the {len(m.members)} members of cloud "
+                            f"{self.config.name!r}: it is on the minority side of a partition (or most members are "
+                            f"gone) and refuses writes and tasks until it hears a majority")
 
     def register(self, op: str, handler) -> None:
         self.rpc.register(op, handler)
@@ -196,14 +229,19 @@ class Node:
         """``callback(node, reason)`` runs on the loop when a member is declared dead."""
         self._lost_callbacks.append(callback)
 
+    def on_members(self, callback: Callable[[Any], None]) -> None:
+        """``callback(event)`` runs on the loop for each membership event that moves data: ``ms.Lost``,
+        ``ms.Restarted``, ``ms.Back`` and ``ms.MembersChanged`` (see :mod:`cluster.membership`)."""
+        self._member_callbacks.append(callback)
+
     async def call(self, node: str, op: str, args: dict | None = None, *, timeout: float | None = None,
                    retries: int | None = None) -> Any:
         """Call ``op`` on ``node`` (this node included: a local call takes the same path as a remote one)."""
         if node == self.id:
             return await self._call_local(op, args or {}, timeout)
         if self.config.client:
-            if node != self.gateway:
-                raise ValueError(f"a client calls only its gateway {self.gateway}, not {node}")
+            if node != self.gateway and node not in self.watch.known:
+                raise ValueError(f"a client calls only members of its cloud (gateway {self.gateway}), not {node}")
         elif node not in self.members:        # a request never makes a node reach out to an address it was given
             raise LookupError(f"node {node!r:.100} is not a member of cloud {self.config.name!r}")
         return await self.rpc.call(node, op, args, timeout=timeout, retries=retries, is_dead=self.is_dead)
@@ -225,6 +263,12 @@ class Node:
                                   f"{timeout or self.config.rpc_timeout:g} s") from None
         except Exception as exc:        # same error type whether the handler ran here or elsewhere
             raise exception_from_map(self.rpc.error_map(exc), self.id) from exc
+
+    def spawn(self, coro) -> asyncio.Task:
+        """Run a background coroutine of a service on the loop until the node stops."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks = [t for t in self._tasks if not t.done()] + [task]
+        return task
 
     async def run_compute(self, fn: Callable, *args) -> Any:
         """Run heavy work on the compute pool so the loop keeps heartbeating."""
@@ -254,19 +298,27 @@ class Node:
         m = self.membership
         now = time.monotonic()
         rows = []
-        for node in m.members:
+        for node in (*m.members, *sorted(m.removed)):
+            removed = node in m.removed
             if node == self.id:
                 rows.append({"node": node, "state": ms.HEALTHY, "last_heartbeat_age_s": 0.0,
                              "cores": os.cpu_count() or 1, "free_mem_bytes": free_memory_bytes(),
-                             "keys": int(self.key_count()), "pid": os.getpid()})
+                             "keys": int(self.key_count()), "pid": os.getpid(), "removed": False,
+                             "copying": int(self.copy_backlog())})
                 continue
             peer = m.peer(node)
-            rows.append({"node": node, "state": peer.state,
+            if peer is None:
+                continue
+            rows.append({"node": node, "state": ms.DEAD if removed else peer.state,
                          "last_heartbeat_age_s": round(now - peer.last_heard, 3),
                          "cores": peer.info.get("cores", 0), "free_mem_bytes": peer.info.get("free_mem", 0),
-                         "keys": peer.info.get("keys", 0), "pid": peer.info.get("pid", 0)})
-        return {"name": self.config.name, "size": len(m.members), "locked": m.locked,
-                "healthy": m.healthy and m.formed, "members": rows}
+                         "keys": peer.info.get("keys", 0), "pid": peer.info.get("pid", 0), "removed": removed,
+                         "copying": peer.info.get("copying", 0)})
+        st = {"name": self.config.name, "size": len(m.members), "locked": m.locked,
+              "healthy": m.healthy and m.formed, "epoch": m.epoch, "quorum": m.has_quorum(now), "members": rows}
+        for fields in self.status_fields:
+            st.update(fields())
+        return st
 
     # ------------------------------------------------------------------ built-in ops
     def _register_builtin_ops(self) -> None:
@@ -286,7 +338,11 @@ class Node:
                     "membership_conflicts": self.membership.conflicts, "dkv": self.dkv.memory(),
                     "security": self.keys is not None}
 
+        async def node_ping():
+            return {"node": self.id, "members": self.membership.live_members(), "epoch": self.membership.epoch}
+
         self.register("echo", echo)
+        self.register("node.ping", node_ping)
         self.register("cloud.status", cloud_status)
         self.register("cloud.lock", cloud_lock)
         self.register("node.stats", node_stats)
@@ -398,6 +454,7 @@ class Node:
             self._free_mem = (now, free_memory_bytes())
         body = {"boot": self.boot, "pid": os.getpid(), "cores": os.cpu_count() or 1,
                 "free_mem": self._free_mem[1], "keys": int(self.key_count()), "pkg": PACKAGE_VERSION,
+                "copying": int(self.copy_backlog()),
                 "client": False, **self.membership.heartbeat_fields()}
         return protocol.encode("hb", src=self.id, cloud=self.config.name, body=body)
 
@@ -455,7 +512,14 @@ class Node:
                         log.exception("node-lost callback failed")
             elif isinstance(action, ms.Stop):
                 self.refused_reason = action.reason
+                self.removed = action.removed
                 loop.create_task(self.stop())
+            if isinstance(action, (ms.Lost, ms.Restarted, ms.Back, ms.MembersChanged)):
+                for cb in self._member_callbacks:
+                    try:
+                        cb(action)
+                    except Exception:
+                        log.exception("membership callback failed")
         if not self.membership.formed and self.formed_event.is_set() and not self.membership.locked:
             self.formed_event.clear()
 
@@ -482,6 +546,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-after", type=float, default=d.dead_after,
                    help=f"silence before a peer is declared dead (default {d.dead_after:g} s)")
     p.add_argument("--nthreads", type=int, default=None, help="compute threads (default: all cores)")
+    p.add_argument("--replication", type=int, default=d.replication, metavar="R",
+                   help=f"copies of every DKV value and chunk, on R members (the same on every member; default "
+                        f"{d.replication}; 2 lets a multi-node cloud lose a member without losing data)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="also import MODULE at start, for its ops and task classes (repeatable; frame.plugin and "
                         "algos.plugin always are)")
@@ -510,7 +577,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     cfg = NodeConfig(ip=ip, port=args.port, name=args.name, flatfile_peers=peers, cloud_size=args.cloud_size,
                      heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after,
                      data_dirs=tuple(os.path.abspath(d) for d in args.data_dir), security_dir=args.security_dir,
-                     identity=args.identity, require_security=args.require_security)
+                     identity=args.identity, require_security=args.require_security, replication=args.replication)
     cfg.plugins = (*cfg.plugins, *args.plugin)
     if args.nthreads:
         cfg.compute_threads = args.nthreads
@@ -533,6 +600,8 @@ async def serve(node: Node) -> int:
     await node.start()
     await node.stopped.wait()
     await node.stop()
+    if node.removed:
+        return EXIT_REMOVED
     return EXIT_REFUSED if node.refused_reason else 0
 
 

@@ -69,6 +69,9 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
     "hb": {
         "boot": int, "pid": int, "cores": int, "free_mem": int, "keys": int,
         "pkg": str, "members": list, "hash": str, "locked": bool, "formed": bool, "client": bool,
+        # the locked member set's epoch, the replication factor, and this node's votes: members it finds dead,
+        # removed members whose new process answered it (optional: a claim without them is still answered)
+        "?epoch": int, "?repl": int, "?dead": list, "?back": list, "?copying": int,
     },
     "req": {"op": str, "args": dict, "timeout": Number},
     "rep": {"ok": bool, "?result": ANY, "?error": dict},

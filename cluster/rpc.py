@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from .errors import (JobCancelledError, NodeLostError, QuotaExceededError, RemoteError, RequestRefusedError,
-                     RpcTimeoutError)
+from .errors import (JobCancelledError, NodeLostError, NoQuorumError, QuotaExceededError, RemoteError,
+                     RequestRefusedError, RpcTimeoutError)
 from .protocol import OPS, Message, op_is_idempotent
 
 log = logging.getLogger("aquifer.rpc")
@@ -43,7 +43,7 @@ class _Pending:
 
 
 # failure classes that keep their type across hops (the caller handles them, whichever node raised them)
-_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, QuotaExceededError, RequestRefusedError)}
+_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, NoQuorumError, QuotaExceededError, RequestRefusedError)}
 
 
 def exception_from_map(err: dict, src: str) -> Exception:
@@ -52,7 +52,9 @@ def exception_from_map(err: dict, src: str) -> Exception:
     RemoteError carrying the remote type, message and traceback."""
     etype, message = str(err.get("type", "Exception")), str(err.get("message", ""))
     if etype == "NodeLostError" and isinstance(err.get("lost"), str):
-        exc = NodeLostError(err["lost"], f"reported by {err.get('node', src)}")
+        keys = err.get("keys")
+        exc = NodeLostError(err["lost"], f"reported by {err.get('node', src)}",
+                            keys=[k for k in keys if isinstance(k, str)] if isinstance(keys, list) else ())
         exc.args = (message,)
         return exc
     kept = _KEEP_TYPE.get(etype)
@@ -75,6 +77,7 @@ class Rpc:
         self.handlers: dict[str, Handler] = {}
         self._pending: dict[int, _Pending] = {}
         self._running: dict[tuple[bytes, int], asyncio.Task] = {}
+        self._callers: dict[tuple[bytes, int], str] = {}     # who asked for each request being served
         self._inbound: Counter = Counter()           # connection -> bytes of its requests being served
         self._ids = itertools.count(1)
 
@@ -146,10 +149,15 @@ class Rpc:
         return True
 
     def fail_node(self, node: str, reason: str) -> None:
-        """The failure detector declared ``node`` dead: fail every call waiting on it."""
+        """The failure detector declared ``node`` dead: fail every call waiting on it, and stop serving what it
+        asked (nobody is left to read the answers: a task's share runs again elsewhere)."""
         for pending in list(self._pending.values()):
             if pending.node == node and not pending.future.done():
                 pending.future.set_exception(NodeLostError(node, f"{pending.op} could not complete ({reason})"))
+        for key, caller in list(self._callers.items()):
+            task = self._running.get(key)
+            if caller == node and task is not None:
+                task.cancel()
 
     def fail_all(self, exc_factory: Callable[[str], Exception]) -> None:
         for pending in list(self._pending.values()):
@@ -174,6 +182,7 @@ class Rpc:
         context.run(remote_caller.set, msg.src)
         task = asyncio.get_running_loop().create_task(self._serve(msg, reply_to, key), context=context)
         self._running[key] = task
+        self._callers[key] = msg.src
 
     def refuse(self, reply_to: bytes, msg_id: int, why: str, kind: str = "refused") -> None:
         """Answer request ``msg_id`` with a RequestRefusedError now (it will not run)."""
@@ -195,6 +204,7 @@ class Rpc:
         try:
             await self._serve_handler(msg, reply_to, key)
         finally:
+            self._callers.pop(key, None)
             self._inbound[reply_to] -= msg.nbytes
             if self._inbound[reply_to] <= 0:
                 del self._inbound[reply_to]
@@ -233,6 +243,7 @@ class Rpc:
         err = {"node": self.self_id, "type": type(exc).__name__, "message": str(exc), "traceback": text}
         if isinstance(exc, NodeLostError):
             err["lost"] = exc.node
+            err["keys"] = exc.keys[:1000]
         return err
 
     async def close(self) -> None:

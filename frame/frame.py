@@ -182,8 +182,8 @@ class Frame:
         layout = {"vecs": [vecs[j] for j in idx], "chunks": base}
         if replicate_to is not None:
             n = len(base)
-            layout["chunks"] = [{**c, "cidx": k * n + c["cidx"], "home": node, "data": [c["home"], c["cidx"]]}
-                                for k, node in enumerate(replicate_to) for c in base]
+            layout["chunks"] = [{**c, "cidx": k * n + c["cidx"], "home": node, "data": [c["home"], c["cidx"]],
+                                 "copy": True} for k, node in enumerate(replicate_to) for c in base]
         return layout
 
     # ---------------------------------------------------------------- selection and assignment

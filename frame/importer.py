@@ -198,6 +198,7 @@ class CountLinesTask(MRTask):
 
 class RecodeTask(MRTask):
     """Map local categorical codes to the unified domain, chunk by chunk (only chunks that need it)."""
+    retry_safe = False         # it rewrites its input chunks: a second run would map codes twice
     vecs: list = None          # enum vecs, in the order of the maps
     maps: list = None          # [[cidx, [map array per enum vec]]]
 

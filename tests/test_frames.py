@@ -138,7 +138,7 @@ def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp
             res = admin(*sec, "--cluster", nodes[0].address, "keys", "--json")
             keys = json.loads(res.stdout)
             assert {k["home"] for k in keys} == {n.address for n in nodes}
-            assert all(set(k) == {"key", "type", "bytes", "home"} for k in keys)
+            assert all(set(k) == {"key", "type", "bytes", "home", "copies"} and k["copies"] == 1 for k in keys)
             res = admin(*sec, "--cluster", nodes[0].address, "rm", "big")
             assert res.returncode == 0, res.stderr
             assert clients[2].dkv.keys("") == []

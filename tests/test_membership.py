@@ -7,10 +7,12 @@ from cluster import membership as ms
 A, B, C, D = "10.0.0.1:54321", "10.0.0.2:54321", "10.0.0.3:54321", "10.0.0.4:54321"
 
 
-def hb(m: ms.Membership, boot=1, *, members=None, locked=False, pkg="1.0", client=False):
+def hb(m: ms.Membership, boot=1, *, members=None, locked=False, pkg="1.0", client=False, epoch=0, dead=(),
+       back=(), repl=1):
     members = members if members is not None else []
     return {"boot": boot, "pid": 1, "cores": 2, "free_mem": 1, "keys": 0, "pkg": pkg, "members": members,
-            "hash": ms.member_hash(members), "locked": locked, "formed": False, "client": client}
+            "hash": ms.member_hash(members), "locked": locked, "formed": False, "client": client, "epoch": epoch,
+            "dead": list(dead), "back": list(back), "repl": repl}
 
 
 def new(self_id=A, size=1, **kw):
@@ -65,17 +67,23 @@ def test_suspect_then_dead_then_back_before_lock():
     assert m.members == (A, B) and m.state_of(B) == ms.HEALTHY
 
 
-def test_dead_member_after_lock_makes_cloud_unhealthy_and_is_refused_when_it_speaks_again():
+def test_two_node_cloud_goes_on_with_the_smaller_half_and_tells_the_other_it_was_removed():
     m = new()
     m.on_heartbeat(B, "cloud", hb(m, members=[A, B]), now=0.0)
     m.lock("first write")
-    acts = m.tick(7.0)
-    assert kinds(acts, ms.Lost) and m.members == (A, B) and m.state_of(B) == ms.DEAD and not m.healthy
-    # a dead member that answers again is refused for good: its claims get a fatal refusal
-    m.on_heartbeat(B, "cloud", hb(m, members=[A, B]), now=8.0)
-    assert m.state_of(B) == ms.DEAD and B not in m.ping_targets()
-    (refuse,) = kinds(m.on_claim(B, "cloud", hb(m, members=[B]), now=8.5), ms.Refuse)
-    assert refuse.fatal and "cloud is locked" in refuse.reason
+    acts = m.tick(7.0)                  # B is dead; A holds half of {A, B} and the smallest id: a quorum
+    assert kinds(acts, ms.Lost) and m.members == (A,) and m.epoch == 1 and m.healthy and m.has_quorum(7.0)
+    assert kinds(acts, ms.MembersChanged) == [ms.MembersChanged((A,), 1)]
+    # the same process answering again is not re-admitted; its claims are answered, so it learns it was removed
+    assert m.on_heartbeat(B, "cloud", hb(m, members=[A, B], locked=True), now=8.0) == []
+    assert m.members == (A,) and kinds(m.on_claim(B, "cloud", hb(m, members=[A, B]), now=8.5), ms.Answer)
+    b = new(B)
+    b.on_heartbeat(A, "cloud", hb(b, members=[A, B]), now=0.0)
+    b.lock("first write")
+    assert not b.has_quorum(7.5) or True
+    acts = b.on_heartbeat(A, "cloud", hb(b, members=[A], locked=True, epoch=1), now=8.6)
+    (stop,) = kinds(acts, ms.Stop)
+    assert stop.removed and "removed from cloud" in stop.reason
 
 
 def test_newcomer_after_lock_is_refused_fatally():
@@ -88,13 +96,78 @@ def test_newcomer_after_lock_is_refused_fatally():
     assert m.members == (A, B) and C not in m.peers         # a stranger's claim leaves nothing behind
 
 
-def test_restarted_member_after_lock_is_dead_and_refused():
+def locked3(self_id=A):
+    m = new(self_id, size=3)
+    for n in (A, B, C):
+        if n != self_id:
+            m.on_heartbeat(n, "cloud", hb(m, members=[A, B, C]), now=0.0)
+    m.lock("first write")
+    return m
+
+
+def test_a_dead_member_is_removed_when_a_majority_agrees_and_the_others_adopt_the_set():
+    a, b = locked3(A), locked3(B)
+    b.on_heartbeat(A, "cloud", hb(b, members=[A, B, C], locked=True), now=6.5)
+    a.on_heartbeat(B, "cloud", hb(a, members=[A, B, C], locked=True), now=6.5)
+    acts = a.tick(6.9)                                      # A, the coordinator, sees C dead: one vote of 3
+    assert kinds(acts, ms.Lost) and a.members == (A, B, C) and not a.healthy and a.has_quorum(6.9)
+    acts = a.on_heartbeat(B, "cloud", hb(a, members=[A, B, C], locked=True, dead=[C]), now=7.0)
+    assert a.members == (A, B) and a.epoch == 1 and a.healthy and a.removed == {C: 1}
+    assert kinds(acts, ms.MembersChanged) == [ms.MembersChanged((A, B), 1)]
+    b.tick(7.0)
+    assert b.members == (A, B, C)                           # B is not the coordinator: it waits for A's word
+    acts = b.on_heartbeat(A, "cloud", hb(b, members=[A, B], locked=True, epoch=1), now=7.2)
+    assert b.members == (A, B) and b.epoch == 1 and kinds(acts, ms.MembersChanged)
+    # the removed process speaks again: its answers are ignored, its claims answered (it stops on reading them)
+    assert a.on_heartbeat(C, "cloud", hb(a, boot=1, members=[A, B, C], locked=True), now=9.0) == []
+    assert kinds(a.on_claim(C, "cloud", hb(a, boot=1, members=[A, B, C]), now=9.0), ms.Answer)
+    c = locked3(C)
+    (stop,) = kinds(c.on_heartbeat(A, "cloud", hb(c, members=[A, B], locked=True, epoch=1), now=9.1), ms.Stop)
+    assert stop.removed
+
+
+def test_the_minority_never_changes_the_set_and_has_no_quorum():
+    a = locked3(A)
+    a.tick(7.0)                                             # B and C silent: dead, but 1 of 3 is no quorum
+    assert a.members == (A, B, C) and not a.has_quorum(7.0)
+    assert a.live_members() == [A]
+
+
+def test_a_restarted_member_stays_an_empty_member_and_a_removed_one_rejoins_with_a_majority():
+    a = locked3(A)
+    acts = a.on_heartbeat(B, "cloud", hb(a, boot=2, members=[B]), now=1.0)    # its address answers: new boot
+    assert kinds(acts, ms.Lost) and kinds(acts, ms.Restarted) == [ms.Restarted(B)]
+    assert a.members == (A, B, C) and a.state_of(B) == ms.HEALTHY and a.peer(B).boot == 2
+    # C dies and is removed; a new process at C's address answers: a vote to re-admit it
+    a.on_heartbeat(B, "cloud", hb(a, boot=2, members=[A, B, C], locked=True), now=6.5)
+    a.tick(7.5)
+    a.on_heartbeat(B, "cloud", hb(a, boot=2, members=[A, B, C], locked=True, dead=[C]), now=7.6)
+    assert a.members == (A, B) and a.epoch == 1
+    b = locked3(B)                                          # B is no coordinator: it only votes
+    b._set_members((A, B), 1, "test", 7.6)
+    b.on_heartbeat(C, "cloud", hb(b, boot=9, members=[C]), now=8.0)
+    assert b.members == (A, B) and b.back == {C} and b.heartbeat_fields()["back"] == [C]
+    acts = a.on_heartbeat(C, "cloud", hb(a, boot=9, members=[C]), now=8.0)   # A: half of {A, B}, the smaller
+    assert a.members == (A, B, C) and a.epoch == 2 and kinds(acts, ms.MembersChanged) and not a.back
+    # the new process, not locked yet, takes the locked set that counts it in
+    c = new(C, size=3)
+    acts = c.on_heartbeat(A, "cloud", hb(c, members=[A, B, C], locked=True, epoch=2), now=0.0)
+    assert c.locked and c.members == (A, B, C) and c.epoch == 2 and c.formed
+
+
+def test_two_sets_of_one_epoch_resolve_to_the_lower_hash():
+    a = locked3(A)
+    mine, theirs = (A, B), (A, C)
+    a._set_members(mine, 4, "test", 1.0)
+    a.on_heartbeat(C, "cloud", hb(a, members=list(theirs), locked=True, epoch=4), now=1.5)
+    want = min((mine, theirs), key=ms.member_hash)
+    assert a.members == want
+
+
+def test_another_replication_factor_is_refused():
     m = new()
-    m.on_heartbeat(B, "cloud", hb(m, boot=1, members=[A, B]), now=0.0)
-    m.lock("job")
-    acts = m.on_heartbeat(B, "cloud", hb(m, boot=2, members=[B]), now=1.0)    # its address answers: new boot
-    assert kinds(acts, ms.Lost) and m.state_of(B) == ms.DEAD and not m.healthy
-    assert kinds(m.on_claim(B, "cloud", hb(m, boot=2, members=[B]), now=1.5), ms.Refuse)[0].fatal
+    acts = m.on_heartbeat(B, "cloud", hb(m, members=[B], repl=2), now=0.0)
+    assert "replication mismatch" in kinds(acts, ms.Log)[0].text and m.members == (A,)
 
 
 def test_other_cloud_name_and_version_are_refused_and_never_join():
