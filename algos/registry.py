@@ -54,7 +54,10 @@ def model_value(model_id: str, cloud) -> Value:
         raise ValueError(f"model_id must be a non-empty string, got {model_id!r}")
     value = cloud.dkv.get(model_id)
     if value is None:
-        raise KeyError(f"no model {model_id!r} in the cloud (algos.list_models() lists them)")
+        err = cloud.dkv.missing(model_id, "model")
+        if isinstance(err, KeyError):
+            err = KeyError(f"no model {model_id!r} in the cloud (algos.list_models() lists them)")
+        raise err
     if value.type != "model":
         raise ValueError(f"key {model_id!r} holds a {value.type}, not a model")
     return value

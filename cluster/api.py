@@ -30,7 +30,7 @@ from typing import Any, Coroutine
 
 from . import session
 from .config import DEFAULT_PORT, MAX_PORT, NodeConfig
-from .errors import CloudUnreachableError, RpcTimeoutError
+from .errors import CloudUnreachableError, NodeLostError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .progress import ProgressBar
 from .session import current
@@ -356,5 +356,25 @@ class SyncDKV:
     def atomic(self, key, fn, args=None):
         return self._cloud.run(self._dkv.atomic(key, fn, args))
 
+    def census(self):
+        """How many copies the cloud holds of its keys (see :meth:`cluster.dkv.DKV.census`)."""
+        return self._cloud.run(self._dkv.census())
+
     def home(self, key):
+        """The member that is ``key``'s primary (asked of the gateway from a client)."""
+        if self._cloud.is_client:
+            return self._cloud.call("dkv.home", {"key": key})
         return self._dkv.home(key)
+
+    def lost_hint(self, key):
+        """Lost members that may have held ``key`` (see :meth:`cluster.dkv.DKV.lost_hint`)."""
+        return self._cloud.run(self._dkv.lost_hint(key))
+
+    def missing(self, key: str, what: str) -> Exception:
+        """The error for a ``what`` (e.g. "frame") not found under ``key``: NodeLostError when a lost member may
+        have held it, else KeyError."""
+        lost = self.lost_hint(key)
+        if lost:
+            return NodeLostError(lost[0], f"no {what} {key!r} in the cloud: member {lost[0]}, which was lost, may "
+                                          f"have held it", keys=[key])
+        return KeyError(f"no {what} {key!r} in the cloud")

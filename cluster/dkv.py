@@ -133,6 +133,7 @@ register_op("dkv.home", {"key": str}, idempotent=True)
 register_op("dkv.write", {"items": list}, idempotent=True)
 register_op("dkv.replica_put", {"items": list}, idempotent=True)
 register_op("dkv.local_get_many", {"keys": list}, idempotent=True)
+register_op("dkv.lost_hint", {"key": str}, idempotent=True)
 register_op("dkv.census", {}, idempotent=True)
 register_op("dkv.local_census", {}, idempotent=True)
 
@@ -162,7 +163,8 @@ class DKV:
                        ("dkv.keys", self._h_keys), ("dkv.local_keys", self._h_local_keys),
                        ("dkv.atomic", self._h_atomic), ("dkv.home", self._h_home), ("dkv.write", self._h_write),
                        ("dkv.replica_put", self._h_replica_put), ("dkv.local_get_many", self._h_local_get_many),
-                       ("dkv.census", self._h_census), ("dkv.local_census", self._h_local_census)):
+                       ("dkv.census", self._h_census), ("dkv.local_census", self._h_local_census),
+                       ("dkv.lost_hint", self._h_lost_hint)):
             node.register(op, fn)
 
     @property
@@ -218,8 +220,9 @@ class DKV:
         return None if raw is None else Value.from_wire(raw)
 
     async def census(self) -> dict:
-        """How many copies the cloud holds of its keys: ``{"replication", "target", "keys", "under", "over"}``
-        (``under``: keys with fewer than ``target`` copies, ``target`` = min(R, live members))."""
+        """How many copies the cloud holds of its keys: ``{"replication", "target", "keys", "under", "stray"}``:
+        ``under`` counts keys with fewer than ``target`` = min(R, live members) copies on their holders, ``stray``
+        copies on members that no longer hold their key (the re-replication drops them)."""
         return await self.node.call(self._entry, "dkv.census", {})
 
     def home(self, key: str) -> str:
@@ -274,6 +277,16 @@ class DKV:
     def memory(self) -> dict:
         """Bytes held (store + cache), the quota and the key counts (served by ``node.stats``)."""
         return self.shard.memory()
+
+    async def lost_hint(self, key: str) -> list[str]:
+        """Members lost since the lock (removed, restarted empty) that would hold ``key`` if they were still members:
+        who may have taken a missing key with them (what ``Frame(key)`` names when a frame is not found)."""
+        return await self.node.call(self._entry, "dkv.lost_hint", {"key": key})
+
+    async def _h_lost_hint(self, key):
+        members = self.node.members
+        return [n for n in self.lost
+                if n in holders(key, tuple(m for m in members if m != n) + (n,), self.replication)]
 
     def lost_holders(self, key: str) -> list[str]:
         """Members that held ``key`` and are dead or lost their copies (a key that names its home: that home)."""
@@ -527,16 +540,23 @@ class DKV:
     async def _h_census(self):
         parts = await self._broadcast("dkv.local_census", {})
         copies: dict[str, int] = {}
-        for part in parts:
-            for k in part:
+        stray = 0
+        for held, others in parts:
+            for k in held:
                 copies[k] = copies.get(k, 0) + 1
+            for k in others:
+                copies.setdefault(k, 0)
+            stray += len(others)
         target = min(self.replication, len(self._live(self.node.members)))
         return {"replication": self.replication, "target": target, "keys": len(copies),
-                "under": sum(1 for c in copies.values() if c < target),
-                "over": sum(1 for c in copies.values() if c > target)}
+                "under": sum(1 for c in copies.values() if c < target), "stray": stray}
 
     async def _h_local_census(self):
-        return list(self.shard.store)
+        """This node's copies: of keys it holds, and of keys it is no holder of (waiting to be dropped)."""
+        held, others = [], []
+        for k in list(self.shard.store):
+            (held if self.node.id in self.holders(k) else others).append(k)
+        return [held, others]
 
     async def _h_atomic(self, key, fn, args):
         self.node.check_quorum()

@@ -30,6 +30,7 @@ class GatewayWatch:
         self.known: list[str] = list(dict.fromkeys(addresses))   # in order of preference
         self.lost: set[str] = set()
         self.last_answer = time.monotonic()
+        self._moved: asyncio.Event | None = None      # set while the gateway is not known to be lost
 
     def learn(self, members) -> None:
         """Remember members the cloud named (valid node ids only: they come from the network)."""
@@ -37,16 +38,31 @@ class GatewayWatch:
             if isinstance(m, str) and valid_node_id(m) and m not in self.known:
                 self.known.append(m)
 
+    async def usable(self, node: str) -> str:
+        """Where a call meant for ``node`` goes: ``node``, unless it is the lost gateway; then, once another member
+        answered (at most ``dead_after``), the new gateway."""
+        if node not in self.lost or self._moved is None:
+            return node
+        try:
+            await asyncio.wait_for(self._moved.wait(), self.node.config.dead_after)
+        except asyncio.TimeoutError:
+            return node                              # nobody answers: the call fails as lost
+        return self.node.gateway
+
     async def run(self) -> None:
         cfg = self.node.config
+        self._moved = asyncio.Event()
+        self._moved.set()
         while True:
             await asyncio.sleep(cfg.heartbeat_interval)
             gateway = self.node.gateway
             if gateway in self.lost:
                 await self._move()
                 continue
+            # lost when no answer has come for dead_after seconds (the nodes' own rule for their peers)
+            wait = max(cfg.heartbeat_interval, self.last_answer + cfg.dead_after - time.monotonic())
             try:
-                reply = await self.node.rpc.call(gateway, "node.ping", {}, timeout=cfg.dead_after, retries=0,
+                reply = await self.node.rpc.call(gateway, "node.ping", {}, timeout=wait, retries=0,
                                                  is_dead=self.node.is_dead)
             except asyncio.CancelledError:
                 raise
@@ -54,6 +70,7 @@ class GatewayWatch:
                 if gateway != self.node.gateway:        # moved meanwhile
                     continue
                 self.lost.add(gateway)
+                self._moved.clear()
                 why = f"the client's gateway stopped answering ({type(exc).__name__})"
                 log.warning("gateway %s is lost: %s", gateway, why)
                 self.node.rpc.fail_node(gateway, why)
@@ -78,6 +95,7 @@ class GatewayWatch:
                 continue
             self.lost.discard(candidate)
             self.node.gateway = candidate
+            self._moved.set()
             self.last_answer = time.monotonic()
             if isinstance(reply, dict):
                 self.learn(reply.get("members") or ())

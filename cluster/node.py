@@ -240,6 +240,7 @@ class Node:
         if node == self.id:
             return await self._call_local(op, args or {}, timeout)
         if self.config.client:
+            node = await self.watch.usable(node)
             if node != self.gateway and node not in self.watch.known:
                 raise ValueError(f"a client calls only members of its cloud (gateway {self.gateway}), not {node}")
         elif node not in self.members:        # a request never makes a node reach out to an address it was given

@@ -45,8 +45,10 @@ class Frame:
         self._cloud = _cloud_or_current(cloud)
         if header is None:
             value = self._cloud.dkv.get(key)
-            if value is None or value.type != "frame":
-                raise KeyError(f"no frame {key!r} in the cloud")
+            if value is None:
+                raise self._cloud.dkv.missing(key, "frame")
+            if value.type != "frame":
+                raise KeyError(f"no frame {key!r} in the cloud ({key!r} holds a {value.type})")
             header = value.meta
         self._h = header
 
