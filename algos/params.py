@@ -391,4 +391,6 @@ COMMON: dict[str, Param] = dict([
             level="expert"),
     _common("keep_cross_validation_fold_assignment", False, "bool", "Keep the fold assignment frame.",
             level="expert"),
+    _common("export_checkpoints_dir", None, "str", "Directory the model is written to (a file named by its id) at "
+            "every scoring event; a run killed with its cloud resumes from it (load_model, then checkpoint=)."),
 ])

@@ -37,7 +37,8 @@ from cluster.dkv import Value
 from .model import Model
 from .registry import algorithms, builder_for, model_value
 
-__all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file"]
+__all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file",
+           "write_model_file"]
 
 FILE_FORMAT = "aquifer-model"
 FILE_VERSION = 1
@@ -67,6 +68,13 @@ def save_model(model, path: str | os.PathLike, force: bool = False, cloud=None) 
     '/tmp/models/DeepLearning_model_1a2b'
     """
     model_id, value = _stored(model, cloud)
+    return write_model_file(model_id, value, path, force)
+
+
+def write_model_file(model_id: str, value: Value, path: str | os.PathLike, force: bool = False) -> str:
+    """Write a model's DKV value (``Value("model", meta, buffers)``) to a file as :func:`save_model` does,
+    whether or not it is stored in a cloud (training writes its checkpoints so); returns the file's path. The
+    file is replaced atomically: a reader sees the old file or the new one, never half of one."""
     target = _target(os.fspath(path), model_id)
     if target.exists() and not force:
         raise FileExistsError(f"{target} exists: pass force=True to overwrite it")

@@ -157,8 +157,10 @@ class Job:
         """Ask the job to stop; it ends CANCELLED at its next chunk or iteration boundary."""
         return self.cloud.call("job.cancel", {"key": self.key})
 
-    def finish(self, status: str = DONE, error: str = "") -> None:
-        meta = self._set(status=status, error=error, end=time.time(),
+    def finish(self, status: str = DONE, error: str = "", kept: str = "") -> None:
+        """End the job; ``kept`` says what a job that did not finish left behind (e.g. the model of its last
+        completed iteration, under ``dest``)."""
+        meta = self._set(status=status, error=error, end=time.time(), kept=kept,
                          **({"progress": 1.0} if status == DONE else {}))
         if self._bar is not None:
             self._bar.close(done=status == DONE)
@@ -174,16 +176,16 @@ class Job:
         self.end_with(exc)
         return False
 
-    def end_with(self, exc: BaseException | None) -> str:
+    def end_with(self, exc: BaseException | None, kept: str = "") -> str:
         """Finish as ``exc`` ends the work: DONE when None, CANCELLED for a cancel or Ctrl-C in the driver,
-        FAILED otherwise (with the error); returns the status."""
+        FAILED otherwise (with the error); ``kept`` as :meth:`finish`. Returns the status."""
         if exc is None:
             status, error = DONE, ""
         elif isinstance(exc, (JobCancelledError, KeyboardInterrupt)):
             status, error = CANCELLED, str(exc) or f"interrupted ({type(exc).__name__})"
         else:
             status, error = FAILED, f"{type(exc).__name__}: {exc}"
-        self.finish(status, error)
+        self.finish(status, error, kept)
         return status
 
     def __repr__(self) -> str:
@@ -191,5 +193,7 @@ class Job:
 
 
 def _public(meta: dict) -> dict:
-    return {k: meta.get(k) for k in ("key", "description", "status", "progress", "msg", "start", "end", "error",
-                                     "dest")}
+    out = {k: meta.get(k) for k in ("key", "description", "status", "progress", "msg", "start", "end", "error",
+                                    "dest")}
+    out["kept"] = meta.get("kept") or ""
+    return out

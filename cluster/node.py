@@ -244,6 +244,8 @@ class Node:
             if node != self.gateway and node not in self.watch.known:
                 raise ValueError(f"a client calls only members of its cloud (gateway {self.gateway}), not {node}")
         elif node not in self.members:        # a request never makes a node reach out to an address it was given
+            if node in self.membership.removed:
+                raise NodeLostError(node, f"it was removed from cloud {self.config.name!r}: cannot call {op}")
             raise LookupError(f"node {node!r:.100} is not a member of cloud {self.config.name!r}")
         return await self.rpc.call(node, op, args, timeout=timeout, retries=retries, is_dead=self.is_dead)
 

@@ -48,13 +48,24 @@ def _mb(n) -> str:
 # ------------------------------------------------------------------------------------ commands
 def cmd_cloud(cloud, args) -> tuple[object, str]:
     st = cloud.status()
+    st["census"] = census = cloud.dkv.census()
+    rep = st["replication"]
     head = (f"cloud {st['name']!r}: {st['size']} member(s), "
-            f"{'healthy' if st['healthy'] else 'UNHEALTHY'}, {'locked' if st['locked'] else 'not locked'}")
-    rows = [dict(m, free_mem=_mb(m["free_mem_bytes"]), age=f"{m['last_heartbeat_age_s']:.1f} s")
-            for m in st["members"]]
-    text = head + "\n" + _table(rows, [("node", "node"), ("state", "state"), ("age", "last heartbeat"),
-                                       ("cores", "cores"), ("free_mem", "free memory"), ("keys", "keys"),
-                                       ("pid", "pid")])
+            f"{'healthy' if st['healthy'] else 'UNHEALTHY'}, {'locked' if st['locked'] else 'not locked'}, "
+            f"epoch {st['epoch']}, replication {rep['factor']}")
+    if not st["quorum"]:
+        head += "\nNO QUORUM: this member hears a minority of the cloud and refuses writes"
+    if census["under"] or census["stray"]:
+        copies = (f"copies: {census['under']:,} of {census['keys']:,} key(s) below {census['target']} copies, "
+                  f"{census['stray']:,} stray (re-replication in progress)")
+    else:
+        copies = f"copies: {census['keys']:,} key(s), every one at {census['target']} copies"
+    rows = [dict(m, free_mem=_mb(m["free_mem_bytes"]), age=f"{m['last_heartbeat_age_s']:.1f} s",
+                 state="removed" if m["removed"] else m["state"]) for m in st["members"]]
+    text = head + "\n" + copies + "\n" + _table(rows, [("node", "node"), ("state", "state"),
+                                                     ("age", "last heartbeat"), ("cores", "cores"),
+                                                     ("free_mem", "free memory"), ("keys", "keys"),
+                                                     ("copying", "copying"), ("pid", "pid")])
     return st, text
 
 
@@ -71,7 +82,8 @@ def cmd_keys(cloud, args):
     rows = [dict(r, key=r["key"]) for r in cloud.dkv.keys(args.prefix)]
     if args.prefix:
         rows = [r for r in rows if r["key"].startswith(args.prefix) or _visible(r["key"]).startswith(args.prefix)]
-    text = _table(rows, [("key", "key"), ("type", "type"), ("bytes", "bytes"), ("home", "home")])
+    text = _table(rows, [("key", "key"), ("type", "type"), ("bytes", "bytes"), ("home", "home"),
+                         ("copies", "copies")])
     return rows, f"{len(rows)} key(s)\n{text}"
 
 
@@ -197,8 +209,8 @@ LOCAL_COMMANDS: dict[str, tuple[Callable, str]] = {
 }
 
 COMMANDS: dict[str, tuple[Callable, str]] = {
-    "cloud": (cmd_cloud, "members, their state and resources"),
-    "keys": (cmd_keys, "keys in the DKV: key, type, bytes, home node"),
+    "cloud": (cmd_cloud, "members, their state and resources, the replication and how many keys have their copies"),
+    "keys": (cmd_keys, "keys in the DKV: key, type, bytes, primary node, copies"),
     "frames": (cmd_frames, "frames: key, rows, columns, compressed bytes"),
     "models": (cmd_models, "models: id, algo, kind, response, epochs, training/validation main metric, bytes"),
     "rm": (cmd_rm, "remove a key (a frame or model with everything it owns)"),
@@ -210,7 +222,8 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.admin", description="Administer a running aquifer cloud.")
     p.add_argument("--cluster", default="127.0.0.1:54321", metavar="HOST:PORT",
-                   help="any node of the cloud, by its REST port (default 127.0.0.1:54321)")
+                   help="any node of the cloud, by its REST port (default 127.0.0.1:54321); several, comma-separated, "
+                        "are tried in turn")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cloud (default 10)")
     p.add_argument("--security-dir", metavar="DIR", help="the cloud's security dir (its nodes run with "
                                                          "--security-dir): talk CURVE with its keys")

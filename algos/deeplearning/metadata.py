@@ -9,6 +9,8 @@ Format history (:data:`MODEL_FORMAT`):
 2. ``params`` records ``thread_mode`` and ``block_momentum`` (they were environment variables). A format-1 meta
    is read as what those variables' defaults gave: ``thread_mode`` ``sequential`` for reproducible runs, else
    ``team`` (``mini_batch_size`` 1) or ``replicas``, and ``block_momentum`` True.
+3. ``partial``: why the model is the last completed iteration of a run that did not finish (cancelled, a lost
+   member holding data, a checkpoint file written while training); empty for a finished run (older formats).
 
 >>> upgraded = upgrade_params({"reproducible": False, "mini_batch_size": 16}, 1)
 >>> upgraded["thread_mode"], upgraded["block_momentum"]
@@ -23,7 +25,7 @@ import numpy as np
 
 from ..model import ModelMetadata
 
-MODEL_FORMAT = 2
+MODEL_FORMAT = 3
 ALGO = "deeplearning"
 MODEL_PREFIX = "DeepLearning"        # generated model ids: DeepLearning_model_<hex> (H2O's)
 
@@ -53,6 +55,7 @@ class DeepLearningMetadata(ModelMetadata):
     priors: np.ndarray | None       # balance_classes: (prior, model class distribution), else None
     huber_delta: float              # the fitted Huber delta (distribution huber; 1.0 otherwise)
     stop_reason: str                # why training stopped early ("" when it ran its epochs)
+    partial: str = ""               # set when the run did not finish: what stopped it, which iteration this is
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> "DeepLearningMetadata":

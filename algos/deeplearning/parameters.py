@@ -238,6 +238,7 @@ PARAMS: ParamTable = ParamTable("Deep Learning", [
     _p("variable_importances", True, "bool", "Compute Gedeon variable importances.", level="basic"),
     _p("export_weights_and_biases", False, "bool", "Store weights and biases as frames at each scoring.",
        level="expert"),
+    COMMON["export_checkpoints_dir"],
     _p("diagnostics", True, "bool", "Diagnostics are always gathered (H2O-2 switch).", deprecated=True,
        level="expert"),
     _p("col_major", False, "bool", "Column-major input weights are not supported (H2O-2 switch).", deprecated=True,
@@ -282,6 +283,7 @@ CHECKPOINT_MUTABLE: frozenset[str] = frozenset({
     "elastic_averaging", "elastic_averaging_moving_rate", "elastic_averaging_regularization", "mini_batch_size",
     "pretrained_autoencoder", "thread_mode", "block_momentum",
     # run-level
+    "export_checkpoints_dir",
     "model_id", "training_frame", "validation_frame", "weights_column", "max_runtime_secs", "score_each_iteration",
     "balance_classes", "class_sampling_factors", "max_after_balance_size",
     "keep_cross_validation_models", "keep_cross_validation_predictions", "keep_cross_validation_fold_assignment",

@@ -6,17 +6,25 @@ Numba kernels, the models are averaged (with block momentum when several were), 
 scores on samples of the training and validation frames within ``score_interval`` and ``score_duty_cycle``,
 keeps the best model and applies the stopping rules. Differences from H2O are listed in
 ``docs/architecture.md`` (section "Where we differ from H2O").
+
+Losing a member: an iteration whose member is lost mid-way is trained again on the survivors, its rows read
+from their copies (the MRTask moves a lost member's chunks to their other holders; when the loss reaches the
+driver itself, e.g. a client's gateway, the iteration runs again here), when the cloud keeps copies
+(``--replication`` 2 or more). Otherwise, and when the job is cancelled, the model of the last completed
+iteration is stored under the run's model id (``meta.partial`` says why) and the job names it (``kept``),
+then the error is raised. ``export_checkpoints_dir`` writes the model to a file at every scoring event.
 """
 from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import uuid
 
 import numpy as np
 
-from cluster import Job
+from cluster import Job, JobCancelledError, NodeLostError
 from cluster.dkv import Value
 from cluster.machine import free_memory_bytes
 from frame import Frame
@@ -26,6 +34,7 @@ from scoring.metrics import MORE_IS_BETTER
 from ..builder import check_frames, problem_of, resolve_columns
 from ..model import Model
 from ..datainfo import ColumnInfo, DataInfo
+from ..persistence import write_model_file
 from ..registry import resolve_checkpoint
 from ..stopping import should_stop
 from . import parameters
@@ -61,7 +70,10 @@ class Trainer:
         if self.kind == "regression" and parms.get("distribution") in ("bernoulli", "multinomial"):
             raise ValueError(f"distribution {parms['distribution']!r} needs a categorical response: convert "
                              f"it with train[{self.y!r}] = train[{self.y!r}].asfactor()")
-        self.n_nodes = len([m for m in self.cloud.status()["members"] if m["state"] != "dead"])
+        st = self.cloud.status()
+        self.n_nodes = len([m for m in st["members"] if m["state"] != "dead"])
+        self.replication = int(st.get("replication", {}).get("factor", 1))
+        self.kept = ""                   # what a run that did not finish left behind (for its job)
         self.p, self.notes = parameters.effective_params(parms, problem=self.kind, nclasses=max(self.nclasses, 1),
                                                          n_nodes=self.n_nodes)
         # the frames are parameters too (H2O's model parameters name them; checkpoint rules compare them)
@@ -77,6 +89,15 @@ class Trainer:
                 raise ValueError(f"checkpoint {self.checkpoint.model_id!r} is a {self.checkpoint.algo} model, not "
                                  f"Deep Learning")
             parameters.check_checkpoint(self.checkpoint.params, self.p, epochs_trained=self.checkpoint.meta.epochs)
+        if self.p.get("export_checkpoints_dir"):
+            d = os.path.abspath(os.path.expanduser(self.p["export_checkpoints_dir"]))
+            try:
+                os.makedirs(d, exist_ok=True)
+            except OSError as exc:
+                raise ValueError(f"export_checkpoints_dir {d!r} cannot be made: {exc}") from None
+            if not os.access(d, os.W_OK):
+                raise ValueError(f"export_checkpoints_dir {d!r} is not writable")
+            self.p["export_checkpoints_dir"] = d
 
     @property
     def params(self) -> dict:
@@ -147,8 +168,12 @@ class Trainer:
                 job.end_with(None)
             return model
         except BaseException as exc:
-            if own_job:
-                job.end_with(exc)
+            if own_job:                 # a grid's or a cross-validation's models stop with their outer job
+                self.keep_partial(exc)
+                try:
+                    job.end_with(exc, kept=self.kept)
+                except NodeLostError:        # the job's own key went with a lost member (replication 1)
+                    log.warning("job %s could not be finished: its member was lost", job.key)
             raise
         finally:
             try:
@@ -178,12 +203,8 @@ class Trainer:
         class_factors, eff_rows, priors = self._balance(resp, cols, train_rows)
         self.huber_delta = self._initial_huber_delta(resp, cols)
         hyper, flags = kernel_arrays(p, spec, self.huber_delta)
-        replicate = bool(p["replicate_training_data"]) and self.n_nodes > 1
-        members = [m["node"] for m in self.cloud.status()["members"] if m["state"] != "dead"]
-        replicate_to = [self.cloud.gateway if not self.cloud.is_client else members[0]] if p["single_node_mode"] \
-            else (members if replicate else None)
+        replicate_to, chunk_homes = self._trainers(cols)
         n_trainers = len(replicate_to) if replicate_to else 1
-        chunk_homes = [c["home"] for c in self.train.mr_layout(cols[:1], replicate_to)["chunks"]]
         tspi = self._initial_tspi(eff_rows, n_trainers)
         valid_resp = self._resp(self.valid, info) if self.valid is not None else None
         samples = int(ck.meta.samples) if ck is not None else 0
@@ -205,13 +226,23 @@ class Trainer:
             remaining = max(1.0, epochs * eff_rows - samples)      # do not overshoot the epochs asked for
             fraction = min(tspi, remaining) / eff_rows / n_trainers
             t0 = time.perf_counter()
-            task = DLTrainTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=spec.to_dict(),
-                               model=state.to_arrays(), hyper=hyper, flags=flags, resp=resp, fraction=fraction,
-                               iteration=iterations, seed=seed, samples_seen=samples,
-                               shuffle=bool(p["shuffle_training_data"]), mini_batch_size=int(p["mini_batch_size"]),
-                               class_factors=class_factors, thread_mode=p["thread_mode"],
-                               load_balance=bool(p["force_load_balance"]), chunk_homes=chunk_homes)
-            task.do_all(self.train, columns=cols, job=job, cloud=self.cloud, replicate_to=replicate_to)
+
+            def train_once():
+                nonlocal replicate_to, chunk_homes
+                if train_once.retry:          # a member was lost: the survivors train this iteration again
+                    replicate_to, chunk_homes = self._trainers(cols)
+                train_once.retry = True
+                task = DLTrainTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=spec.to_dict(),
+                                   model=state.to_arrays(), hyper=hyper, flags=flags, resp=resp, fraction=fraction,
+                                   iteration=iterations, seed=seed, samples_seen=samples,
+                                   shuffle=bool(p["shuffle_training_data"]),
+                                   mini_batch_size=int(p["mini_batch_size"]), class_factors=class_factors,
+                                   thread_mode=p["thread_mode"], load_balance=bool(p["force_load_balance"]),
+                                   chunk_homes=chunk_homes)
+                return task.do_all(self.train, columns=cols, job=job, cloud=self.cloud, replicate_to=replicate_to)
+
+            train_once.retry = False
+            task = self._again(f"iteration {iterations}", train_once)
             wall = time.perf_counter() - t0
             if task.n_models == 0 or task.out is None:
                 # the rows exist (counted above): a small last iteration can sample none by chance; draw again
@@ -246,7 +277,8 @@ class Trainer:
                        msg=f"{epoch_counter:.2f}/{epochs:g} epochs, {samples:,} samples")
             if score_now:
                 last_score_start = time.time()
-                metrics = self._score(state, hyper, flags, resp, cols, valid_resp, info, spec, priors)
+                metrics = self._again("scoring", lambda: self._score(state, hyper, flags, resp, cols, valid_resp,
+                                                                     info, spec, priors))
                 last_score_end = time.time()
                 scoring_time += last_score_end - last_score_start
                 if self.kind == "regression" and p["distribution"] == "huber":
@@ -265,6 +297,10 @@ class Trainer:
                 elif self.verbose:
                     print(f"{self.model_id}: {epoch_counter:.2f} epochs, {_brief(metrics)}")
                 stop_reason = self._stop_reason(metrics, history)
+            # what a run that stops now keeps (cancelled, a member holding data lost), and the checkpoint file
+            self._last = (state, metrics, list(history), samples, iterations, epoch_counter, priors, start)
+            if score_now and p["export_checkpoints_dir"]:
+                self._write_checkpoint(f"written while training, at iteration {iterations}")
             if done or timeout or stop_reason:
                 stop_reason = stop_reason or ("max_runtime_secs reached" if timeout and not done else "")
                 break
@@ -275,8 +311,83 @@ class Trainer:
                     (self._loss(b_metrics) < self._loss(final_metrics) if not more_is_better
                      else self._loss(b_metrics) > self._loss(final_metrics)):
                 final_state, final_metrics = b_state, b_metrics
-        return self._store(final_state, final_metrics, history, info, spec, samples, iterations, epoch_counter,
-                           priors, stop_reason, start)
+        model = self._store(final_state, final_metrics, history, samples, iterations, epoch_counter, priors,
+                            stop_reason, start)
+        if p["export_checkpoints_dir"]:
+            write_model_file(self.model_id, Value("model", model.meta.to_meta(), model.buffers),
+                             p["export_checkpoints_dir"], force=True)
+        return model
+
+    # ---------------------------------------------------------------- losing a member, stopping early
+    def _trainers(self, cols: list[str]) -> tuple[list[str] | None, list[str]]:
+        """The nodes that train each iteration (``replicate_to``: every live member with replicated data, or the
+        one node of single_node_mode; None: each its own chunks) and the chunks' nodes, from the live members."""
+        p = self.p
+        members = [m["node"] for m in self.cloud.status()["members"] if m["state"] != "dead"]
+        if p["single_node_mode"]:
+            gateway = self.cloud.gateway
+            replicate_to = [gateway if gateway in members else members[0]]
+        else:
+            replicate_to = members if p["replicate_training_data"] and self.n_nodes > 1 else None
+        return replicate_to, [c["home"] for c in self.train.mr_layout(cols[:1], replicate_to)["chunks"]]
+
+    def _again(self, what: str, fn):
+        """``fn()``; when a member is lost on the way and the cloud keeps copies (replication >= 2), run it again
+        on the survivors (twice at most): the loss reached this driver (its gateway), not only the task tree."""
+        for attempt in range(3):
+            try:
+                return fn()
+            except NodeLostError as exc:
+                if self.replication < 2 or attempt == 2:
+                    raise
+                log.warning("%s: member %s was lost during %s; running it again on the survivors", self.model_id,
+                            exc.node, what)
+
+    def _model_value(self, state, metrics, history, samples, iterations, epochs, priors, stop_reason, start,
+                     partial: str = "") -> Value:
+        """The model as the DKV and a model file hold it (varimp and exported frames are added by ``_store``)."""
+        threshold = 0.5
+        if self.kind == "binomial":
+            m = metrics.get("valid") or metrics.get("train")
+            threshold = float(m.find_threshold_by_max_metric("f1"))
+        arrays = state.to_arrays()
+        meta = DeepLearningMetadata(
+            algo=ALGO, format=MODEL_FORMAT, model_id=self.model_id, kind=self.kind, params=_plain(self.p),
+            notes=list(self.notes), info=self.info.to_state(), spec=self.spec.to_dict(), response=self.y,
+            response_domain=self._response_domain(), x=list(self.x),
+            metrics={k: v.to_dict() for k, v in metrics.items() if not k.startswith("_")}, history=history,
+            samples=float(samples), iterations=int(iterations), epochs=float(epochs), threshold=threshold,
+            priors=priors, huber_delta=float(self.huber_delta), stop_reason=stop_reason,
+            training_frame=self.train.key, validation_frame=self.valid.key if self.valid else None,
+            run_time_s=time.time() - start, array_names=list(STATE_ARRAYS), partial=partial)
+        return Value("model", meta.to_meta(), tuple(arrays[k] for k in STATE_ARRAYS))
+
+    def _write_checkpoint(self, partial: str) -> None:
+        state, metrics, history, samples, iterations, epochs, priors, start = self._last
+        value = self._model_value(state, metrics, history, samples, iterations, epochs, priors, "", start, partial)
+        write_model_file(self.model_id, value, self.p["export_checkpoints_dir"], force=True)
+
+    def keep_partial(self, exc: BaseException) -> None:
+        """Store the model of the last completed iteration under the run's model id, marked ``partial``, when the
+        run stops without finishing (``exc``: a cancel, or a member lost with data no other member holds); the job
+        says so in ``kept``. Nothing when no iteration completed."""
+        last = getattr(self, "_last", None)
+        if last is None or not isinstance(exc, (JobCancelledError, NodeLostError)):
+            return
+        state, metrics, history, samples, iterations, epochs, priors, start = last
+        why = "cancelled" if isinstance(exc, JobCancelledError) else f"member {exc.node} was lost"
+        partial = f"{why}: the model of iteration {iterations} ({epochs:.3g} epochs), the last completed"
+        try:
+            value = self._model_value(state, metrics, history, samples, iterations, epochs, priors, "", start,
+                                      partial)
+            self.cloud.dkv.put(self.model_id, value)
+            if self.p["export_checkpoints_dir"]:
+                write_model_file(self.model_id, value, self.p["export_checkpoints_dir"], force=True)
+        except Exception as store_exc:          # the cloud cannot take it either: the original error stands
+            log.warning("%s: the partial model could not be stored: %s", self.model_id, store_exc)
+            return
+        self.kept = f"partial model {self.model_id} ({partial})"
+        log.warning("%s: %s", self.model_id, self.kept)
 
     # ---------------------------------------------------------------- pieces of the loop
     def _check_fits(self, spec: NetSpec) -> None:
@@ -456,23 +567,9 @@ class Trainer:
                 row[prefix + "classification_error"] = float(m.classification_error())
         return row
 
-    def _store(self, state, metrics, history, info, spec, samples, iterations, epochs, priors, stop_reason,
+    def _store(self, state, metrics, history, samples, iterations, epochs, priors, stop_reason,
                start) -> DeepLearningModel:
-        threshold = 0.5
-        if self.kind == "binomial":
-            m = metrics.get("valid") or metrics.get("train")
-            threshold = float(m.find_threshold_by_max_metric("f1"))
-        arrays = state.to_arrays()
-        meta = DeepLearningMetadata(
-            algo=ALGO, format=MODEL_FORMAT, model_id=self.model_id, kind=self.kind, params=_plain(self.p),
-            notes=list(self.notes), info=info.to_state(), spec=spec.to_dict(), response=self.y,
-            response_domain=self._response_domain(), x=list(self.x),
-            metrics={k: v.to_dict() for k, v in metrics.items() if not k.startswith("_")}, history=history,
-            samples=float(samples), iterations=int(iterations), epochs=float(epochs), threshold=threshold,
-            priors=priors, huber_delta=float(self.huber_delta), stop_reason=stop_reason,
-            training_frame=self.train.key, validation_frame=self.valid.key if self.valid else None,
-            run_time_s=time.time() - start, array_names=list(STATE_ARRAYS))
-        value = Value("model", meta.to_meta(), tuple(arrays[k] for k in STATE_ARRAYS))
+        value = self._model_value(state, metrics, history, samples, iterations, epochs, priors, stop_reason, start)
         model = DeepLearningModel(self.model_id, value, self.cloud)
         if self.p["variable_importances"]:
             model.meta.varimp = model.compute_varimp()
