@@ -251,9 +251,12 @@ class DKV:
         return key, value, self.shard.put(key, value)
 
     async def replicate(self, stamped: list[tuple[str, Value, int]]) -> None:
-        """Copy values this node stored (``put_local``) to their other live holders, and wait for them."""
+        """Copy values this node stored (``put_local``) to their other live holders, and wait for them. A holder
+        lost meanwhile is skipped (the re-replication restores the count) if this node still hears a majority:
+        on the minority side the write fails with NoQuorumError (it may not count as done)."""
         if self.replication > 1 and stamped:
-            await self._copy_to_holders(stamped)
+            if await self._copy_to_holders(stamped):
+                self.node.check_quorum()
 
     async def fetch_local(self, keys: list[str]) -> dict[str, Value]:
         """Values of keys held elsewhere, fetched in batches and cached where the quota allows (a layout that
@@ -315,9 +318,10 @@ class DKV:
     def _live(self, nodes) -> list[str]:
         return [n for n in nodes if not self.node.is_dead(n)]
 
-    async def _writer(self, key: str, immutable: bool) -> str:
+    async def _writer(self, key: str, immutable: bool, needs_old: bool = False) -> str:
         """The holder a write of ``key`` goes to: its primary (an immutable value: its first live holder). A dead
-        primary of a mutable value is waited out until the cloud removes it (with R=1: NodeLostError at once)."""
+        primary is waited out until the cloud removes it, then the write goes to the key's next holder; an update
+        that needs the old value (``needs_old``) of a key no live member holds a copy of fails at once."""
         hs = self.holders(key)
         if immutable:
             live = self._live(hs)
@@ -325,8 +329,8 @@ class DKV:
                 return live[0]
         elif not self.node.is_dead(hs[0]):
             return hs[0]
-        if self.replication == 1 or not self._live(hs):
-            raise NodeLostError(hs[0], f"it holds {key!r}, which cannot be written now", keys=[key])
+        if needs_old and not self._live(hs):
+            raise NodeLostError(hs[0], f"it holds {key!r}, which cannot be updated now", keys=[key])
         dead = hs[0]
         cfg = self.node.config
         deadline = time.monotonic() + cfg.dead_after + 6 * cfg.heartbeat_interval
@@ -335,7 +339,7 @@ class DKV:
                 raise NodeLostError(dead, f"it is the primary of {key!r} and the cloud has not removed it yet",
                                     keys=[key])
             await asyncio.sleep(cfg.heartbeat_interval / 4)
-        return await self._writer(key, immutable)
+        return await self._writer(key, immutable, needs_old)
 
     async def _h_put(self, key, value):
         await self._h_put_many([[key, value]])
@@ -344,15 +348,27 @@ class DKV:
     async def _h_put_many(self, items):
         self.node.check_quorum()
         await self.node.lock("first data write")
-        by_writer: dict[str, list] = {}
         for item in items:
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
                     and isinstance(item[1], dict)):
                 raise ProtocolError("dkv.put_many items must be [key, value] pairs")
             self.shard.cache_pop(item[0])
-            writer = await self._writer(item[0], item[1].get("immutable") is True)
-            by_writer.setdefault(writer, []).append(item)
-        await asyncio.gather(*(self.node.call(w, "dkv.write", {"items": group}) for w, group in by_writer.items()))
+        todo = items
+        for attempt in range(3):          # a writer lost on the way: its items go to the next (a put is idempotent)
+            by_writer: dict[str, list] = {}
+            for item in todo:
+                by_writer.setdefault(await self._writer(item[0], item[1].get("immutable") is True), []).append(item)
+            groups = list(by_writer.items())
+            results = await asyncio.gather(*(self.node.call(w, "dkv.write", {"items": group}) for w, group in groups),
+                                           return_exceptions=True)
+            todo = []
+            for (writer, group), res in zip(groups, results):
+                if isinstance(res, NodeLostError) and attempt < 2:
+                    todo += group
+                elif isinstance(res, BaseException):
+                    raise res
+            if not todo:
+                break
         return len(items)
 
     async def _h_write(self, items):
@@ -369,18 +385,20 @@ class DKV:
         await self.replicate(stamped)
         return len(stamped)
 
-    async def _copy_to_holders(self, stamped: list[tuple[str, Value, int]]) -> None:
-        """Send each value to its other live holders (batched per holder by bytes); a holder lost meanwhile is
-        skipped (the re-replication restores the count), any other failure is raised."""
+    async def _copy_to_holders(self, stamped: list[tuple[str, Value, int]]) -> bool:
+        """Send each value to its other live holders (batched per holder by bytes); returns whether a holder was
+        lost meanwhile (skipped), any other failure is raised."""
         by_holder: dict[str, list] = {}
         for key, value, version in stamped:
             for h in self.holders(key):
                 if h != self.node.id and not self.node.is_dead(h):
                     by_holder.setdefault(h, []).append((key, value, version))
-        await asyncio.gather(*(self.send_copies(h, group) for h, group in by_holder.items()))
+        sent = await asyncio.gather(*(self.send_copies(h, group) for h, group in by_holder.items()))
+        return any(n is None for n in sent)
 
-    async def send_copies(self, holder: str, stamped: list, *, tolerate_loss: bool = True) -> int:
-        """Send copies to one holder in messages of at most ``rebalance_batch_bytes``; returns the copies it took."""
+    async def send_copies(self, holder: str, stamped: list) -> int | None:
+        """Send copies to one holder in messages of at most ``rebalance_batch_bytes``; returns the copies it took,
+        None when it was lost on the way."""
         limit = min(self.node.config.rebalance_batch_bytes, self.node.config.max_message_bytes // 2)
         batch, size, taken = [], 0, 0
         for i, (key, value, version) in enumerate(stamped):
@@ -390,10 +408,8 @@ class DKV:
                 try:
                     taken += await self.node.call(holder, "dkv.replica_put", {"items": batch})
                 except NodeLostError:
-                    if not tolerate_loss:
-                        raise
                     log.info("holder %s was lost while copies were sent to it", holder)
-                    return taken
+                    return None
                 batch, size = [], 0
         return taken
 
@@ -560,7 +576,7 @@ class DKV:
 
     async def _h_atomic(self, key, fn, args):
         self.node.check_quorum()
-        primary = await self._writer(key, immutable=False)
+        primary = await self._writer(key, immutable=False, needs_old=True)
         if primary != self.node.id:
             return await self.node.call(primary, "dkv.atomic", {"key": key, "fn": fn, "args": args})
         update = ATOMICS.get(fn)

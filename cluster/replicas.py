@@ -155,7 +155,10 @@ class Rebalancer:
         step = 256
         for i in range(0, len(stamped), step):
             part = stamped[i:i + step]
-            sent += await self.dkv.send_copies(holder, part)
+            taken = await self.dkv.send_copies(holder, part)
+            if taken is None:                 # the holder was lost: the next membership change starts a pass
+                break
+            sent += taken
             self.progress["copied_keys"] += len(part)
             self.progress["copied_bytes"] += sum(v.nbytes for _, v, _ in part)
         return sent

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +10,7 @@ os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
 import aquifer_test_plugin  # noqa: E402,F401  (test atomics and task classes in embedded nodes too)
 import cluster  # noqa: E402
 from cloudkit import Launcher, free_port_pair  # noqa: E402
+import netkit  # noqa: E402
 
 
 @pytest.fixture
@@ -47,3 +49,21 @@ def keys_dir(tmp_path_factory):
 def security(request):
     """The 3-node smoke tests run twice: without security and with every node and client on CURVE."""
     return request.getfixturevalue("keys_dir") if request.param == "curve" else None
+
+
+@pytest.fixture
+def netns_hosts():
+    """Three network namespaces on a bridge (tests/netkit.py): [(namespace, address)]; skipped without root."""
+    why = netkit.unavailable()
+    if why:
+        pytest.skip(why)
+    made = netkit.hosts(3)
+    try:
+        hosts = made.__enter__()
+    except subprocess.CalledProcessError as exc:
+        made.__exit__(None, None, None)
+        pytest.skip(f"cannot create network namespaces here: {exc.stderr.decode().strip()}")
+    try:
+        yield hosts
+    finally:
+        made.__exit__(None, None, None)

@@ -1,8 +1,6 @@
 """Hostile input, leaks, and a cloud across network namespaces."""
 import gc
 import os
-import shutil
-import subprocess
 import threading
 
 import msgpack
@@ -123,50 +121,7 @@ def test_init_picks_a_free_port_when_the_default_is_taken():
         cluster.shutdown()
 
 
-# ------------------------------------------------------------------ network namespaces
-NETNS_PREFIX = f"aqt{os.getpid() % 10000}"
-
-
-def _sh(*cmd):
-    subprocess.run(cmd, check=True, capture_output=True, timeout=20)
-
-
-@pytest.fixture
-def netns_hosts():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create network namespaces (ip netns, veth, bridge)")
-    if shutil.which("ip") is None:
-        pytest.skip("iproute2 (the ip command) is not installed")
-    bridge = f"{NETNS_PREFIX}br"
-    names = [f"{NETNS_PREFIX}n{i}" for i in range(3)]
-    addrs = [f"10.213.{os.getpid() % 200}.{i + 10}" for i in range(3)]
-    try:
-        try:
-            _sh("ip", "link", "add", bridge, "type", "bridge")
-        except subprocess.CalledProcessError as exc:
-            pytest.skip(f"cannot create a bridge here: {exc.stderr.decode().strip()}")
-        _sh("ip", "link", "set", bridge, "up")
-        for i, (ns, addr) in enumerate(zip(names, addrs)):
-            _sh("ip", "netns", "add", ns)
-            _sh("ip", "link", "add", f"{ns}h", "type", "veth", "peer", "name", f"{ns}c")
-            _sh("ip", "link", "set", f"{ns}h", "master", bridge)
-            _sh("ip", "link", "set", f"{ns}h", "up")
-            _sh("ip", "link", "set", f"{ns}c", "netns", ns)
-            _sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", f"{ns}c")
-            _sh("ip", "-n", ns, "link", "set", f"{ns}c", "up")
-            _sh("ip", "-n", ns, "link", "set", "lo", "up")
-        yield list(zip(names, addrs))
-    finally:
-        for ns in names:
-            subprocess.run(["ip", "netns", "pids", ns], capture_output=True)
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
-            for pid in pids:
-                subprocess.run(["kill", "-9", pid], capture_output=True)
-            subprocess.run(["ip", "link", "del", f"{ns}h"], capture_output=True)
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-
-
+# ------------------------------------------------------------------ network namespaces (netkit)
 @pytest.mark.netns
 def test_cloud_across_three_network_namespaces(netns_hosts, tmp_path):
     kit = Launcher(tmp_path)

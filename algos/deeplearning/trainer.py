@@ -24,7 +24,7 @@ import uuid
 
 import numpy as np
 
-from cluster import Job, JobCancelledError, NodeLostError
+from cluster import AquiferError, Job, JobCancelledError, NodeLostError
 from cluster.dkv import Value
 from cluster.machine import free_memory_bytes
 from frame import Frame
@@ -178,8 +178,8 @@ class Trainer:
         finally:
             try:
                 DropCacheTask(cache_ids=self.cache_ids).do_all(self.train, columns=[0], cloud=self.cloud)
-            except Exception:                       # best effort: the node may be gone
-                log.warning("could not drop the training caches", exc_info=True)
+            except AquiferError as exc:             # best effort: a member may be gone
+                log.warning("could not drop the training caches: %s", exc)
 
     def _run(self, job: Job) -> DeepLearningModel:
         p, start = self.p, time.time()
