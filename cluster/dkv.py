@@ -255,8 +255,23 @@ class DKV:
         lost meanwhile is skipped (the re-replication restores the count) if this node still hears a majority:
         on the minority side the write fails with NoQuorumError (it may not count as done)."""
         if self.replication > 1 and stamped:
-            if await self._copy_to_holders(stamped):
-                self.node.check_quorum()
+            lost = await self._copy_to_holders(stamped)
+            if lost:
+                await self._settle(lost)
+
+    async def _settle(self, lost: list[str]) -> None:
+        """A write that missed holders lost on the way counts only once this node knows it is not on the minority
+        side: the lost holders were removed (a majority agreed), or came back, or a few heartbeats passed with this
+        node still hearing a majority (a link cut between two members removes neither). Losing the majority
+        meanwhile fails the write with NoQuorumError: an isolated node never acknowledges a write alone."""
+        cfg = self.node.config
+        deadline = time.monotonic() + 3 * cfg.heartbeat_interval
+        while True:
+            self.node.check_quorum()
+            if time.monotonic() > deadline or all(h not in self.node.members or not self.node.is_dead(h)
+                                                  for h in lost):
+                return
+            await asyncio.sleep(cfg.heartbeat_interval / 4)
 
     async def fetch_local(self, keys: list[str]) -> dict[str, Value]:
         """Values of keys held elsewhere, fetched in batches and cached where the quota allows (a layout that
@@ -335,6 +350,7 @@ class DKV:
         cfg = self.node.config
         deadline = time.monotonic() + cfg.dead_after + 6 * cfg.heartbeat_interval
         while self.node.is_dead(dead) and dead in self.node.members:
+            self.node.check_quorum()            # the minority never removes anyone: do not wait for it
             if time.monotonic() > deadline:
                 raise NodeLostError(dead, f"it is the primary of {key!r} and the cloud has not removed it yet",
                                     keys=[key])
@@ -385,16 +401,16 @@ class DKV:
         await self.replicate(stamped)
         return len(stamped)
 
-    async def _copy_to_holders(self, stamped: list[tuple[str, Value, int]]) -> bool:
-        """Send each value to its other live holders (batched per holder by bytes); returns whether a holder was
-        lost meanwhile (skipped), any other failure is raised."""
+    async def _copy_to_holders(self, stamped: list[tuple[str, Value, int]]) -> list[str]:
+        """Send each value to its other live holders (batched per holder by bytes); returns the holders lost
+        meanwhile (skipped); any other failure is raised."""
         by_holder: dict[str, list] = {}
         for key, value, version in stamped:
             for h in self.holders(key):
                 if h != self.node.id and not self.node.is_dead(h):
                     by_holder.setdefault(h, []).append((key, value, version))
         sent = await asyncio.gather(*(self.send_copies(h, group) for h, group in by_holder.items()))
-        return any(n is None for n in sent)
+        return [h for h, n in zip(by_holder, sent) if n is None]
 
     async def send_copies(self, holder: str, stamped: list) -> int | None:
         """Send copies to one holder in messages of at most ``rebalance_batch_bytes``; returns the copies it took,

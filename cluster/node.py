@@ -406,6 +406,11 @@ class Node:
                 self.rpc.refuse(identity, msg.id, f"node {self.id} is not a member of cloud {msg.cloud!r}",
                                 "wrong_cloud")
                 return
+            if self.membership.locked and (msg.src in self.membership.removed or self.is_dead(msg.src)):
+                # a member cut off (or removed) asks: its requests may be old ones a healed link delivers late
+                self.rpc.refuse(identity, msg.id, f"node {msg.src:.100} is dead or was removed from cloud "
+                                                  f"{self.config.name!r} (as node {self.id} sees it)", "removed")
+                return
             self.rpc.on_request(msg, identity)
         elif msg.type == "cancel":
             self.rpc.on_cancel(msg, identity)
