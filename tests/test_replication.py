@@ -3,7 +3,6 @@ member loses nothing, a Deep Learning job running through the kill finishes as w
 copies are restored."""
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
