@@ -13,7 +13,10 @@ The measurements, each on real ``python -m cluster.node`` processes started from
 5. with ``--security``: CURVE against plain TCP, interleaved so that the machine's load weighs on both
    alike: two one-node clouds, one with ``--security-dir`` (keys made by ``cluster.security.make_security_dir``),
    one client each (``cluster.connect``); sequential echoes in alternating blocks of 50, throughput rounds
-   and 10 MiB array echoes alternating call by call.
+   and 10 MiB array echoes alternating call by call;
+6. with ``--parts replication`` (not in the default parts: it needs Fashion-MNIST): import time and DKV bytes
+   with R=1 and R=2, and after a SIGKILL the time until every key is served again and until R is restored
+   (:mod:`tools.bench.replication`).
 
 Every process started is killed (process group, SIGKILL) on the way out, whatever happens, and every
 wait has a deadline.
@@ -23,6 +26,7 @@ Example::
     python -m tools.bench.cloud                        # everything, human-readable
     python -m tools.bench.cloud --sizes 2,4 --rounds 1 --parts formation --json
     python -m tools.bench.cloud --parts rpc --security --calls 500   # CURVE against plain, interleaved
+    python -m tools.bench.cloud --parts replication --rounds 3        # R=1 against R=2, a SIGKILL healed
 """
 from __future__ import annotations
 
@@ -47,8 +51,10 @@ import numpy as np
 
 import cluster
 from tests.cloudkit import Launcher, NodeProc, free_port_pair
+from tools.bench import replication
 
 PARTS = ("formation", "detection", "rpc", "array")
+EXTRA_PARTS = ("replication",)                # measured only when asked for
 LOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S,%f"      # logging's default asctime, as cluster.node writes it
 SMALL_PAYLOAD = b"\x5a" * 64                  # inline in the msgpack body (below the 64 KiB out-of-band limit)
 
@@ -371,6 +377,8 @@ def render(report: dict) -> str:
                       f"({sec['calls']} sequential echoes, {sec['rounds']} throughput rounds, {sec['array_calls']} "
                       f"array echoes each)"]
         lines += _render_security(sec)
+    if "replication" in report:
+        lines += [""] + replication.render(report["replication"])
     lines += ["", f"load avg at end: {' '.join(map(str, report['loadavg_end']))}"]
     return "\n".join(lines)
 
@@ -450,9 +458,10 @@ def positive_ints(text: str) -> list[int]:
 
 def parse_parts(text: str) -> list[str]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = sorted(set(parts) - set(PARTS))
+    unknown = sorted(set(parts) - set(PARTS) - set(EXTRA_PARTS))
     if not parts or unknown:
-        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown or text!r}; choose from {','.join(PARTS)}")
+        raise argparse.ArgumentTypeError(f"unknown part(s) {unknown or text!r}; choose from "
+                                         f"{','.join(PARTS + EXTRA_PARTS)}")
     return parts
 
 
@@ -463,7 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds per cloud size, of failure detection and of the throughput run (default 3)")
     ap.add_argument("--parts", type=parse_parts, default=list(PARTS),
-                    help=f"what to measure, comma-separated (default {','.join(PARTS)})")
+                    help=f"what to measure, comma-separated (default {','.join(PARTS)}; also: "
+                         f"{','.join(EXTRA_PARTS)})")
+    ap.add_argument("--fmnist-rows", type=int, default=None,
+                    help="replication: rows of the Fashion-MNIST train CSV to import (default all 60,000)")
     ap.add_argument("--calls", type=int, default=2000, help="sequential echo calls per latency series (default 2000)")
     ap.add_argument("--in-flight", type=int, default=32, help="concurrent echo calls for throughput (default 32)")
     ap.add_argument("--array-mib", type=float, default=10.0, help="size of the echoed array in MiB (default 10)")
@@ -520,6 +532,9 @@ def main(argv: list[str] | None = None) -> int:
             report.update(bench_rpc_and_array(parts, args, tmp))
         if args.security:
             report["security"] = bench_security(args, tmp)
+        if "replication" in parts:
+            report["replication"] = replication.bench_replication(args.rounds, args.fmnist_rows,
+                                                                  args.form_timeout, tmp)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
