@@ -9,9 +9,9 @@ from .api import Cloud, connect, current, init, shutdown, status
 from .jobs import Job
 from .mrtask import ChunkSet, MRTask
 from .errors import (AquiferError, CloudLockedError, CloudUnreachableError, JobCancelledError, NodeLostError,
-                     NoQuorumError, ProtocolError, QuotaExceededError, RemoteError, RequestRefusedError, RpcTimeoutError)
+                     NoQuorumError, ProtocolError, QuotaExceededError, RemoteError, RequestRefusedError,
+                     RpcTimeoutError)
 
 __all__ = ["Cloud", "Job", "MRTask", "ChunkSet", "init", "connect", "current", "status", "shutdown", "AquiferError",
            "CloudLockedError", "CloudUnreachableError", "JobCancelledError", "NodeLostError", "NoQuorumError",
-           "ProtocolError",
-           "QuotaExceededError", "RemoteError", "RequestRefusedError", "RpcTimeoutError"]
+           "ProtocolError", "QuotaExceededError", "RemoteError", "RequestRefusedError", "RpcTimeoutError"]

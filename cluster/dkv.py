@@ -43,9 +43,9 @@ import msgpack
 import numpy as np
 
 from .errors import NodeLostError, ProtocolError
-from .placement import explicit_home, holders, home_of, homed_key
+from .placement import explicit_home, holders, home_of, homed_key, unhomed
 from .protocol import register_op
-from .shard import Shard, prefix_matcher, unhomed
+from .shard import Shard, prefix_matcher
 
 __all__ = ["ATOMICS", "DKV", "Value", "home_of", "homed_key", "register_atomic"]
 

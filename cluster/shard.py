@@ -27,18 +27,10 @@ from collections import OrderedDict, deque
 from typing import Callable
 
 from .errors import QuotaExceededError
+from .placement import unhomed
 
 _MAX_TOMBSTONES = 200_000
 _MAX_PREFIX_TOMBSTONES = 10_000
-
-
-def unhomed(key: str) -> str:
-    """A key without its explicit-home prefix (prefix searches match the user-visible part)."""
-    if key.startswith("@"):
-        end = key.find("@", 1)
-        if end > 1:
-            return key[end + 1:]
-    return key
 
 
 def prefix_matcher(prefixes) -> Callable[[str], bool]:

@@ -20,6 +20,17 @@ SMALL = DATA / "h2o-smalldata"
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+def fmnist_csvs(out_dir: Path, rows: int = 10_000) -> tuple[str, str]:
+    """The Fashion-MNIST train and test CSVs (their first ``rows`` rows) made in ``out_dir``; the calling test is
+    skipped when the Debian package is not installed."""
+    if not FMNIST.exists():
+        import pytest
+        pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
+    from tools import fmnist_to_csv
+    out = fmnist_to_csv.convert(FMNIST, out_dir, limit=rows)
+    return str(out["train"][0]), str(out["test"][0])
+
+
 def free_port_pair(ip: str = "127.0.0.1") -> int:
     """A port p such that p and p+1 are both free now (REST port, cluster port)."""
     for _ in range(200):

@@ -12,7 +12,7 @@ import pytest
 import cluster
 import frame
 from algos import DeepLearningEstimator
-from cloudkit import FMNIST as SRC, Launcher, free_port_pair
+from cloudkit import Launcher, fmnist_csvs, free_port_pair
 
 pytestmark = pytest.mark.slow
 THRESHOLD = 0.25
@@ -22,11 +22,7 @@ TRIAL = dict(activation="RectifierWithDropout", hidden=[200, 200, 200], input_dr
 
 @pytest.fixture(scope="module")
 def csvs(tmp_path_factory):
-    if not SRC.exists():
-        pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
-    from tools import fmnist_to_csv
-    out = fmnist_to_csv.convert(SRC, tmp_path_factory.mktemp("fmnist"), limit=10_000)
-    return str(out["train"][0]), str(out["test"][0])
+    return fmnist_csvs(tmp_path_factory.mktemp("fmnist"))
 
 
 def trial(cloud, csvs):

@@ -10,7 +10,7 @@ import pytest
 import cluster
 import frame
 from algos import DeepLearningEstimator
-from cloudkit import FMNIST as SRC, SMALL, admin, wait_until
+from cloudkit import SMALL, admin, fmnist_csvs, wait_until
 from mr_tasks import ColSum
 
 pytestmark = pytest.mark.slow
@@ -19,11 +19,7 @@ DL = dict(activation="Rectifier", hidden=[64], epochs=3, seed=7)
 
 @pytest.fixture(scope="module")
 def csvs(tmp_path_factory):
-    if not SRC.exists():
-        pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
-    from tools import fmnist_to_csv
-    out = fmnist_to_csv.convert(SRC, tmp_path_factory.mktemp("fmnist"), limit=10_000)
-    return str(out["train"][0]), str(out["test"][0])
+    return fmnist_csvs(tmp_path_factory.mktemp("fmnist"))
 
 
 def test_a_killed_member_loses_nothing_and_training_goes_on(launcher, csvs):

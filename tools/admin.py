@@ -20,6 +20,8 @@ import os
 import sys
 from typing import Callable
 
+from cluster.placement import unhomed
+
 EXIT_UNREACHABLE = 1
 EXIT_ERROR = 2
 
@@ -69,19 +71,10 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
     return st, text
 
 
-def _visible(key: str) -> str:
-    """A key as users name it (without the explicit-home prefix of chunk and job keys)."""
-    if key.startswith("@"):
-        end = key.find("@", 1)
-        if end > 1:
-            return key[end + 1:]
-    return key
-
-
 def cmd_keys(cloud, args):
     rows = [dict(r, key=r["key"]) for r in cloud.dkv.keys(args.prefix)]
     if args.prefix:
-        rows = [r for r in rows if r["key"].startswith(args.prefix) or _visible(r["key"]).startswith(args.prefix)]
+        rows = [r for r in rows if r["key"].startswith(args.prefix) or unhomed(r["key"]).startswith(args.prefix)]
     text = _table(rows, [("key", "key"), ("type", "type"), ("bytes", "bytes"), ("home", "home"),
                          ("copies", "copies")])
     return rows, f"{len(rows)} key(s)\n{text}"
@@ -147,7 +140,7 @@ def _when(t) -> str:
 def cmd_jobs(cloud, args):
     import cluster
     rows = cluster.Job.list(cloud)
-    view = [dict(r, key=_visible(r["key"]), progress=f"{100 * r['progress']:.0f}%", start=_when(r["start"]),
+    view = [dict(r, key=unhomed(r["key"]), progress=f"{100 * r['progress']:.0f}%", start=_when(r["start"]),
                  end=_when(r["end"])) for r in rows]
     text = _table(view, [("key", "job"), ("description", "description"), ("status", "status"),
                          ("progress", "progress"), ("start", "start"), ("end", "end"), ("error", "error")])
@@ -157,12 +150,12 @@ def cmd_jobs(cloud, args):
 def cmd_cancel(cloud, args):
     import cluster
     key = args.job
-    matches = [r["key"] for r in cluster.Job.list(cloud) if r["key"] == key or _visible(r["key"]) == key]
+    matches = [r["key"] for r in cluster.Job.list(cloud) if r["key"] == key or unhomed(r["key"]) == key]
     if not matches:
         raise KeyError(f"no job {key!r} (see: python -m tools.admin jobs)")
     status = cluster.Job.get(matches[0], cloud).cancel()
     return {"job": matches[0], "status": status, "cancel_requested": True}, \
-        f"cancel requested for {_visible(matches[0])} (status {status}); it stops at its next chunk or iteration"
+        f"cancel requested for {unhomed(matches[0])} (status {status}); it stops at its next chunk or iteration"
 
 
 cmd_cancel.add_arguments = lambda sp: sp.add_argument("job", help="the job key (as `jobs` shows it)")
