@@ -406,8 +406,11 @@ class Node:
                 self.rpc.refuse(identity, msg.id, f"node {self.id} is not a member of cloud {msg.cloud!r}",
                                 "wrong_cloud")
                 return
-            if self.membership.locked and (msg.src in self.membership.removed or self.is_dead(msg.src)):
-                # a member cut off (or removed) asks: its requests may be old ones a healed link delivers late
+            m = self.membership
+            if m.locked and (msg.src in m.removed or self.is_dead(msg.src)) and msg.src not in m.back \
+                    and msg.body.get("epoch", 0) <= m.epoch:
+                # a member cut off (or removed) asks: its requests may be old ones a healed link delivers late (a
+                # sender that knows a newer member set, or a new process at a removed member's address, is heard)
                 self.rpc.refuse(identity, msg.id, f"node {msg.src:.100} is dead or was removed from cloud "
                                                   f"{self.config.name!r} (as node {self.id} sees it)", "removed")
                 return
@@ -442,6 +445,8 @@ class Node:
     # ------------------------------------------------------------------ messages out
     async def _send_message(self, node: str, mtype: str, msg_id: int, body: dict, *, deadline,
                             droppable: bool = False) -> None:
+        if mtype == "req" and self.membership.locked:
+            body = {**body, "epoch": self.membership.epoch}      # a receiver fences off a removed sender by it
         frames = protocol.encode(mtype, src=self.id, cloud=self.config.name, msg_id=msg_id, body=body)
         protocol.check_size(frames, self.config.max_message_bytes, f"a {body.get('op', mtype)} message to {node}")
         queued = await self.transport.send(node, frames, deadline=deadline, droppable=droppable,

@@ -73,7 +73,7 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
         # removed members whose new process answered it (optional: a claim without them is still answered)
         "?epoch": int, "?repl": int, "?dead": list, "?back": list, "?copying": int,
     },
-    "req": {"op": str, "args": dict, "timeout": Number},
+    "req": {"op": str, "args": dict, "timeout": Number, "?epoch": int},   # epoch: the sending member's set
     "rep": {"ok": bool, "?result": ANY, "?error": dict},
     "cancel": {},                                   # cancels request `id` of the sender
     "refuse": {"reason": str, "fatal": bool},       # you may not join this cloud (schema frozen forever)

@@ -102,13 +102,14 @@ def test_reproducible_run_gives_the_recorded_weights(data_frame, recorded, name)
 
 def test_a_model_file_of_format_1_still_loads_and_predicts_the_same(data_frame, recorded):
     import algos
+    from algos.deeplearning import MODEL_FORMAT
     model = algos.load_model(MODEL_FILE)
     assert model.model_id == str(recorded["file.model_id"])
     preds = model.predict(data_frame).as_numpy()
     np.testing.assert_array_equal(preds, recorded["file.predictions"])
     # format 1 had no thread_mode / block_momentum: read as what the environment's defaults trained with
     assert (model.params["thread_mode"], model.params["block_momentum"]) == ("sequential", True)
-    assert model.meta.format == 2
+    assert model.meta.format == MODEL_FORMAT and model.meta.partial == ""      # read as the current format
     assert model.model_performance(train=True).auc() == float(recorded["file.train_auc"])
     algos.remove_model(model.model_id)
 

@@ -251,6 +251,11 @@ class Trainer:
                     continue
                 raise RuntimeError("no node trained in 20 iterations in a row (no rows sampled?)")
             empty_in_a_row = 0
+            if replicate_to is not None and task.n_models < len(replicate_to):
+                # fewer trainers than asked (a member was lost and the task went on without its copy): the next
+                # iterations are sized for those left
+                replicate_to, chunk_homes = self._trainers(cols)
+                n_trainers = len(replicate_to)
             prev = state
             state = NetState.from_arrays(spec, {k: (task.out[k] / task.n_models).astype(
                 np.float32 if k.startswith("w") else np.float64) for k in STATE_ARRAYS})
