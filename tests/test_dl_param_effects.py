@@ -168,11 +168,23 @@ def test_input_and_hidden_dropout(cloud, boston):
 
 
 def test_fast_mode_and_shuffle_change_the_model(cloud, prostate):
-    kw = dict(hidden=[6], epochs=2, seed=5, reproducible=True, l2=1e-2)
+    # two ordered passes per iteration: shuffling is not forced (it is for one-epoch iterations, below)
+    kw = dict(hidden=[6], epochs=2, seed=5, reproducible=True, l2=1e-2, train_samples_per_iteration=2 * prostate.nrows)
     base = fit(prostate, "CAPSULE", PROSTATE_X, **kw)
+    assert base.params["shuffle_training_data"] is False
     assert not same_weights(base, fit(prostate, "CAPSULE", PROSTATE_X, fast_mode=False, **kw))
     assert not same_weights(base, fit(prostate, "CAPSULE", PROSTATE_X, shuffle_training_data=True, **kw))
     assert same_weights(base, fit(prostate, "CAPSULE", PROSTATE_X, **kw))                  # the control
+
+
+def test_one_epoch_iterations_are_shuffled(cloud, prostate):
+    """H2O's rule: iterations of one epoch over one sequence of rows (reproducible: tspi -1) shuffle the rows, or
+    every epoch would visit them in the same order."""
+    kw = dict(hidden=[6], epochs=2, seed=5, reproducible=True)
+    forced = fit(prostate, "CAPSULE", PROSTATE_X, **kw)
+    assert forced.params["shuffle_training_data"] is True
+    assert any(n.startswith("shuffle_training_data: False -> True") for n in forced.model._m["notes"])
+    assert same_weights(forced, fit(prostate, "CAPSULE", PROSTATE_X, shuffle_training_data=True, **kw))
 
 
 # ------------------------------------------------------------------------------------------- loss / distribution
