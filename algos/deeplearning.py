@@ -283,7 +283,7 @@ class Trainer:
             raise ValueError("no training rows: every row has an NA response or a zero weight")
         class_factors, eff_rows, priors = self._balance(resp, cols, train_rows)
         self.huber_delta = self._initial_huber_delta(resp, cols)
-        hyper, flags = hyper_of(p, spec, self.huber_delta)
+        hyper, flags = hyper_of(p, spec, self._training_delta())
         replicate = bool(p["replicate_training_data"]) and self.n_nodes > 1
         members = [m["node"] for m in self.cloud.status()["members"] if m["state"] != "dead"]
         replicate_to = [self.cloud.gateway if not self.cloud.is_client else members[0]] if p["single_node_mode"] \
@@ -360,7 +360,7 @@ class Trainer:
                 scoring_time += last_score_end - last_score_start
                 if self.kind == "regression" and p["distribution"] == "huber":
                     self.huber_delta = metrics.pop("_huber_delta", self.huber_delta)
-                    hyper, flags = hyper_of(p, spec, self.huber_delta)
+                    hyper, flags = hyper_of(p, spec, self._training_delta())
                 train_time = max(1e-9, (last_score_end - train_start) - scoring_time)
                 history.append(self._history_row(metrics, time_offset + (now - train_start), train_time,
                                                  epoch_counter, iterations, samples))
@@ -435,6 +435,11 @@ class Trainer:
             return 1.0
         d = float(np.quantile(np.abs(ys - np.median(ys)), self.p["huber_alpha"]))
         return d if d > 0 else 1.0
+
+    def _training_delta(self) -> float:
+        """Huber's delta in the gradient: the fitted one (metrics always use it), or H2O's 1 (the huber_delta
+        quirk: each H2O ``Neurons`` builds its own Distribution, whose delta is 1)."""
+        return 1.0 if "huber_delta" in self.p["h2o_quirks"] else self.huber_delta
 
     def _min_iterations(self) -> int:
         """Auto-tuned runs take at least 10 iterations (progress, cancel); 30 when several nodes' models are

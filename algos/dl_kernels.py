@@ -57,11 +57,12 @@ from numba.extending import intrinsic
 
 from algos.dl_net import (
     ACT_ELU, ACT_MAXOUT, ACT_RECTIFIER, ACT_TANH, F_ACTIVATION, F_ADAPTIVE, F_GRADIENT, F_N_LAYERS,
-    F_NESTEROV, F_OUTPUT, F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE,
+    F_NESTEROV, F_OUTPUT, F_QUIRKS, F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE,
     G_POISSON, G_QUANTILE, G_TWEEDIE, H_AVERAGE_ACTIVATION, H_EPSILON,
     H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_INPUT_DROPOUT, H_L1, H_L2, H_MAX_W2, H_MOMENTUM_RAMP,
     H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY,
-    H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX, NetState,
+    H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
+    Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP, NetState,
 )
 
 # error_model="numpy": Numba's default adds a zero-division branch that blocks vectorisation.
@@ -215,12 +216,14 @@ def _activate(act, net):
 
 
 @njit(**_JIT)
-def _derivative(act, a):
-    """d activation / d net, written in terms of the activation a."""
+def _derivative(act, a, quirks=0):
+    """d activation / d net, written in terms of the activation a (H2O's ExpRectifier quirk: exp(a))."""
     if act == ACT_TANH:
         return 1.0 - a * a
     if act == ACT_ELU:
-        return 1.0 if a >= 0.0 else a + 1.0
+        if a >= 0.0:
+            return 1.0
+        return math.exp(a) if quirks & Q_EXP_RECTIFIER else a + 1.0
     if act == ACT_RECTIFIER:
         return 1.0 if a > 0.0 else 0.0
     return 1.0
@@ -258,12 +261,27 @@ def _dist_grad(gcode, t, f, hyper):
 
 
 @njit(**_JIT)
-def _momentum(hyper, n):
-    """The DOCUMENTED linear ramp (H2O's training code never advances it: a QUIRK we fix)."""
+def _momentum(hyper, n, quirks=0):
+    """The DOCUMENTED linear ramp (H2O's training code calls momentum(-1), which never ramps: a QUIRK we fix,
+    reproduced with the momentum_ramp quirk)."""
     m0, ramp, m1 = hyper[H_MOMENTUM_START], hyper[H_MOMENTUM_RAMP], hyper[H_MOMENTUM_STABLE]
+    if quirks & Q_MOMENTUM_RAMP:
+        n = -1.0
     if n >= ramp:
         return m1
     return m0 + (m1 - m0) * n / ramp
+
+
+def momentum_at(hyper: np.ndarray, flags: np.ndarray, samples: float) -> float:
+    """The momentum the kernels use after ``samples`` training samples (manual rate; ADADELTA uses none).
+
+    >>> from algos.dl_net import DLHyper, NetSpec
+    >>> h, f = DLHyper(adaptive_rate=False, momentum_start=0.5, momentum_stable=0.9, momentum_ramp=100).pack(
+    ...     NetSpec((2, 1), "Tanh", "linear"))
+    >>> momentum_at(h, f, 50), momentum_at(h, f, 1000)
+    (0.7, 0.9)
+    """
+    return float(_momentum(hyper, float(samples), flags[F_QUIRKS]))
 
 
 @njit(**_JIT)
@@ -361,17 +379,36 @@ def _row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, ep
 
 
 @njit(**_JIT)
+def _row_grad2(W, row, src, g, skip_zero, l1, l2):
+    """Mean over row ``row``'s weights of their squared gradient (data + l1 + l2, before the step; a weight the
+    fast mode skips adds 0): what H2O feeds the neuron's bias ADADELTA with (the bias_adadelta quirk)."""
+    n = src.size
+    s = 0.0
+    for c in range(n):
+        wv = np.float64(W[row, c])
+        gd = np.float64(g) * np.float64(src[c])
+        if skip_zero and gd == 0.0:
+            continue
+        sgn = 1.0 if wv > 0.0 else (-1.0 if wv < 0.0 else 0.0)
+        gr = gd + l1 * sgn + l2 * wv
+        s += gr * gr
+    return s / n
+
+
+@njit(**_JIT)
 def _bias_step(b, b_g2, b_dx2, b_v, idx, gdata, adaptive, nesterov, rho, eps, lr, mom, l1, l2,
-               sparsity):
-    """Update bias ``b[idx]`` with data gradient ``gdata``; ``sparsity`` = beta*(rho_hat - target)."""
+               sparsity, g2=-1.0):
+    """Update bias ``b[idx]`` with data gradient ``gdata``; ``sparsity`` = beta*(rho_hat - target); ``g2 >= 0``
+    feeds ADADELTA with that squared gradient instead of the bias's own (the bias_adadelta quirk)."""
     bv = b[idx]
     sgn = 1.0 if bv > 0.0 else (-1.0 if bv < 0.0 else 0.0)
     gr = gdata + l1 * sgn + l2 * bv
     if adaptive:
         # Project decision: the bias's own grad^2 (H2O feeds the mean weight grad^2: a QUIRK).
-        b_g2[idx] = rho * b_g2[idx] + (1.0 - rho) * gr * gr
+        gg = gr * gr if g2 < 0.0 else g2
+        b_g2[idx] = rho * b_g2[idx] + (1.0 - rho) * gg
         lr = math.sqrt((b_dx2[idx] + eps) / (b_g2[idx] + eps))
-        b_dx2[idx] = rho * b_dx2[idx] + (1.0 - rho) * lr * lr * gr * gr
+        b_dx2[idx] = rho * b_dx2[idx] + (1.0 - rho) * lr * lr * gg
         b[idx] = bv - lr * gr
     elif nesterov:
         b_v[idx] = mom * b_v[idx] - gr
@@ -402,8 +439,9 @@ def _push_error(e_prev, W, row, g):
 
 @njit(**_JIT)
 def _bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, nesterov, rho, eps, lr, mom,
-                l1, l2, beta, target):
-    """``_bias_step`` for biases ``base + rows[:n]`` with data gradients ``gs[:n]``.
+                l1, l2, beta, target, g2s, use_g2):
+    """``_bias_step`` for biases ``base + rows[:n]`` with data gradients ``gs[:n]`` (``use_g2``: ADADELTA fed
+    ``g2s[:n]``, the bias_adadelta quirk).
 
     One tight loop of independent updates (ADADELTA written out), so the CPU overlaps their
     float64 div/sqrt latency chains; calling ``_bias_step`` per row ran ~4x slower.
@@ -412,14 +450,14 @@ def _bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, ne
         for t in range(n):
             sp = beta * (avg_act[base + rows[t] // k] - target) if beta > 0.0 else 0.0
             _bias_step(b, b_g2, b_dx2, b_v, base + rows[t], np.float64(gs[t]), adaptive, nesterov, rho, eps,
-                       lr, mom, l1, l2, sp)
+                       lr, mom, l1, l2, sp, g2s[t] if use_g2 else -1.0)
         return
     for t in range(n):
         idx = base + rows[t]
         bv = b[idx]
         sgn = 1.0 if bv > 0.0 else (-1.0 if bv < 0.0 else 0.0)
         gr = np.float64(gs[t]) + l1 * sgn + l2 * bv
-        tt = (1.0 - rho) * gr * gr
+        tt = (1.0 - rho) * (g2s[t] if use_g2 else gr * gr)
         eg = rho * b_g2[idx] + tt
         q = (b_dx2[idx] + eps) / (eg + eps)  # rate^2
         b_g2[idx] = eg
@@ -458,6 +496,9 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     l1, l2, max_w2 = hyper[H_L1], hyper[H_L2], hyper[H_MAX_W2]
     in_drop = hyper[H_INPUT_DROPOUT]
     beta = hyper[H_SPARSITY_BETA] if out_kind == OUT_AUTOENCODER else 0.0
+    quirks = flags[F_QUIRKS]
+    bias_g2 = adaptive and (quirks & Q_BIAS_ADADELTA) != 0
+    dropped_learn = (quirks & Q_DROPOUT_GRADIENT) != 0
     n_in = units[0]
     n_out = units[n_layers]
     a_off = np.zeros(n_layers + 2, dtype=np.int64)
@@ -476,6 +517,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     live = np.zeros(max_rows, dtype=np.int64)
     step_rows = np.zeros(max_rows, dtype=np.int64)
     step_g = np.zeros(max_rows, dtype=np.float32)
+    step_g2 = np.zeros(max_rows, dtype=np.float64)
     g_unit = np.zeros(max_rows, dtype=np.float32)
     rows_done = 0
     loss_sum = 0.0
@@ -563,13 +605,13 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
         else:
             for j in range(n_out):
                 gr, lo = _dist_grad(gcode, np.float64(X[i, j]), np.float64(outa[j]), hyper)
-                e_top[j] = rw * gr * _derivative(act, outa[j])
+                e_top[j] = rw * gr * _derivative(act, outa[j], quirks)
                 row_loss += lo
         if tid == 0:
             loss_sum += rw * row_loss
         rows_done += 1
         # ---------------- backprop, each layer updated immediately (error pushed with pre-update w)
-        mom = 0.0 if adaptive else _momentum(hyper, counter)
+        mom = 0.0 if adaptive else _momentum(hyper, counter, quirks)
         for l in range(n_layers - 1, -1, -1):
             cols = units[l]
             hidden = l < n_layers - 1
@@ -593,8 +635,8 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step.
             for j in range(j0, j1):
                 if hidden:
-                    gj = np.float32(e_cur[j] * _derivative(act, cur[j]))
-                    g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0) else gj
+                    gj = np.float32(e_cur[j] * _derivative(act, cur[j], quirks))
+                    g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0 and not dropped_learn) else gj
                 else:
                     g_unit[j] = e_top[j]
             n_step = 0
@@ -614,11 +656,14 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
                     _prefetch_span(w_dx2, nb, cols)
                 if l > 0 and gch != 0.0:
                     _push_error(e_prev, Wl, row, gch)
+                if bias_g2:
+                    step_g2[t] = _row_grad2(Wl, row, prev, gch, skip_zero, l1, l2)
                 _row_step(Wl, G2l, DX2l, Vl, row, prev, gch, skip_zero, adaptive, nesterov, rho, eps,
                           lr, mom, l1, l2, max_w2)
             # Biases after the rows: independent scalar chains the CPU can overlap.
             _bias_steps(b, b_g2, b_dx2, b_v, avg_act, b_off[l], k, step_rows, step_g, n_step, adaptive, nesterov,
-                        rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION])
+                        rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION], step_g2,
+                        bias_g2)
             if l > 0 and nteam > 1:
                 # the layer below needs the whole error: sum the threads' shares, each thread a slice
                 gen = _team_barrier(bar, nteam, gen)
@@ -647,7 +692,9 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
     rho, eps = hyper[H_RHO], hyper[H_EPSILON]
     l1, l2, max_w2 = hyper[H_L1], hyper[H_L2], hyper[H_MAX_W2]
     beta = hyper[H_SPARSITY_BETA] if flags[F_OUTPUT] == OUT_AUTOENCODER else 0.0
-    mom = 0.0 if adaptive else _momentum(hyper, samples_seen)
+    quirks = flags[F_QUIRKS]
+    bias_g2 = adaptive and (quirks & Q_BIAS_ADADELTA) != 0
+    mom = 0.0 if adaptive else _momentum(hyper, samples_seen, quirks)
     one = np.float32(1.0)
     for l in range(n_layers):
         cols = units[l]
@@ -674,6 +721,7 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
                         break
                 if not nz:
                     continue
+            g2 = _row_grad2(Wl, row, src, one, skip_zero, l1, l2) if bias_g2 else -1.0
             _row_step(Wl, G2l, DX2l, Vl, row, src, one, skip_zero, adaptive, nesterov, rho, eps, lr, mom,
                       l1, l2, max_w2)
             if skip_zero and gbv == 0.0:
@@ -682,7 +730,7 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
             if hidden and beta > 0.0:
                 sp = beta * (avg_act[b_off[l] + row // k] - hyper[H_AVERAGE_ACTIVATION])
             _bias_step(b, b_g2, b_dx2, b_v, b_off[l] + row, gbv, adaptive, nesterov, rho, eps, lr, mom,
-                       l1, l2, sp)
+                       l1, l2, sp, g2)
 
 
 # --------------------------------------------------------------------------- Python-facing API
@@ -830,11 +878,12 @@ def _act_np(act: int, net: np.ndarray) -> np.ndarray:
     return net
 
 
-def _deriv_np(act: int, a: np.ndarray) -> np.ndarray:
+def _deriv_np(act: int, a: np.ndarray, quirks: int = 0) -> np.ndarray:
     if act == ACT_TANH:
         return 1.0 - a * a
     if act == ACT_ELU:
-        return np.where(a >= 0, np.float32(1.0), a + np.float32(1.0))
+        below = np.exp(np.minimum(a, 0)) if quirks & Q_EXP_RECTIFIER else a + np.float32(1.0)
+        return np.where(a >= 0, np.float32(1.0), below).astype(np.float32)
     if act == ACT_RECTIFIER:
         return (a > 0).astype(np.float32)
     return np.ones_like(a)
@@ -916,7 +965,7 @@ def forward(state: NetState, X: np.ndarray, out: np.ndarray, hyper: np.ndarray, 
 
 
 def _output_grad_np(out_kind: int, gcode: int, act: int, outa: np.ndarray, t: np.ndarray, X0: np.ndarray,
-                    off: np.ndarray, hyper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    off: np.ndarray, hyper: np.ndarray, quirks: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(dE/dnet rows (B, n_out) float64, per-row loss (B,)) for the mini-batch path."""
     if out_kind == OUT_SOFTMAX:
         z = outa.astype(np.float64)
@@ -935,7 +984,7 @@ def _output_grad_np(out_kind: int, gcode: int, act: int, outa: np.ndarray, t: np
         return g[:, None], lo
     y = outa.astype(np.float64)
     g, lo = _dist_grad_np(gcode, X0.astype(np.float64), y, hyper)
-    return g * _deriv_np(act, outa).astype(np.float64), lo.sum(axis=1)
+    return g * _deriv_np(act, outa, quirks).astype(np.float64), lo.sum(axis=1)
 
 
 def _dist_grad_np(gcode: int, t: np.ndarray, f: np.ndarray, hyper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1074,7 +1123,8 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         for l in range(L - 1):
             sl = slice(int(state.b_off[l]), int(state.b_off[l]) + spec.units[l + 1])
             state.avg_act[sl] = 0.999 ** B * state.avg_act[sl] + 0.001 * (decay @ acts[l + 1])
-    e, row_loss = _output_grad_np(out_kind, gcode, act, acts[-1], yb, X0, offb, hyper)
+    quirks = int(flags[F_QUIRKS])
+    e, row_loss = _output_grad_np(out_kind, gcode, act, acts[-1], yb, X0, offb, hyper, quirks)
     totals[1] += float(rw @ row_loss)
     totals[0] += B
     # The row-weighted gradients summed over the batch and divided by the batch SIZE, not by the rows it got:
@@ -1098,8 +1148,8 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         gb[state.b_off[l]:state.b_off[l + 1]] = Grows.sum(axis=0, dtype=np.float64)
         if l > 0:
             E = Grows @ W  # pre-update weights, as in H2O's bprop
-            G = E * _deriv_np(act, acts[l])
-            if masks[l] is not None:
+            G = E * _deriv_np(act, acts[l], quirks)
+            if masks[l] is not None and not quirks & Q_DROPOUT_GRADIENT:
                 G *= masks[l]
     apply_update_kernel(state.w, state.b, state.w_g2, state.w_dx2, state.w_v, state.b_g2, state.b_dx2,
                         state.b_v, state.avg_act, state.units, state.w_off, state.b_off, gw, gb, hyper,

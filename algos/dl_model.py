@@ -18,7 +18,7 @@ from scoring.metrics import (ModelMetricsAutoEncoder, ModelMetricsBinomial, Mode
                              ModelMetricsRegression, metrics_from_dict)
 
 from .datainfo import DataInfo
-from .dl_net import DLHyper, NetSpec, NetState
+from .dl_net import KERNEL_QUIRKS, DLHyper, NetSpec, NetState
 from .dl_task import DLScoreTask, _STATE_NAMES
 from cluster.mrtask import MRTask
 
@@ -38,6 +38,7 @@ def hyper_of(params: dict, spec: NetSpec, huber_delta: float = 1.0) -> tuple[np.
         tweedie_power=params["tweedie_power"], quantile_alpha=params["quantile_alpha"], huber_delta=huber_delta,
         sparsity_beta=params["sparsity_beta"] if params.get("autoencoder") else 0.0,
         average_activation=params["average_activation"],
+        h2o_quirks=tuple(q for q in params.get("h2o_quirks") or () if q in KERNEL_QUIRKS),
     ).pack(spec)
 
 

@@ -56,8 +56,18 @@ H_SPARSITY_BETA, H_AVERAGE_ACTIVATION = 15, 16
 H_HIDDEN_DROPOUT = 17  # followed by one ratio per hidden layer
 # Positions inside the packed int64 flags array.
 F_ACTIVATION, F_OUTPUT, F_GRADIENT, F_ADAPTIVE, F_NESTEROV, F_FAST_MODE = 0, 1, 2, 3, 4, 5
-F_N_LAYERS, F_HIDDEN_DROPOUT, F_SKIP_ZERO_GRAD = 6, 7, 8
-N_FLAGS = 9
+F_N_LAYERS, F_HIDDEN_DROPOUT, F_SKIP_ZERO_GRAD, F_QUIRKS = 6, 7, 8, 9
+N_FLAGS = 10
+
+# H2O-3 behaviours the kernels reproduce on request where aquifer deliberately trains otherwise (bits of
+# flags[F_QUIRKS]; the parameter h2o_quirks, docs/architecture.md "Where we differ from H2O"):
+# bias_adadelta: a bias's ADADELTA is fed the mean squared gradient of its neuron's incoming weights;
+# momentum_ramp: momentum stays at H2O's momentum(-1) = start - (stable - start) / ramp (never ramps);
+# dropout_gradient: a dropped hidden neuron still back-propagates (Tanh/ExpRectifier/Maxout, f'(0) != 0);
+# exp_rectifier_derivative: ExpRectifier's derivative is exp(a) of the activation a (not a + 1).
+Q_BIAS_ADADELTA, Q_MOMENTUM_RAMP, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER = 1, 2, 4, 8
+KERNEL_QUIRKS = {"bias_adadelta": Q_BIAS_ADADELTA, "momentum_ramp": Q_MOMENTUM_RAMP,
+                 "dropout_gradient": Q_DROPOUT_GRADIENT, "exp_rectifier_derivative": Q_EXP_RECTIFIER}
 
 _ACT_CODE = {"Tanh": ACT_TANH, "Rectifier": ACT_RECTIFIER, "Maxout": ACT_MAXOUT, "ExpRectifier": ACT_ELU}
 _OUT_CODE = {"softmax": OUT_SOFTMAX, "linear": OUT_LINEAR, "autoencoder": OUT_AUTOENCODER}
@@ -296,6 +306,7 @@ class DLHyper:
     huber_delta: float = 1.0
     sparsity_beta: float = 0.0
     average_activation: float = 0.0
+    h2o_quirks: tuple[str, ...] = ()
 
     def replace(self, **changes: object) -> DLHyper:
         return replace(self, **changes)
@@ -394,4 +405,8 @@ class DLHyper:
         flags[F_N_LAYERS] = spec.n_layers
         flags[F_HIDDEN_DROPOUT] = int(spec.hidden_dropout)
         flags[F_SKIP_ZERO_GRAD] = int(skip_zero)
+        unknown = sorted(set(self.h2o_quirks) - set(KERNEL_QUIRKS))
+        if unknown:
+            raise ValueError(f"h2o_quirks: unknown {unknown}; the kernels know {sorted(KERNEL_QUIRKS)}")
+        flags[F_QUIRKS] = sum(KERNEL_QUIRKS[q] for q in set(self.h2o_quirks))
         return hyper, flags

@@ -81,7 +81,7 @@ INT32_MAX = 2 ** 31 - 1
 class Param:
     """One parameter of the schema.
 
-    ``kind`` is one of: int, float, bool, enum, str, int_list, float_list, column, column_list,
+    ``kind`` is one of: int, float, bool, enum, enum_list, str, int_list, float_list, column, column_list,
     frame_or_key, frame_list, model_or_key.  ``min``/``max`` bound numbers (and list elements);
     ``min_open``/``max_open`` make a bound exclusive.  ``max=None`` means "no upper bound, finite";
     ``max=math.inf`` (inclusive) is how a parameter says that infinity is a valid value.
@@ -132,6 +132,9 @@ _ACTIVATIONS = ("Tanh", "TanhWithDropout", "Rectifier", "RectifierWithDropout", 
 _LOSSES = ("Automatic", "CrossEntropy", "Quadratic", "Absolute", "Huber", "Quantile")
 _DISTRIBUTIONS = ("AUTO", "bernoulli", "multinomial", "gaussian", "poisson", "gamma", "tweedie", "laplace",
                   "huber", "quantile")
+# H2O-3 training behaviours aquifer deliberately does not copy; h2o_quirks reproduces them (to measure each one's
+# effect, tools/bench/accuracy.py --set; docs/architecture.md "Where we differ from H2O")
+H2O_QUIRKS = ("bias_adadelta", "momentum_ramp", "huber_delta", "dropout_gradient", "exp_rectifier_derivative")
 _STOPPING = ("AUTO", "deviance", "logloss", "MSE", "RMSE", "MAE", "RMSLE", "AUC", "AUCPR", "lift_top_group",
              "misclassification", "mean_per_class_error")
 
@@ -233,6 +236,8 @@ PARAMS: dict[str, Param] = dict([
     _p("col_major", False, "bool", "Column-major input weights are not supported (H2O-2 switch).", deprecated=True),
     # -- input handling
     _p("fast_mode", True, "bool", "Skip back-propagation into neurons whose gradient is zero."),
+    _p("h2o_quirks", (), "enum_list", "aquifer only: H2O-3 training behaviours to reproduce where aquifer "
+       "deliberately differs (to measure them).", allowed=H2O_QUIRKS),
     _p("missing_values_handling", "MeanImputation", "enum", "Numeric NAs: impute the mean, or skip the row.",
        allowed=("MeanImputation", "Skip")),
     _p("sparse", False, "bool", "Sparse input handling (no centering of numeric columns)."),
@@ -271,7 +276,7 @@ CHECKPOINT_MUTABLE: frozenset[str] = frozenset({
     "l1", "l2", "max_w2", "input_dropout_ratio", "hidden_dropout_ratios", "loss", "overwrite_with_best_model",
     "missing_values_handling", "average_activation", "reproducible", "export_weights_and_biases",
     "elastic_averaging", "elastic_averaging_moving_rate", "elastic_averaging_regularization", "mini_batch_size",
-    "pretrained_autoencoder",
+    "pretrained_autoencoder", "h2o_quirks",
     # run-level
     "model_id", "training_frame", "validation_frame", "weights_column", "max_runtime_secs", "score_each_iteration",
     "balance_classes", "class_sampling_factors", "max_after_balance_size",
@@ -422,6 +427,9 @@ def _convert(p: Param, v: Any) -> Any:
         return bool(v)
     if kind == "enum":
         return _enum(p, v)
+    if kind == "enum_list":
+        items = [_enum(p, it) for it in ([v] if isinstance(v, str) else _seq(p, v, "strings"))]
+        return list(dict.fromkeys(items))           # each once, in the order given
     if kind == "str":
         if not isinstance(v, str) or not v.strip():
             raise _type_error(p, "a non-empty string", v)
@@ -836,6 +844,8 @@ def param_docs_table() -> str:
         meaning = p.doc
         if p.kind == "enum":
             meaning += " One of: " + ", ".join(p.allowed) + "."
+        elif p.kind == "enum_list":
+            meaning += " Any of: " + ", ".join(p.allowed) + "."
         elif p.kind in ("int", "float") and (p.min is not None or p.max is not None):
             meaning += f" Must be {p.range_text()}."
         if p.deprecated:

@@ -249,7 +249,12 @@ def test_reference_gradients_equal_finite_differences(act, output, kw):
             assert gb[l][r] == pytest.approx((up - dn) / (2 * h), rel=1e-4, abs=1e-6), (l, r)
 
 
-@pytest.mark.parametrize("act,output,kw", GRAD_CASES + [("Tanh", "softmax", {"loss": "Quadratic"})])
+@pytest.mark.parametrize("act,output,kw", GRAD_CASES + [
+    ("Tanh", "softmax", {"loss": "Quadratic"}),
+    # H2O-3's gradients where we differ (h2o_quirks): a dropped neuron back-propagates f'(0); ExpRectifier's exp(a)
+    ("TanhWithDropout", "softmax", {"h2o_quirks": ("dropout_gradient",)}),
+    ("ExpRectifierWithDropout", "linear", {"h2o_quirks": ("dropout_gradient", "exp_rectifier_derivative")}),
+    ("ExpRectifier", "autoencoder", {"h2o_quirks": ("exp_rectifier_derivative",)})])
 def test_kernel_gradient_step_matches_reference(act, output, kw):
     # Plain SGD without momentum: the kernel's change is -rate * its gradient, for every loss.
     hk = DLHyper(adaptive_rate=False, rate=0.05, rate_annealing=0.0, **kw)
@@ -268,6 +273,11 @@ OPTIMIZER_CASES = {
                      momentum_ramp=100),
     "plain_l1_l2": dict(adaptive_rate=False, rate=0.02, l1=1e-3, l2=1e-2),
     "max_w2": dict(max_w2=0.3),
+    # H2O-3's behaviour where we differ (h2o_quirks), so the benchmark can measure each
+    "h2o_bias_adadelta": dict(h2o_quirks=("bias_adadelta",)),
+    "h2o_bias_adadelta_exact_l1_l2": dict(l1=1e-3, l2=1e-2, fast_mode=False, h2o_quirks=("bias_adadelta",)),
+    "h2o_momentum_ramp": dict(adaptive_rate=False, rate=0.02, momentum_start=0.5, momentum_stable=0.9,
+                              momentum_ramp=100, h2o_quirks=("momentum_ramp",)),
 }
 
 
@@ -364,6 +374,11 @@ MB_CASES = [
     ("Tanh", "linear", dict(distribution="huber", huber_delta=0.8, adaptive_rate=False, rate=0.05,
                             momentum_start=0.3, momentum_stable=0.6, momentum_ramp=50)),
     ("ExpRectifier", "autoencoder", dict(sparsity_beta=0.2, average_activation=0.1, max_w2=2.0)),
+    # every h2o_quirk on the mini-batch path too
+    ("TanhWithDropout", "linear", dict(h2o_quirks=("bias_adadelta", "dropout_gradient"), l1=1e-3)),
+    ("ExpRectifierWithDropout", "softmax", dict(adaptive_rate=False, rate=0.05, momentum_start=0.3,
+                                                momentum_stable=0.6, momentum_ramp=50,
+                                                h2o_quirks=("momentum_ramp", "exp_rectifier_derivative"))),
 ]
 
 
