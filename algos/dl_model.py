@@ -437,24 +437,40 @@ class DeepLearningModel:
 
     # ---------------------------------------------------------------- display
     def summary(self):
-        """H2O's "Status of Neuron Layers" table."""
+        """H2O's "Status of Neuron Layers" table, with its columns: per layer the learning rate (ADADELTA: the
+        mean and standard deviation over the weights of ``sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps)``; a manual
+        rate: the annealed, decayed rate now), the momentum now, and the mean and standard deviation of the
+        weights and of the biases (H2O calls the deviations "RMS")."""
         import pandas as pd
+
+        from .dl_kernels import momentum_at
         st = self.state
         spec = st.spec
         p = self._m["params"]
+        n = float(self._m["samples"])
         ratios = p.get("hidden_dropout_ratios") or [0.0] * (len(spec.units) - 2)
+        hyper, flags = self._hyper()
         rows = [{"layer": 1, "units": spec.units[0], "type": "Input",
                  "dropout": f"{100 * p['input_dropout_ratio']:.2f} %"}]
         for l in range(spec.n_layers):
-            w, b = st.layer_weights(l), st.layer_biases(l)
+            w, b = st.layer_weights(l).astype(np.float64), st.layer_biases(l)
             out = l == spec.n_layers - 1
             typ = ("Softmax" if spec.output == "softmax" else "Linear") if out and spec.output != "autoencoder" \
                 else spec.activation
+            if p["adaptive_rate"]:
+                lo, hi = int(st.w_off[l]), int(st.w_off[l + 1])
+                eps = np.float32(p["epsilon"])
+                rate = np.sqrt((st.w_dx2[lo:hi] + eps) / (st.w_g2[lo:hi] + eps), dtype=np.float64)
+                mean_rate, rate_rms, mom = float(rate.mean()), float(rate.std()), 0.0
+            else:
+                mom = momentum_at(hyper, flags, n)
+                mean_rate = p["rate"] * p["rate_decay"] ** l / (1.0 + p["rate_annealing"] * n)
+                rate_rms = 0.0
             rows.append({"layer": l + 2, "units": spec.units[l + 1], "type": typ,
                          "dropout": "" if out else f"{100 * ratios[l]:.2f} %", "l1": p["l1"], "l2": p["l2"],
-                         "mean_weight": float(w.mean()), "weight_rms": float(np.sqrt((w.astype(np.float64) ** 2)
-                                                                                    .mean())),
-                         "mean_bias": float(b.mean()), "bias_rms": float(np.sqrt((b ** 2).mean()))})
+                         "mean_rate": mean_rate, "rate_rms": rate_rms, "momentum": mom,
+                         "mean_weight": float(w.mean()), "weight_rms": float(w.std()),
+                         "mean_bias": float(b.mean()), "bias_rms": float(b.std())})
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:
