@@ -544,7 +544,8 @@ class Trainer:
             which = "valid" if self.valid is not None else "train"
             series = [h["_stop_" + which] for h in history
                       if h.get("_stop_metric") == name and h.get("_stop_" + which) is not None]
-            if should_stop(series, k, float(p["stopping_tolerance"]), more_is_better=name in MORE_IS_BETTER):
+            if should_stop(series, k, float(p["stopping_tolerance"]), more_is_better=name in MORE_IS_BETTER,
+                           skip_first=False):
                 prefix = "validation_" if which == "valid" else "training_"
                 return (f"early stopping: {prefix}{_history_key(name)} did not improve by {p['stopping_tolerance']} "
                         f"over {k} rounds")

@@ -331,14 +331,14 @@ def test_regression_stop(cloud, boston):
 
 def test_stopping_rounds_metric_and_tolerance(cloud, boston):
     # asking for 50 % better moving averages: no model improves that fast, it stops at the first chance
-    # (2 * rounds + 1 scoring events)
+    # (2 * rounds scoring events: H2O's 2 * rounds after the model before training, which it also lists)
     early = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, **LONG)
-    assert len(early.scoring_history()) == 5 and early.model._m["epochs"] < 5
+    assert len(early.scoring_history()) == 4 and early.model._m["epochs"] < 4
     assert "training_deviance" in early.model._m["stop_reason"]
     by_mae = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric="MAE", **LONG)
-    assert "training_mae" in by_mae.model._m["stop_reason"] and len(by_mae.scoring_history()) == 5
+    assert "training_mae" in by_mae.model._m["stop_reason"] and len(by_mae.scoring_history()) == 4
     patient = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.0, **LONG)
-    assert len(patient.scoring_history()) > 5
+    assert len(patient.scoring_history()) > 4
     never = fit(boston, "medv", BOSTON_X, stopping_rounds=0, **{**LONG, "epochs": 3})
     assert never.model._m["epochs"] == pytest.approx(3, abs=0.05) and never.model._m["stop_reason"] == ""
 
@@ -348,7 +348,7 @@ def test_stopping_on_metrics_without_a_history_column(cloud, prostate, boston, m
     """Stopping watches the metric itself (not a stand-in column such as classification error or RMSE)."""
     fr, y, x = (prostate, "CAPSULE", PROSTATE_X) if metric == "mean_per_class_error" else (boston, "medv", BOSTON_X)
     m = fit(fr, y, x, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric=metric, **LONG)
-    assert f"training_{metric.lower()}" in m.model._m["stop_reason"] and len(m.scoring_history()) == 5
+    assert f"training_{metric.lower()}" in m.model._m["stop_reason"] and len(m.scoring_history()) == 4
     rows = m.model._m["history"]
     assert all(r["_stop_metric"] == metric for r in rows)
     assert rows[-1]["_stop_train"] == pytest.approx(m.model_performance(train=True).metric(metric))
