@@ -12,7 +12,8 @@ H2O-3 never enters this process: it runs ``tools/bench/h2o_worker.py`` under the
     python3 -m venv /work/h2o-venv && /work/h2o-venv/bin/pip install h2o     # the wheel ships the jar; needs Java
     python -m tools.bench.accuracy --h2o-python /work/h2o-venv/bin/python
     python -m tools.bench.accuracy --cases auto_mpg prostate --seeds 1 2 3 --no-h2o
-    python -m tools.bench.accuracy --cases auto_mpg --set bias_rate=h2o     # one of our parameters changed
+    python -m tools.bench.accuracy --set 'h2o_quirks=["bias_adadelta"]'   # one of our parameters changed
+    python -m tools.bench.accuracy --cases quirks --set 'h2o_quirks=["momentum_ramp"]'   # the quirk cases
     python -m tools.bench.accuracy --cases fmnist_10ep --seeds 1 --h2o-python ...   # F-MNIST (data/, slow)
 
 ``--h2o-cache FILE`` keeps H2O's results by case, seed and parameters, so runs that only change our side
@@ -49,7 +50,7 @@ class Case:
     factor: bool = False         # the response is categorical (asfactor on both sides)
     ignore: tuple = ()
     shown: tuple = ()            # further test metrics printed
-    default: bool = True         # in the default run (the F-MNIST ones take minutes per seed)
+    group: str = "main"          # main: the default run; quirks: where h2o_quirks matter; fmnist: minutes a seed
     reproducible: bool = True
 
 
@@ -72,11 +73,24 @@ CASES: dict[str, Case] = {
     # (H2O's reproducible mode is one thread: ~50 s an epoch here)
     "fmnist_1ep": Case("fmnist", "C785", "error", dict(activation="RectifierWithDropout", hidden=[200, 200, 200],
                                                         input_dropout_ratio=0.2, l1=1e-5, epochs=1),
-                       factor=True, shown=("logloss",), default=False, reproducible=False),
+                       factor=True, shown=("logloss",), group="fmnist", reproducible=False),
     "fmnist_10ep": Case("fmnist", "C785", "error", dict(activation="RectifierWithDropout", hidden=[200, 200, 200],
                                                          input_dropout_ratio=0.2, l1=1e-5, epochs=10),
-                        factor=True, shown=("logloss",), default=False, reproducible=False),
+                        factor=True, shown=("logloss",), group="fmnist", reproducible=False),
+    # where an h2o_quirk changes training (bias_adadelta: every ADADELTA case above)
+    "boston_momentum": Case("accuracy/bostonhousing", "medv", "r2",
+                            dict(R32, adaptive_rate=False, momentum_start=0.5, momentum_ramp=1e4,
+                                 momentum_stable=0.9), shown=("rmse",), group="quirks"),
+    "boston_huber": Case("accuracy/bostonhousing", "medv", "r2", dict(R32, distribution="huber"), shown=("rmse",),
+                         group="quirks"),
+    "boston_tanh_dropout": Case("accuracy/bostonhousing", "medv", "r2", dict(R32, activation="TanhWithDropout"),
+                                shown=("rmse",), group="quirks"),
+    "boston_exprect": Case("accuracy/bostonhousing", "medv", "r2", dict(R32, activation="ExpRectifier"),
+                           shown=("rmse",), group="quirks"),
+    "boston_exprect_dropout": Case("accuracy/bostonhousing", "medv", "r2",
+                                   dict(R32, activation="ExpRectifierWithDropout"), shown=("rmse",), group="quirks"),
 }
+GROUPS = ("main", "quirks", "fmnist")
 
 
 def files(case: Case, tmp: Path) -> tuple[str, str]:
@@ -278,8 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.bench.accuracy", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--cases", nargs="+", choices=sorted(CASES), metavar="CASE",
-                    help=f"cases to run (default: every case but F-MNIST): {', '.join(CASES)}")
+    ap.add_argument("--cases", nargs="+", choices=sorted(CASES) + list(GROUPS), metavar="CASE",
+                    help=f"cases or groups ({', '.join(GROUPS)}) to run (default: main): {', '.join(CASES)}")
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="default: 1 2 3 4 5")
     ap.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
                     help="change an aquifer parameter (VALUE as JSON, else a string) to measure its effect")
@@ -288,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--h2o-cache", help="JSON file keeping H2O-3's results between runs")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = ap.parse_args(argv)
-    names = args.cases or [n for n, c in CASES.items() if c.default]
+    names = []
+    for item in args.cases or ["main"]:
+        for n in ([n for n, c in CASES.items() if c.group == item] if item in GROUPS else [item]):
+            if n not in names:
+                names.append(n)
     extra = {}
     for item in args.set:
         k, sep, v = item.partition("=")
