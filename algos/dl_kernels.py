@@ -62,7 +62,7 @@ from algos.dl_net import (
     H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_INPUT_DROPOUT, H_L1, H_L2, H_MAX_W2, H_MOMENTUM_RAMP,
     H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY,
     H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
-    Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP, NetState,
+    Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP, NetState,
 )
 
 # error_model="numpy": Numba's default adds a zero-division branch that blocks vectorisation.
@@ -605,7 +605,8 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
         else:
             for j in range(n_out):
                 gr, lo = _dist_grad(gcode, np.float64(X[i, j]), np.float64(outa[j]), hyper)
-                e_top[j] = rw * gr * _derivative(act, outa[j], quirks)
+                da = 1.0 if quirks & Q_AUTOENCODER_GRADIENT else _derivative(act, outa[j], quirks)
+                e_top[j] = rw * gr * da
                 row_loss += lo
         if tid == 0:
             loss_sum += rw * row_loss
@@ -984,6 +985,8 @@ def _output_grad_np(out_kind: int, gcode: int, act: int, outa: np.ndarray, t: np
         return g[:, None], lo
     y = outa.astype(np.float64)
     g, lo = _dist_grad_np(gcode, X0.astype(np.float64), y, hyper)
+    if quirks & Q_AUTOENCODER_GRADIENT:
+        return g, lo.sum(axis=1)
     return g * _deriv_np(act, outa, quirks).astype(np.float64), lo.sum(axis=1)
 
 

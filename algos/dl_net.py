@@ -64,10 +64,13 @@ N_FLAGS = 10
 # bias_adadelta: a bias's ADADELTA is fed the mean squared gradient of its neuron's incoming weights;
 # momentum_ramp: momentum stays at H2O's momentum(-1) = start - (stable - start) / ramp (never ramps);
 # dropout_gradient: a dropped hidden neuron still back-propagates (Tanh/ExpRectifier/Maxout, f'(0) != 0);
-# exp_rectifier_derivative: ExpRectifier's derivative is exp(a) of the activation a (not a + 1).
-Q_BIAS_ADADELTA, Q_MOMENTUM_RAMP, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER = 1, 2, 4, 8
+# exp_rectifier_derivative: ExpRectifier's derivative is exp(a) of the activation a (not a + 1);
+# autoencoder_output_gradient: an autoencoder's output layer back-propagates dE/da as if it were dE/dnet
+# (H2O's bpropOutputLayer never multiplies by the output activation's derivative).
+Q_BIAS_ADADELTA, Q_MOMENTUM_RAMP, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_AUTOENCODER_GRADIENT = 1, 2, 4, 8, 16
 KERNEL_QUIRKS = {"bias_adadelta": Q_BIAS_ADADELTA, "momentum_ramp": Q_MOMENTUM_RAMP,
-                 "dropout_gradient": Q_DROPOUT_GRADIENT, "exp_rectifier_derivative": Q_EXP_RECTIFIER}
+                 "dropout_gradient": Q_DROPOUT_GRADIENT, "exp_rectifier_derivative": Q_EXP_RECTIFIER,
+                 "autoencoder_output_gradient": Q_AUTOENCODER_GRADIENT}
 
 _ACT_CODE = {"Tanh": ACT_TANH, "Rectifier": ACT_RECTIFIER, "Maxout": ACT_MAXOUT, "ExpRectifier": ACT_ELU}
 _OUT_CODE = {"softmax": OUT_SOFTMAX, "linear": OUT_LINEAR, "autoencoder": OUT_AUTOENCODER}

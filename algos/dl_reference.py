@@ -23,7 +23,7 @@ import numpy as np
 
 from algos.dl_net import (
     ACT_ELU, ACT_MAXOUT, ACT_RECTIFIER, ACT_TANH, F_ACTIVATION, F_ADAPTIVE, F_GRADIENT, F_NESTEROV,
-    F_OUTPUT, F_QUIRKS, F_SKIP_ZERO_GRAD, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE, G_POISSON,
+    F_OUTPUT, F_QUIRKS, F_SKIP_ZERO_GRAD, Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE, G_POISSON,
     G_QUANTILE, H_AVERAGE_ACTIVATION, H_EPSILON, H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_L1, H_L2, H_MAX_W2,
     H_MOMENTUM_RAMP, H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING,
     H_RATE_DECAY, H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
@@ -187,7 +187,10 @@ class RefNet:
             f = out_act + offset
             return deviance_gradient(gcode, np.array([t]), f, hyper), float(deviance(gcode, np.array([t]), f, hyper)[0])
         y = out_act
-        g = deviance_gradient(gcode, x_orig, y, hyper) * activation_derivative(act, out_net, int(flags[F_QUIRKS]))
+        quirks = int(flags[F_QUIRKS])
+        g = deviance_gradient(gcode, x_orig, y, hyper)
+        if not quirks & Q_AUTOENCODER_GRADIENT:       # H2O's autoencoder output skips f'(net)
+            g = g * activation_derivative(act, out_net, quirks)
         return g, float(deviance(gcode, x_orig, y, hyper).sum())
 
     def row_loss(self, x: np.ndarray, t: float, offset: float, hyper: np.ndarray, flags: np.ndarray,

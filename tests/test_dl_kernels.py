@@ -254,7 +254,8 @@ def test_reference_gradients_equal_finite_differences(act, output, kw):
     # H2O-3's gradients where we differ (h2o_quirks): a dropped neuron back-propagates f'(0); ExpRectifier's exp(a)
     ("TanhWithDropout", "softmax", {"h2o_quirks": ("dropout_gradient",)}),
     ("ExpRectifierWithDropout", "linear", {"h2o_quirks": ("dropout_gradient", "exp_rectifier_derivative")}),
-    ("ExpRectifier", "autoencoder", {"h2o_quirks": ("exp_rectifier_derivative",)})])
+    ("ExpRectifier", "autoencoder", {"h2o_quirks": ("exp_rectifier_derivative",)}),
+    ("Tanh", "autoencoder", {"h2o_quirks": ("autoencoder_output_gradient",)})])
 def test_kernel_gradient_step_matches_reference(act, output, kw):
     # Plain SGD without momentum: the kernel's change is -rate * its gradient, for every loss.
     hk = DLHyper(adaptive_rate=False, rate=0.05, rate_annealing=0.0, **kw)
@@ -376,6 +377,7 @@ MB_CASES = [
     ("ExpRectifier", "autoencoder", dict(sparsity_beta=0.2, average_activation=0.1, max_w2=2.0)),
     # every h2o_quirk on the mini-batch path too
     ("TanhWithDropout", "linear", dict(h2o_quirks=("bias_adadelta", "dropout_gradient"), l1=1e-3)),
+    ("Tanh", "autoencoder", dict(h2o_quirks=("autoencoder_output_gradient",))),
     ("ExpRectifierWithDropout", "softmax", dict(adaptive_rate=False, rate=0.05, momentum_start=0.3,
                                                 momentum_stable=0.6, momentum_ramp=50,
                                                 h2o_quirks=("momentum_ramp", "exp_rectifier_derivative"))),
