@@ -12,17 +12,22 @@ Pure compute on the flat state of ``algos.dl_net.NetState``; no frames, no netwo
 * ``dropout_mask``    the counter-based dropout RNG: the mask of (seed, counter, layer) is a pure
                       function, so reproducible mode is bit-identical and both training paths agree.
 
-Decisions where H2O has a QUIRK (see docs in /work/shared/reference/h2o_architecture.md section 6):
+Decisions where H2O has a QUIRK (docs/architecture.md "Where we differ from H2O" has each one's measured
+effect; ``DLHyper.h2o_quirks`` reproduces H2O's, so the accuracy benchmark can measure them):
 
 * momentum follows the documented linear ramp momentum_start -> momentum_stable over momentum_ramp
-  samples (H2O never ramps during training);
+  samples (H2O never ramps during training; momentum_ramp);
 * a bias's ADADELTA rate is fed with the bias's own gradient squared (H2O uses the mean of the
-  neuron's weight grad^2);
-* Huber's delta is ``huber_delta`` (H2O fixes 1 in training);
+  neuron's weight grad^2; bias_adadelta);
+* Huber's delta is ``huber_delta`` (the Trainer passes H2O's 1);
 * dropped hidden neurons get no gradient at all (H2O's Tanh/ELU/Maxout still back-propagate into a
-  dropped neuron's incoming weights because f'(0) != 0); with fast_mode off such neurons still
-  receive the l1/l2/ADADELTA-decay part of the update, exactly like any neuron whose gradient is 0;
-* ExpRectifier's derivative is ``a + 1`` for ``a < 0`` (the true derivative exp(net));
+  dropped neuron's incoming weights because f'(0) != 0; dropout_gradient); with fast_mode off such neurons
+  still receive the l1/l2/ADADELTA-decay part of the update, exactly like any neuron whose gradient is 0;
+* ExpRectifier's derivative is ``a + 1`` for ``a < 0`` (the true derivative exp(net); H2O: exp(a),
+  exp_rectifier_derivative);
+* an autoencoder's output layer multiplies dE/da by the activation's derivative (H2O does not;
+  autoencoder_output_gradient);
+* ADADELTA takes an exact square root (H2O's ``MathUtils.approxSqrt`` is a bit trick, -1 %/+6 %);
 * Softmax + Quadratic keeps H2O's diagonal formula ``(y-t)*y*(1-y)``, which is not the exact
   gradient of the quadratic loss through the softmax;
 * Maxout (k=2) sends the gradient to the winning channel only; max_w2 rescales each updated row;

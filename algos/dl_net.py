@@ -279,7 +279,7 @@ class DLHyper:
 
     ``hidden_dropout_ratios=None`` means 0.5 per hidden layer for *WithDropout activations, else 0.
     ``loss``/``distribution`` are resolved as H2O's ``Sanity.modifyParms`` does; ``huber_delta``
-    is really used by the gradient (H2O fixes it at 1 in training: a QUIRK we do not copy).
+    is the gradient's (the Trainer trains with H2O's 1; the fitted delta is for metrics).
 
     >>> h, f = DLHyper(adaptive_rate=False, rate=0.01).pack(NetSpec((4, 8, 1), "Tanh", "linear"))
     >>> float(h[H_RATE]), int(f[F_ADAPTIVE])

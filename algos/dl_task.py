@@ -446,21 +446,6 @@ class ClassCountTask(MRTask):
         self.counts = o.counts if self.counts is None else (self.counts if o.counts is None else self.counts + o.counts)
 
 
-class ResponseSampleTask(MRTask):
-    """Up to ~10k response values (model scale), for the initial Huber delta."""
-    resp: dict = None
-    info: dict = None
-    values: np.ndarray = None
-
-    def map(self, cs):
-        y = DataInfo.from_state(self.info).transform_response(cs[self.resp["y"]])
-        step = max(1, cs.nrows // 2000)
-        self.values = y[::step]
-
-    def reduce(self, o):
-        self.values = o.values if self.values is None else np.concatenate([self.values, o.values])
-
-
 class WeightedMomentsTask(MRTask):
     """Weighted (sum_w, mean, m2) of every numeric column (DataInfo standardises with weighted stats)."""
     wcol: int = 0
