@@ -6,7 +6,6 @@ docs/benchmarks.md). Data: ``tests/data`` (H2O's smalldata splits, see SOURCES.m
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import frame
