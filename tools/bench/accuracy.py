@@ -67,8 +67,8 @@ CASES: dict[str, Case] = {
     "abalone": Case("accuracy/abalone", "rings", "r2", dict(R32, distribution="gaussian"), shown=("rmse",)),
     "abalone_poisson": Case("accuracy/abalone", "rings", "r2", dict(R32, distribution="poisson"), shown=("rmse",)),
     "iris": Case("iris", "class", "logloss", {}, factor=True, shown=("error",)),
-    "ecg": Case("ecg", None, "reconstruction_mse", dict(activation="Tanh", autoencoder=True, hidden=[50, 20, 50], l1=1e-4,
-                                         epochs=100)),
+    "ecg": Case("ecg", None, "reconstruction_mse",
+                dict(activation="Tanh", autoencoder=True, hidden=[50, 20, 50], l1=1e-4, epochs=100)),
     # the booklet's trial run (tools.trial_run's network), validated on the test set as there; not reproducible
     # (H2O's reproducible mode is one thread: ~50 s an epoch here)
     "fmnist_1ep": Case("fmnist", "C785", "error", dict(activation="RectifierWithDropout", hidden=[200, 200, 200],
@@ -227,8 +227,8 @@ def run_h2o(python: str, names: list[str], seeds: list[int], extra: dict, tmp: P
         got = json.loads(proc.stdout.strip().splitlines()[-1])
         version = got["version"]
         for (name, seed, key), res in zip(keys, got["runs"]):
-            if "error" in res:
-                log(f"  H2O-3 {name} seed {seed} failed: {res['error']}")
+            if "error" in res:                # said even with --json: a missing column has a reason
+                print(f"H2O-3 {name} seed {seed} failed: {res['error']}", file=sys.stderr)
                 continue
             res = {k: res[k] for k in ("test", "epochs", "wall_s", "samples") if k in res}
             out[name][seed] = cache[key] = res
