@@ -67,7 +67,8 @@ from algos.dl_net import (
     H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_INPUT_DROPOUT, H_L1, H_L2, H_MAX_W2, H_MOMENTUM_RAMP,
     H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY,
     H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
-    Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP, NetState,
+    Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP,
+    Q_SHARED_DROPOUT_MASK, NetState, hidden_mask_layer,
 )
 
 # error_model="numpy": Numba's default adds a zero-division branch that blocks vectorisation.
@@ -557,7 +558,8 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             n_units = units[l + 1]
             j0, j1 = _share(n_units, tid, nteam)
             if ratio > 0.0:
-                _fill_mask_range(mk, seed, counter, l + 1, ratio, j0, j1)
+                mask_id = 1 if quirks & Q_SHARED_DROPOUT_MASK else l + 1
+                _fill_mask_range(mk, seed, counter, mask_id, ratio, j0, j1)
             # H2O skips a dropped neuron in gemv: net 0, no bias, f(0) = 0.
             n_live = 0
             for j in range(j0, j1):
@@ -1105,6 +1107,7 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
 
     X0, yb, rw, offb = gather("X"), gather("y"), gather("row_weight"), gather("offset")
     B = X0.shape[0]
+    quirks = int(flags[F_QUIRKS])
 
     def fill_masks(m: np.ndarray, layer: int, ratio: float) -> None:
         at = 0
@@ -1122,7 +1125,7 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         ratio = hyper[H_HIDDEN_DROPOUT + l]
         if ratio > 0:
             mk = np.empty((B, spec.units[l + 1]), dtype=np.float32)
-            fill_masks(mk, l + 1, float(ratio))
+            fill_masks(mk, hidden_mask_layer(l + 1, quirks), float(ratio))
             masks[l + 1] = mk
     acts, wins = _forward_np(state, A0, hyper, act, out_kind, masks)
     if beta > 0:
@@ -1131,7 +1134,6 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         for l in range(L - 1):
             sl = slice(int(state.b_off[l]), int(state.b_off[l]) + spec.units[l + 1])
             state.avg_act[sl] = 0.999 ** B * state.avg_act[sl] + 0.001 * (decay @ acts[l + 1])
-    quirks = int(flags[F_QUIRKS])
     e, row_loss = _output_grad_np(out_kind, gcode, act, acts[-1], yb, X0, offb, hyper, quirks)
     totals[1] += float(rw @ row_loss)
     totals[0] += B

@@ -66,11 +66,20 @@ N_FLAGS = 10
 # dropout_gradient: a dropped hidden neuron still back-propagates (Tanh/ExpRectifier/Maxout, f'(0) != 0);
 # exp_rectifier_derivative: ExpRectifier's derivative is exp(a) of the activation a (not a + 1);
 # autoencoder_output_gradient: an autoencoder's output layer back-propagates dE/da as if it were dE/dnet
-# (H2O's bpropOutputLayer never multiplies by the output activation's derivative).
+# (H2O's bpropOutputLayer never multiplies by the output activation's derivative);
+# shared_dropout_mask: every hidden layer draws its dropout mask from the same random stream (H2O seeds each
+# layer's Dropout alike, so equal-sized hidden layers drop the same units in a row).
 Q_BIAS_ADADELTA, Q_MOMENTUM_RAMP, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_AUTOENCODER_GRADIENT = 1, 2, 4, 8, 16
+Q_SHARED_DROPOUT_MASK = 32
 KERNEL_QUIRKS = {"bias_adadelta": Q_BIAS_ADADELTA, "momentum_ramp": Q_MOMENTUM_RAMP,
                  "dropout_gradient": Q_DROPOUT_GRADIENT, "exp_rectifier_derivative": Q_EXP_RECTIFIER,
-                 "autoencoder_output_gradient": Q_AUTOENCODER_GRADIENT}
+                 "autoencoder_output_gradient": Q_AUTOENCODER_GRADIENT,
+                 "shared_dropout_mask": Q_SHARED_DROPOUT_MASK}
+
+
+def hidden_mask_layer(layer: int, quirks: int) -> int:
+    """The dropout-mask layer id of hidden layer ``layer`` (from 1): its own, or 1 for all (shared_dropout_mask)."""
+    return 1 if quirks & Q_SHARED_DROPOUT_MASK else layer
 
 _ACT_CODE = {"Tanh": ACT_TANH, "Rectifier": ACT_RECTIFIER, "Maxout": ACT_MAXOUT, "ExpRectifier": ACT_ELU}
 _OUT_CODE = {"softmax": OUT_SOFTMAX, "linear": OUT_LINEAR, "autoencoder": OUT_AUTOENCODER}

@@ -85,6 +85,8 @@ CASES: dict[str, Case] = {
                          group="quirks"),
     "boston_tanh_dropout": Case("accuracy/bostonhousing", "medv", "r2", dict(R32, activation="TanhWithDropout"),
                                 shown=("rmse",), group="quirks"),
+    "boston_rect_dropout": Case("accuracy/bostonhousing", "medv", "r2", dict(R32, activation="RectifierWithDropout"),
+                                shown=("rmse",), group="quirks"),
     "boston_exprect": Case("accuracy/bostonhousing", "medv", "r2", dict(R32, activation="ExpRectifier"),
                            shown=("rmse",), group="quirks"),
     "boston_exprect_dropout": Case("accuracy/bostonhousing", "medv", "r2",
