@@ -9,8 +9,9 @@ Pure compute on the flat state of ``algos.dl_net.NetState``; no frames, no netwo
                       weighted-average gradients, then ONE fused Numba update over the flat arrays.
 * ``forward``         scoring-time forward (no dropout; hidden activations scaled by 1 - ratio, H2O's
                       non-inverted dropout) or a hidden layer's activations (deepfeatures).
-* ``dropout_mask``    the counter-based dropout RNG: the mask of (seed, counter, layer) is a pure
-                      function, so reproducible mode is bit-identical and both training paths agree.
+* ``dropout_mask``    the counter-based dropout RNG: the mask of (seed, counter, mask id) is a pure
+                      function, so reproducible mode is bit-identical and both training paths agree; all
+                      hidden layers share one mask id (H2O's shared dropout stream).
 
 Decisions where H2O has a QUIRK (docs/architecture.md "Where we differ from H2O" has each one's measured
 effect; ``DLHyper.h2o_quirks`` reproduces H2O's, so the accuracy benchmark can measure them):
@@ -68,7 +69,7 @@ from algos.dl_net import (
     H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY,
     H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
     Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP,
-    Q_SHARED_DROPOUT_MASK, NetState, hidden_mask_layer,
+    HIDDEN_MASK, INPUT_MASK, NetState,
 )
 
 # error_model="numpy": Numba's default adds a zero-division branch that blocks vectorisation.
@@ -538,7 +539,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
         c0, c1 = _share(n_in, tid, nteam)
         if in_drop > 0.0:
             m0 = masks[0:n_in]
-            _fill_mask_range(m0, seed, counter, 0, in_drop, c0, c1)
+            _fill_mask_range(m0, seed, counter, INPUT_MASK, in_drop, c0, c1)
             for c in range(c0, c1):
                 a0[c] = X[i, c] * m0[c]
         else:
@@ -558,8 +559,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             n_units = units[l + 1]
             j0, j1 = _share(n_units, tid, nteam)
             if ratio > 0.0:
-                mask_id = 1 if quirks & Q_SHARED_DROPOUT_MASK else l + 1
-                _fill_mask_range(mk, seed, counter, mask_id, ratio, j0, j1)
+                _fill_mask_range(mk, seed, counter, HIDDEN_MASK, ratio, j0, j1)
             # H2O skips a dropped neuron in gemv: net 0, no bias, f(0) = 0.
             n_live = 0
             for j in range(j0, j1):
@@ -860,7 +860,8 @@ class KernelTeam:
 
 
 def dropout_mask(seed: int, counter: int, layer_id: int, n_units: int, ratio: float) -> np.ndarray:
-    """The training dropout mask (float32 0/1) of layer ``layer_id`` (0 = input, l = hidden layer l).
+    """The training dropout mask (float32 0/1) of mask id ``layer_id`` (``dl_net.INPUT_MASK`` for the input layer,
+    ``HIDDEN_MASK`` for every hidden layer, as H2O: equal-sized hidden layers drop the same units in a row).
 
     >>> m = dropout_mask(42, 7, 0, 1000, 0.2)
     >>> bool(np.array_equal(m, dropout_mask(42, 7, 0, 1000, 0.2))), bool(0.15 < 1 - m.mean() < 0.25)
@@ -1119,13 +1120,13 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
     A0 = X0
     if hyper[H_INPUT_DROPOUT] > 0:
         m0 = np.empty_like(X0)
-        fill_masks(m0, 0, float(hyper[H_INPUT_DROPOUT]))
+        fill_masks(m0, INPUT_MASK, float(hyper[H_INPUT_DROPOUT]))
         A0 = X0 * m0
     for l in range(L - 1):
         ratio = hyper[H_HIDDEN_DROPOUT + l]
         if ratio > 0:
             mk = np.empty((B, spec.units[l + 1]), dtype=np.float32)
-            fill_masks(mk, hidden_mask_layer(l + 1, quirks), float(ratio))
+            fill_masks(mk, HIDDEN_MASK, float(ratio))
             masks[l + 1] = mk
     acts, wins = _forward_np(state, A0, hyper, act, out_kind, masks)
     if beta > 0:

@@ -135,7 +135,7 @@ _DISTRIBUTIONS = ("AUTO", "bernoulli", "multinomial", "gaussian", "poisson", "ga
 # H2O-3 training behaviours aquifer deliberately does not copy; h2o_quirks reproduces them (to measure each one's
 # effect, tools/bench/accuracy.py --set; docs/architecture.md "Where we differ from H2O")
 H2O_QUIRKS = ("bias_adadelta", "momentum_ramp", "dropout_gradient", "exp_rectifier_derivative",
-              "autoencoder_output_gradient", "shared_dropout_mask")
+              "autoencoder_output_gradient")
 _STOPPING = ("AUTO", "deviance", "logloss", "MSE", "RMSE", "MAE", "RMSLE", "AUC", "AUCPR", "lift_top_group",
              "misclassification", "mean_per_class_error")
 

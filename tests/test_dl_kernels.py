@@ -13,8 +13,7 @@ import pytest
 
 from algos.dl_kernels import dropout_mask, forward, train_minibatch, train_minibatches, train_rows
 from algos.dl_net import (
-    ACTIVATIONS, G_GAMMA, G_POISSON, G_TWEEDIE, F_GRADIENT, F_QUIRKS, DLHyper, NetSpec, NetState, hidden_mask_layer,
-    init_state,
+    ACTIVATIONS, G_GAMMA, G_POISSON, G_TWEEDIE, F_GRADIENT, HIDDEN_MASK, DLHyper, NetSpec, NetState, init_state,
 )
 from algos.dl_reference import RefNet
 
@@ -45,11 +44,10 @@ def _masks(spec: NetSpec, hyper_obj: DLHyper, hyper: np.ndarray, counter: int, s
     masks: list[np.ndarray | None] = [None] * spec.n_layers
     if hyper_obj.input_dropout_ratio > 0:
         masks[0] = dropout_mask(seed, counter, 0, spec.units[0], hyper_obj.input_dropout_ratio)
-    quirks = hyper_obj.pack(spec)[1][F_QUIRKS]
     for l in range(spec.n_layers - 1):
         ratio = hyper[17 + l]
         if ratio > 0:
-            masks[l + 1] = dropout_mask(seed, counter, hidden_mask_layer(l + 1, quirks), spec.units[l + 1], ratio)
+            masks[l + 1] = dropout_mask(seed, counter, HIDDEN_MASK, spec.units[l + 1], ratio)
     return masks
 
 
@@ -281,7 +279,6 @@ OPTIMIZER_CASES = {
     "h2o_bias_adadelta_exact_l1_l2": dict(l1=1e-3, l2=1e-2, fast_mode=False, h2o_quirks=("bias_adadelta",)),
     "h2o_momentum_ramp": dict(adaptive_rate=False, rate=0.02, momentum_start=0.5, momentum_stable=0.9,
                               momentum_ramp=100, h2o_quirks=("momentum_ramp",)),
-    "h2o_shared_dropout_mask": dict(h2o_quirks=("shared_dropout_mask",)),
 }
 
 
@@ -381,7 +378,6 @@ MB_CASES = [
     # every h2o_quirk on the mini-batch path too
     ("TanhWithDropout", "linear", dict(h2o_quirks=("bias_adadelta", "dropout_gradient"), l1=1e-3)),
     ("Tanh", "autoencoder", dict(h2o_quirks=("autoencoder_output_gradient",))),
-    ("RectifierWithDropout", "softmax", dict(input_dropout_ratio=0.2, h2o_quirks=("shared_dropout_mask",))),
     ("ExpRectifierWithDropout", "softmax", dict(adaptive_rate=False, rate=0.05, momentum_start=0.3,
                                                 momentum_stable=0.6, momentum_ramp=50,
                                                 h2o_quirks=("momentum_ramp", "exp_rectifier_derivative"))),
