@@ -451,9 +451,10 @@ def _bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, ne
     ``g2s[:n]``, the bias_adadelta quirk).
 
     One tight loop of independent updates (ADADELTA written out), so the CPU overlaps their
-    float64 div/sqrt latency chains; calling ``_bias_step`` per row ran ~4x slower.
+    float64 div/sqrt latency chains; calling ``_bias_step`` per row ran ~4x slower (the quirk takes that path:
+    it is for measuring, and the tight loop stays the one-line ADADELTA).
     """
-    if not adaptive or beta > 0.0:
+    if not adaptive or beta > 0.0 or use_g2:
         for t in range(n):
             sp = beta * (avg_act[base + rows[t] // k] - target) if beta > 0.0 else 0.0
             _bias_step(b, b_g2, b_dx2, b_v, base + rows[t], np.float64(gs[t]), adaptive, nesterov, rho, eps,
@@ -464,7 +465,7 @@ def _bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, ne
         bv = b[idx]
         sgn = 1.0 if bv > 0.0 else (-1.0 if bv < 0.0 else 0.0)
         gr = np.float64(gs[t]) + l1 * sgn + l2 * bv
-        tt = (1.0 - rho) * (g2s[t] if use_g2 else gr * gr)
+        tt = (1.0 - rho) * gr * gr
         eg = rho * b_g2[idx] + tt
         q = (b_dx2[idx] + eps) / (eg + eps)  # rate^2
         b_g2[idx] = eg
