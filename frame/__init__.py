@@ -2,10 +2,12 @@
 
 >>> import cluster, frame
 >>> cluster.init()                                                       # doctest: +SKIP
->>> fr = frame.import_file("/work/shared/data/h2o-smalldata/prostate.csv")   # doctest: +SKIP
+>>> fr = frame.import_file("tests/data/h2o-smalldata/prostate.csv")         # doctest: +SKIP
 >>> fr["CAPSULE"] = fr["CAPSULE"].asfactor()                             # doctest: +SKIP
 """
 from .frame import Frame, from_task_outputs, get_frame, remove
-from .importer import import_file, upload_file
+from .csv_parser import ParseError
+from .importer import ParseWarning, import_file, upload_file
 
-__all__ = ["Frame", "from_task_outputs", "get_frame", "remove", "import_file", "upload_file"]
+__all__ = ["Frame", "from_task_outputs", "get_frame", "remove", "import_file", "upload_file", "ParseError",
+           "ParseWarning"]

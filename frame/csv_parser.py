@@ -1,26 +1,28 @@
-"""Parse the CSV rows of one byte range of a file into column arrays (H2O's ``CsvParser`` line-boundary rule).
+"""Parse the CSV records of one byte range of a file into column arrays.
 
-The importer splits a file into byte ranges and calls :func:`parse_range` on each; a row belongs to the range
-its line *starts* in, so every row is parsed exactly once whatever the split:
+The importer splits a file into byte ranges and calls :func:`parse_range` on each; a record belongs to the range
+its first byte lies in, so every record is parsed exactly once whatever the split. Where a record starts depends
+on everything before it, because a quoted field may hold separators, doubled quotes and line breaks:
 
-* a range with ``start > 0`` skips the partial line it begins in (unless ``buf[start-1]`` is ``\\n``),
-* the last line is read past ``end`` to its end (so ``buf`` must extend beyond ``end``: pass the whole file,
-  or a mmap of it),
-* the header line (``setup.header``) is skipped when the range starts at offset 0; blank lines are skipped.
+* the file's data begins at :func:`frame.csv_records.data_start` (after a UTF-8 byte-order mark, and after the
+  header record when there is one): the importer decides that once, from the sample, never a range;
+* :mod:`frame.csv_records` finds each range's first record start (a scan of the grammar's states composed over
+  the ranges in file order); ranges are parsed from there, each last record read past the range's end to its end;
+* blank lines are skipped, a last line without a line break is a record, ``\r\n`` and ``\n`` both end one.
 
 One Numba kernel (:func:`_tokenize`, ``nogil`` so two threads parse two ranges in parallel; with two small
-helpers) splits the lines, converts numeric fields straight to float64 and records the byte spans of
-enum/string/time fields, which Python then decodes. All-numeric lines take a bounds-check-free row lane
-(``_row_lane``); numbers are exact as ``float()``: at most 15 digits with one correctly rounded division, or
-Clinger's fast path (<= 19 digits, powers of ten up to 1e22); anything else is handed back to Python. Quoted fields may contain the separator and doubled
-quotes, not line breaks.
+helpers) splits the records, converts numeric fields straight to float64 and records the byte spans of
+enum/string/time fields, which Python then decodes (strictly, in the setup's encoding). All-numeric lines take
+a bounds-check-free row lane (``_row_lane``); numbers are exact as ``float()``: at most 15 digits with one
+correctly rounded division, or Clinger's fast path (<= 19 digits, powers of ten up to 1e22); anything else is
+handed back to Python.
 
-**Decision on malformed numbers.** H2O silently turns a stray string in a numeric column into NA. Here a
-non-number in a numeric (or a non-date in a time) column raises :class:`ParseError` naming the file line and
-column, unless it is one of that column's NA strings (empty fields always are). :func:`frame.parse_setup.guess_setup`
-puts the NA-like spellings and every stray token it saw in the sample into ``na_strings``, so files H2O
-parses with a few "?" cells still parse; a typo deep in the file is reported rather than hidden.
-A row with the wrong number of fields raises :class:`ParseError` too (one trailing separator is allowed).
+**Values that are not of their column's type.** A field of a numeric (or time) column that is neither a number
+(a date) nor one of the column's NA strings becomes NA, as in H2O, but never silently: ``ParsedBlock.invalid``
+counts them per column with the first one seen, and the importer reports the counts (a warning and the frame's
+``parse_summary``). Text that is not valid in the file's encoding raises :class:`ParseError` naming its byte
+offset; so does a malformed record (wrong number of fields, a quote that never closes). Messages quote at most
+``MAX_SHOWN`` characters of a field.
 
 Example:
     >>> from frame.parse_setup import guess_setup
@@ -31,30 +33,32 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
 
+from frame.csv_records import (_CR, _NL, _SP, _TAB, _as_u8, _count_newlines, _find_byte, _find_either, _skip_blank,
+                               count_lines, first_record)
 from frame.parse_setup import ParseSetup, parse_number, parse_time
 
-__all__ = ["ParseError", "ParsedBlock", "parse_range", "count_lines", "unify_domains"]
+__all__ = ["ParseError", "ParsedBlock", "NeedMore", "parse_range", "count_lines", "unify_domains"]
 
 # kernel return codes
-_DONE, _ODD, _FEW, _MANY, _QUOTE = 0, 1, 2, 3, 4
-_NL, _CR, _SP, _TAB = 10, 13, 32, 9
+_DONE, _ODD, _FEW, _MANY, _QUOTE, _MORE = 0, 1, 2, 3, 4, 5
 _TILE = 64   # rows staged row-major before the column-major copy (a power of two; 785 cols -> 400 KB)
 # exact powers of ten for Clinger's fast path (all representable exactly in float64)
 _POW10 = np.array([10.0 ** i for i in range(23)], dtype=np.float64)
 
 
 class ParseError(ValueError):
-    """A malformed CSV line: ``line`` is the 1-based line in the whole file, ``column`` 1-based or None."""
+    """A malformed CSV record: ``line`` is the 1-based line in the whole file, ``column`` 1-based or None,
+    ``offset`` the byte offset of the fault when it matters (text not valid in the file's encoding)."""
 
-    def __init__(self, line: int, column: int | None, message: str) -> None:
-        self.line, self.column, self.message = line, column, message
-        where = f"line {line}" + (f", column {column}" if column is not None else "")
+    def __init__(self, line: int, column: int | None, message: str, offset: int | None = None) -> None:
+        self.line, self.column, self.message, self.offset = line, column, message, offset
+        where = f"line {line}" + (f", column {column}" if column is not None else "") + \
+            (f", byte {offset}" if offset is not None else "")
         super().__init__(f"{where}: {message}")
 
 
@@ -64,20 +68,14 @@ class ParsedBlock:
 
     ``columns[i]`` is a float64 array (numeric; time in ms since epoch; NaN = NA), an ``(int32 codes,
     local_domain)`` pair for enum (codes index the *sorted* local domain, -1 = NA) or a ``list[str | None]``.
-    ``first_line`` is the 1-based file line of the first data row.
+    ``first_line`` is the 1-based file line of the first data row. ``invalid`` maps a column index to
+    ``[count, first field shown]`` of the fields that were neither a value of the column's type nor an NA
+    string and became NA.
     """
     nrows: int
     columns: list
     first_line: int
-
-
-def _count_newlines(arr: np.ndarray, start: int, end: int) -> int:
-    """``\\n`` bytes in ``arr[start:end]``; numpy in 1 MB blocks (8 GB/s, 3x a scalar Numba loop, and the
-    temporary stays small)."""
-    n = 0
-    for lo in range(start, end, 1 << 20):
-        n += int(np.count_nonzero(arr[lo:min(end, lo + (1 << 20))] == _NL))
-    return n
+    invalid: dict = field(default_factory=dict)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -151,7 +149,7 @@ def _row_lane(buf, i, lane_stop, sep, tile, r, pow10):
 
 @njit(nogil=True, cache=True, error_model="numpy")
 def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nums, tok_s, tok_e, tok_q,
-              na_bytes, na_start, na_len, na_off, pow10, lane_stop):
+              na_bytes, na_start, na_len, na_off, pow10, lane_stop, eof):
     """Parse rows from ``pos`` until the first line starting at or after ``end``; resumable.
 
     State is (pos, phase, row, col): phase 0 = at the start of field ``col``, phase 1 = at the byte that ends
@@ -242,10 +240,13 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                         col = 0
                         pos = i + 1
                         continue
+                if p < n and buf[p] == quote:
+                    return _ODD, p, row, col
                 while p < n and (buf[p] == _SP or (buf[p] == _TAB and sep != _TAB)) and buf[p] != sep:
                     p += 1
                 if p < n and buf[p] == quote:
-                    return _ODD, p, row, col
+                    # a quote after spaces is text, not a quoted field (pandas, and the record-boundary scan)
+                    return _ODD, pos, row, col
                 i = p
                 neg = False
                 if i < n and (buf[i] == 45 or buf[i] == 43):
@@ -348,8 +349,8 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                 j = p + 1
                 flag = 1
                 while True:
-                    if j >= n or buf[j] == _NL:
-                        return _QUOTE, p, row, col
+                    if j >= n:   # a quoted field may hold line breaks; it must close before the end of file
+                        return (_QUOTE if eof else _MORE), p, row, col
                     if buf[j] == quote:
                         if j + 1 < n and buf[j + 1] == quote:
                             flag = 2
@@ -383,6 +384,8 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
             continue
         # ---- phase 1: at the byte ending field `col`
         eol = pos >= n
+        if eol and not eof:
+            return _MORE, pos, row, col
         nxt = n
         if not eol:
             b = buf[pos]
@@ -422,65 +425,6 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
         pos = q
 
 
-def _as_u8(buf: Any) -> np.ndarray:
-    if isinstance(buf, np.ndarray):
-        arr = buf.reshape(-1).view(np.uint8) if buf.flags.c_contiguous else None
-    else:
-        try:
-            arr = np.frombuffer(memoryview(buf).cast("B"), dtype=np.uint8)
-        except (TypeError, ValueError):
-            arr = None
-    if arr is None:
-        raise ValueError(f"buf must be a contiguous bytes-like object, got {type(buf).__name__}")
-    if arr.flags.writeable:
-        arr = arr.view()
-        arr.flags.writeable = False   # one kernel signature (read-only) whatever the caller passes
-    return arr
-
-
-def count_lines(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> int:
-    """Number of ``\\n`` bytes in ``buf[start:end]``: the file line of byte ``start`` is
-    ``1 + count_lines(buf, 0, start)``.
-
-    >>> count_lines(b"a\\nb\\nc", 0, 3), count_lines(b"a\\nb\\nc")
-    (1, 2)
-    """
-    arr = _as_u8(buf)
-    end = arr.shape[0] if end is None else end
-    if not 0 <= start <= end <= arr.shape[0]:
-        raise ValueError(f"bad range [{start}, {end}) for a buffer of {arr.shape[0]} bytes")
-    return _count_newlines(arr, start, end)
-
-
-def _read_field(mv: memoryview, p: int, n: int, sep: int, quote: int) -> tuple[bytes, bool, int]:
-    """Python reader for one field at ``p`` (the kernel's odd cases): (raw bytes, quoted, end position)."""
-    if p < n and mv[p] == quote:
-        parts, j = [], p + 1
-        while True:
-            k = j
-            while k < n and mv[k] != quote and mv[k] != _NL:
-                k += 1
-            if k >= n or mv[k] == _NL:
-                raise ValueError("unterminated quoted field")
-            parts.append(bytes(mv[j:k]))
-            if k + 1 < n and mv[k + 1] == quote:
-                parts.append(bytes([quote]))
-                j = k + 2
-                continue
-            break
-        i = k + 1
-        while i < n and mv[i] == _SP and sep != _SP:
-            i += 1
-        if i < n and not (mv[i] == sep or mv[i] == _NL or mv[i] == _CR):
-            raise ValueError(f"unexpected {chr(mv[i])!r} after a closing quote")
-        return b"".join(parts), True, i
-    j = p
-    while j < n and mv[j] != sep and mv[j] != _NL:
-        j += 1
-    e = j - 1 if j > p and mv[j - 1] == _CR else j
-    return bytes(mv[p:e]), False, e
-
-
 class _Plan:
     """Per-setup arrays for the kernel: column kinds, output slots and the NA-string table."""
 
@@ -496,7 +440,7 @@ class _Plan:
         blob, starts, lens, off = bytearray(), [], [], [0]
         for c in range(len(types)):
             for s in setup.na_strings[c] if types[c] == "numeric" else ():
-                b = s.strip().encode()
+                b = s.strip().encode(setup.encoding)
                 if b:
                     starts.append(len(blob))
                     lens.append(len(b))
@@ -507,6 +451,7 @@ class _Plan:
         self.na_len = np.array(lens or [0], dtype=np.int64)
         self.na_off = np.array(off, dtype=np.int64)
         self.na_sets = [set(s) for s in setup.na_strings]
+        self.na_bytes_of = [{x.encode(setup.encoding) for x in s} | {b""} for s in setup.na_strings]
         self.sep = ord(setup.sep)
         self.quote = ord(setup.quote)
 
@@ -517,7 +462,7 @@ _PLANS: dict[tuple, _Plan] = {}
 def _plan_for(setup: ParseSetup) -> _Plan:
     """The kernel arrays for ``setup``, built once per distinct setup (14 ms for 785 columns, as long as
     parsing a 4 MB range)."""
-    key = (setup.sep, setup.quote, tuple(setup.column_types), tuple(map(tuple, setup.na_strings)))
+    key = (setup.sep, setup.quote, setup.encoding, tuple(setup.column_types), tuple(map(tuple, setup.na_strings)))
     plan = _PLANS.get(key)
     if plan is None:
         if len(_PLANS) >= 16:
@@ -535,41 +480,66 @@ def _lane_stop(arr: np.ndarray) -> int:
     return k
 
 
-def _skip_blank(arr: np.ndarray, pos: int, n: int, sep: int) -> int:
-    """Position of the first non-blank line at or after line start ``pos`` (as the kernel skips them)."""
-    blank = (_SP, _CR) if sep == _TAB else (_SP, _CR, _TAB)
-    while pos < n:
-        q = pos
-        while q < n and int(arr[q]) in blank:
-            q += 1
-        if q < n and arr[q] == _NL:
-            pos = q + 1
-            continue
-        return pos
-    return pos
+class NeedMore(Exception):
+    """``parse_range`` reached the end of a buffer inside a record while ``eof`` was False: the caller reads
+    further into the file and parses the range again."""
 
 
-def _find_nl(arr: np.ndarray, pos: int, limit: int) -> int:
-    """Index of the first ``\\n`` in ``arr[pos:limit]``, or -1; scans in growing blocks so that finding the
-    end of a short line never touches (or allocates for) the whole range."""
-    step = 1 << 12
-    while pos < limit:
-        hi = min(limit, pos + step)
-        seg = arr[pos:hi] == _NL
-        k = int(seg.argmax())
-        if seg[k]:
-            return pos + k
-        pos, step = hi, min(step * 8, 1 << 22)
-    return -1
+# ---------------------------------------------------------------- parsing a range
+MAX_SHOWN = 60   # characters of a field quoted in an error or a report; the rest is counted, not copied
 
 
-def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup, *,
-                file_start_line: int = 1) -> ParsedBlock:
-    """Parse the rows whose line starts in ``buf[start:end]``.
+def _show(text: str) -> str:
+    """A field for a message: its repr, cut to MAX_SHOWN characters with the full length said."""
+    return repr(text) if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]!r}... ({len(text):,} characters)"
 
-    ``file_start_line`` is the 1-based file line containing byte ``start`` (``1 + count_lines(buf, 0, start)``;
-    the importer gets it cheaply from a prefix sum of ``count_lines`` over its ranges); it only affects
-    ``first_line`` and error messages.
+
+def _read_field(arr: np.ndarray, p: int, n: int, sep: int, quote: int, eof: bool) -> tuple[bytes, bool, int]:
+    """Python reader for one field at ``p`` (the kernel's odd cases): (raw bytes, quoted, end position). A quoted
+    field may hold line breaks; one running off the buffer raises NeedMore (``eof`` False) or ValueError."""
+    if p < n and arr[p] == quote:
+        parts, j = [], p + 1
+        while True:
+            k = _find_byte(arr, quote, j, n)
+            if k < 0:
+                if not eof:
+                    raise NeedMore()
+                raise ValueError("unterminated quoted field (it runs to the end of the file)")
+            parts.append(arr[j:k].tobytes())
+            if k + 1 < n and arr[k + 1] == quote:
+                parts.append(bytes([quote]))
+                j = k + 2
+                continue
+            break
+        i = k + 1
+        while i < n and arr[i] == _SP and sep != _SP:
+            i += 1
+        if i < n and not (arr[i] == sep or arr[i] == _NL or arr[i] == _CR):
+            raise ValueError(f"unexpected {chr(arr[i])!r} after a closing quote")
+        return b"".join(parts), True, i
+    j = _find_either(arr, sep, _NL, p, n)
+    j = n if j < 0 else j
+    e = j - 1 if j > p and arr[j - 1] == _CR else j
+    return arr[p:e].tobytes(), False, e
+
+
+def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup, *, first: int | None = None,
+                eof: bool = True, file_start_line: int = 1) -> ParsedBlock:
+    """Parse the records whose first byte lies in ``buf[start:end]``.
+
+    A record's start depends on everything before it (a quoted field may hold line breaks), so either
+
+    * ``buf`` is the whole file from its first byte (the default): the byte-order mark, the header and blank
+      lines before it are skipped (:func:`data_start`) and the first record at or after ``start`` is found by
+      scanning from there; or
+    * ``buf`` is a window of the file and ``first`` is the offset of the first record start in
+      ``[start, end]`` (from :mod:`frame.csv_records`; ``end`` if none). ``eof`` says
+      whether the window ends where the file does: if not, a record running past the window's end raises
+      :class:`NeedMore`.
+
+    The last record is read past ``end`` to its end. ``file_start_line`` is the 1-based file line holding byte
+    ``start``; it only affects ``first_line`` and error messages. A field of a numeric or time column that is
+    neither a value nor one of the column's NA strings becomes NA and is counted in ``ParsedBlock.invalid``.
 
     >>> from frame.parse_setup import ParseSetup
     >>> s = ParseSetup(",", False, ["a", "b"], ["numeric", "numeric"], [[], []])
@@ -577,7 +547,7 @@ def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup
     [3.0, 5.0]
     """
     try:
-        return _parse_range(buf, start, end, setup, file_start_line)
+        return _parse_range(buf, start, end, setup, first, eof, file_start_line)
     except Exception as e:   # noqa: BLE001 - re-raised unchanged just below
         failure = e
     # Drop the failed call's frames (they hold numpy/memoryview exports of ``buf``) before re-raising, so a
@@ -586,8 +556,8 @@ def parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup
     raise failure
 
 
-def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup,
-                 file_start_line: int) -> ParsedBlock:
+def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetup, first: int | None,
+                 eof: bool, file_start_line: int) -> ParsedBlock:
     if not isinstance(setup, ParseSetup):
         raise ValueError(f"setup must be a ParseSetup, got {type(setup).__name__}")
     arr = _as_u8(buf)
@@ -597,25 +567,16 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     if file_start_line < 1:
         raise ValueError(f"file_start_line must be >= 1, got {file_start_line}")
     plan = _plan_for(setup)
-    pos, line0 = start, file_start_line     # invariant: line0 is the file line starting at pos
-    if pos > 0 and arr[pos - 1] != _NL:
-        nl = _find_nl(arr, pos, end)
-        pos = end if nl < 0 else nl + 1   # no newline: the range lies inside a line that began earlier
-        line0 += 1
-    bom = 3 if n >= 3 and bytes(arr[:3]) == b"\xef\xbb\xbf" else 0
-    if start == 0:
-        pos = bom
-    # the header is the file's first non-blank line; it is this range's to skip if it starts in it
-    # (normally at byte 0: the check below stops at the first byte of the file)
-    if setup.header and pos < end and _skip_blank(arr, bom, n, plan.sep) >= pos:
-        hdr = _skip_blank(arr, pos, n, plan.sep)
-        if hdr < end:
-            nl = _find_nl(arr, hdr, n)
-            after = n if nl < 0 else nl + 1
-            line0 += _count_newlines(arr, pos, after)
-            pos = after
-    first = _skip_blank(arr, pos, n, plan.sep) if pos < end else pos
-    first_line = line0 + (_count_newlines(arr, pos, first) if first > pos else 0)
+    if first is None:
+        if not eof:
+            raise ValueError("parsing a window of a file (eof=False) needs its first record start (first=)")
+        first = first_record(arr, start, end, setup)
+    elif not (isinstance(first, int) and start <= first <= n):
+        raise ValueError(f"first record start {first!r} outside [{start}, {n}]")
+    pos = first
+    line0 = file_start_line + _count_newlines(arr, start, pos)   # invariant: line0 is the file line of pos
+    first_row = _skip_blank(arr, pos, n, plan.sep) if pos < end else pos
+    first_line = line0 + (_count_newlines(arr, pos, first_row) if first_row > pos else 0)
 
     cap = _count_newlines(arr, pos, end) + 1 if pos < end else 0
     nums = np.empty((len(plan.num_cols), cap), dtype=np.float64)
@@ -624,10 +585,10 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     tok_s = np.empty((ntok, cap), dtype=np.int64)
     tok_e = np.empty((ntok, cap), dtype=np.int64)
     tok_q = np.empty((ntok, cap), dtype=np.int8)
-    mv = memoryview(arr)
+    invalid: dict[int, list] = {}
 
-    def err(at: int, column: int | None, msg: str) -> ParseError:
-        return ParseError(line0 + _count_newlines(arr, pos0, at), column, msg)
+    def err(at: int, column: int | None, msg: str, offset: int | None = None) -> ParseError:
+        return ParseError(line0 + _count_newlines(arr, pos0, at), column, msg, offset)
 
     pos0 = pos
     phase, row, col = 0, 0, 0
@@ -635,9 +596,11 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     while True:
         code, pos, row, col = _tokenize(arr, pos, end, phase, row, col, plan.sep, plan.quote, plan.kinds,
                                         plan.slots, tile, nums, tok_s, tok_e, tok_q, plan.na_bytes, plan.na_start,
-                                        plan.na_len, plan.na_off, _POW10, lane_stop)
+                                        plan.na_len, plan.na_off, _POW10, lane_stop, eof)
         if code == _DONE:
             break
+        if code == _MORE:
+            raise NeedMore()
         name = setup.column_names[col]
         if code == _FEW:
             raise err(pos, col + 2, f"expected {setup.ncols} fields, found {col + 1} "
@@ -646,25 +609,25 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
             raise err(pos, setup.ncols + 1, f"expected {setup.ncols} fields, found more")
         if code == _QUOTE:
             try:
-                _read_field(mv, pos, n, plan.sep, plan.quote)
+                _read_field(arr, pos, n, plan.sep, plan.quote, True)
                 why = "malformed quoted field"
             except ValueError as e:
                 why = str(e)
             raise err(pos, col + 1, f"{why} in column {name!r}")
         # _ODD: a numeric field the kernel would not convert exactly or judge
         try:
-            raw, quoted, after = _read_field(mv, pos, n, plan.sep, plan.quote)
+            raw, quoted, after = _read_field(arr, pos, n, plan.sep, plan.quote, eof)
         except ValueError as e:
             raise err(pos, col + 1, f"{e} in column {name!r}") from None
-        text = raw.decode("utf-8", errors="replace")
+        text = raw.decode(setup.encoding, errors="backslashreplace")   # undecodable bytes are no number either
         t = text.strip()
         if t == "" or t in plan.na_sets[col] or text in plan.na_sets[col]:
             v = np.nan
         else:
             v = parse_number(t)
-            if v is None:
-                raise err(pos, col + 1, f"{text!r} is not a number (numeric column {name!r}; "
-                                        f"NA strings: {sorted(plan.na_sets[col]) or 'none'})")
+            if v is None:   # not a number: NA, counted and reported (H2O's parse turns it into NA silently)
+                v = np.nan
+                invalid.setdefault(col, [0, _show(text)])[0] += 1
         tile[row & (_TILE - 1), plan.slots[col]] = v
         pos, phase = after, 1
     nrows = row
@@ -673,27 +636,39 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     for k, c in enumerate(plan.num_cols):
         columns[c] = nums[k, :nrows]
     if plan.tok_cols:
-        _decode_tokens(buf if isinstance(buf, bytes) else mv, setup, plan, nrows, tok_s, tok_e, tok_q,
-                       columns, err)
-    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line)
+        _decode_tokens(buf if isinstance(buf, bytes) else memoryview(arr), setup, plan, nrows, tok_s, tok_e,
+                       tok_q, columns, invalid, err)
+    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line, invalid=invalid)
 
 
 def _decode_tokens(src: bytes | memoryview, setup: ParseSetup, plan: _Plan, nrows: int, tok_s: np.ndarray,
-                   tok_e: np.ndarray, tok_q: np.ndarray, columns: list, err) -> None:
+                   tok_e: np.ndarray, tok_q: np.ndarray, columns: list, invalid: dict, err) -> None:
     """Turn recorded spans into enum codes, strings or times.
 
     Enum levels are looked up as raw bytes (one dict probe per field) and only the distinct levels are
-    decoded, which is 2-3x faster than decoding every field.
+    decoded, which is 2-3x faster than decoding every field. Text that is not valid in ``setup.encoding``
+    raises ParseError naming its byte offset: nothing is replaced by U+FFFD.
     """
     q1 = bytes([plan.quote])
     q2 = q1 + q1
+    enc = setup.encoding
     cut = (lambda a, b: src[a:b]) if isinstance(src, bytes) else (lambda a, b: bytes(src[a:b]))
     for k, c in enumerate(plan.tok_cols):
         s_list = tok_s[k, :nrows].tolist()
         keys = [cut(a, b) for a, b in zip(s_list, tok_e[k, :nrows].tolist())]
         for r in np.flatnonzero(tok_q[k, :nrows] == 2).tolist():
             keys[r] = keys[r].replace(q2, q1)   # doubled quotes inside a quoted field
-        na = {x.encode() for x in plan.na_sets[c]} | {b""}
+        na = plan.na_bytes_of[c]
+
+        def decode(key: bytes) -> str:
+            try:
+                return key.decode(enc)
+            except UnicodeDecodeError as e:
+                r = keys.index(key)
+                at = s_list[r] + e.start   # exact unless doubled quotes came before the bad byte
+                raise err(s_list[r], c + 1, f"bytes {key[e.start:e.end]!r} are not valid {enc} text in column "
+                                            f"{setup.column_names[c]!r}; import with the file's encoding "
+                                            f"(encoding='latin-1', 'cp1252', ...)", at) from None
         kind = setup.column_types[c]
         if kind == "enum":
             ids = dict.fromkeys(na, -1)
@@ -704,21 +679,22 @@ def _decode_tokens(src: bytes | memoryview, setup: ParseSetup, plan: _Plan, nrow
                 if v is None:
                     v = ids[key] = len(ids) - len(na)
                 local.append(v)
-            levels = [key.decode("utf-8", errors="replace") for key, v in ids.items() if v >= 0]
-            dom = sorted(set(levels))   # set(): two invalid byte strings may decode alike
+            levels = [decode(key) for key, v in ids.items() if v >= 0]
+            dom = sorted(levels)
             where = {d: i for i, d in enumerate(dom)}
             remap = np.array([where[t] for t in levels] + [-1], dtype=np.int32)   # -1 (NA) -> last slot
             columns[c] = (remap[np.array(local, dtype=np.int32)], dom)
             continue
-        texts = [None if key in na else key.decode("utf-8", errors="replace") for key in keys]
+        texts = [None if key in na else decode(key) for key in keys]
         if kind == "string":
             columns[c] = texts
             continue
         out = np.empty(nrows, dtype=np.float64)
         for r, t in enumerate(texts):
             ms = np.nan if t is None else parse_time(t)
-            if ms is None:
-                raise err(s_list[r], c + 1, f"{t!r} is not a date (time column {setup.column_names[c]!r})")
+            if ms is None:   # not a date: NA, counted and reported
+                ms = np.nan
+                invalid.setdefault(c, [0, _show(t)])[0] += 1
             out[r] = ms
         columns[c] = out
 

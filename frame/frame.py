@@ -24,22 +24,17 @@ import cluster
 from cluster.dkv import Value
 from cluster.mrtask import chunk_key
 
+from . import ops
 from .chunks import decode_native, encode_chunk, plan_chunks, spread_homes
+from .rollups import rollup_stats
+from .store import check_key, delete_vecs, new_vec_key, put_header
 
 TYPES = ("numeric", "enum", "string", "time")
 PUT_BATCH_BYTES = 16 << 20
 
 
-def _cloud(cloud=None):
+def _cloud_or_current(cloud=None):
     return cloud or cluster.current()
-
-
-def new_vec_key() -> str:
-    return f"$vec/{uuid.uuid4().hex}"
-
-
-def rollup_key(vec: str) -> str:
-    return f"{vec}$rollups"
 
 
 class Frame:
@@ -47,7 +42,7 @@ class Frame:
 
     def __init__(self, key: str, header: dict | None = None, cloud=None):
         self.key = key
-        self._cloud = _cloud(cloud)
+        self._cloud = _cloud_or_current(cloud)
         if header is None:
             value = self._cloud.dkv.get(key)
             if value is None or value.type != "frame":
@@ -56,6 +51,16 @@ class Frame:
         self._h = header
 
     # ---------------------------------------------------------------- shape and schema
+    @property
+    def cloud(self):
+        """The cloud this frame lives in (a ``cluster.Cloud``)."""
+        return self._cloud
+
+    @property
+    def header(self) -> dict:
+        """A copy of the stored header: names, types, domains, vecs, espc, homes, dtypes, owned (see the module doc)."""
+        return dict(self._h)
+
     @property
     def names(self) -> list[str]:
         return list(self._h["names"])
@@ -99,26 +104,60 @@ class Frame:
         return list(self._h["homes"])
 
     @property
+    def parse_summary(self) -> dict | None:
+        """For a frame parsed from a file: ``{"source", "rows", "header", "sep", "encoding", "invalid": {column:
+        {"count", "type", "first"}}}``, the values that were not of their column's type and became NA (H2O's parse
+        reports invalid lines likewise). None for frames made otherwise."""
+        return self._h.get("parse")
+
+    @property
     def byte_size(self) -> int:
         """Compressed bytes of this frame's chunks held in the DKV."""
         return self._cloud.dkv.bytes_of([f"{v}#" for v in self._h["vecs"]])
 
     def col_index(self, col: str | int) -> int:
-        if isinstance(col, (int, np.integer)):
-            if not -self.ncols <= col < self.ncols:
-                raise IndexError(f"column {col} out of range for a frame of {self.ncols} columns")
-            return int(col) % self.ncols
-        try:
-            return self._h["names"].index(col)
-        except ValueError:
-            raise KeyError(f"no column {col!r} in frame {self.key} (columns: {self.names[:20]}"
-                           f"{'...' if self.ncols > 20 else ''})") from None
+        """The position of column ``col``: a name, or an index where a negative one counts from the end (h2o-py's
+        rule, Rapids' ``cols_py``). A name or index that matches no column raises ``KeyError`` naming the
+        frame's columns; anything else (a bool, a float, a list) raises ``TypeError``.
+
+        >>> fr = Frame.from_numpy(np.zeros((2, 3)), names=["a", "b", "c"])    # doctest: +SKIP
+        >>> fr.col_index("b"), fr.col_index(2), fr.col_index(-1)              # doctest: +SKIP
+        (1, 2, 2)
+        """
+        n = self.ncols
+        if isinstance(col, (bool, np.bool_)) or not isinstance(col, (str, int, np.integer)):
+            raise TypeError(f"a column is a name or an index, not {type(col).__name__} ({col!r})")
+        if isinstance(col, str):
+            if col in self._h["names"]:
+                return self._h["names"].index(col)
+            what = f"column {col!r}"
+        elif -n <= col < n:
+            return int(col) % n
+        else:
+            what = f"column index {col} (indexes run from {-n} to {n - 1})"
+        raise KeyError(f"no {what} in frame {self.key}; its {n} columns: {self.names[:20]}"
+                       f"{'...' if n > 20 else ''}")
 
     def isfactor(self) -> bool:
         return all(t == "enum" for t in self._h["types"])
 
     def levels(self) -> list[list[str] | None]:
         return [d for d in self._h["domains"]]
+
+    def set_domain(self, col: str | int, domain: Sequence[str]) -> None:
+        """Rename the levels of categorical column ``col`` (its codes stay: level i is called ``domain[i]``); a
+        stored frame is updated in the DKV.
+
+        >>> preds.set_domain("predict", ["no", "yes"])                       # doctest: +SKIP
+        """
+        i = self.col_index(col)
+        if self._h["types"][i] != "enum":
+            raise ValueError(f"column {self.names[i]!r} is {self._h['types'][i]}, not categorical: use asfactor()")
+        h = {**self._h, "domains": list(self._h["domains"])}
+        h["domains"][i] = [str(d) for d in domain]
+        self._h = h
+        if h.get("stored", True):
+            self._cloud.dkv.put(self.key, Value("frame", h, immutable=False))
 
     def __repr__(self) -> str:
         return f"<Frame {self.key}: {self.nrows} rows x {self.ncols} cols>"
@@ -149,12 +188,22 @@ class Frame:
 
     # ---------------------------------------------------------------- selection and assignment
     def __getitem__(self, item) -> "Frame":
-        if isinstance(item, (str, int, np.integer)):
-            cols = [self.col_index(item)]
-        elif isinstance(item, (list, tuple)):
+        """Columns, as h2o-py selects them (a view sharing this frame's vecs): ``fr["a"]``, ``fr[1]``, ``fr[-1]``
+        (the last column), ``fr[["a", "c"]]``, ``fr[[0, -1]]``, ``fr[1:3]``. A name or index that matches no
+        column raises ``KeyError`` naming the columns (``col_index``).
+
+        >>> fr = Frame.from_numpy(np.zeros((2, 3)), names=["a", "b", "c"])    # doctest: +SKIP
+        >>> fr[-1].names, fr[[0, 2]].names, fr[1:].names                      # doctest: +SKIP
+        (['c'], ['a', 'c'], ['b', 'c'])
+        """
+        if isinstance(item, slice):
+            cols = list(range(self.ncols)[item])
+        elif isinstance(item, list):
             cols = [self.col_index(c) for c in item]
+        elif isinstance(item, tuple):       # h2o-py reads fr[rows, cols]: refused rather than misread as columns
+            raise TypeError("fr[rows, cols] is not supported; select columns with a list: fr[[...]]")
         else:
-            raise TypeError(f"select columns with a name, an index or a list of them, not {type(item).__name__}")
+            cols = [self.col_index(item)]
         return self._view(cols)
 
     def _view(self, cols: list[int]) -> "Frame":
@@ -168,9 +217,18 @@ class Frame:
                   "temporary": False, "stored": False}
         return Frame(header["key"], header, self._cloud)
 
-    def __setitem__(self, name: str, column: "Frame") -> None:
-        """``fr["y"] = fr["y"].asfactor()``: replace (or append) a column with a one-column frame of the same
-        row layout. This frame takes ownership of the new vec."""
+    def __setitem__(self, item: str | int, column: "Frame") -> None:
+        """``fr["y"] = fr["y"].asfactor()`` or ``fr[784] = fr[784].asfactor()``: replace a column, by name or
+        by index (negative from the end), with a one-column frame of the same row layout; the column keeps its
+        name. A new *name* appends a column (as h2o-py); an index out of range raises ``KeyError``. This frame
+        takes ownership of the new vec.
+
+        >>> fr = Frame.from_numpy(np.array([[1.0, 0.0], [2.0, 1.0]]), names=["x", "y"])   # doctest: +SKIP
+        >>> fr[1] = fr[1].asfactor()                                                      # doctest: +SKIP
+        >>> fr.types                                                                      # doctest: +SKIP
+        {'x': 'numeric', 'y': 'enum'}
+        """
+        i = None if isinstance(item, str) and item not in self._h["names"] else self.col_index(item)
         if not isinstance(column, Frame) or column.ncols != 1:
             raise ValueError("assign a one-column Frame (e.g. fr['y'].asfactor())")
         if column._h["espc"] != self._h["espc"] or column._h["homes"] != self._h["homes"]:
@@ -180,11 +238,10 @@ class Frame:
         h.setdefault("dtypes", [None] * self.ncols)
         vec, ctype, dom = column._h["vecs"][0], column._h["types"][0], column._h["domains"][0]
         dtype = column._h.get("dtypes", [None])[0]
-        if name in h["names"]:
-            i = h["names"].index(name)
+        if i is not None:
             h["vecs"][i], h["types"][i], h["domains"][i], h["dtypes"][i] = vec, ctype, dom, dtype
         else:
-            for k, v in (("names", name), ("vecs", vec), ("types", ctype), ("domains", dom), ("dtypes", dtype)):
+            for k, v in (("names", item), ("vecs", vec), ("types", ctype), ("domains", dom), ("dtypes", dtype)):
                 h[k].append(v)
         if vec in column._h["owned"]:              # take ownership of the new vec
             h["owned"] = sorted(set(h["owned"]) | {vec})
@@ -336,22 +393,18 @@ class Frame:
     # ---------------------------------------------------------------- operations (MRTasks in frame.ops)
     def asfactor(self) -> "Frame":
         """This column as a categorical (H2O's as.factor); assign it back with ``fr["y"] = fr["y"].asfactor()``."""
-        from .ops import asfactor
-        return asfactor(self)
+        return ops.asfactor(self)
 
     def split_frame(self, ratios=(0.75,), destination_frames=None, seed: int | None = None) -> list["Frame"]:
         """Random row split into ``len(ratios) + 1`` frames (H2O's split_frame)."""
-        from .ops import split_frame
-        return split_frame(self, ratios, destination_frames, seed)
+        return ops.split_frame(self, ratios, destination_frames, seed)
 
     def summary(self, return_data: bool = False):
         """Per-column rollups (min, mean, max, sigma, zeros, missing) as a pandas table."""
-        from .ops import summary
-        return summary(self, return_data)
+        return ops.summary(self, return_data)
 
     def rollups(self) -> list[dict]:
         """Cached rollup statistics of every column (computed once by an MRTask)."""
-        from .rollups import rollup_stats
         return rollup_stats(self)
 
     def remove(self) -> None:
@@ -360,29 +413,33 @@ class Frame:
         remove(self.key, cloud=self._cloud)
 
 
-def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None) -> Frame:
-    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])``."""
+def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None,
+                      columns: Sequence[int] | None = None) -> Frame:
+    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])`` (only the output columns
+    ``columns``, by index, when given: one task's outputs can make several frames, each owning its columns)."""
     layout = getattr(task, "output_layout", None)
     if not layout:
         raise ValueError("this task wrote no output columns: run do_all(frame, outputs=[types])")
-    if len(names) != len(layout["vecs"]):
-        raise ValueError(f"{len(layout['vecs'])} output columns, {len(names)} names given")
+    idx = list(range(len(layout["vecs"]))) if columns is None else [int(j) for j in columns]
+    if len(names) != len(idx):
+        raise ValueError(f"{len(idx)} output columns, {len(names)} names given")
+    vecs, types = [layout["vecs"][j] for j in idx], [layout["types"][j] for j in idx]
     espc = [0]
     for c in layout["chunks"]:
         espc.append(espc[-1] + int(c["nrows"]))
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
-    _check_key(key)
-    header = {"key": key, "names": list(names), "types": list(layout["types"]),
-              "domains": [None] * len(names), "vecs": list(layout["vecs"]), "espc": espc,
-              "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
-              "owned": list(layout["vecs"])}
-    return _store(header, _cloud(cloud))
+    check_key(key)
+    header = {"key": key, "names": list(names), "types": types, "domains": [None] * len(names), "vecs": vecs,
+              "espc": espc, "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
+              "owned": vecs}
+    return store_frame(header, _cloud_or_current(cloud))
 
 
-def _store(header: dict, cloud) -> Frame:
-    header = {**header, "stored": True}
-    cloud.dkv.put(header["key"], Value("frame", header, immutable=False))
-    return Frame(header["key"], header, cloud)
+def store_frame(header: dict, cloud) -> Frame:
+    """Store a complete frame header (its chunks already in the DKV) and return the frame's handle."""
+    return Frame(header["key"], put_header(header, cloud), cloud)
+
+
 
 
 def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tuple[list[int], list[str]]:
@@ -401,12 +458,13 @@ def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tup
 
 def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, cloud=None,
                 espc: list[int] | None = None, homes: list[str] | None = None, temporary: bool = False,
-                nchunks: int | None = None) -> Frame:
+                nchunks: int | None = None, parse: dict | None = None) -> Frame:
     """Encode columns (name, type, domain, values, dtype hint) into chunks, store them at their homes,
-    then store the header. Nothing is left behind if a step fails."""
-    cloud = _cloud(cloud)
+    then store the header (with ``parse``, the summary of the file they were parsed from). Nothing is left
+    behind if a step fails."""
+    cloud = _cloud_or_current(cloud)
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
-    _check_key(key)
+    check_key(key)
     names = [c[0] for c in columns]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate column names: {sorted({n for n in names if names.count(n) > 1})}")
@@ -439,21 +497,12 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
         header = {"key": key, "names": names, "types": [c[1] for c in columns],
                   "domains": [c[2] for c in columns], "vecs": vecs, "espc": list(espc), "homes": list(homes),
                   "dtypes": [c[4] for c in columns], "owned": list(vecs), "temporary": temporary}
-        return _store(header, cloud)
+        if parse is not None:
+            header["parse"] = parse
+        return store_frame(header, cloud)
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or any(c in key for c in "#\0"):
-        raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # ")
-
-
-def delete_vecs(cloud, vecs: list[str]) -> None:
-    """Delete every chunk and rollup of these vecs on every node (one broadcast)."""
-    if vecs:
-        cloud.dkv.delete_prefix([f"{v}#" for v in vecs] + [rollup_key(v) for v in vecs])
 
 
 def get_frame(key: str, cloud=None) -> Frame:
@@ -465,7 +514,7 @@ def remove(key: "str | Frame", cloud=None) -> None:
     """Delete a frame: its header and every chunk and rollup of the vecs it owns, on every node."""
     if isinstance(key, Frame):
         key = key.key
-    cloud = _cloud(cloud)
+    cloud = _cloud_or_current(cloud)
     value = cloud.dkv.get(key)
     if value is None:
         raise KeyError(f"no frame {key!r} in the cloud")

@@ -1,24 +1,35 @@
 """CSV import: guess the setup from a sample, parse byte ranges in parallel on the nodes, unify domains.
 
-``import_file(path)`` is for a path every node can read: the file is cut into byte ranges, one chunk each,
+``import_file(path)`` is for a path every node can read: the file's data (from :func:`data_start`: past a
+byte-order mark and the header, decided once here from the sample) is cut into byte ranges, one chunk each,
 spread over the members; a :class:`ParseTask` (an MRTask over those ranges) parses each range on its home
 node (the Numba tokenizer releases the GIL, so a node's cores parse in parallel) and stores the columns'
 chunks right there. Categorical columns are parsed with per-chunk domains, then unified into one sorted
 domain (H2O's rule) and their chunks recoded where needed. ``upload_file(path)`` is for a file only the
 caller has, and for gzip files: the caller parses and ships the chunks.
 
-A malformed line fails the whole import with an error naming the line and column, and every chunk already
-written is deleted: no half-written frame stays in the DKV.
+**Record boundaries.** A record belongs to the range its first byte lies in. Where a record starts depends on
+everything before it (a quoted field may hold line breaks), so the parse is speculative and checked: each
+range is parsed from the first line start in it, and returns its :func:`~frame.csv_records.boundary_map`
+(cheap unless it holds a quote byte); the caller composes the maps in file order, which gives every range its
+true first record start, and parses again only the ranges whose guess was wrong (a range that begins inside a
+quoted field). Errors found while parsing from a wrong guess are dropped with it.
 
->>> fr = import_file("/work/shared/data/h2o-smalldata/iris_wheader.csv")      # doctest: +SKIP
->>> fr.types["class"]                                                         # doctest: +SKIP
-'enum'
+Nothing is lost silently: a malformed record fails the whole import with an error naming the file, line and
+column, and every chunk already written is deleted; values that were not of their column's type and became NA
+are counted per column, reported by a :class:`ParseWarning` and kept in the frame's ``parse_summary``.
+
+>>> fr = import_file("tests/data/h2o-smalldata/iris_wheader.csv")      # doctest: +SKIP
+>>> fr.types["class"], fr.parse_summary["rows"]                        # doctest: +SKIP
+('enum', 150)
 """
 from __future__ import annotations
 
 import gzip
+import logging
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -27,24 +38,35 @@ import cluster
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
-from .csv_parser import ParseError, count_lines, parse_range, unify_domains
-from .frame import Frame, _check_key, _store, delete_vecs, new_vec_key, write_frame
+from .csv_parser import NeedMore, ParseError, count_lines, parse_range, unify_domains
+from .csv_records import boundary_map, data_start, record_starts_from_maps
+from .frame import Frame, store_frame, write_frame
+from .store import check_key, delete_vecs, new_vec_key
 from .parse_setup import ParseSetup, guess_setup
+
+log = logging.getLogger("aquifer.import")
 
 SAMPLE_BYTES = 4 << 20          # H2O guesses the setup from about one 4 MB chunk
 MIN_RANGE_BYTES = 64 << 10
+MAX_RANGES = 100_000            # chunks one import may make (a tiny chunk_size on a big file is refused)
+MAX_RECORD_BYTES = 64 << 20     # how far past its range a node reads to finish the range's last record
+
+
+class ParseWarning(UserWarning):
+    """Values of a parsed file that became NA without being NA strings (counted per column)."""
 
 
 class ByteRanges:
-    """A file cut into byte ranges, each homed on a node: the source of a :class:`ParseTask`."""
+    """A file's byte ranges ``[bounds[i], bounds[i+1])``, each homed on a node: the source of a
+    :class:`ParseTask`. ``only`` restricts the ranges mapped over (their chunk indexes stay)."""
 
-    def __init__(self, size: int, homes: list[str], nranges: int):
-        self.bounds = np.linspace(0, size, nranges + 1).round().astype(np.int64).tolist()
-        self.homes = homes
+    def __init__(self, bounds: list[int], homes: list[str], only: list[int] | None = None):
+        self.bounds, self.homes, self.only = bounds, homes, only
 
     def mr_layout(self, columns=None) -> dict:
-        return {"vecs": [], "chunks": [{"cidx": i, "home": self.homes[i % len(self.homes)], "start": self.bounds[i],
-                                        "nrows": self.bounds[i + 1] - self.bounds[i]} for i in range(len(self.bounds) - 1)]}
+        todo = range(len(self.bounds) - 1) if self.only is None else self.only
+        return {"vecs": [], "chunks": [{"cidx": i, "home": self.homes[i], "start": self.bounds[i],
+                                        "nrows": self.bounds[i + 1] - self.bounds[i]} for i in todo]}
 
 
 def _encode_block(block, setup: ParseSetup):
@@ -61,55 +83,88 @@ def _encode_block(block, setup: ParseSetup):
     return values, domains
 
 
-def _in_file(exc: ParseError, path: str, lines_before: int) -> ParseError:
-    """A range's ParseError (lines counted from the range) with the file's name and line number."""
-    return ParseError(exc.line + lines_before, exc.column, f"{path}: {exc.message}")
-
-
-def _parse(buf, start: int, end: int, setup: ParseSetup, path: str):
-    try:
-        return parse_range(buf, start, end, setup)
-    except ParseError as exc:
-        raise _in_file(exc, path, count_lines(buf, 0, start)) from None
+def _in_file(exc: ParseError, path: str, lines_before: int, offset: int = 0) -> ParseError:
+    """A range's ParseError (lines and bytes counted from the range) with the file's name, line and byte."""
+    return ParseError(exc.line + lines_before, exc.column, f"{path}: {exc.message}",
+                      None if exc.offset is None else exc.offset + offset)
 
 
 class ParseTask(MRTask):
-    """Parse one byte range per chunk of a :class:`ByteRanges` source; store its column chunks locally."""
+    """Parse one byte range per chunk of a :class:`ByteRanges` source; store its column chunks locally.
+
+    Without ``firsts`` a range is parsed from its first line start (a guess, checked by the caller from the
+    returned boundary maps); with ``firsts`` from its known first record. Parse errors are returned in
+    ``failed`` for the caller to judge (a wrong guess makes errors of its own) and raise as ParseError."""
     path: str = ""
     setup: dict = None
     vecs: list = None
+    data_start: int = 0
+    firsts: list = None        # [[cidx, file offset of the range's first record]] for a checked re-parse
     rows: list = None          # [[cidx, nrows]]
     domains: list = None       # [[cidx, [local domain or None per column]]]
+    maps: list = None          # [[cidx, ends, firsts, guessed first]] (file offsets)
+    invalid: list = None       # [[cidx, [[column, count, shown]]]]
+    failed: list = None        # [[cidx, line in the range, column, message, file byte offset or None]]
 
     def map(self, cs):
         setup = ParseSetup.from_dict(self.setup)
-        buf, offset = _read_range(self.path, cs.start, cs.start + cs.nrows)
-        try:
-            block = parse_range(buf, cs.start - offset, cs.start + cs.nrows - offset, setup)
-        except ParseError as exc:
-            raise _in_file(exc, self.path, _lines_before(self.path, cs.start)) from None
+        start, end = cs.start, cs.start + cs.nrows
+        known = dict(self.firsts).get(cs.cidx) if self.firsts else None
+        path = self.local_files.check(self.path)          # only under the node's --data-dir (cluster.files)
+        buf, offset, eof = _read_range(path, start, end, end)
+        lo, hi = start - offset, end - offset
+        if known is not None:
+            first = known - offset
+        else:
+            nl = buf.find(b"\n", lo, hi)   # the guess: the first line start in the range
+            first = lo if start == self.data_start or buf[lo - 1] == 10 else hi if nl < 0 else nl + 1
+            ends, fsts = boundary_map(buf, lo, hi, setup)
+            self.maps = [[cs.cidx, ends, [f + offset if f >= 0 else -1 for f in fsts], first + offset]]
+        while True:
+            try:
+                block = parse_range(buf, lo, hi, setup, first=first, eof=eof)
+                break
+            except NeedMore:
+                if len(buf) - hi >= MAX_RECORD_BYTES:
+                    exc = ParseError(1 + count_lines(buf, lo, hi), None,
+                                     f"a record that starts before this line runs more than "
+                                     f"{MAX_RECORD_BYTES >> 20} MiB further (the limit of a record): a quote "
+                                     f"that never closes?")
+                    return self._failed(cs, exc, offset)
+                buf, offset, eof = _read_range(path, start, end, offset + 2 * len(buf))
+            except ParseError as exc:
+                return self._failed(cs, exc, offset)
         values, domains = _encode_block(block, setup)
         for vec, value in zip(self.vecs, values):
             cs.put_local(vec, value)
         self.rows = [[cs.cidx, block.nrows]]
         self.domains = [[cs.cidx, domains]]
+        self.invalid = [[cs.cidx, [[c, n, shown] for c, (n, shown) in block.invalid.items()]]]
+
+    def _failed(self, cs, exc: ParseError, offset: int) -> None:
+        """Return a parse error: its line counted from the range's start (the caller adds the lines before the
+        range if it raises it), its byte offset in the file."""
+        self.failed = [[cs.cidx, exc.line, exc.column, exc.message, None if exc.offset is None else exc.offset + offset]]
 
     def reduce(self, o):
-        self.rows = (self.rows or []) + (o.rows or [])
-        self.domains = (self.domains or []) + (o.domains or [])
+        for name in ("rows", "domains", "maps", "invalid", "failed"):
+            setattr(self, name, (getattr(self, name) or []) + (getattr(o, name) or []))
 
 
-def _read_range(path: str, start: int, end: int) -> tuple[memoryview, int]:
-    """The bytes a range needs: from the byte before ``start`` (the line-boundary rule looks at it) to the
-    end of the line running past ``end``. Reading just that (not mapping the file) keeps a node's memory at
-    a few ranges, whatever the file size. Returns (bytes, file offset of bytes[0])."""
+def _read_range(path: str, start: int, end: int, upto: int) -> tuple[bytearray, int, bool]:
+    """The bytes a range needs: from the byte before ``start`` (the line-start guess looks at it) to at least
+    ``upto`` and then to the end of that line. Reading just that (not mapping the file) keeps a node's memory at
+    a few ranges, whatever the file size. Returns (bytes, file offset of bytes[0], whether they reach EOF)."""
     offset = max(0, start - 1)
     with open(path, "rb") as fh:
-        data = bytearray(os.pread(fh.fileno(), end - offset, offset))
-        pos, step = end, 1 << 16
-        while True:
-            more = os.pread(fh.fileno(), step, pos)
+        fd = fh.fileno()
+        data = bytearray(os.pread(fd, max(upto, end) - offset, offset))
+        pos, step = offset + len(data), 1 << 16
+        eof = pos < max(upto, end)
+        while not eof:
+            more = os.pread(fd, step, pos)
             if not more:
+                eof = True
                 break
             nl = more.find(b"\n")
             if nl >= 0:
@@ -117,20 +172,28 @@ def _read_range(path: str, start: int, end: int) -> tuple[memoryview, int]:
                 break
             data += more
             pos += len(more)
-    return memoryview(data), offset
+        if not eof:   # EOF right after the line end?
+            eof = os.pread(fd, 1, offset + len(data)) == b""
+    return data, offset, eof
 
 
-def _lines_before(path: str, start: int) -> int:
-    """Line breaks in the file before byte ``start`` (read in blocks: only on the error path)."""
-    before = pos = 0
-    with open(path, "rb") as fh:
-        while pos < start:
-            block = os.pread(fh.fileno(), min(1 << 24, start - pos), pos)
-            if not block:
-                break
-            before += block.count(b"\n")
-            pos += len(block)
-    return before
+class CountLinesTask(MRTask):
+    """Line breaks in each byte range of a file (only on the error path: to name a file line)."""
+    path: str = ""
+    count: int = 0
+
+    def map(self, cs):
+        pos, end = cs.start, cs.start + cs.nrows
+        with open(self.local_files.check(self.path), "rb") as fh:       # only under the node's --data-dir
+            while pos < end:
+                block = os.pread(fh.fileno(), min(1 << 24, end - pos), pos)
+                if not block:
+                    break
+                self.count += block.count(b"\n")
+                pos += len(block)
+
+    def reduce(self, o):
+        self.count += o.count
 
 
 class RecodeTask(MRTask):
@@ -165,19 +228,45 @@ def _is_gzip(path: str) -> bool:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _setup(path, sep, header, col_names, col_types, na_strings) -> ParseSetup:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no such file: {path}")
-    sample = _read_sample(path)
-    if not sample.strip():
+def _setup(path, sample: bytes, sep, header, col_names, col_types, na_strings, encoding) -> ParseSetup:
+    if not sample.strip(b" \r\n"):
         raise ValueError(f"{path} is empty: nothing to import")
-    return guess_setup(sample, sep=sep, header=header, column_names=col_names, col_types=col_types,
-                       na_strings=na_strings)
+    try:
+        return guess_setup(sample, sep=sep, header=header, column_names=col_names, col_types=col_types,
+                           na_strings=na_strings, encoding=encoding)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _data_start(path: str, sample: bytes, setup: ParseSetup, whole: bool) -> int:
+    """Where the data records begin (decided once, for every range)."""
+    start = data_start(sample, setup)
+    if start < 0:
+        if not whole:
+            raise ValueError(f"{path}: the header record is longer than the {SAMPLE_BYTES >> 20} MiB sample")
+        start = len(sample)
+    return start
+
+
+def _range_bounds(begin: int, size: int, parallelism: int, chunk_size: int | None) -> list[int]:
+    """Byte-range bounds over ``[begin, size)``: ``chunk_size`` bytes each, or H2O's heuristic (about 4
+    ranges per core over the cloud, but not tiny ones)."""
+    span = size - begin
+    if chunk_size is None:
+        n = max(1, min(4 * parallelism, math.ceil(span / MIN_RANGE_BYTES)))
+    else:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive number of bytes, got {chunk_size!r}")
+        n = max(1, math.ceil(span / int(chunk_size)))
+        if n > MAX_RANGES:
+            raise ValueError(f"chunk_size={chunk_size} would cut {span:,} bytes into {n:,} chunks (at most "
+                             f"{MAX_RANGES:,}): use a larger chunk_size")
+    return np.linspace(begin, size, n + 1).round().astype(np.int64).tolist()
 
 
 def _frame_key(path: str, destination_frame: str | None) -> str:
     if destination_frame:
-        _check_key(destination_frame)
+        check_key(destination_frame)
         return destination_frame
     base = os.path.basename(path)
     for ext in (".gz", ".csv", ".txt", ".data"):
@@ -187,42 +276,104 @@ def _frame_key(path: str, destination_frame: str | None) -> str:
 
 
 def import_file(path: str, sep: str | None = None, header=None, col_types=None, na_strings=None,
-                destination_frame: str | None = None, col_names=None, cloud=None) -> Frame:
+                destination_frame: str | None = None, col_names=None, encoding: str = "utf-8",
+                chunk_size: int | None = None, cloud=None) -> Frame:
     """Import a CSV that every node can read at ``path``, parsed in parallel on the nodes.
 
     ``header``: None guesses (H2O's 0), True/1 first line is a header, False/-1 data. ``col_types``: a list
     or ``{name: type}`` of ``numeric``/``enum``/``string``/``time`` (H2O's spellings accepted).
-    ``na_strings``: a list for all columns or ``{name: [...]}``. gzip files are parsed by the caller.
+    ``na_strings``: a list for all columns or ``{name: [...]}`` (added to the usual NA spellings).
+    ``encoding``: the file's text encoding (UTF-8; any ASCII-compatible one such as ``"latin-1"``).
+    ``chunk_size``: bytes per parse range and chunk (H2O's parse ``chunk_size``; default: about 4 ranges per
+    core of the cloud). gzip files are parsed by the caller. Values that are not of their column's type
+    become NA, are counted and reported (:class:`ParseWarning`, ``frame.parse_summary``).
+    Nodes read the file only under their ``--data-dir`` (by default their working directory); this process's
+    own embedded node reads what this process can.
+
+    >>> fr = import_file("tests/data/h2o-smalldata/prostate.csv")       # doctest: +SKIP
+    >>> fr.shape                                                          # doctest: +SKIP
+    (380, 9)
     """
     cloud = cloud or cluster.current()
     path = os.path.abspath(path)
-    setup = _setup(path, sep, header, col_names, col_types, na_strings)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    sample = _read_sample(path)
+    setup = _setup(path, sample, sep, header, col_names, col_types, na_strings, encoding)
     key = _frame_key(path, destination_frame)
     if _is_gzip(path):
-        return _parse_here(path, setup, key, cloud)
+        return _parse_here(path, setup, key, cloud, chunk_size)
     size = os.path.getsize(path)
+    begin = _data_start(path, sample, setup, whole=len(sample) == size)
     st = cloud.status()
     members = [m["node"] for m in st["members"] if m["state"] != "dead"]
     cores = min(m["cores"] for m in st["members"])
-    # H2O's heuristic: about 4 ranges per core over the cloud, but not tiny ones
-    nranges = max(1, min(4 * cores * len(members), math.ceil(size / MIN_RANGE_BYTES)))
-    source = ByteRanges(size, members, nranges)
+    bounds = _range_bounds(begin, size, cores * len(members), chunk_size)
+    nranges = len(bounds) - 1
+    source = ByteRanges(bounds, [members[i % len(members)] for i in range(nranges)])
     vecs = [new_vec_key() for _ in setup.column_names]
     try:
-        task = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs).do_all(source, cloud=cloud)
-        rows = dict((c, n) for c, n in task.rows)
+        task = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin).do_all(source, cloud=cloud)
+        rows, domains, invalid = dict(task.rows or ()), dict(task.domains or ()), dict(task.invalid or ())
+        maps = {c: (ends, firsts, bounds[c + 1], guess) for c, ends, firsts, guess in task.maps}
+        true = record_starts_from_maps([maps[i][:3] for i in range(nranges)])
+        wrong = [i for i in range(nranges) if true[i] != maps[i][3]]
+        _raise_first([f for f in task.failed or () if f[0] not in wrong], path, source, cloud)
+        if wrong:   # ranges that begin inside a quoted field: parse them again from their true first record
+            log.info("%s: %d of %d ranges begin inside a quoted field; parsing them again", path, len(wrong),
+                     nranges)
+            again = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin,
+                              firsts=[[i, true[i]] for i in wrong]).do_all(ByteRanges(bounds, source.homes, wrong),
+                                                                           cloud=cloud)
+            _raise_first(again.failed, path, source, cloud)
+            rows.update(again.rows or ())
+            domains.update(again.domains or ())
+            invalid.update(again.invalid or ())
         espc = [0]
         for i in range(nranges):
             espc.append(espc[-1] + rows[i])
-        homes = [r["home"] for r in source.mr_layout()["chunks"]]
-        domains = _unify(task.domains, setup, vecs, espc, homes, cloud, key)
-        header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains,
-                   "vecs": vecs, "espc": espc, "homes": homes, "dtypes": [None] * len(vecs), "owned": vecs,
-                   "source": path}
-        return _store(header_, cloud)
+        domains_ = _unify(sorted(domains.items()), setup, vecs, espc, source.homes, cloud, key)
+        parse = _summary(path, setup, espc[-1], [(c, n, s) for i in range(nranges) for c, n, s in invalid.get(i, [])])
+        header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains_,
+                   "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
+                   "owned": vecs, "source": path, "parse": parse}
+        fr = store_frame(header_, cloud)
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
+    _report(parse)
+    return fr
+
+
+def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> None:
+    """Raise the parse error of the earliest range, if any, with its file line (the lines before its range
+    counted on the nodes: the caller may not have the file)."""
+    if failed:
+        cidx, line, column, message, offset = min(failed)
+        before = ByteRanges([0, *source.bounds[:cidx + 1]], [source.homes[0], *source.homes[:cidx]])
+        lines = CountLinesTask(path=path).do_all(before, cloud=cloud).count
+        raise ParseError(line + lines, column, f"{path}: {message}", offset)
+
+
+def _summary(path: str, setup: ParseSetup, nrows: int, invalid: list[tuple[int, int, str]]) -> dict:
+    """The frame's parse summary: rows, and per column the values that became NA without being NA strings."""
+    per: dict[str, dict] = {}
+    for c, n, shown in invalid:
+        rec = per.setdefault(setup.column_names[c], {"count": 0, "type": setup.column_types[c], "first": shown})
+        rec["count"] += n
+    return {"source": path, "rows": nrows, "header": setup.header, "sep": setup.sep, "encoding": setup.encoding,
+            "invalid": per}
+
+
+def _report(parse: dict) -> None:
+    """Warn (and log) once per import, naming every column with values that became NA and their counts."""
+    bad = parse["invalid"]
+    if bad:
+        what = "; ".join(f"column {name!r} ({r['type']}): {r['count']:,} (first {r['first']})"
+                         for name, r in bad.items())
+        msg = f"{parse['source']}: values that were not of their column's type became NA: {what}"
+        log.warning(msg)
+        warnings.warn(msg, ParseWarning, stacklevel=3)
 
 
 def _unify(chunk_domains: list, setup: ParseSetup, vecs, espc, homes, cloud, key) -> list:
@@ -252,16 +403,28 @@ def _unify(chunk_domains: list, setup: ParseSetup, vecs, espc, homes, cloud, key
     return domains
 
 
-def _parse_here(path: str, setup: ParseSetup, key: str, cloud) -> Frame:
+def _parse_here(path: str, setup: ParseSetup, key: str, cloud, chunk_size: int | None = None) -> Frame:
     """Parse in this process (gzip, or a file only the caller has) and ship the chunks to their homes."""
     opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rb") as fh:
         data = fh.read()
+    begin = _data_start(path, data, setup, whole=True)
     cores = os.cpu_count() or 1
-    nranges = max(1, min(4 * cores, math.ceil(len(data) / MIN_RANGE_BYTES)))
-    bounds = np.linspace(0, len(data), nranges + 1).round().astype(np.int64).tolist()
+    bounds = _range_bounds(begin, len(data), cores, chunk_size)
+    nranges = len(bounds) - 1
+
+    def scan(i):
+        return (*boundary_map(data, bounds[i], bounds[i + 1], setup), bounds[i + 1])
+
+    def parse(i):
+        try:
+            return parse_range(data, bounds[i], bounds[i + 1], setup, first=firsts[i])
+        except ParseError as exc:
+            raise _in_file(exc, path, count_lines(data, 0, bounds[i]), 0) from None
+
     with ThreadPoolExecutor(max_workers=cores) as pool:
-        blocks = list(pool.map(lambda i: _parse(data, bounds[i], bounds[i + 1], setup, path), range(nranges)))
+        firsts = record_starts_from_maps(list(pool.map(scan, range(nranges))))
+        blocks = list(pool.map(parse, range(nranges)))
     nrows = sum(b.nrows for b in blocks)
     columns = []
     for j, (name, ctype) in enumerate(zip(setup.column_names, setup.column_types)):
@@ -276,13 +439,21 @@ def _parse_here(path: str, setup: ParseSetup, key: str, cloud) -> Frame:
         else:
             vals = np.concatenate([b.columns[j] for b in blocks]) if blocks else np.empty(0)
             columns.append((name, ctype, None, vals, None))
-    return write_frame(columns, nrows, key=key, cloud=cloud)
+    parse = _summary(path, setup, nrows, [(c, n, s) for b in blocks for c, (n, s) in b.invalid.items()])
+    fr = write_frame(columns, nrows, key=key, cloud=cloud, parse=parse)
+    _report(parse)
+    return fr
 
 
 def upload_file(path: str, sep: str | None = None, header=None, col_types=None, na_strings=None,
-                destination_frame: str | None = None, col_names=None, cloud=None) -> Frame:
-    """Import a file that only this process can read: parsed here, chunks shipped to their homes."""
+                destination_frame: str | None = None, col_names=None, encoding: str = "utf-8",
+                chunk_size: int | None = None, cloud=None) -> Frame:
+    """Import a file that only this process can read: parsed here, chunks shipped to their homes. Same
+    options as :func:`import_file` (``chunk_size`` is the parse range here; the frame's chunks follow the
+    usual layout)."""
     cloud = cloud or cluster.current()
     path = os.path.abspath(path)
-    setup = _setup(path, sep, header, col_names, col_types, na_strings)
-    return _parse_here(path, setup, _frame_key(path, destination_frame), cloud)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    setup = _setup(path, _read_sample(path), sep, header, col_names, col_types, na_strings, encoding)
+    return _parse_here(path, setup, _frame_key(path, destination_frame), cloud, chunk_size)

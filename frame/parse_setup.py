@@ -13,14 +13,15 @@ Rules (H2O ``ParseSetup.guessSetup`` / ``CsvParser`` / ``PreviewParseWriter.gues
 * **Types** per column from counts of numbers, zeros, strings, dates and empties (H2O's decision list), so a
   column of numbers plus a single stray token such as ``"?"`` is numeric, a column of mostly unique strings is
   ``string`` and repeated strings are ``enum``.
-* **NA strings**: numeric and time columns always accept the NA-like spellings in :data:`NA_LIKE`; stray strings
-  the guesser saw in a column it calls numeric, NA-like tokens seen in an enum/string column and the "0" of an
-  enum-with-zeros column are added to that column's ``na_strings`` (H2O turns them into NA; we make that explicit
-  so the parser can reject every *other* non-number with a precise error). The empty field is always NA.
+* **NA strings**: every column's ``na_strings`` are the user's plus the spellings in :data:`NA_LIKE` (as pandas
+  reads them); the empty field is always NA. Stray strings in a column guessed numeric are *not* NA strings: the
+  parser turns them into NA, counts them and the importer reports the counts per column (H2O does the same
+  silently). H2O's "categorical with 0s for NAs" rule is not applied: a "0" level stays a level.
 * Unnamed columns are called ``C1..Cn`` as in H2O. A UTF-8 byte-order mark is ignored.
 
-Quoted fields may contain the separator and doubled quotes but not line breaks (each line is a record, which
-is what makes byte-range parsing possible).
+Quoted fields may contain the separator, doubled quotes and line breaks: the guesser joins a sample's lines
+into records while a quote is open, as the parser does (``frame.csv_parser``). ``encoding`` (UTF-8 by default,
+any ASCII-compatible codec) decodes the text; bytes not valid in it are refused with their offset.
 
 Example:
     >>> s = guess_setup(b"a,b,c\\n1,x,2.5\\n2,y,NA\\n3,x,1\\n")
@@ -112,6 +113,33 @@ def parse_time(text: str) -> float | None:
     return ms
 
 
+class UnterminatedQuote(ValueError):
+    """A line ends inside a quoted field: the record goes on in the next line."""
+
+
+def check_encoding(encoding: str) -> str:
+    """The codec name for ``encoding`` if it can be parsed byte-wise (separators, quotes, digits and line breaks
+    are their ASCII bytes, as in UTF-8, Latin-1 or cp1252); ValueError otherwise (UTF-16, UTF-32, ...).
+
+    >>> check_encoding("Latin-1")
+    'iso8859-1'
+    """
+    import codecs
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    probe = "\n\r\t ,;|\x01\"'0123456789.-+eENA"
+    try:
+        ok = probe.encode(name) == probe.encode("ascii")
+    except UnicodeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"encoding {encoding!r} does not keep ASCII bytes as they are (UTF-16/32 do not): "
+                         f"convert the file to UTF-8 first")
+    return name
+
+
 def split_fields(line: str, sep: str, quote: str = '"') -> list[str]:
     """Split one line into fields, quote-aware (a quote opens a field only at its start, ``""`` inside a
     quoted field is a literal quote). For ``sep == " "`` runs of spaces are one separator.
@@ -133,7 +161,7 @@ def split_fields(line: str, sep: str, quote: str = '"') -> list[str]:
             while True:
                 k = line.find(quote, j)
                 if k < 0:
-                    raise ValueError(f"unterminated quote in line {line[:80]!r}")
+                    raise UnterminatedQuote(f"unterminated quote in line {line[:80]!r}")
                 parts.append(line[j:k])
                 if k + 1 < n and line[k + 1] == quote:
                     parts.append(quote)
@@ -175,6 +203,7 @@ class ParseSetup:
     column_types: list[str]
     na_strings: list[list[str]]
     quote: str = '"'
+    encoding: str = "utf-8"
 
     def __post_init__(self) -> None:
         if not isinstance(self.sep, str) or len(self.sep) != 1 or self.sep in "\r\n":
@@ -184,6 +213,7 @@ class ParseSetup:
             raise ValueError(f"quote must be one character different from sep, got {self.quote!r}")
         if len(self.sep.encode()) != 1 or len(self.quote.encode()) != 1:
             raise ValueError("sep and quote must be single-byte (ASCII) characters")
+        self.encoding = check_encoding(self.encoding)
         if not isinstance(self.header, bool):
             raise ValueError(f"header must be a bool, got {self.header!r}")
         n = len(self.column_names)
@@ -206,51 +236,82 @@ class ParseSetup:
         """Plain dict of str/bool/lists, safe for msgpack."""
         return {"sep": self.sep, "header": self.header, "column_names": list(self.column_names),
                 "column_types": list(self.column_types), "na_strings": [list(c) for c in self.na_strings],
-                "quote": self.quote}
+                "quote": self.quote, "encoding": self.encoding}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ParseSetup":
         """Inverse of :meth:`to_dict`; unknown or missing keys raise ValueError."""
-        keys = {"sep", "header", "column_names", "column_types", "na_strings", "quote"}
-        missing, extra = keys - {"quote"} - set(d), set(d) - keys
+        keys = {"sep", "header", "column_names", "column_types", "na_strings", "quote", "encoding"}
+        missing, extra = keys - {"quote", "encoding"} - set(d), set(d) - keys
         if missing or extra:
             raise ValueError(f"bad ParseSetup dict: missing {sorted(missing)}, unexpected {sorted(extra)}")
         return cls(sep=d["sep"], header=d["header"], column_names=list(d["column_names"]),
                    column_types=list(d["column_types"]), na_strings=[list(c) for c in d["na_strings"]],
-                   quote=d.get("quote", '"'))
+                   quote=d.get("quote", '"'), encoding=d.get("encoding", "utf-8"))
 
 
-def _sample_lines(sample: bytes) -> list[str]:
+def _sample_lines(sample: bytes, encoding: str = "utf-8") -> list[str]:
+    """The sample's physical lines (blank ones kept: a quoted field may hold them), without a byte-order mark
+    or ``\r`` line ends. A sample not ending in a line break ends where the file does (the importer cuts a
+    sample of a bigger file after a line break). Text not valid in ``encoding`` is refused."""
     if not isinstance(sample, (bytes, bytearray, memoryview)):
         raise ValueError(f"sample must be bytes, got {type(sample).__name__}")
-    text = bytes(sample).decode("utf-8", errors="replace")
+    try:
+        text = bytes(sample).decode(encoding)
+    except UnicodeDecodeError as e:
+        line = bytes(sample)[:e.start].count(b"\n") + 1
+        raise ValueError(f"byte {e.start} (line {line}) is not valid {encoding}: {bytes(sample)[e.start:e.end]!r}; "
+                         f"import with the file's encoding (encoding='latin-1', 'cp1252', ...)") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.split("\n")
-    if len(lines) > 1:
-        lines.pop()   # either "" after the final newline, or a line the sample cut short
-    lines = [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-    return [ln for ln in lines if ln.strip(" \r")]
+    if lines[-1] == "":
+        lines.pop()   # after the final line break (a sample cut from a bigger file ends with one: _read_sample)
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def _safe_split(line: str, sep: str, quote: str) -> list[str] | None:
-    try:
-        return split_fields(line, sep, quote)
-    except ValueError:
-        return None
+_MAX_JOINED_LINES = 10_000   # a record the guesser joins from more lines than this ends the sample
+
+
+def _records(lines: list[str], sep: str, quote: str, limit: int, strict: bool = True) -> list[list[str] | None]:
+    """Up to ``limit`` non-blank records of the sample, split into fields: lines are joined while a quoted
+    field is open (it may hold line breaks). A record that cannot be split raises ValueError (``strict``) or
+    is None. A record still open when the sample ends is dropped (the sample cut it)."""
+    out: list[list[str] | None] = []
+    pending: list[str] = []
+    blank = " \r" if sep == "\t" else " \r\t"   # as the parser: a tab is a field's end when it separates
+    for i, ln in enumerate(lines):
+        if not pending and not ln.strip(blank):
+            continue
+        pending.append(ln)
+        rec = "\n".join(pending)
+        try:
+            fields = split_fields(rec, sep, quote)
+        except UnterminatedQuote:
+            if len(pending) < _MAX_JOINED_LINES:
+                continue
+            break
+        except ValueError as e:
+            if strict:
+                raise ValueError(f"sample line {i + 1}: {e}") from None
+            fields = None
+        pending = []
+        out.append(fields)
+        if len(out) >= limit:
+            break
+    return out
 
 
 def _guess_sep(lines: list[str], quote: str) -> str:
-    head = lines[:_SEP_LINES]
     for sep in SEPARATORS:
-        counts = {len(f) if f is not None else -1 for f in (_safe_split(ln, sep, quote) for ln in head)}
+        counts = {len(f) if f is not None else -1 for f in _records(lines, sep, quote, _SEP_LINES, strict=False)}
         if len(counts) == 1 and counts.pop() > 1:
             return sep
-    # no consistent candidate: take the first that splits the first line at all; ragged rows then surface
+    # no consistent candidate: take the first that splits the first record at all; ragged rows then surface
     # as ParseErrors with their line numbers instead of a silent one-column frame
     for sep in SEPARATORS:
-        f = _safe_split(head[0], sep, quote)
-        if f is not None and len(f) > 1:
+        f = _records(lines, sep, quote, 1, strict=False)
+        if f and f[0] is not None and len(f[0]) > 1:
             return sep
     return ","
 
@@ -277,13 +338,10 @@ class _ColumnStats:
     ndates: int = 0
     nempty: int = 0
     domain: set = field(default_factory=set)
-    na_seen: set = field(default_factory=set)
 
     def add(self, tok: str, na: set[str], kinds: dict[str, int]) -> None:
         if tok == "" or tok in na:
             self.nempty += 1
-            if tok:
-                self.na_seen.add(tok)
             return
         kind = kinds.get(tok)
         if kind is None:   # classify each distinct token once: wide pixel files repeat "0".."255"
@@ -376,36 +434,37 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
                 column_names: Sequence[str] | None = None,
                 col_types: Sequence[str | None] | Mapping[str | int, str] | None = None,
                 na_strings: Sequence[str] | Sequence[Sequence[str]] | Mapping[str | int, Any] | None = None,
-                quote: str = '"') -> ParseSetup:
+                quote: str = '"', encoding: str = "utf-8") -> ParseSetup:
     """Guess a :class:`ParseSetup` from the first bytes of a file; given arguments override the guesses.
 
     ``col_types`` and ``na_strings`` keyed by name refer to the final names (``column_names`` if given,
-    else the header's, else ``C1..Cn``).
+    else the header's, else ``C1..Cn``). ``encoding`` is the file's text encoding (ASCII-compatible ones).
 
     >>> guess_setup(b"1;2\\n3;4\\n").sep
     ';'
     """
-    lines = _sample_lines(sample)
-    if not lines:
+    encoding = check_encoding(encoding)
+    lines = _sample_lines(sample, encoding)
+    if not any(ln.strip(" \r" if sep == "\t" else " \r\t") for ln in lines):
         raise ValueError("cannot guess a parse setup from an empty sample")
     if sep is None:
         sep = _guess_sep(lines, quote)
     elif not isinstance(sep, str) or len(sep) != 1:
         raise ValueError(f"sep must be a single character, got {sep!r}")
-    width0 = len(_safe_split(lines[0], sep, quote) or [0])
-    lines = lines[:max(_MIN_GUESS_LINES, _MAX_GUESS_CELLS // max(width0, 1)) + 1]
-    rows = []
-    for i, ln in enumerate(lines):
-        try:
-            rows.append(split_fields(ln, sep, quote))
-        except ValueError as e:
-            raise ValueError(f"sample line {i + 1}: {e}") from None
+    first = _records(lines, sep, quote, 1, strict=False)
+    width0 = len(first[0] or [0]) if first else 1
+    rows = _records(lines, sep, quote, max(_MIN_GUESS_LINES, _MAX_GUESS_CELLS // max(width0, 1)) + 1)
+    if not rows:
+        raise ValueError("the sample holds no complete record (a quoted field that never closes?)")
 
     forced = _resolve_header(header)
     has_header = _guess_header(rows, set(NA_LIKE)) if forced is None else forced
     data = rows[1:] if has_header else rows
-    # a line ending in a separator has one trailing separator, not an extra empty column (as in the parser)
-    ncols = max(len(r) - 1 if len(r) > 1 and r[-1] == "" else len(r) for r in rows)
+    # an empty last field is a column (pandas reads it so), unless the header is one field shorter: then
+    # the data lines end in one trailing separator (which the parser allows)
+    ncols = max(len(r) for r in rows)
+    if has_header and len(rows[0]) == ncols - 1 and all(r[-1] == "" for r in data if len(r) == ncols):
+        ncols -= 1
 
     if column_names is not None:
         names = [str(c) for c in column_names]
@@ -431,17 +490,9 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
             if c < len(r):
                 st.add(r[c], na_c, kinds)
         t = normalize_type(user_types[c]) if user_types[c] is not None else st.guess(len(guess_rows))
-        col_na = set(user_na[c])
-        if t in ("numeric", "time"):
-            col_na |= set(NA_LIKE)
-            if user_types[c] is None:
-                # strings the guesser tolerated in a numeric column are what H2O silently turns into NA
-                col_na |= st.domain
-        else:
-            col_na |= st.na_seen
-            if user_types[c] is None and t == "enum" and st.nzeros > 0 and st.nnums == 0:
-                col_na.add("0")   # H2O's "categorical with 0s for NAs"
+        # the NA spellings are missing values in every column (as in pandas); anything else that is not of the
+        # column's type becomes NA at parse time *and is counted* (H2O does it silently)
         types.append(t)
-        nas.append(sorted(col_na))
+        nas.append(sorted(user_na[c] | set(NA_LIKE)))
     return ParseSetup(sep=sep, header=has_header, column_names=names, column_types=types,
-                      na_strings=nas, quote=quote)
+                      na_strings=nas, quote=quote, encoding=encoding)

@@ -51,7 +51,7 @@ def test_summary_has_h2o_columns_and_meanings(prostate):
     manual = DeepLearningEstimator(hidden=[6], epochs=1, seed=1, reproducible=True, adaptive_rate=False, rate=0.01,
                                    rate_annealing=1e-3, rate_decay=0.5, momentum_start=0.2, momentum_stable=0.8,
                                    momentum_ramp=1e9).train(x=x, y="CAPSULE", training_frame=prostate).model
-    n = manual._m["samples"]
+    n = manual.meta.samples
     s = manual.summary()
     assert s["mean_rate"].iloc[1:].tolist() == pytest.approx([0.01 / (1 + 1e-3 * n), 0.005 / (1 + 1e-3 * n)])
     assert s["rate_rms"].iloc[1:].tolist() == [0.0, 0.0]

@@ -1,6 +1,5 @@
 """Frames: import of real and tricky CSVs, numpy/pandas round trips, a 3-node cloud, admin keys/frames/rm."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,8 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import SMALL, Launcher, admin
+from frame.csv_parser import ParseError
+from cloudkit import FMNIST, SMALL, Launcher, admin
 from frame import Frame
 
 
@@ -64,7 +64,7 @@ def test_ragged_row_names_the_line_and_leaves_nothing_behind(one, tmp_path):
     path = tmp_path / "ragged.csv"
     path.write_text("\n".join(lines) + "\n")
     before = {r["key"] for r in one.dkv.keys("")}
-    with pytest.raises(cluster.RemoteError) as info:
+    with pytest.raises(ParseError) as info:            # raised in the caller, from the node's report
         frame.import_file(str(path))
     assert "line 3001" in str(info.value) and "column 3" in str(info.value) and f"{path}: " in str(info.value)
     assert {r["key"] for r in one.dkv.keys("")} == before
@@ -112,15 +112,16 @@ def test_asfactor_assign_back_and_split_frame(one):
         f.remove()
 
 
-def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp_path):
-    kit = Launcher(tmp_path)
+def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp_path, security):
+    kit = Launcher(tmp_path, security_dir=security)
+    sec = ["--security-dir", str(security)] if security else []
     try:
         nodes = kit.cloud(3)
         path = tmp_path / "big.csv"
         rng = np.random.default_rng(5)
         data = rng.integers(0, 1000, size=(30_000, 6)).astype(np.float64)
         pd.DataFrame(data).to_csv(path, index=False, header=False)
-        clients = [cluster.connect(n.address, timeout=10) for n in nodes]
+        clients = [kit.connect(n, timeout=10) for n in nodes]
         try:
             fr = frame.import_file(str(path), cloud=clients[1], destination_frame="big")
             assert set(fr.homes) == {n.address for n in nodes}
@@ -130,15 +131,15 @@ def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp
             for r in clients[0].dkv.keys(fr.vecs[0]):
                 per_node[r["home"]] = per_node.get(r["home"], 0) + 1
             assert set(per_node) == {n.address for n in nodes}
-            res = admin("--cluster", nodes[2].address, "frames", "--json")
+            res = admin(*sec, "--cluster", nodes[2].address, "frames", "--json")
             assert res.returncode == 0, res.stderr
             (row,) = json.loads(res.stdout)
             assert row["key"] == "big" and row["rows"] == 30_000 and row["cols"] == 6 and row["bytes"] > 0
-            res = admin("--cluster", nodes[0].address, "keys", "--json")
+            res = admin(*sec, "--cluster", nodes[0].address, "keys", "--json")
             keys = json.loads(res.stdout)
             assert {k["home"] for k in keys} == {n.address for n in nodes}
             assert all(set(k) == {"key", "type", "bytes", "home"} for k in keys)
-            res = admin("--cluster", nodes[0].address, "rm", "big")
+            res = admin(*sec, "--cluster", nodes[0].address, "rm", "big")
             assert res.returncode == 0, res.stderr
             assert clients[2].dkv.keys("") == []
         finally:
@@ -151,7 +152,7 @@ def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp
 @pytest.mark.slow
 def test_fashion_mnist_test_set_end_to_end(one, tmp_path):
     from tools import fmnist_to_csv
-    src = Path("/usr/share/datasets/fashion-mnist")
+    src = FMNIST
     if not src.exists():
         pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
     out = fmnist_to_csv.convert(src, tmp_path)

@@ -4,10 +4,12 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from frame.parse_setup import ParseSetup, guess_setup, normalize_type, parse_number, parse_time, split_fields
-from cloudkit import SHARED, SMALL
+from frame.csv_parser import parse_range
+from frame.parse_setup import (NA_LIKE, ParseSetup, guess_setup, normalize_type, parse_number, parse_time,
+                                split_fields)
+from cloudkit import DATA, SMALL
 
-ECG = SHARED / "ecg"
+ECG = DATA / "ecg"
 
 
 def _guess(path: Path, **kw) -> ParseSetup:
@@ -128,16 +130,20 @@ def test_type_guesses():
 
 
 def test_numeric_with_na_like_and_stray_token():
-    # H2O calls a column of numbers plus one repeated stray string numeric (the string becomes NA);
-    # we make the stray string an explicit NA string of that column
+    # H2O calls a column of numbers plus one repeated stray string numeric (the string becomes NA); the stray
+    # string is NOT an NA string: the parser counts it as an invalid value, so the import reports it
     s = guess_setup(b"a,b\n1,?\n2,3\nNA,?\n4,5\n")
     assert s.column_types == ["numeric", "numeric"]
-    assert "NA" in s.na_strings[0] and "?" in s.na_strings[1] and "?" not in s.na_strings[0]
+    assert "NA" in s.na_strings[0] and "?" not in s.na_strings[1]
+    body = b"a,b\n1,?\n2,3\nNA,?\n4,5\n"
+    blk = parse_range(body, 0, len(body), s)
+    assert blk.invalid == {1: [2, "'?'"]}
 
 
-def test_enum_with_zeros_makes_zero_na():
+def test_enum_zeros_stay_levels_and_na_spellings_are_na_in_every_column():
     s = guess_setup(b"c\na\n0\nb\na\nb\n0\n")
-    assert s.column_types == ["enum"] and "0" in s.na_strings[0]
+    assert s.column_types == ["enum"] and "0" not in s.na_strings[0]   # no silent "0 -> NA" (H2O's rule)
+    assert all(set(NA_LIKE) <= set(n) for n in guess_setup(b"a,b,c\nx,1,y\nz,2,y\n").na_strings)
 
 
 def test_user_na_strings_list_and_dict():

@@ -117,7 +117,7 @@ def files(case: Case, tmp: Path) -> tuple[str, str]:
         return out[0], out[1]
     if case.data == "fmnist":
         from tools import fmnist_to_csv
-        got = fmnist_to_csv.convert(fmnist_to_csv._DEFAULT_SRC, fmnist_to_csv._DEFAULT_OUT)
+        got = fmnist_to_csv.convert(fmnist_to_csv.DEFAULT_SRC, fmnist_to_csv.DEFAULT_OUT)
         return str(got["train"][0]), str(got["test"][0])
     raise ValueError(f"unknown data {case.data!r}")
 
@@ -137,8 +137,7 @@ def run_ours(names: list[str], seeds: list[int], extra: dict, tmp: Path, log) ->
 
     import cluster
     import frame
-    from algos.deeplearning import DeepLearningEstimator
-    from algos.dl_model import remove_model
+    from algos import DeepLearningEstimator, remove_model
 
     cloud = cluster.init(progress=False)
     out: dict = {}
@@ -168,7 +167,7 @@ def run_ours(names: list[str], seeds: list[int], extra: dict, tmp: Path, log) ->
                 if m.kind == "autoencoder":        # mean per-row reconstruction MSE, as H2O's anomaly()
                     test["reconstruction_mse"] = float(np.mean(m.anomaly(te).as_numpy()[:, 0]))
                 res = {"test": test, "epochs": float(hist["epochs"].iloc[-1]),
-                       "samples": float(m._m["samples"]), "wall_s": wall}
+                       "samples": float(m.meta.samples), "wall_s": wall}
                 out[name][seed] = res
                 log(f"  aquifer {name} seed {seed}: {case.metric} {res['test'].get(case.metric):.4g} "
                     f"({res['epochs']:.1f} epochs, {wall:.1f} s)")

@@ -3,7 +3,7 @@
 H2O-3 with ``reproducible=True`` trains one chunk on one thread, one epoch per iteration, visiting the rows in
 the order of FrameTask's shuffle (its PCG random generator seeded from the model seed, the samples trained so
 far and the iteration). This module computes that order, encodes the data with our ``DataInfo`` (H2O's
-standardisation), trains with ``algos.dl_kernels.train_rows`` and scores the training rows after every epoch.
+standardisation), trains with ``algos.deeplearning.kernels.train_rows`` and scores the training rows after every epoch.
 Given the same initial weights (H2O's ``initial_weights``/``initial_biases``), the per-epoch training curve
 must be H2O's: any gap is a difference in the per-sample maths. Measured (seed 1, 10 epochs): auto_mpg [32,32]
 training RMSE within 0.019, prostate [32,32] training logloss within 0.010, abalone poisson [32,32] training RMSE
@@ -97,7 +97,7 @@ def encode(df, y: str, ignore=(), classification: bool = False, standardize_resp
 def replay(X, target, info, spec, state, hyper, flags, epochs: int, seed: int, classification: bool,
            link_inverse=None) -> list[float]:
     """Per-epoch training RMSE (regression, response units) or logloss (classification), H2O's row order."""
-    from algos.dl_kernels import forward, train_rows
+    from algos.deeplearning.kernels import forward, train_rows
     n = X.shape[0]
     curve = []
     for k in range(1, epochs + 1):
@@ -123,7 +123,8 @@ CASES = {    # name: (csv under tests/data, response, ignored, classification, h
 def run(name: str, epochs: int, seed: int, h2o_python: str | None, quirks: tuple = ()) -> dict:
     import pandas as pd
 
-    from algos.dl_net import DLHyper, NetSpec, init_state
+    from algos.deeplearning.hyper import kernel_arrays_for
+    from algos.deeplearning.network import NetSpec, init_state
     csv, y, ignore, classification, hidden, dist = CASES[name]
     path = Path(__file__).resolve().parents[2] / "tests" / "data" / csv
     df = pd.read_csv(path)
@@ -132,7 +133,7 @@ def run(name: str, epochs: int, seed: int, h2o_python: str | None, quirks: tuple
     n_out = int(df[y].nunique()) if classification else 1
     spec = NetSpec((X.shape[1], *hidden, n_out), "Rectifier", "softmax" if classification else "linear")
     st0 = init_state(spec, seed=seed)
-    hyper, flags = DLHyper(h2o_quirks=tuple(quirks), distribution="AUTO" if classification else dist).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, h2o_quirks=list(quirks), distribution="AUTO" if classification else dist)
     ours = replay(X, target, info, spec, st0.copy(), hyper, flags, epochs, seed, classification,
                   None if identity else np.exp)
     res = {"case": name, "epochs": epochs, "seed": seed, "quirks": list(quirks), "ours": ours}

@@ -1,0 +1,272 @@
+"""The distributed CSV parse keeps every row: split anywhere, on one node or three, it reads what pandas reads.
+
+A record belongs to the byte range its first byte lies in; where a record starts depends on everything before
+it (quoted fields may hold line breaks). These tests cut random files into random ranges and compare the frame
+with ``pandas.read_csv`` of the same bytes: row count, every value, and the kind of every column.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cluster
+import frame
+from cloudkit import SMALL, Launcher, free_port_pair
+
+DATA = SMALL.parent   # every real CSV the tests ship
+
+
+# ---------------------------------------------------------------- the reproduction from the issue
+def test_aligned_rows_are_all_kept_on_every_range_boundary(one, tmp_path):
+    """header + 52,431 rows of exactly 10 bytes: every range boundary fell on a line start and lost that row."""
+    n = 8 * 6554 - 1
+    path = tmp_path / "aligned.csv"
+    path.write_text("value_col\n" + "".join(f"{i:09d}\n" for i in range(n)))
+    for fn in (frame.import_file, frame.upload_file):
+        fr = fn(str(path))
+        assert fr.nrows == n, fn.__name__
+        assert fr.as_numpy()[:, 0].tolist() == list(range(n)), fn.__name__
+        assert fr.parse_summary["rows"] == n and fr.parse_summary["invalid"] == {}
+        fr.remove()
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory):
+    """A 3-node cloud of real processes and a client attached to it."""
+    kit = Launcher(tmp_path_factory.mktemp("three"))
+    try:
+        nodes = kit.cloud(3)
+        client = cluster.connect(nodes[0].address, timeout=10, progress=False)
+        yield client
+        client.shutdown()
+    finally:
+        kit.cleanup()
+
+
+def test_prostate_repeated_300_times_on_three_nodes(three, tmp_path):
+    body = (SMALL / "prostate.csv").read_bytes()
+    head, rows = body.split(b"\n", 1)
+    path = tmp_path / "prostate300.csv"
+    path.write_bytes(head + b"\n" + rows * 300)
+    fr = frame.import_file(str(path), cloud=three)
+    assert fr.nrows == 380 * 300 == len(pd.read_csv(path))
+    assert fr.nchunks > 3
+    fr.remove()
+
+
+def test_an_error_on_three_nodes_names_the_file_line(three, tmp_path):
+    lines = ["a,b,c"] + [f'{i},"t{i}",{i}' for i in range(100_000)]
+    lines[77_777] = '1,"x'                          # file line 77,778: a quoted field with a line break ...
+    lines[77_778] = '2,y"z,3'                       # ... closed in the next line and followed by junk
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(frame.ParseError, match=r"line 77778, column 2: .*bad.csv: unexpected 'z' after a closing quote"):
+        frame.import_file(str(path), cloud=three, chunk_size=1 << 16)
+
+
+# ---------------------------------------------------------------- random files against pandas
+LETTERS = "abcXYZ"
+TEXT = st.text(alphabet=LETTERS + " ,;\"\n\r-", min_size=1, max_size=8).filter(
+    lambda s: any(c in LETTERS for c in s) and s == s.strip(" "))
+
+
+@st.composite
+def csv_files(draw):
+    """(bytes, sep, header) of a small CSV pandas and aquifer must read alike: numbers (ints, decimals,
+    exponents, quoted), strings (with separators, quotes, line breaks), NAs, blank lines, CRLF, optional
+    header and final newline."""
+    sep = draw(st.sampled_from([",", ";", "\t", "|"]))
+    ncols = draw(st.integers(1, 4))
+    kinds = draw(st.lists(st.sampled_from(["num", "str"]), min_size=ncols, max_size=ncols))
+    nrows = draw(st.integers(1, 30))
+    header = draw(st.booleans())
+
+    def cell(kind):
+        if draw(st.integers(0, 9)) == 0:
+            return draw(st.sampled_from(["", "NA"]))
+        if kind == "num":
+            v = draw(st.one_of(st.integers(-10**6, 10**6).map(str),
+                               st.decimals(-1000, 1000, places=draw(st.integers(0, 6)), allow_nan=False).map(str),
+                               st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: f"{f:.5e}")))
+            return f'"{v}"' if draw(st.integers(0, 7)) == 0 else v
+        v = draw(TEXT)
+        if any(c in v for c in (sep, '"', "\n", "\r")) or draw(st.integers(0, 5)) == 0:
+            return '"' + v.replace('"', '""') + '"'
+        return v
+
+    lines = [sep.join(f"c{j}" for j in range(ncols))] if header else []
+    for _ in range(nrows):
+        row = [cell(k) for k in kinds]
+        if ncols == 1 and row[0] == "":
+            row = ["NA"]                    # a single empty field is a blank line: skipped by both
+        lines.append(sep.join(row))
+        if draw(st.integers(0, 9)) == 0:
+            lines.append("")                # a blank line
+    ends = [draw(st.sampled_from(["\n", "\r\n"])) for _ in lines]
+    body = "".join(ln + e for ln, e in zip(lines, ends))
+    if not draw(st.booleans()):
+        body = body[:-len(ends[-1])]        # no final line break
+    return body.encode(), sep, header
+
+
+def _expected(body: bytes, sep: str, header: bool) -> pd.DataFrame:
+    import io
+    return pd.read_csv(io.BytesIO(body), sep=sep, header=0 if header else None,
+                       keep_default_na=False, na_values=["", "NA"])
+
+
+def _same(fr, want: pd.DataFrame, what: str) -> None:
+    got = fr.as_pandas()
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != pandas {want.shape}"
+    for j in range(want.shape[1]):
+        w, g, t = want.iloc[:, j], got.iloc[:, j], fr._h["types"][j]
+        if w.dtype.kind in "iuf":
+            assert t == "numeric", f"{what}: column {j} is {t}, pandas reads numbers"
+            wv, gv = w.to_numpy(np.float64), g.to_numpy(np.float64, na_value=np.nan)
+            assert np.array_equal(wv, gv, equal_nan=True), f"{what}: column {j}: {gv} != {wv}"
+        else:
+            assert t in ("enum", "string"), f"{what}: column {j} is {t}, pandas reads text"
+            wv = [None if isinstance(x, float) and math.isnan(x) else x for x in w.tolist()]
+            gv = [None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in g.astype(object)]
+            assert gv == wv, f"{what}: column {j}"
+
+
+def _check(cloud, tmp_path, body, sep, header, nranges, jitter):
+    path = tmp_path / "random.csv"
+    path.write_bytes(body)
+    want = _expected(body, sep, header)
+    chunk = max(1, math.ceil(len(body) / nranges) + jitter)
+    for fn in (frame.import_file, frame.upload_file):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")           # nothing here may turn into NA unannounced
+            fr = fn(str(path), sep=sep, header=header, chunk_size=chunk, cloud=cloud)
+        try:
+            _same(fr, want, f"{fn.__name__} chunk_size={chunk} of {len(body)} bytes")
+        finally:
+            fr.remove()
+
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(csv_files(), st.integers(1, 8), st.integers(-3, 3))
+def test_random_csvs_read_as_pandas_reads_them_on_one_node(one, tmp_path, f, nranges, jitter):
+    _check(one, tmp_path, *f, nranges, jitter)
+
+
+@settings(max_examples=15, **SETTINGS)
+@given(csv_files(), st.integers(1, 8), st.integers(-3, 3))
+def test_random_csvs_read_as_pandas_reads_them_on_three_nodes(three, tmp_path, f, nranges, jitter):
+    _check(three, tmp_path, *f, nranges, jitter)
+
+
+# ---------------------------------------------------------------- the real test data, every range size
+@pytest.mark.parametrize("path", sorted(DATA.rglob("*.csv")), ids=lambda p: p.name)
+def test_every_range_size_gives_the_same_frame(one, path):
+    ref = frame.import_file(str(path))
+    want = ref.as_pandas()
+    header = ref.parse_summary["header"]
+    assert len(want) == len(pd.read_csv(path, header=0 if header else None)), "rows differ from pandas"
+    ref.remove()
+    for k in range(10, 21):    # 1 KiB .. 1 MiB
+        fr = frame.import_file(str(path), chunk_size=1 << k)
+        try:
+            pd.testing.assert_frame_equal(fr.as_pandas(), want, obj=f"{path.name} chunk_size=2**{k}")
+        finally:
+            fr.remove()
+
+
+# ---------------------------------------------------------------- what the review of the split points found
+@pytest.mark.parametrize("body,rows", [
+    (b"\xef\xbb\xbfa,b\n1,2\n3,4\n", 2),                        # BOM, header
+    (b"\xef\xbb\xbf1,2\n3,4\n", 2),                             # BOM, no header: row 1 is data
+    (b"\n\n\r\na,b\n\n1,2\r\n\r\n3,4", 2),                      # blank lines before the header and between rows
+    (b"a,b\r\n1,2\r\n3,4\r\n", 2),                              # CRLF split anywhere (a range may end between)
+    (b'a,b\n1,"x\n2,y"\n3,z\n', 2),                             # a quoted line break that looks like a row
+    (b'a,b\n1,"\n\n\n"\n2,z\n', 2),                             # blank lines inside quotes are data
+])
+@pytest.mark.parametrize("fn", ["import_file", "upload_file"])
+def test_split_points_every_chunk_size(one, tmp_path, body, rows, fn):
+    path = tmp_path / "f.csv"
+    path.write_bytes(body)
+    header = not body.lstrip(b"\xef\xbb\xbf").startswith(b"1")
+    ref = None
+    for chunk in range(1, len(body) + 2):
+        fr = getattr(frame, fn)(str(path), header=header, chunk_size=chunk)
+        df = fr.as_pandas()
+        fr.remove()
+        assert len(df) == rows, chunk
+        ref = df if ref is None else ref
+        pd.testing.assert_frame_equal(df, ref, obj=f"chunk_size={chunk}")
+
+
+def test_gzip_file_keeps_every_row(one, tmp_path):
+    import gzip
+    body = b"a,b\n" + b"".join(f'{i},"t{i}\nx"\n'.encode() for i in range(5000))
+    path = tmp_path / "f.csv.gz"
+    path.write_bytes(gzip.compress(body))
+    fr = frame.import_file(str(path), chunk_size=1000)
+    assert fr.nrows == 5000 and fr.as_pandas()["b"].tolist()[4999] == "t4999\nx"
+
+
+def test_invalid_values_are_reported_by_column(one, tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("a,b,t\n" + "1,2,2020-01-01\n" * 100 + "?,x,soon\n" + "3,4,2020-01-02\n" * 100 + "?,5,\n")
+    with pytest.warns(frame.ParseWarning, match=r"column 'a' \(numeric\): 2 \(first '\?'\).*column 'b'.*1.*"
+                                                r"column 't' \(time\): 1 \(first 'soon'\)"):
+        fr = frame.import_file(str(path), chunk_size=700, col_types={"t": "time"})
+    assert fr.parse_summary["invalid"] == {"a": {"count": 2, "type": "numeric", "first": "'?'"},
+                                           "b": {"count": 1, "type": "numeric", "first": "'x'"},
+                                           "t": {"count": 1, "type": "time", "first": "'soon'"}}
+    assert fr.nrows == 202
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # NA strings the user named are NA, not invalid
+        fr = frame.import_file(str(path), na_strings=["?", "x", "soon"], col_types={"t": "time"})
+    assert fr.parse_summary["invalid"] == {}
+
+
+def test_non_utf8_needs_its_encoding(one, tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("name,n\n".encode() + "".join(f"caf\u00e9{i},{i}\n" for i in range(3000)).encode("latin-1"))
+    with pytest.raises(ValueError, match=r"byte 10 \(line 2\) is not valid utf-8.*encoding="):
+        frame.import_file(str(path))
+    fr = frame.import_file(str(path), encoding="latin-1", chunk_size=5000)
+    assert fr.nrows == 3000 and fr.as_pandas()["name"].tolist()[2999] == "caf\u00e92999"
+    # bad bytes after the 4 MiB sample: named by file line and byte, whichever node parses them
+    good = b"name,n\n" + b"".join(b"cafe%d,%d\n" % (i, i) for i in range(400_000))
+    path.write_bytes(good + b"caf\xe9,1\n")
+    with pytest.raises(frame.ParseError, match=rf"line 400002, column 1, byte {len(good) + 3}: .*latin.csv: "
+                                               rf"bytes b'\\xe9' are not valid utf-8"):
+        frame.import_file(str(path), chunk_size=1 << 20)
+
+
+def test_a_huge_bad_field_is_not_copied_into_the_message(one, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("a,b\n1,x\n2,y\n3" + "y" * 10_000_000 + ",z\n")
+    for fn in (frame.import_file, frame.upload_file):
+        with pytest.warns(frame.ParseWarning) as rec:
+            fr = fn(str(path))
+        assert fr.nrows == 3 and all(len(str(w.message)) < 300 for w in rec)
+        assert "10,000,001 characters" in fr.parse_summary["invalid"]["a"]["first"]
+        fr.remove()
+    path.write_text("a,b\n1,x\n2,y\n3,\"" + "y" * 10_000_000 + "\n")
+    for fn in (frame.import_file, frame.upload_file):
+        with pytest.raises(frame.ParseError, match="line 4, column 2: .*unterminated quoted field") as ei:
+            fn(str(path))
+        assert len(str(ei.value)) < 300
+
+
+def test_a_record_over_the_limit_names_its_line_and_the_limit(one, tmp_path, monkeypatch):
+    from frame import importer
+    monkeypatch.setattr(importer, "MAX_RECORD_BYTES", 1 << 20)     # the node is this process: it sees the patch
+    path = tmp_path / "open.csv"
+    path.write_text("a,b\n1,x\n2,\"never closed\n" + "3,y\n" * 1_000_000)
+    with pytest.raises(frame.ParseError, match=r"line \d+: .*runs more than 1 MiB further \(the limit of a record\)"):
+        frame.import_file(str(path), chunk_size=1 << 16)
