@@ -35,6 +35,7 @@ from .transport import Transport
 log = logging.getLogger("aquifer.node")
 
 EXIT_REFUSED = 3
+SHUTDOWN_DELAY = 0.2     # seconds between answering a shutdown request and stopping
 
 
 def free_memory_bytes() -> int:
@@ -55,8 +56,11 @@ def free_memory_bytes() -> int:
 def load_plugins(names) -> list:
     """Import the plugin modules that give this node its ops, task classes and atomic functions.
 
-    The runtime knows the higher layers only by these module names (``frame``, ``algos``), so a message
-    can only ever reach code that one of them registered. ``AQUIFER_PLUGINS`` (comma-separated) adds more.
+    The runtime knows the higher layers only by these module names (``frame``, ``algos``, ``web``), so a
+    message can only ever reach code that one of them registered. ``AQUIFER_PLUGINS`` (comma-separated) adds
+    more. A plugin module may define ``register_node(node)`` (called when the node is built), and ``async
+    start_node(node)`` / ``async stop_node(node)`` (awaited on the node's loop once its sockets are bound, and
+    first thing when it stops; members only, a client binds nothing): how a plugin runs a server of its own.
     """
     extra = [n for n in os.environ.get("AQUIFER_PLUGINS", "").split(",") if n.strip()]
     modules = []
@@ -91,6 +95,7 @@ class Node:
         self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute",
                                        initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
+        self.endpoints: dict[str, str] = {}     # what plugins serve besides the cluster port ("web": its URL)
         self.key_count: Callable[[], int] = lambda: 0
         self.refused_reason: str | None = None
         self.formed_event = asyncio.Event()
@@ -106,7 +111,8 @@ class Node:
         from .jobs import JobService
         self.mr = MRService(self)
         self.jobs = JobService(self)
-        for module in load_plugins(config.plugins):
+        self.plugins = load_plugins(config.plugins)
+        for module in self.plugins:
             register = getattr(module, "register_node", None)
             if register is not None:
                 register(self)
@@ -120,6 +126,10 @@ class Node:
         self.transport.bind()
         self._apply(self.membership.initial_actions())
         self._tasks.append(loop.create_task(self._heartbeat_loop()))
+        for module in self.plugins:
+            hook = getattr(module, "start_node", None)
+            if hook is not None:
+                await hook(self)
         log.info("node %s started (cloud %r, cluster port %d, pid %d)", self.id, self.config.name,
                  self.config.cluster_port, os.getpid())
 
@@ -132,6 +142,14 @@ class Node:
 
     async def _stop(self) -> None:
         self.stopped.set()
+        if not self.config.client:
+            for module in self.plugins:
+                hook = getattr(module, "stop_node", None)
+                if hook is not None:
+                    try:
+                        await hook(self)
+                    except Exception:           # a plugin's failure must not keep the node from stopping
+                        log.exception("plugin %s failed to stop", module.__name__)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -251,10 +269,27 @@ class Node:
             return {"node": self.id, "dropped": dict(self.dropped), "transport": dict(self.transport.counters),
                     "pid": os.getpid(), "members": list(self.members)}
 
+        async def node_shutdown():
+            # stop after this reply has left (a stop closes the sockets the reply goes out on)
+            asyncio.get_running_loop().call_later(SHUTDOWN_DELAY, lambda: asyncio.ensure_future(self.stop()))
+            return self.id
+
+        async def cloud_shutdown():
+            """Stop every live member, this one last (H2O's /3/Shutdown)."""
+            others = [m for m in self.members if m != self.id and not self.is_dead(m)]
+            answers = await asyncio.gather(*(self.call(m, "node.shutdown", timeout=5.0) for m in others),
+                                           return_exceptions=True)
+            log.info("cloud shutdown requested: stopping %d member(s)", len(others) + 1)
+            await node_shutdown()
+            return {"stopping": [self.id, *(m for m, a in zip(others, answers) if a == m)],
+                    "unreachable": [m for m, a in zip(others, answers) if a != m]}
+
         self.register("echo", echo)
         self.register("cloud.status", cloud_status)
         self.register("cloud.lock", cloud_lock)
         self.register("node.stats", node_stats)
+        self.register("node.shutdown", node_shutdown)
+        self.register("cloud.shutdown", cloud_shutdown)
 
     # ------------------------------------------------------------------ messages in
     def _on_frames(self, frames: list, reply_to) -> None:
