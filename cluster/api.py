@@ -20,7 +20,7 @@ import socket
 import threading
 from typing import Any, Coroutine
 
-from .config import DEFAULT_PORT, NodeConfig
+from .config import DEFAULT_PLUGINS, DEFAULT_PORT, WEB_PLUGIN, NodeConfig
 from .errors import CloudUnreachableError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile
 
@@ -152,14 +152,16 @@ def _start_loop_thread(node: "Node", name: str, progress: bool) -> Cloud:
 
 def init(ip: str | None = None, port: int | None = None, *, name: str | None = None, flatfile: str | None = None,
          cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float = 60.0,
-         heartbeat_interval: float | None = None, dead_after: float | None = None) -> Cloud:
+         heartbeat_interval: float | None = None, dead_after: float | None = None, web: bool = True,
+         verbose: bool = True) -> Cloud:
     """Start a node inside this process and return its :class:`Cloud` handle.
 
     With no flatfile this is a one-node cloud on loopback. ``port`` is the REST port (cluster port + 1);
     when not given, 54321 is tried and then every second port upward, as H2O does. With ``cloud_size``
     above 1 it waits (up to ``timeout``) for the cloud to form. ``progress=False`` (or the environment
-    variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars. Calling ``init`` again while a cloud is
-    up returns the same handle.
+    variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars. The node serves the REST API and web UI on
+    ``port`` (``http://ip:port/``), as ``h2o.init`` does, unless ``web=False``; ``verbose`` prints where (the
+    URL) once the cloud is up. Calling ``init`` again while a cloud is up returns the same handle.
 
     >>> cloud = init(port=None)                    # doctest: +SKIP
     >>> cloud.status()["members"][0]["state"]      # doctest: +SKIP
@@ -179,7 +181,8 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
                 port += 2
                 if port > 65000:
                     raise OSError("no free port pair found from 54321 upward")
-        cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size)
+        cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size,
+                         plugins=DEFAULT_PLUGINS if web else tuple(p for p in DEFAULT_PLUGINS if p != WEB_PLUGIN))
         if heartbeat_interval is not None:
             cfg.heartbeat_interval = heartbeat_interval
         if dead_after is not None:
@@ -195,6 +198,11 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
             cloud.shutdown()
             raise
         _current = cloud
+        if verbose:
+            print(f"aquifer node {node.id} up: cloud {cfg.name!r}, {len(node.members)} member(s), "
+                  f"{cfg.compute_threads} compute threads")
+            for what, url in node.endpoints.items():
+                print(f"  {what}: {url}")
         return cloud
 
 
