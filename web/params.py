@@ -35,9 +35,11 @@ FLOW_GROUPS: dict[str, str] = {
 }
 
 
-def _json_number(x: Any) -> Any:
-    """inf (an allowed bound or default) as the string "inf": JSON has no infinity."""
-    if isinstance(x, float) and not math.isfinite(x):
+def json_value(x: Any) -> Any:
+    """A parameter value for JSON: tuples as lists, infinity (an allowed bound or value) as "inf"/"-inf"."""
+    if isinstance(x, (list, tuple)):
+        return [json_value(v) for v in x]
+    if isinstance(x, float) and math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return x
 
@@ -48,10 +50,9 @@ def parameter_table() -> list[dict]:
     from algos import dl_params
     rows = []
     for name, p in dl_params.PARAMS.items():
-        default = list(p.default) if isinstance(p.default, tuple) else p.default
-        rows.append({"name": name, "kind": p.kind, "default": _json_number(default), "help": p.doc,
+        rows.append({"name": name, "kind": p.kind, "default": json_value(p.default), "help": p.doc,
                      "group": getattr(p, "level", None) or FLOW_GROUPS.get(name, "expert"),
-                     "allowed": list(p.allowed), "min": _json_number(p.min), "max": _json_number(p.max),
+                     "allowed": list(p.allowed), "min": json_value(p.min), "max": json_value(p.max),
                      "min_open": p.min_open, "max_open": p.max_open, "deprecated": p.deprecated,
                      "supported": name not in dl_params.UNSUPPORTED})
     return rows

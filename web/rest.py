@@ -33,7 +33,7 @@ from cluster.dkv import Value, homed_key
 from cluster.jobs import CREATED, JOB_PREFIX, RUNNING as JOB_RUNNING
 from frame.importer import frame_key
 
-from .params import parameter_table
+from .params import json_value, parameter_table
 
 log = logging.getLogger("aquifer.web")
 
@@ -438,9 +438,9 @@ def get_model(req: Request) -> dict:
     for name, value in params.items():
         spec = defaults.get(name)
         default = spec["default"] if spec else None
-        parameters.append({"name": name, "value": jsonable(value), "default": default,
-                           "group": spec["group"] if spec else "expert",
-                           "changed": not _same(jsonable(value), default)})
+        value = jsonable(json_value(value))
+        parameters.append({"name": name, "value": value, "default": default,
+                           "group": spec["group"] if spec else "expert", "changed": not _same(value, default)})
     metrics, cm = {}, None
     for which in ("train", "valid", "xval"):
         try:
