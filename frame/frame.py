@@ -107,7 +107,7 @@ class Frame:
 
     @property
     def byte_size(self) -> int:
-        """Compressed bytes of this frame's chunks held in the DKV."""
+        """Compressed bytes of this frame's chunks held in the DKV (see :func:`chunk_bytes` for many frames)."""
         return self._cloud.dkv.bytes_of([f"{v}#" for v in self._h["vecs"]])
 
     def col_index(self, col: str | int) -> int:
@@ -472,6 +472,24 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
+
+
+def chunk_bytes(key_rows: list[dict]) -> dict[str, int]:
+    """Compressed chunk bytes per vec key from one DKV key listing (``cloud.dkv.keys("")`` rows): the sizes
+    :attr:`Frame.byte_size` asks the cloud for one frame at a time, for every frame at once.
+
+    >>> chunk_bytes([{"key": "@n:1@$vec/ab#0", "bytes": 10}, {"key": "@n:2@$vec/ab#1", "bytes": 5}])
+    {'$vec/ab': 15}
+    """
+    out: dict[str, int] = {}
+    for row in key_rows:
+        key = row["key"]
+        if key.startswith("@"):                 # chunks are homed explicitly: @<node>@<vec>#<chunk index>
+            key = key[key.find("@", 1) + 1:]
+        vec, sep, _ = key.partition("#")
+        if sep:
+            out[vec] = out.get(vec, 0) + int(row["bytes"])
+    return out
 
 
 def _check_key(key: str) -> None:

@@ -31,6 +31,7 @@ import frame
 from cluster.config import PACKAGE_VERSION
 from cluster.dkv import Value, homed_key
 from cluster.jobs import CREATED, JOB_PREFIX, RUNNING as JOB_RUNNING
+from frame.frame import chunk_bytes
 from frame.importer import frame_key
 
 from .params import json_value, parameter_table
@@ -241,19 +242,18 @@ def check_unlocked(cloud, key: str, action: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------- frames
-def _frame_row(fr: frame.Frame) -> dict:
+def _frame_row(fr: frame.Frame, sizes: dict[str, int] | None = None) -> dict:
     return {"frame_id": fr.key, "rows": fr.nrows, "columns": fr.ncols, "chunks": fr.nchunks,
-            "bytes": fr.byte_size}
-
-
-def _keys_of_type(cloud, type_: str) -> list[str]:
-    return sorted(r["key"] for r in cloud.dkv.keys("") if r["type"] == type_ and not r["key"].startswith(("$", "@")))
+            "bytes": fr.byte_size if sizes is None else sum(sizes.get(v, 0) for v in fr.vecs)}
 
 
 def list_frames(req: Request) -> dict:
-    page = page_of(_keys_of_type(req.cloud, "frame"), req)
+    rows = req.cloud.dkv.keys("")               # one listing gives the frames and every chunk's size
+    keys = sorted(r["key"] for r in rows if r["type"] == "frame" and not r["key"].startswith(("$", "@")))
+    page = page_of(keys, req)
     values = req.cloud.dkv.get_many(page["items"]) if page["items"] else []
-    page["items"] = [_frame_row(frame.Frame(v.meta["key"], v.meta, req.cloud)) for v in values
+    sizes = chunk_bytes(rows)
+    page["items"] = [_frame_row(frame.Frame(v.meta["key"], v.meta, req.cloud), sizes) for v in values
                      if v is not None and v.type == "frame"]
     return page
 
