@@ -5,7 +5,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("cluster", "frame", "algos", "scoring", "tools", "tools.bench")
+PACKAGES = ("cluster", "frame", "algos", "scoring", "web", "tools", "tools.bench")
 
 
 def _modules():

@@ -6,7 +6,7 @@ job or key), ``ValueError`` (400: a bad parameter, with the Python API's own mes
 reached through their public Python API only (``frame``, ``algos``, ``cluster.Job``), exactly as a user's
 script would, with this node's own cloud handle, so any node answers for the whole cloud.
 
->>> page_of(list(range(10)), Request(None, query={"offset": "4", "limit": "3"}))["items"]      # doctest: +SKIP
+>>> page_of(list(range(10)), Request(None, query={"offset": "4", "limit": "3"}))["items"]
 [4, 5, 6]
 """
 from __future__ import annotations
@@ -133,15 +133,6 @@ def _str_field(body: dict, name: str, required: bool = False) -> str | None:
     return value
 
 
-def visible_key(key: str) -> str:
-    """A key as users name it (without the explicit-home prefix ``@node@`` of chunk and job keys)."""
-    if key.startswith("@"):
-        end = key.find("@", 1)
-        if end > 1:
-            return key[end + 1:]
-    return key
-
-
 # ------------------------------------------------------------------------------------------- cloud
 def cloud_status(req: Request) -> dict:
     node = req.cloud.node
@@ -167,8 +158,8 @@ def job_key(req: Request, jid: str) -> str:
         key = base64.urlsafe_b64decode(jid + "=" * (-len(jid) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise KeyError(f"no job {jid!r} (job ids are the job_id values /3/Jobs lists)") from None
-    home = key[1:].partition("@")[0] if key.startswith("@") else None
-    if home not in req.cloud.node.members or not visible_key(key).startswith(JOB_PREFIX):
+    home, _, rest = key[1:].partition("@") if key.startswith("@") else (None, "", "")
+    if home not in req.cloud.node.members or not rest.startswith(JOB_PREFIX):
         raise KeyError(f"no job {jid!r} (job ids are the job_id values /3/Jobs lists)")
     return key
 
@@ -315,9 +306,7 @@ def frame_columns(req: Request) -> dict:
 def delete_frame(req: Request) -> dict:
     key = req.path["frame_id"]
     _get_frame(req, key)
-    check_unlocked(req.cloud, key, "remove")
-    frame.remove(key, cloud=req.cloud)
-    return {"removed": key, "type": "frame"}
+    return _remove(req, key, "frame")
 
 
 IMPORT_FIELDS = ("path", "destination_frame", "sep", "header", "na_strings", "encoding")
@@ -485,9 +474,7 @@ def download_model(req: Request) -> tuple[str, bytes]:
 def delete_model(req: Request) -> dict:
     key = req.path["model_id"]
     _get_model(req, key)
-    check_unlocked(req.cloud, key, "remove")
-    algos.remove_model(key, cloud=req.cloud)
-    return {"removed": key, "type": "model"}
+    return _remove(req, key, "model")
 
 
 def predict(req: Request) -> dict:
@@ -553,11 +540,16 @@ def delete_key(req: Request) -> dict:
     value = req.cloud.dkv.get(key)
     if value is None:
         raise KeyError(f"no key {key!r} in the cloud")
+    return _remove(req, key, value.type)
+
+
+def _remove(req: Request, key: str, type_: str) -> dict:
+    """Remove ``key`` unless a running job holds it: a frame or a model with what it owns, else the value."""
     check_unlocked(req.cloud, key, "remove")
-    if value.type == "frame":
+    if type_ == "frame":
         frame.remove(key, cloud=req.cloud)
-    elif value.type == "model":
+    elif type_ == "model":
         algos.remove_model(key, cloud=req.cloud)
     else:
         req.cloud.dkv.delete(key)
-    return {"removed": key, "type": value.type}
+    return {"removed": key, "type": type_}
