@@ -78,7 +78,8 @@ class Node:
     """One cloud node (or, with ``config.client``, a client that calls into a cloud through a gateway).
 
     Layers above use: ``id``, ``members``, ``await call(node, op, args)``, ``register(op, handler)``,
-    ``await run_compute(fn, *args)``, ``await lock(reason)``, ``on_lost(callback)``, ``key_count`` hook.
+    ``await run_compute(fn, *args)``, ``await lock(reason)``, ``on_lost(callback)``, ``key_count`` hook,
+    ``endpoints`` (what a plugin serves, by name: its URL).
     """
 
     def __init__(self, config: NodeConfig, *, gateway: str | None = None):

@@ -203,24 +203,27 @@ def test_predict_download_and_remove(web, model):
 
 def test_long_job_locks_its_keys_until_cancelled(web):
     base_a, base_b, info = web
+    status, started, _ = http(base_b, "/3/ImportFiles", "POST", {"path": str(info["csv"]), "destination_frame": "lock.hex"})
+    assert status == 200 and wait_job(base_a, started["job"]["job_id"])["status"] == "DONE"
     status, r, _ = http(base_a, "/3/ModelBuilders/deeplearning", "POST",
-                        {"training_frame": info["frame"], "response_column": "y", "hidden": [64, 64], "epochs": 1e6,
+                        {"training_frame": "lock.hex", "response_column": "y", "hidden": [64, 64], "epochs": 1e6,
                          "model_id": "long_one"})
     assert status == 200 and r["model_id"] == "long_one" and r["job"]["status"] in ("CREATED", "RUNNING")
     jid = r["job"]["job_id"]
-    for base, path in ((base_b, f"/3/Frames/{info['frame']}"), (base_a, f"/3/DKV/{info['frame']}")):
+    for base, path in ((base_b, "/3/Frames/lock.hex"), (base_a, "/3/DKV/lock.hex")):
         status, body, _ = http(base, path, "DELETE")
-        assert status == 409 and "long_one" in body["detail"], body
+        assert status == 409 and body["error"] == "key locked" and "long_one" in body["detail"], body
     status, body, _ = http(base_b, "/3/ModelBuilders/deeplearning", "POST",
-                           {"training_frame": info["frame"], "response_column": "y", "model_id": "long_one"})
+                           {"training_frame": "lock.hex", "response_column": "y", "model_id": "long_one"})
     assert status == 409
     status, page, _ = http(base_b, "/3/Jobs?limit=1")
     assert page["items"][0]["job_id"] == jid and page["total"] >= 3
     status, job, _ = http(base_b, f"/3/Jobs/{jid}/cancel", "POST", {})
     assert status == 200 and job["job_id"] == jid
     assert wait_job(base_a, jid)["status"] == "CANCELLED"
-    # the lock goes with the job: the frame could be removed now (not done: other tests use it)
-    wait_until(lambda: http(base_a, "/3/Jobs/" + jid)[1]["status"] == "CANCELLED", 10, "cancel")
+    # the lock goes with the training: the frame can be removed now
+    wait_until(lambda: http(base_b, "/3/Frames/lock.hex", "DELETE")[0] == 200, 15, "lock.hex to be removable")
+    assert http(base_a, "/3/Frames/lock.hex")[0] == 404
     assert_healthy(base_a, base_b)
 
 
