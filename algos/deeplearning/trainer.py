@@ -490,7 +490,7 @@ def _block_momentum(prev: NetState, avg: NetState, velocity: dict | None, eta: f
     or a big block's, carried into a block that moves little (fine-tuning, or a run's last few rows), threw
     the model far off (F-MNIST 10k rows, blocks of an epoch on 2 replicas: training logloss 0.63 -> 1.34).
 
-    >>> from algos.dl_net import NetSpec, init_state
+    >>> from algos.deeplearning.network import NetSpec, init_state
     >>> a = init_state(NetSpec((2, 1), "Tanh", "linear"), seed=1); b = a.copy(); b.w += 1
     >>> v = _block_momentum(a, b, None, 0.5)          # the first block: nothing carried, nothing kept
     >>> float((b.w - a.w).mean()), float(abs(v["w"]).max())
