@@ -302,28 +302,26 @@ def test_admin_shutdown(launcher):
 
 
 def test_bearer_token_guards_the_api(tmp_path):
-    """A node with a security dir's token answers /3/ only with it (the page and the document stay open)."""
-    import cluster
-    from cloudkit import free_port_pair
-    import web.plugin
-    (tmp_path / "token").write_text("s3cret-token\n")
-    cluster.shutdown()
-    cloud = cluster.init(port=free_port_pair(), web=False, verbose=False)
+    """A node started with --security-dir answers /3/ only with the dir's token (admin `token` prints it); the
+    page and the OpenAPI document stay open."""
+    out = admin("keygen", str(tmp_path / "sec"))
+    assert out.returncode == 0, out.stderr
+    token = admin("--security-dir", str(tmp_path / "sec"), "token").stdout.strip()
+    kit = Launcher(tmp_path, security_dir=tmp_path / "sec")
     try:
-        cloud.node.config.security_dir = str(tmp_path)      # what --security-dir sets
-        cloud.run(web.plugin.start_node(cloud.node))
-        base = cloud.node.endpoints["web UI and REST API"].rstrip("/")
+        node, = kit.cloud(1)
+        node.wait_log("web UI and REST API at")
+        base = f"http://{node.address}"
         status, body, headers = http(base, "/3/Cloud")
         assert status == 401 and body["error"] == "unauthorized" and headers["WWW-Authenticate"] == "Bearer"
         assert http(base, "/3/Cloud", headers={"Authorization": "Bearer wrong"})[0] == 401
-        status, st, _ = http(base, "/3/Cloud", headers={"Authorization": "Bearer s3cret-token"})
+        status, st, _ = http(base, "/3/Cloud", headers={"Authorization": f"Bearer {token}"})
         assert status == 200 and st["size"] == 1
         assert http(base, "/")[0] == 200
         status, doc, _ = http(base, "/openapi.json")
         assert status == 200 and doc["security"] == [{"bearer": []}]
-        cloud.run(web.plugin.stop_node(cloud.node))
     finally:
-        cluster.shutdown()
+        kit.cleanup()
 
 
 def test_pojo_preview_lights_up_when_the_model_offers_download_pojo(tmp_path):
