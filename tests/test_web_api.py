@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import algos
-from cloudkit import Launcher, admin, wait_until
-from webkit import assert_healthy, http, signal_csv, wait_job
+from cloudkit import admin, wait_until
+from webkit import assert_healthy, http, signal_csv, wait_job, web_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,7 @@ def web(tmp_path_factory):
     """Two node processes (REST ports = their --port), a CSV imported through node A, a model trained
     through node B. Yields (base_a, base_b, info)."""
     tmp = tmp_path_factory.mktemp("web")
-    kit = Launcher(tmp)
-    try:
-        a, b = kit.cloud(2)
+    with web_cloud(tmp) as (a, b):
         base_a, base_b = f"http://{a.address}", f"http://{b.address}"
         csv = tmp / "signal.csv"
         df = signal_csv(csv)
@@ -33,8 +31,6 @@ def web(tmp_path_factory):
         assert wait_job(base_b, started["job"]["job_id"])["status"] == "DONE"
         yield base_a, base_b, {"csv": csv, "df": df, "frame": started["destination_frame"], "nodes": (a, b),
                                "tmp": tmp}
-    finally:
-        kit.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -307,10 +303,7 @@ def test_bearer_token_guards_the_api(tmp_path):
     out = admin("keygen", str(tmp_path / "sec"))
     assert out.returncode == 0, out.stderr
     token = admin("--security-dir", str(tmp_path / "sec"), "token").stdout.strip()
-    kit = Launcher(tmp_path, security_dir=tmp_path / "sec")
-    try:
-        node, = kit.cloud(1)
-        node.wait_log("web UI and REST API at")
+    with web_cloud(tmp_path, 1, security_dir=tmp_path / "sec") as (node,):
         base = f"http://{node.address}"
         status, body, headers = http(base, "/3/Cloud")
         assert status == 401 and body["error"] == "unauthorized" and headers["WWW-Authenticate"] == "Bearer"
@@ -320,8 +313,6 @@ def test_bearer_token_guards_the_api(tmp_path):
         assert http(base, "/")[0] == 200
         status, doc, _ = http(base, "/openapi.json")
         assert status == 200 and doc["security"] == [{"bearer": []}]
-    finally:
-        kit.cleanup()
 
 
 def test_pojo_preview_lights_up_when_the_model_offers_download_pojo(tmp_path):

@@ -7,8 +7,7 @@ import shutil
 
 import pytest
 
-from cloudkit import Launcher
-from webkit import http, signal_csv
+from webkit import http, signal_csv, web_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +32,8 @@ def browser():
 @pytest.fixture(scope="module")
 def ui_cloud(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
-    kit = Launcher(tmp)
-    try:
-        a, b = kit.cloud(2)
+    with web_cloud(tmp) as (a, b):
         yield {"nodes": (a, b), "base": f"http://{a.address}/", "other": f"http://{b.address}", "tmp": tmp}
-    finally:
-        kit.cleanup()
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
                                  status_code_conformance)
 
-from cloudkit import Launcher
-from webkit import assert_healthy, http, signal_csv, wait_job
+from webkit import assert_healthy, http, signal_csv, wait_job, web_cloud
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +21,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 @pytest.fixture(scope="module")
 def fuzz_cloud(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    kit = Launcher(tmp)
-    try:
-        a, b = kit.cloud(2)
+    with web_cloud(tmp) as (a, b):
         bases = (f"http://{a.address}", f"http://{b.address}")
         signal_csv(tmp / "signal.csv", rows=300)
         status, started, _ = http(bases[0], "/3/ImportFiles", "POST", {"path": str(tmp / "signal.csv")})
@@ -33,8 +30,6 @@ def fuzz_cloud(tmp_path_factory):
                             {"training_frame": "signal.hex", "response_column": "y", "hidden": [4], "epochs": 1})
         assert status == 200 and wait_job(bases[0], r["job"]["job_id"])["status"] == "DONE"
         yield bases
-    finally:
-        kit.cleanup()
 
 
 @pytest.fixture(scope="module")

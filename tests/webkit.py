@@ -4,12 +4,26 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cloudkit import wait_until
+from cloudkit import Launcher, wait_until
+
+
+@contextmanager
+def web_cloud(tmp: Path, n: int = 2, **kit_options):
+    """``n`` node processes whose web servers answer (yields the NodeProcs); every one is killed at the end."""
+    kit = Launcher(tmp, **kit_options)
+    try:
+        nodes = kit.cloud(n)
+        for node in nodes:
+            node.wait_log("web UI and REST API at")
+        yield nodes
+    finally:
+        kit.cleanup()
 
 
 def http(base: str, path: str, method: str = "GET", body=None, *, raw: bytes | None = None,
