@@ -63,6 +63,7 @@ from algos.dl_net import (
     H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING, H_RATE_DECAY,
     H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, N_FLAGS, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX, NetState,
 )
+from scoring.network import Network
 
 # error_model="numpy": Numba's default adds a zero-division branch that blocks vectorisation.
 # fastmath reassoc/contract: lets LLVM vectorise the float32 dot-product reductions (and use FMA);
@@ -875,12 +876,14 @@ def _forward_np(state: NetState, A0: np.ndarray, hyper: np.ndarray, act: int, ou
 
 
 def forward(state: NetState, X: np.ndarray, out: np.ndarray, hyper: np.ndarray, flags: np.ndarray,
-            layer: int = -1, offset: np.ndarray | None = None, block_rows: int = 4096) -> np.ndarray:
+            layer: int = -1, offset: np.ndarray | None = None) -> np.ndarray:
     """Scoring-time forward of every row of ``X`` into ``out`` (also returned).
 
     ``layer=-1``: softmax probabilities (n, classes), linear output in link space plus ``offset``
     (n, 1) (the driver applies linkInv), or the reconstruction (n, n_in).  ``layer>=0``: hidden
-    layer ``layer``'s test-mode activations (deepfeatures), shape (n, units[layer+1]).
+    layer ``layer``'s test-mode activations (deepfeatures), shape (n, units[layer+1]).  The arithmetic is
+    the portable scorer's (``scoring.network``: float64 over the float32 weights), so the cloud, an exported
+    model file and its POJO predict alike.
 
     >>> # out = np.empty((len(X), 10)); forward(state, X, out, hyper, flags)
     """
@@ -888,30 +891,13 @@ def forward(state: NetState, X: np.ndarray, out: np.ndarray, hyper: np.ndarray, 
     spec = state.spec
     if X.dtype != np.float32 or X.ndim != 2 or X.shape[1] != spec.units[0]:
         raise ValueError(f"X must be float32[n, {spec.units[0]}], got {X.dtype}{X.shape}")
-    if not -1 <= layer < spec.n_layers - 1:
-        raise ValueError(f"layer must be -1 (output) or a hidden layer index in [0, {spec.n_layers - 1}), got {layer}")
     width = spec.units[-1] if layer == -1 else spec.units[layer + 1]
     if out.shape != (X.shape[0], width) or out.dtype.kind != "f":
         raise ValueError(f"out must be a float array of shape {(X.shape[0], width)}, got {out.dtype}{out.shape}")
-    out_kind, act = int(flags[F_OUTPUT]), int(flags[F_ACTIVATION])
-    if offset is not None:
-        if out_kind != OUT_LINEAR:
-            raise ValueError("offset applies to a linear (regression) output only")
-        if offset.shape != (X.shape[0],):
-            raise ValueError(f"offset must have shape ({X.shape[0]},), got {offset.shape}")
-    for lo in range(0, X.shape[0], block_rows):
-        hi = min(lo + block_rows, X.shape[0])
-        acts, _ = _forward_np(state, X[lo:hi], hyper, act, out_kind, None, layer)
-        res = acts[-1]
-        if layer == -1 and out_kind == OUT_SOFTMAX:
-            z = res.astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            np.exp(z, out=z)
-            z /= z.sum(axis=1, keepdims=True)
-            res = z
-        elif layer == -1 and out_kind == OUT_LINEAR and offset is not None:
-            res = res.astype(np.float64) + offset[lo:hi, None]
-        out[lo:hi] = res
+    net = Network([state.layer_weights(l) for l in range(spec.n_layers)],
+                  [state.layer_biases(l) for l in range(spec.n_layers)], spec.base_activation, spec.output,
+                  hyper[H_HIDDEN_DROPOUT:H_HIDDEN_DROPOUT + spec.n_layers - 1])
+    out[:] = net.forward(X, layer=layer, offset=offset)
     return out
 
 
