@@ -7,7 +7,8 @@
 """
 from .deeplearning import DeepLearningEstimator
 from .dl_model import DeepLearningModel, remove_model
+from .export import download_mojo, download_pojo
 from .persistence import ModelFileError, get_model, list_models, load_model, resolve_checkpoint, save_model
 
-__all__ = ["DeepLearningEstimator", "DeepLearningModel", "ModelFileError", "get_model", "list_models",
-           "load_model", "remove_model", "resolve_checkpoint", "save_model"]
+__all__ = ["DeepLearningEstimator", "DeepLearningModel", "ModelFileError", "download_mojo", "download_pojo",
+           "get_model", "list_models", "load_model", "remove_model", "resolve_checkpoint", "save_model"]

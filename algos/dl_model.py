@@ -343,6 +343,17 @@ class DeepLearningModel:
         task.do_all(test_data, columns=cols, outputs=["numeric"] * width, cloud=self._cloud)
         return from_task_outputs(task, names, cloud=self._cloud)
 
+    # ---------------------------------------------------------------- export (algos.export)
+    def download_mojo(self, path: str = ".") -> str:
+        """Write the portable model file (numpy-only scoring: ``scoring.load_scorer``); returns its path."""
+        from .export import download_mojo
+        return download_mojo(self, path)
+
+    def download_pojo(self, path: str = "", inline_limit: int | None = None) -> str | None:
+        """Write the model as one self-contained Java class (JDK only); ``path=""`` prints it."""
+        from .export import INLINE_LIMIT, download_pojo
+        return download_pojo(self, path, INLINE_LIMIT if inline_limit is None else inline_limit)
+
     # ---------------------------------------------------------------- explaining
     def compute_varimp(self) -> list:
         """Gedeon's variable importances over the first two weight layers, per expanded input (H2O's
