@@ -7,12 +7,14 @@ test frame's chunks: ``predict`` plus one probability column per class (named af
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 
 import numpy as np
 
 import cluster
 from cluster.dkv import Value
 from frame import Frame, from_task_outputs
+from frame.frame import delete_vecs
 from scoring import distributions
 from scoring.metrics import (ModelMetricsAutoEncoder, ModelMetricsBinomial, ModelMetricsMultinomial,
                              ModelMetricsRegression, metrics_from_dict)
@@ -172,7 +174,8 @@ class DeepLearningModel:
                           xval: bool = False):
         """Metrics on ``test_data`` (scored now), or the stored training/validation/cross-validation metrics."""
         if test_data is not None:
-            return self._score_frame(test_data)
+            with self._adapted(test_data, response=True) as adapted:
+                return self._score_frame(adapted)
         if xval:
             m = self._metrics("xval")
             if m is None:
@@ -259,6 +262,8 @@ class DeepLearningModel:
                 test_dom = fr.domains[c] or []
                 if list(test_dom) != list(info.domains[c]):
                     maps[str(j)] = info.map_domain(c, test_dom).astype(np.float64)
+            elif fr.types[c] in ("string", "enum"):
+                raise ValueError(f"column {c!r} is numeric in the model but {fr.types[c]} in {fr.key}")
         cols = list(info.columns)
         resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": "autoencoder", "maps": maps,
                 "anomaly": anomaly}
@@ -270,8 +275,38 @@ class DeepLearningModel:
             cols.append(off_col)
         return resp, cols
 
+    @contextmanager
+    def _adapted(self, fr: Frame, response: bool = False):
+        """H2O's ``adaptTestForTrain``: ``fr`` with each categorical predictor (and, with ``response``, a
+        classifier's response) that arrived as strings or numbers made categorical (``asfactor``: numbers name
+        their levels "1", "2.5"), so that ``_resp_for`` maps its levels onto the training domain (unseen levels
+        take the NA slot). The converted columns are dropped when the block ends."""
+        info = self.info
+        convert = [c for c in info.columns if c in info.domains and c in fr.names
+                   and fr.types[c] in ("string", "numeric")]
+        y = self._m["response"]
+        if response and self.kind in ("binomial", "multinomial") and y in fr.names \
+                and fr.types[y] in ("string", "numeric"):
+            convert.append(y)
+        if not convert:
+            yield fr
+            return
+        view, temp = fr[fr.names], []
+        try:
+            for c in convert:
+                view[c] = fr[c].asfactor()
+                temp.append(view.vecs[view.col_index(c)])
+            yield view
+        finally:
+            delete_vecs(self._cloud, temp)
+
     def predict(self, test_data: Frame) -> Frame:
-        """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``)."""
+        """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``); categorical
+        columns may arrive as strings or numbers (mapped onto the training levels, as H2O's adaptTestForTrain)."""
+        with self._adapted(test_data) as adapted:
+            return self._predict(adapted)
+
+    def _predict(self, test_data: Frame) -> Frame:
         resp, cols = self._resp_for(test_data)
         kind = self.kind
         if kind == "autoencoder":
@@ -325,10 +360,11 @@ class DeepLearningModel:
         """Per-row reconstruction MSE (``Reconstruction.MSE``), or per-feature squared errors."""
         if self.kind != "autoencoder":
             raise ValueError("anomaly() needs an autoencoder model (autoencoder=True)")
-        resp, cols = self._resp_for(test_data, anomaly=True)
-        names = [f"reconstr_{c}.SE" for c in self.info.coef_names] if per_feature else ["Reconstruction.MSE"]
-        task = self._predict_task(resp, kind="autoencoder", per_feature=per_feature)
-        task.do_all(test_data, columns=cols, outputs=["numeric"] * len(names), cloud=self._cloud)
+        with self._adapted(test_data) as test_data:
+            resp, cols = self._resp_for(test_data, anomaly=True)
+            names = [f"reconstr_{c}.SE" for c in self.info.coef_names] if per_feature else ["Reconstruction.MSE"]
+            task = self._predict_task(resp, kind="autoencoder", per_feature=per_feature)
+            task.do_all(test_data, columns=cols, outputs=["numeric"] * len(names), cloud=self._cloud)
         return from_task_outputs(task, names, cloud=self._cloud)
 
     def deepfeatures(self, test_data: Frame, layer: int) -> Frame:
@@ -336,11 +372,12 @@ class DeepLearningModel:
         n_hidden = len(self.spec.units) - 2
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in [0, {n_hidden}), got {layer}")
-        resp, cols = self._resp_for(test_data)
-        width = self.spec.units[layer + 1]
-        names = [f"DF.L{layer + 1}.C{j + 1}" for j in range(width)]
-        task = self._predict_task(resp, kind=self.kind, layer=layer)
-        task.do_all(test_data, columns=cols, outputs=["numeric"] * width, cloud=self._cloud)
+        with self._adapted(test_data) as test_data:
+            resp, cols = self._resp_for(test_data)
+            width = self.spec.units[layer + 1]
+            names = [f"DF.L{layer + 1}.C{j + 1}" for j in range(width)]
+            task = self._predict_task(resp, kind=self.kind, layer=layer)
+            task.do_all(test_data, columns=cols, outputs=["numeric"] * width, cloud=self._cloud)
         return from_task_outputs(task, names, cloud=self._cloud)
 
     # ---------------------------------------------------------------- export (algos.export)
