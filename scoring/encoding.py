@@ -71,9 +71,21 @@ def parse_number(column: str, v: Any, row: int | None = None) -> float:
     raise ValueError(f"column {column!r}: value {v!r}{at} is not a number")
 
 
+def _as_array(values: Any) -> np.ndarray:
+    """A 1-D array of a column's values; a list becomes an object array element by element (a value that is
+    itself a list stays one value, to be refused by name)."""
+    if isinstance(values, np.ndarray):
+        return values
+    values = list(values)
+    arr = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        arr[i] = v
+    return arr
+
+
 def to_numbers(column: str, values: Any) -> np.ndarray:
     """A numeric column's raw values (a sequence or 1-D array) as float64 with NaN for missing values."""
-    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    arr = _as_array(values)
     if arr.ndim != 1:
         raise ValueError(f"column {column!r}: expected one value per row, got shape {arr.shape}")
     if arr.dtype.kind in "biuf":
@@ -95,7 +107,7 @@ def to_numbers(column: str, values: Any) -> np.ndarray:
 def to_codes(column: str, values: Any, index: Mapping[str, int]) -> np.ndarray:
     """A categorical column's raw values as float64 codes into the training domain (``index``: level -> code):
     NaN for a missing value, -1 for a level unseen in training (both take the NA slot)."""
-    arr = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    arr = _as_array(values)
     if arr.ndim != 1:
         raise ValueError(f"column {column!r}: expected one value per row, got shape {arr.shape}")
     if arr.dtype.kind in "biuf":

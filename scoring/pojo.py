@@ -449,6 +449,9 @@ public class ${CLASS} {
     return false;
   }
 
+  private static final java.util.regex.Pattern NUMBER =
+      java.util.regex.Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
+
   private static double parseNumber(String column, String s) {
     if (s == null) return Double.NaN;
     String t = s.trim();
@@ -457,7 +460,7 @@ public class ${CLASS} {
     if (u.equals("inf") || u.equals("+inf") || u.equals("infinity") || u.equals("+infinity"))
       return Double.POSITIVE_INFINITY;
     if (u.equals("-inf") || u.equals("-infinity")) return Double.NEGATIVE_INFINITY;
-    if (!t.matches("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?"))
+    if (!NUMBER.matcher(t).matches())
       throw new IllegalArgumentException("column '" + column + "': value '" + s + "' is not a number");
     return Double.parseDouble(t);
   }

@@ -119,12 +119,14 @@ class PortableModel:
         self.response_domain: list[str] | None = None if resp is None or resp.get("domain") is None \
             else [str(d) for d in resp["domain"]]
         classifier = self.category in ("Binomial", "Multinomial")
-        if (resp is None) != (self.category == "AutoEncoder") or classifier != (self.response_domain is not None):
-            self._fail(where, f"a {self.category} model has {'no' if resp is None else 'a'} response "
-                              f"{'domain' if self.response_domain else ''}")
-        if classifier and len(self.response_domain) < 2 or self.category == "Binomial" and \
-                len(self.response_domain) != 2:
-            self._fail(where, f"a {self.category} model's response domain has {len(self.response_domain)} levels")
+        if (resp is None) != (self.category == "AutoEncoder"):
+            self._fail(where, f"a {self.category} model {'has no' if resp is not None else 'needs a'} response")
+        if classifier != (self.response_domain is not None):
+            self._fail(where, f"a {self.category} model {'needs a' if classifier else 'has no'} response domain")
+        if classifier and (len(self.response_domain) == 2) != (self.category == "Binomial") \
+                or classifier and len(self.response_domain) < 2:
+            self._fail(where, f"a {self.category} model's response has {len(self.response_domain)} classes "
+                              f"(Binomial: 2, Multinomial: 3 or more)")
         self._check_encoding(where)
         self._check_network(where)
         self._check_prediction(where)
