@@ -13,7 +13,7 @@ cloud's encoded chunks.
 
 >>> enc = InputEncoding(cat_lookups=[np.array([0, 1, 2])], num_sub=np.array([10.0]), num_mul=np.array([0.5]),
 ...                     num_fill=np.array([0.0]))
->>> enc.encode([np.array([1.0, np.nan])], [np.array([14.0, np.nan])]).tolist()
+>>> enc.encode([np.array([1.0, np.nan])], np.array([[14.0], [np.nan]])).tolist()
 [[0.0, 1.0, 0.0, 2.0], [0.0, 0.0, 1.0, 0.0]]
 >>> to_codes("c", ["b", None, "zz", 1.0], {"a": 0, "b": 1, "1": 2}).tolist()
 [1.0, nan, -1.0, 2.0]
@@ -88,20 +88,35 @@ def to_numbers(column: str, values: Any) -> np.ndarray:
     arr = _as_array(values)
     if arr.ndim != 1:
         raise ValueError(f"column {column!r}: expected one value per row, got shape {arr.shape}")
-    if arr.dtype.kind in "biuf":
-        return arr.astype(np.float64)
-    if arr.dtype.kind == "U":                            # strings (e.g. a CSV batch): numpy parses them in C
-        s = np.char.strip(arr)
+    return to_number_matrix([column], arr[:, None])[:, 0]
+
+
+def to_number_matrix(columns: Sequence[str], values: np.ndarray) -> np.ndarray:
+    """Raw values of numeric ``columns`` as a float64 ``(rows, len(columns))`` matrix, NaN for missing values;
+    ValueError naming the column and row of a value that is not a number.
+
+    >>> to_number_matrix(["a", "b"], np.array([[1, "2.5"], [None, " NA "]], dtype=object)).tolist()
+    [[1.0, 2.5], [nan, nan]]
+    """
+    if values.ndim != 2 or values.shape[1] != len(columns):
+        raise ValueError(f"expected a (rows, {len(columns)}) matrix of values, got shape {values.shape}")
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    if values.dtype.kind == "U":                         # strings (a CSV batch): numpy parses them in C
+        s = np.char.strip(values)
         s = np.where(np.isin(s, _NA_LIST), "nan", s)
         if not np.char.find(s, "_").max(initial=-1) >= 0:
             try:
                 return s.astype(np.float64)
             except ValueError:
-                pass
-        arr = arr.astype(object)
-    if arr.dtype.kind != "O":
-        raise ValueError(f"column {column!r}: values of dtype {arr.dtype} are not numbers")
-    return np.array([parse_number(column, v, i) for i, v in enumerate(arr)], dtype=np.float64)
+                pass                                     # find the culprit below, for the message
+        values = values.astype(object)
+    if values.dtype.kind != "O":
+        raise ValueError(f"columns {list(columns)[:5]}: values of dtype {values.dtype} are not numbers")
+    k = len(columns)
+    flat = [v if type(v) is float else float(v) if type(v) is int else parse_number(columns[i % k], v, i // k)
+            for i, v in enumerate(values.ravel())]
+    return np.array(flat, dtype=np.float64).reshape(values.shape)
 
 
 def to_codes(column: str, values: Any, index: Mapping[str, int]) -> np.ndarray:
@@ -168,12 +183,14 @@ class InputEncoding:
             raise ValueError(f"categorical lookups must hold slots in [-1, {self.num_start}) and an NA slot")
         self.n_inputs = self.num_start + self.num_sub.size
 
-    def encode(self, cat_codes: Sequence[np.ndarray], numbers: Sequence[np.ndarray]) -> np.ndarray:
-        """``(n, n_inputs)`` float32 inputs from each categorical's codes and each numeric's values (layout order)."""
-        if len(cat_codes) != len(self.cat_lookups) or len(numbers) != self.num_sub.size:
-            raise ValueError(f"expected {len(self.cat_lookups)} categorical and {self.num_sub.size} numeric columns, "
-                             f"got {len(cat_codes)} and {len(numbers)}")
-        n = len(cat_codes[0]) if len(cat_codes) else (len(numbers[0]) if len(numbers) else 0)
+    def encode(self, cat_codes: Sequence[np.ndarray], numbers: np.ndarray) -> np.ndarray:
+        """``(n, n_inputs)`` float32 inputs from each categorical's codes (layout order) and the float64
+        ``(n, numerics)`` matrix of the numeric columns' values (layout order)."""
+        numbers = np.asarray(numbers, dtype=np.float64)
+        if len(cat_codes) != len(self.cat_lookups) or numbers.ndim != 2 or numbers.shape[1] != self.num_sub.size:
+            raise ValueError(f"expected {len(self.cat_lookups)} categorical columns and an (n, {self.num_sub.size}) "
+                             f"matrix of numbers, got {len(cat_codes)} and {numbers.shape}")
+        n = numbers.shape[0]
         X = np.zeros((n, self.n_inputs), dtype=np.float32)
         flat = X.reshape(-1)
         base = np.arange(n, dtype=np.int64) * self.n_inputs
@@ -184,14 +201,11 @@ class InputEncoding:
             slot = lookup[np.where(na, k, c).astype(np.int64)]
             ok = slot >= 0
             flat[base[ok] + slot[ok]] += np.float32(1.0)       # hashed slots shared by columns add up
-        buf = np.empty(n, dtype=np.float64)
-        for j, x in enumerate(numbers):
-            np.subtract(np.asarray(x, dtype=np.float64), self.num_sub[j], out=buf)
-            buf *= self.num_mul[j]
-            na = np.isnan(buf)
-            if na.any():
-                buf[na] = self.num_fill[j]
-            X[:, self.num_start + j] = buf
+        if self.num_sub.size:
+            z = numbers - self.num_sub                         # (x - sub) * mul in float64, as the cloud
+            z *= self.num_mul
+            na = np.isnan(z)
+            X[:, self.num_start:] = np.where(na, self.num_fill, z) if na.any() else z
         return X
 
     def decode_numerics(self, x: np.ndarray) -> np.ndarray:

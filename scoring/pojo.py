@@ -449,20 +449,33 @@ public class ${CLASS} {
     return false;
   }
 
-  private static final java.util.regex.Pattern NUMBER =
-      java.util.regex.Pattern.compile("[+-]?(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?");
-
   private static double parseNumber(String column, String s) {
     if (s == null) return Double.NaN;
     String t = s.trim();
     if (isNA(t)) return Double.NaN;
+    if (plainNumber(t)) return Double.parseDouble(t);
     String u = t.toLowerCase(Locale.ROOT);
     if (u.equals("inf") || u.equals("+inf") || u.equals("infinity") || u.equals("+infinity"))
       return Double.POSITIVE_INFINITY;
     if (u.equals("-inf") || u.equals("-infinity")) return Double.NEGATIVE_INFINITY;
-    if (!NUMBER.matcher(t).matches())
-      throw new IllegalArgumentException("column '" + column + "': value '" + s + "' is not a number");
-    return Double.parseDouble(t);
+    throw new IllegalArgumentException("column '" + column + "': value '" + s + "' is not a number");
+  }
+
+  /** [+-]digits[.digits][(e|E)[+-]digits]: what Python's float() reads too (Double.parseDouble takes more). */
+  private static boolean plainNumber(String t) {
+    int i = 0, n = t.length(), digits = 0;
+    if (i < n && (t.charAt(i) == '+' || t.charAt(i) == '-')) i++;
+    for (; i < n && t.charAt(i) >= '0' && t.charAt(i) <= '9'; i++) digits++;
+    if (i < n && t.charAt(i) == '.') for (i++; i < n && t.charAt(i) >= '0' && t.charAt(i) <= '9'; i++) digits++;
+    if (digits == 0) return false;
+    if (i < n && (t.charAt(i) == 'e' || t.charAt(i) == 'E')) {
+      i++;
+      if (i < n && (t.charAt(i) == '+' || t.charAt(i) == '-')) i++;
+      int e = i;
+      while (i < n && t.charAt(i) >= '0' && t.charAt(i) <= '9') i++;
+      if (i == e) return false;
+    }
+    return i == n;
   }
 
   private double[] forward(int stop) {
@@ -471,9 +484,17 @@ public class ${CLASS} {
       float[] w = WEIGHT[l];
       double[] b = BIAS[l], a = act[l], z = net[l + 1], out = act[l + 1];
       int cols = UNITS[l];
-      for (int r = 0; r < z.length; r++) {
-        double s = 0;
-        for (int c = 0, o = r * cols; c < cols; c++) s += w[o + c] * a[c];
+      for (int r = 0, o = 0; r < z.length; r++, o += cols) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;   // four sums: independent adds pipeline (H2O unrolls too)
+        int c = 0;
+        for (; c + 3 < cols; c += 4) {
+          s0 += w[o + c] * a[c];
+          s1 += w[o + c + 1] * a[c + 1];
+          s2 += w[o + c + 2] * a[c + 2];
+          s3 += w[o + c + 3] * a[c + 3];
+        }
+        double s = (s0 + s1) + (s2 + s3);
+        for (; c < cols; c++) s += w[o + c] * a[c];
         z[r] = s + b[r];
       }
       if (l < last) {

@@ -26,7 +26,7 @@ from typing import IO, Any, Mapping, Sequence
 
 import numpy as np
 
-from .encoding import to_codes, to_numbers
+from .encoding import to_codes, to_number_matrix
 from .portable import PortableModel
 
 
@@ -81,17 +81,13 @@ class Scorer:
     # ------------------------------------------------------------------------------------------------ scoring
     def predict(self, rows: Any):
         """The cloud's ``predict`` columns for ``rows`` (see the module docstring for shapes in and out)."""
-        shape, n, cols, index = self._columns(rows)
-        X = self._encode(cols, n)
+        shape, X, offset, index = self._read(rows)
         m = self.model
         if m.category == "AutoEncoder":
             rec = m.encoding.decode_numerics(m.network.forward(X))
             out = {name: rec[:, j] for j, name in enumerate(m.output_names)}
         elif m.category == "Regression":
-            off = None
-            if m.offset_column:
-                off = np.nan_to_num(cols[m.offset_column], nan=0.0)     # a missing offset is 0, as in the cloud
-            out = {"predict": m.link_inverse(m.network.forward(X, offset=off)[:, 0])}
+            out = {"predict": m.link_inverse(m.network.forward(X, offset=offset)[:, 0])}
         else:
             p = m.class_probabilities(m.network.forward(X))
             labels = np.asarray(m.response_domain, dtype=object)[m.labels(p)]
@@ -103,8 +99,7 @@ class Scorer:
         squared error per input slot (``reconstr_<input>.SE``), in the encoded (standardised) units."""
         if self.model.category != "AutoEncoder":
             raise ValueError("anomaly() needs an autoencoder model")
-        shape, n, cols, index = self._columns(rows)
-        X = self._encode(cols, n)
+        shape, X, _, index = self._read(rows)
         se = (self.model.network.forward(X) - X) ** 2
         if per_feature:
             out = {f"reconstr_{c}.SE": se[:, j] for j, c in enumerate(self.model.coef_names)}
@@ -117,54 +112,75 @@ class Scorer:
         n_hidden = len(self.model.units) - 2
         if not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in [0, {n_hidden}), got {layer!r}")
-        shape, n, cols, index = self._columns(rows)
-        a = self.model.network.forward(self._encode(cols, n), layer=int(layer))
+        shape, X, _, index = self._read(rows)
+        a = self.model.network.forward(X, layer=int(layer))
         out = {f"DF.L{layer + 1}.C{j + 1}": a[:, j] for j in range(a.shape[1])}
         return _shape_out(shape, out, index)
 
     def encode(self, rows: Any) -> np.ndarray:
         """The network's float32 input rows for ``rows`` (the model's ``coef_names`` as columns)."""
-        _, n, cols, _ = self._columns(rows)
-        return self._encode(cols, n)
+        return self._read(rows)[1]
 
     # ------------------------------------------------------------------------------------------------ input
-    def _encode(self, cols: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    def _encode(self, codes: Mapping[str, np.ndarray], numbers: np.ndarray) -> np.ndarray:
         m = self.model
-        return m.encoding.encode([cols[c] for c in m.cat_names], [cols[c] for c in m.num_names]) if n else \
-            np.zeros((0, m.n_inputs), dtype=np.float32)
+        return m.encoding.encode([codes[c] for c in m.cat_names], numbers)
 
-    def _columns(self, rows: Any) -> tuple[str, int, dict[str, np.ndarray], Any]:
-        """(output shape, rows, column -> codes or numbers, pandas index) of any accepted input."""
+    def _read(self, rows: Any) -> tuple[str, np.ndarray, np.ndarray | None, Any]:
+        """(output shape, encoded inputs, offsets or None, pandas index) of any accepted input."""
+        m = self.model
+        nums = m.num_names + ([m.offset_column] if m.offset_column else [])
         if isinstance(rows, Mapping):
-            raw = {c: [rows.get(c)] for c in self.names}
-            return "row", 1, self._convert(raw), None
-        if _is_pandas(rows):
+            shape, index, n = "row", None, 1
+            cats = {c: [rows.get(c)] for c in m.cat_names}
+            raw = _object_matrix([[rows.get(c) for c in nums]], len(nums))
+        elif _is_pandas(rows):
+            shape, index, n = "pandas", rows.index, len(rows)
             missing = [c for c in self.names if c not in rows.columns]
             if missing:
                 raise ValueError(f"the DataFrame lacks the model's columns {missing[:10]}")
-            raw = {c: _series_values(rows[c]) for c in self.names}
-            return "pandas", len(rows), self._convert(raw), rows.index
-        if isinstance(rows, np.ndarray):
+            cats = {c: _series_values(rows[c]) for c in m.cat_names}
+            sub = rows[nums]
+            if all(isinstance(d, np.dtype) and d.kind in "biuf" for d in sub.dtypes):
+                raw = sub.to_numpy(dtype=np.float64)
+            else:
+                raw = _object_matrix(zip(*(_series_values(sub[c]) for c in nums)), len(nums)) if nums \
+                    else np.empty((n, 0))
+        elif isinstance(rows, np.ndarray):
+            shape, index, n = "columns", None, rows.shape[0] if rows.ndim == 2 else -1
             if rows.ndim != 2 or rows.shape[1] != len(self.names):
-                raise ValueError(f"a numpy input must be 2-D with {len(self.names)} columns ({self.names[:10]}...), "
+                raise ValueError(f"a numpy input must be 2-D with {len(self.names)} columns ({self.names[:10]}), "
                                  f"got shape {rows.shape}")
-            raw = {c: rows[:, j] for j, c in enumerate(self.names)}
-            return "columns", rows.shape[0], self._convert(raw), None
-        if isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
+            pos = {c: j for j, c in enumerate(self.names)}
+            cats = {c: rows[:, pos[c]] for c in m.cat_names}
+            raw = rows[:, [pos[c] for c in nums]]
+        elif isinstance(rows, Sequence) and not isinstance(rows, (str, bytes)):
+            shape, index, n = "columns", None, len(rows)
             bad = next((i for i, r in enumerate(rows) if not isinstance(r, Mapping)), None)
             if bad is not None:
                 raise TypeError(f"row {bad} is a {type(rows[bad]).__name__}; a list of rows must hold dicts")
-            raw = {c: [r.get(c) for r in rows] for c in self.names}
-            return "columns", len(rows), self._convert(raw), None
-        raise TypeError(f"rows must be a dict, a list of dicts, a pandas DataFrame or a 2-D numpy array, "
-                        f"not {type(rows).__name__}")
+            cats = {c: [r.get(c) for r in rows] for c in m.cat_names}
+            raw = _object_matrix([[r.get(c) for c in nums] for r in rows], len(nums))
+        else:
+            raise TypeError(f"rows must be a dict, a list of dicts, a pandas DataFrame or a 2-D numpy array, "
+                            f"not {type(rows).__name__}")
+        values = to_number_matrix(nums, raw.reshape(n, len(nums)))
+        codes = {c: to_codes(c, v, self._index[c]) for c, v in cats.items()}
+        X = self._encode(codes, values[:, :len(m.num_names)])
+        offset = np.nan_to_num(values[:, -1], nan=0.0) if m.offset_column else None   # a missing offset is 0
+        return shape, X, offset, index
 
-    def _convert(self, raw: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        out = {}
-        for c in self.names:
-            index = self._index.get(c)
-            out[c] = to_numbers(c, raw[c]) if index is None else to_codes(c, raw[c], index)
-        return out
+
+def _object_matrix(rows, k: int) -> np.ndarray:
+    """Rows of raw values as an object matrix of ``k`` columns, each cell one value (even a list, to be refused)."""
+    rows = list(rows)
+    out = np.array(rows, dtype=object) if rows else np.empty((0, k), dtype=object)
+    if out.shape != (len(rows), k):
+        out = np.empty((len(rows), k), dtype=object)
+        for i, r in enumerate(rows):
+            for j, v in enumerate(r):
+                out[i, j] = v
+    return out
 
 
 def _is_pandas(obj: Any) -> bool:
