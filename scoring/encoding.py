@@ -102,14 +102,16 @@ def to_number_matrix(columns: Sequence[str], values: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a (rows, {len(columns)}) matrix of values, got shape {values.shape}")
     if values.dtype.kind in "biuf":
         return values.astype(np.float64)
-    if values.dtype.kind == "U":                         # strings (a CSV batch): numpy parses them in C
-        s = np.char.strip(values)
-        s = np.where(np.isin(s, _NA_LIST), "nan", s)
-        if not np.char.find(s, "_").max(initial=-1) >= 0:
+    if values.dtype.kind == "U":                         # strings (a CSV batch): numpy parses them in C,
+        values = np.ascontiguousarray(values)            # as float() does (surrounding blanks allowed) but
+        if not (values.view(np.uint32) == ord("_")).any():   # it also takes "1_000": such cells go the slow way
             try:
-                return s.astype(np.float64)
-            except ValueError:
-                pass                                     # find the culprit below, for the message
+                return values.astype(np.float64)
+            except ValueError:                           # NA spellings (or a bad value: found below)
+                try:
+                    return np.where(np.isin(np.char.strip(values), _NA_LIST), "nan", values).astype(np.float64)
+                except ValueError:
+                    pass
         values = values.astype(object)
     if values.dtype.kind != "O":
         raise ValueError(f"columns {list(columns)[:5]}: values of dtype {values.dtype} are not numbers")
