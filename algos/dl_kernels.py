@@ -12,7 +12,7 @@ Pure compute on the flat state of ``algos.dl_net.NetState``; no frames, no netwo
 * ``dropout_mask``    the counter-based dropout RNG: the mask of (seed, counter, layer) is a pure
                       function, so reproducible mode is bit-identical and both training paths agree.
 
-Decisions where H2O has a QUIRK (see docs in /work/shared/reference/h2o_architecture.md section 6):
+Decisions where H2O has a QUIRK (docs/architecture.md lists them with the reasons):
 
 * momentum follows the documented linear ramp momentum_start -> momentum_stable over momentum_ramp
   samples (H2O never ramps during training);

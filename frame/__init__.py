@@ -2,7 +2,7 @@
 
 >>> import cluster, frame
 >>> cluster.init()                                                       # doctest: +SKIP
->>> fr = frame.import_file("/work/shared/data/h2o-smalldata/prostate.csv")   # doctest: +SKIP
+>>> fr = frame.import_file("tests/data/h2o-smalldata/prostate.csv")         # doctest: +SKIP
 >>> fr["CAPSULE"] = fr["CAPSULE"].asfactor()                             # doctest: +SKIP
 """
 from .frame import Frame, from_task_outputs, get_frame, remove

@@ -111,15 +111,27 @@ class Frame:
         return self._cloud.dkv.bytes_of([f"{v}#" for v in self._h["vecs"]])
 
     def col_index(self, col: str | int) -> int:
-        if isinstance(col, (int, np.integer)):
-            if not -self.ncols <= col < self.ncols:
-                raise IndexError(f"column {col} out of range for a frame of {self.ncols} columns")
-            return int(col) % self.ncols
-        try:
-            return self._h["names"].index(col)
-        except ValueError:
-            raise KeyError(f"no column {col!r} in frame {self.key} (columns: {self.names[:20]}"
-                           f"{'...' if self.ncols > 20 else ''})") from None
+        """The position of column ``col``: a name, or an index where a negative one counts from the end (h2o-py's
+        rule, Rapids' ``cols_py``). A name or index that matches no column raises ``KeyError`` naming the
+        frame's columns; anything else (a bool, a float, a list) raises ``TypeError``.
+
+        >>> fr = Frame.from_numpy(np.zeros((2, 3)), names=["a", "b", "c"])    # doctest: +SKIP
+        >>> fr.col_index("b"), fr.col_index(2), fr.col_index(-1)              # doctest: +SKIP
+        (1, 2, 2)
+        """
+        n = self.ncols
+        if isinstance(col, (bool, np.bool_)) or not isinstance(col, (str, int, np.integer)):
+            raise TypeError(f"a column is a name or an index, not {type(col).__name__} ({col!r})")
+        if isinstance(col, str):
+            if col in self._h["names"]:
+                return self._h["names"].index(col)
+            what = f"column {col!r}"
+        elif -n <= col < n:
+            return int(col) % n
+        else:
+            what = f"column index {col} (indexes run from {-n} to {n - 1})"
+        raise KeyError(f"no {what} in frame {self.key}; its {n} columns: {self.names[:20]}"
+                       f"{'...' if n > 20 else ''}")
 
     def isfactor(self) -> bool:
         return all(t == "enum" for t in self._h["types"])
@@ -156,12 +168,22 @@ class Frame:
 
     # ---------------------------------------------------------------- selection and assignment
     def __getitem__(self, item) -> "Frame":
-        if isinstance(item, (str, int, np.integer)):
-            cols = [self.col_index(item)]
-        elif isinstance(item, (list, tuple)):
+        """Columns, as h2o-py selects them (a view sharing this frame's vecs): ``fr["a"]``, ``fr[1]``, ``fr[-1]``
+        (the last column), ``fr[["a", "c"]]``, ``fr[[0, -1]]``, ``fr[1:3]``. A name or index that matches no
+        column raises ``KeyError`` naming the columns (``col_index``).
+
+        >>> fr = Frame.from_numpy(np.zeros((2, 3)), names=["a", "b", "c"])    # doctest: +SKIP
+        >>> fr[-1].names, fr[[0, 2]].names, fr[1:].names                      # doctest: +SKIP
+        (['c'], ['a', 'c'], ['b', 'c'])
+        """
+        if isinstance(item, slice):
+            cols = list(range(self.ncols)[item])
+        elif isinstance(item, list):
             cols = [self.col_index(c) for c in item]
+        elif isinstance(item, tuple):       # h2o-py reads fr[rows, cols]: refused rather than misread as columns
+            raise TypeError("fr[rows, cols] is not supported; select columns with a list: fr[[...]]")
         else:
-            raise TypeError(f"select columns with a name, an index or a list of them, not {type(item).__name__}")
+            cols = [self.col_index(item)]
         return self._view(cols)
 
     def _view(self, cols: list[int]) -> "Frame":
@@ -175,9 +197,18 @@ class Frame:
                   "temporary": False, "stored": False}
         return Frame(header["key"], header, self._cloud)
 
-    def __setitem__(self, name: str, column: "Frame") -> None:
-        """``fr["y"] = fr["y"].asfactor()``: replace (or append) a column with a one-column frame of the same
-        row layout. This frame takes ownership of the new vec."""
+    def __setitem__(self, item: str | int, column: "Frame") -> None:
+        """``fr["y"] = fr["y"].asfactor()`` or ``fr[784] = fr[784].asfactor()``: replace a column, by name or
+        by index (negative from the end), with a one-column frame of the same row layout; the column keeps its
+        name. A new *name* appends a column (as h2o-py); an index out of range raises ``KeyError``. This frame
+        takes ownership of the new vec.
+
+        >>> fr = Frame.from_numpy(np.array([[1.0, 0.0], [2.0, 1.0]]), names=["x", "y"])   # doctest: +SKIP
+        >>> fr[1] = fr[1].asfactor()                                                      # doctest: +SKIP
+        >>> fr.types                                                                      # doctest: +SKIP
+        {'x': 'numeric', 'y': 'enum'}
+        """
+        i = None if isinstance(item, str) and item not in self._h["names"] else self.col_index(item)
         if not isinstance(column, Frame) or column.ncols != 1:
             raise ValueError("assign a one-column Frame (e.g. fr['y'].asfactor())")
         if column._h["espc"] != self._h["espc"] or column._h["homes"] != self._h["homes"]:
@@ -187,11 +218,10 @@ class Frame:
         h.setdefault("dtypes", [None] * self.ncols)
         vec, ctype, dom = column._h["vecs"][0], column._h["types"][0], column._h["domains"][0]
         dtype = column._h.get("dtypes", [None])[0]
-        if name in h["names"]:
-            i = h["names"].index(name)
+        if i is not None:
             h["vecs"][i], h["types"][i], h["domains"][i], h["dtypes"][i] = vec, ctype, dom, dtype
         else:
-            for k, v in (("names", name), ("vecs", vec), ("types", ctype), ("domains", dom), ("dtypes", dtype)):
+            for k, v in (("names", item), ("vecs", vec), ("types", ctype), ("domains", dom), ("dtypes", dtype)):
                 h[k].append(v)
         if vec in column._h["owned"]:              # take ownership of the new vec
             h["owned"] = sorted(set(h["owned"]) | {vec})

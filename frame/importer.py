@@ -10,7 +10,7 @@ caller has, and for gzip files: the caller parses and ships the chunks.
 
 **Record boundaries.** A record belongs to the range its first byte lies in. Where a record starts depends on
 everything before it (a quoted field may hold line breaks), so the parse is speculative and checked: each
-range is parsed from the first line start in it, and returns its :func:`~frame.csv_parser.boundary_map`
+range is parsed from the first line start in it, and returns its :func:`~frame.csv_records.boundary_map`
 (cheap unless it holds a quote byte); the caller composes the maps in file order, which gives every range its
 true first record start, and parses again only the ranges whose guess was wrong (a range that begins inside a
 quoted field). Errors found while parsing from a wrong guess are dropped with it.
@@ -38,8 +38,8 @@ import cluster
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
-from .csv_parser import (NeedMore, ParseError, boundary_map, count_lines, data_start, parse_range,
-                         record_starts_from_maps, unify_domains)
+from .csv_parser import NeedMore, ParseError, count_lines, parse_range, unify_domains
+from .csv_records import boundary_map, data_start, record_starts_from_maps
 from .frame import Frame, _check_key, _store, delete_vecs, new_vec_key, write_frame
 from .parse_setup import ParseSetup, guess_setup
 

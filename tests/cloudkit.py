@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# the shared data sets sit next to the project checkout (../shared/data)
-SHARED = REPO.parent / "shared" / "data"
-SMALL = SHARED / "h2o-smalldata"
+# the test data lives in the checkout (provenance in tests/data/SOURCES.md), so a fresh clone passes its tests
+DATA = REPO / "tests" / "data"
+SMALL = DATA / "h2o-smalldata"
+# too big for the repository: the Debian package dataset-fashion-mnist (tools/setup.sh installs it)
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def free_port_pair(ip: str = "127.0.0.1") -> int:

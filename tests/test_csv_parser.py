@@ -1,7 +1,6 @@
 """Byte-range CSV parsing (frame.csv_parser) and the Fashion-MNIST converter (tools.fmnist_to_csv)."""
 import io
 import random
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,10 +11,9 @@ from hypothesis import strategies as st
 from frame.csv_parser import ParseError, ParsedBlock, count_lines, parse_range, unify_domains
 from frame.parse_setup import ParseSetup, guess_setup
 from tools import fmnist_to_csv
-from cloudkit import SHARED, SMALL
+from cloudkit import DATA, FMNIST, SMALL
 
-ECG = SHARED / "ecg"
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+ECG = DATA / "ecg"
 
 
 def _whole(buf: bytes, setup: ParseSetup) -> ParsedBlock:
@@ -373,3 +371,14 @@ def test_load_idx_rejects_bad_magic(tmp_path):
 def test_write_csv_checks_shapes(tmp_path):
     with pytest.raises(ValueError, match="same number of rows"):
         fmnist_to_csv.write_csv(np.zeros((2, 2, 2), np.uint8), np.zeros(3, np.uint8), tmp_path / "x.csv")
+
+
+def test_boundary_maps_compose_to_the_true_record_starts():
+    from frame.csv_records import record_starts
+    s = ParseSetup(",", False, ["a", "b"], ["string", "numeric"], [[], []])
+    buf = b'x,1\n"y\nz",2\n"""q""\n",3\nw,4'
+    truth = [0, 4, 12, 23]                              # the record starts (the line breaks at 6 and 18 are quoted)
+    for cut in range(1, len(buf)):
+        for cut2 in range(cut, len(buf) + 1):
+            starts = record_starts(buf, [0, cut, cut2, len(buf)], s)
+            assert starts[1:] == [min([t for t in truth if t >= c] + [e]) for c, e in ((cut, cut2), (cut2, len(buf)))]

@@ -7,7 +7,7 @@ import pytest
 import cluster
 import frame
 from algos.deeplearning import DeepLearningEstimator
-from cloudkit import SHARED, SMALL
+from cloudkit import DATA, SMALL
 from frame import Frame
 
 
@@ -181,8 +181,8 @@ def _catch(errors, fn):
 
 
 def test_autoencoder_ecg_anomalies_rank_highest(cloud):
-    train = frame.import_file(str(SHARED / "ecg" / "ecg_discord_train.csv"), header=-1)
-    test = frame.import_file(str(SHARED / "ecg" / "ecg_discord_test.csv"), header=-1)
+    train = frame.import_file(str(DATA / "ecg" / "ecg_discord_train.csv"), header=-1)
+    test = frame.import_file(str(DATA / "ecg" / "ecg_discord_test.csv"), header=-1)
     ae = DeepLearningEstimator(activation="Tanh", autoencoder=True, hidden=[50, 20, 50], l1=1e-4, epochs=100,
                                seed=1)
     ae.train(x=train.names, training_frame=train)

@@ -6,17 +6,15 @@ nothing sits at 90 %, one trained wrongly (bad encoding, broken averaging) well 
 17.5 %, 3 nodes 18.1 % (20.3-20.9 % before block momentum: plain averaging of 3 nodes learns ~3x slower per
 epoch), so the 1.5-point agreement bound is a real check of multi-node training.
 """
-from pathlib import Path
 
 import pytest
 
 import cluster
 import frame
 from algos.deeplearning import DeepLearningEstimator
-from cloudkit import Launcher, free_port_pair
+from cloudkit import FMNIST as SRC, Launcher, free_port_pair
 
 pytestmark = pytest.mark.slow
-SRC = Path("/usr/share/datasets/fashion-mnist")
 THRESHOLD = 0.25
 TRIAL = dict(activation="RectifierWithDropout", hidden=[200, 200, 200], input_dropout_ratio=0.2, l1=1e-5,
              epochs=6, seed=1234)

@@ -1,6 +1,5 @@
 """Frames: import of real and tricky CSVs, numpy/pandas round trips, a 3-node cloud, admin keys/frames/rm."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +8,7 @@ import pytest
 import cluster
 import frame
 from frame.csv_parser import ParseError
-from cloudkit import SMALL, Launcher, admin
+from cloudkit import FMNIST, SMALL, Launcher, admin
 from frame import Frame
 
 
@@ -152,7 +151,7 @@ def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp
 @pytest.mark.slow
 def test_fashion_mnist_test_set_end_to_end(one, tmp_path):
     from tools import fmnist_to_csv
-    src = Path("/usr/share/datasets/fashion-mnist")
+    src = FMNIST
     if not src.exists():
         pytest.skip("Debian package dataset-fashion-mnist is not installed (tools/setup.sh installs it)")
     out = fmnist_to_csv.convert(src, tmp_path)

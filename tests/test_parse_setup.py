@@ -7,9 +7,9 @@ import pytest
 from frame.csv_parser import parse_range
 from frame.parse_setup import (NA_LIKE, ParseSetup, guess_setup, normalize_type, parse_number, parse_time,
                                 split_fields)
-from cloudkit import SHARED, SMALL
+from cloudkit import DATA, SMALL
 
-ECG = SHARED / "ecg"
+ECG = DATA / "ecg"
 
 
 def _guess(path: Path, **kw) -> ParseSetup:

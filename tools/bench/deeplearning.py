@@ -30,7 +30,7 @@ from tools.bench.frames import machine_info
 
 REPO = Path(__file__).resolve().parents[2]
 
-# H2O-3 3.46 on this machine, from the measurements (shared/reference): samples/s of wall, test error
+# H2O-3 3.46 on this machine (docs/benchmarks.md, "Reference"): samples/s of wall, test error
 H2O = {"trial": (2746.0, 0.1344), "rectifier": (1454.0, 0.141)}
 GOAL_SAMPLES_PER_S, GOAL_EXTRA_ERROR, GOAL_MB_SECONDS = 27_000.0, 0.005, 10.0
 

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CSV = REPO / "data" / "fmnist_train.csv"
 MB = 1e6
 
-# H2O-3 3.46 on this machine (shared/reference/h2o_bench_on_this_machine.md) and the project's goals
+# H2O-3 3.46 measured on this machine (docs/benchmarks.md, "import") and the project's goals
 H2O_SECONDS, H2O_MB = 3.8, 41.841016
 GOAL_SECONDS, GOAL_MB, GOAL_RSS_RATIO = 2.0, 30.0, 2.0
 
@@ -260,12 +260,34 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def parse_cpu(path: Path, repeat: int, ranges: int = 32) -> dict[str, Any]:
+    """The parse alone, one thread, no cloud: boundary maps + ``parse_range`` over ``ranges`` ranges of the file
+    in memory; best process CPU seconds of ``repeat`` runs (the figure a busy machine disturbs least)."""
+    from frame.csv_parser import parse_range
+    from frame.csv_records import boundary_map, data_start, record_starts_from_maps
+    from frame.parse_setup import guess_setup
+    data = path.read_bytes()
+    setup = guess_setup(data[:4 << 20])
+    begin = data_start(data, setup)
+    bounds = np.linspace(begin, len(data), ranges + 1).round().astype(np.int64).tolist()
+    best, rows = float("inf"), 0
+    for _ in range(repeat + 1):          # the first run loads the Numba kernels
+        t = time.process_time()
+        firsts = record_starts_from_maps([(*boundary_map(data, a, b, setup), b) for a, b in zip(bounds, bounds[1:])])
+        rows = sum(parse_range(data, a, b, setup, first=f).nrows for a, b, f in zip(bounds, bounds[1:], firsts))
+        best = min(best, time.process_time() - t) if _ else best
+    return {"machine": machine_info(), "csv": str(path), "rows": rows, "ranges": ranges, "parse_cpu_best_s": best,
+            "mb_per_cpu_s": len(data) / 1e6 / best}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.bench.frames", description=__doc__.split("\n\n")[0])
     ap.add_argument("--csv", type=Path, default=None,
                     help="CSV to import (default: data/fmnist_train.csv, written if missing)")
     ap.add_argument("--repeat", type=int, default=3, help="warm imports after the first (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--parse-cpu", action="store_true",
+                    help="measure only the parse: one thread, the file in memory, best CPU seconds (no cloud)")
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error(f"--repeat must be at least 1, got {args.repeat}")
@@ -274,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.parse_cpu:
+        r = parse_cpu(path, args.repeat)
+        print(json.dumps(r, indent=2) if args.json else
+              f"{format_machine(r['machine'])}\nparse, one thread: {r['rows']:,} rows in {r['ranges']} ranges, best "
+              f"{r['parse_cpu_best_s']:.3f} CPU s ({r['mb_per_cpu_s']:.0f} MB per CPU s)")
+        return 0
     os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
     result = run(path, args.repeat)
     print(json.dumps(result, indent=2) if args.json else format_report(result))
