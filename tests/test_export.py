@@ -21,12 +21,10 @@ import pytest
 import cluster
 import frame
 from algos import DeepLearningEstimator, download_mojo, download_pojo
-from cloudkit import Launcher
+from cloudkit import FMNIST, SMALL, Launcher
 from scoring import load_scorer
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO / "tests" / "data" / "h2o-smalldata"
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 JAVAC, JAVA, JAR = shutil.which("javac"), shutil.which("java"), shutil.which("jar")
 RTOL = 1e-6
 PROSTATE_X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
@@ -105,7 +103,7 @@ def prostate(one, tmp_path_factory):
     """(training frame, raw test DataFrame, its cloud frame made from strings): a few cells blanked in training,
     the test adds a RACE level unseen in training and missing categoricals and numbers."""
     tmp = tmp_path_factory.mktemp("prostate")
-    df = pd.read_csv(DATA / "prostate.csv")
+    df = pd.read_csv(SMALL / "prostate.csv")
     train = df.copy()
     train.loc[::13, "PSA"] = np.nan
     train.loc[5::17, "DPROS"] = np.nan
@@ -196,7 +194,7 @@ def test_cloud_refuses_strings_for_a_numeric_column(prostate):
 # ------------------------------------------------------------------------------------------------------ abalone
 @pytest.fixture(scope="module")
 def abalone(one):
-    df = pd.read_csv(DATA / "abalone.csv")
+    df = pd.read_csv(SMALL / "abalone.csv")
     df["offset"] = np.round(0.1 * df["length"], 4)
     fr = frame.Frame.from_pandas(df.astype({"sex": "category"}), cloud=one)
     raw = df.copy().astype({"sex": object})
