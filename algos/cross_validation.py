@@ -1,9 +1,9 @@
-"""Cross-validation for Deep Learning, H2O's scheme (``hex/ModelBuilder.computeCrossValidation``).
+"""Cross-validation for any model builder, H2O's scheme (``hex/ModelBuilder.computeCrossValidation``).
 
 >>> dl = DeepLearningEstimator(hidden=[10], epochs=5, nfolds=3,
 ...                            keep_cross_validation_predictions=True)                    # doctest: +SKIP
 >>> dl.train(y="CAPSULE", training_frame=prostate)                                        # doctest: +SKIP
->>> dl.model_performance(xval=True).auc(), dl.cross_validation_metrics_summary()                     # doctest: +SKIP
+>>> dl.model_performance(xval=True).auc(), dl.cross_validation_metrics_summary()           # doctest: +SKIP
 
 How it runs (one Job, progress split over the K fold models and the main model):
 
@@ -13,13 +13,14 @@ How it runs (one Job, progress split over the K fold models and the main model):
 2. **Fold models** ``<model_id>_cv_<i+1>`` train on a view of the training frame whose weights column is
    the fold's train weights, so holdout rows weigh 0 and never train (nor count in epochs, nor in the
    standardisation statistics). As in H2O, their validation frame is the same rows with the holdout
-   weights, so their scoring history shows holdout metrics; ``overwrite_with_best_model`` is off.
-3. Each fold model scores its holdout rows. The **CV metrics** are the metrics of the concatenated holdout
-   predictions (every row predicted once, by the model that did not see it); the per-fold metrics give
-   ``cross_validation_metrics_summary()`` (mean and sample sd over folds).
-4. The **main model** trains on all rows. When early stopping (``stopping_rounds > 0``) or
-   ``max_runtime_secs`` is active it gets ``epochs`` = mean of the fold models' epochs and
-   ``stopping_rounds = 0`` (H2O's ``DeepLearning.cv_computeAndSetOptimalParameters``).
+   weights, so their scoring history shows holdout metrics. The builder may change more of a fold model's
+   parameters (``ModelBuilder.cv_fold_params``; Deep Learning turns ``overwrite_with_best_model`` off).
+3. Each fold model scores its holdout rows (``Model.holdout_scores``). The **CV metrics** are the metrics of the
+   concatenated holdout predictions (every row predicted once, by the model that did not see it); the per-fold
+   metrics give ``cross_validation_metrics_summary()`` (mean and sample sd over folds).
+4. The **main model** trains on all rows, with the builder's changes (``ModelBuilder.cv_main_params``; Deep
+   Learning's ``epochs`` = mean of the fold models' and ``stopping_rounds = 0`` when early stopping or
+   ``max_runtime_secs`` is active, H2O's ``DeepLearning.cv_computeAndSetOptimalParameters``).
 
 Kept (and owned by the main model, so removing it removes them): the fold models
 (``keep_cross_validation_models``, default True), per-fold prediction frames
@@ -28,6 +29,9 @@ Kept (and owned by the main model, so removing it removes them): the fold models
 (``keep_cross_validation_fold_assignment``). Differences from H2O: per-fold prediction frames hold NA
 (not 0) on rows outside their fold; ``max_runtime_secs`` is one budget for the whole run (each fold model
 gets 1/(K+1) of it, the main model what is left).
+
+Only the builder protocol (:mod:`algos.builder`) and the model base class (:mod:`algos.model`) are used, so
+every algorithm cross-validates the same way.
 """
 from __future__ import annotations
 
@@ -36,20 +40,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import frame as frame_mod
 from cluster import Job, MRTask
-from cluster.dkv import Value
 from frame import Frame, from_task_outputs
 from frame.chunks import encode_chunk
-from frame.frame import _store, delete_vecs, new_vec_key
-from scoring import distributions
-from scoring.metrics import (ModelMetricsBinomial, ModelMetricsMultinomial, ModelMetricsRegression)
+from frame.frame import store_frame
+from frame.ops import UniqueTask
+from frame.store import delete_vecs, new_vec_key
 
-from .dl_model import (DeepLearningModel, PredictTask, _set_domain, correct_probabilities, link_inverse,
-                       make_metrics, remove_model)
-from .dl_task import DLScoreTask
+from .model import CrossValidation, Model
+from .progress import ScaledJob
+from .registry import remove_model
 
 CV_WEIGHTS = "__cv_weights"     # the weights column of fold views (train or holdout weights)
-CV_FOLD = "__cv_fold"           # the fold column of the view the holdout predictions are made on
+CV_FOLD = "__cv_fold"           # the fold column of a view of the training frame
 FOLD_METHODS = ("Random", "Modulo", "Stratified")
 
 # metrics of cross_validation_metrics_summary(), per problem (H2O's row names)
@@ -62,32 +66,6 @@ _GETTERS = {"auc": "auc", "pr_auc": "aucpr", "err": "classification_error", "log
             "mean_per_class_error": "mean_per_class_error", "mse": "mse", "r2": "r2", "rmse": "rmse",
             "mae": "mae", "mean_residual_deviance": "mean_residual_deviance", "rmsle": "rmsle"}
 
-
-class ScaledJob:
-    """A slice ``[start, start + span]`` of an outer job's progress, for one of several models trained under it.
-
-    It answers what a :class:`~algos.deeplearning.Trainer` asks of a job (``key``, ``cloud``,
-    ``check_cancelled``, ``update``), so cancelling the outer job stops the model at its next iteration.
-
-    >>> sub = ScaledJob(job, 0.5, 0.25, "fold 3/3: ")      # doctest: +SKIP
-    >>> sub.update(progress=0.5)       # the outer job is now at 62.5 %      # doctest: +SKIP
-    """
-
-    def __init__(self, job, start: float, span: float, label: str = ""):
-        if not (0.0 <= start <= 1.0 and 0.0 <= span and start + span <= 1.0 + 1e-9):
-            raise ValueError(f"a progress slice must lie in [0, 1], got start={start}, span={span}")
-        self.job, self.start, self.span, self.label = job, float(start), float(span), label
-        self.key, self.cloud = job.key, job.cloud
-
-    def check_cancelled(self) -> None:
-        self.job.check_cancelled()
-
-    def cancel_requested(self) -> bool:
-        return self.job.cancel_requested()
-
-    def update(self, progress: float | None = None, msg: str | None = None) -> None:
-        scaled = None if progress is None else self.start + self.span * min(max(float(progress), 0.0), 1.0)
-        self.job.update(progress=scaled, msg=None if msg is None else f"{self.label}{msg}")
 
 
 # ------------------------------------------------------------------------------------------ fold assignment
@@ -169,13 +147,13 @@ class Folds:
     counts: np.ndarray              # rows per fold
 
     def _with(self, names: list[str], vecs: list[str], key: str) -> Frame:
-        h = self.train._h
+        h = self.train.header
         n = len(names)
         header = {**h, "key": key, "names": list(h["names"]) + names, "types": list(h["types"]) + ["numeric"] * n,
                   "domains": list(h["domains"]) + [None] * n, "vecs": list(h["vecs"]) + vecs,
                   "dtypes": list(h.get("dtypes") or [None] * len(h["names"])) + [None] * n, "owned": [],
                   "temporary": False, "stored": False}
-        return Frame(key, header, self.train._cloud)
+        return Frame(key, header, self.train.cloud)
 
     def train_view(self, i: int) -> Frame:
         """The training frame with fold i's train weights as column ``__cv_weights`` (a view, not stored)."""
@@ -191,15 +169,15 @@ class Folds:
 
     def store_assignment(self, key: str) -> Frame:
         """Store the fold column as frame ``key`` (column ``fold_assignment``); the frame owns the fold vec."""
-        h = self.train._h
+        h = self.train.header
         header = {"key": key, "names": ["fold_assignment"], "types": ["numeric"], "domains": [None],
                   "vecs": [self.fold_vec], "espc": list(h["espc"]), "homes": list(h["homes"]),
                   "dtypes": ["int64"], "owned": [self.fold_vec]}
-        return _store(header, self.train._cloud)
+        return store_frame(header, self.train.cloud)
 
     def delete(self, keep_fold_vec: bool = False) -> None:
         vecs = list(self.train_vecs) + list(self.holdout_vecs) + ([] if keep_fold_vec else [self.fold_vec])
-        delete_vecs(self.train._cloud, vecs)
+        delete_vecs(self.train.cloud, vecs)
 
 
 def assign_folds(train: Frame, *, nfolds: int = 0, method: str | None = None, seed: int = 0, y: str | None = None,
@@ -216,7 +194,7 @@ def assign_folds(train: Frame, *, nfolds: int = 0, method: str | None = None, se
     >>> folds.counts.tolist()                                         # doctest: +SKIP
     [127, 127, 126]
     """
-    cloud = train._cloud
+    cloud = train.cloud
     names = train.names
     if weights_column is not None and weights_column not in names:
         raise ValueError(f"weights_column {weights_column!r} is not in the training frame {train.key}")
@@ -261,7 +239,6 @@ def assign_folds(train: Frame, *, nfolds: int = 0, method: str | None = None, se
 
 
 def _fold_levels(train: Frame, fold_column: str) -> np.ndarray:
-    from frame.ops import UniqueTask
     if fold_column not in train.names:
         raise ValueError(f"fold_column {fold_column!r} is not in the training frame {train.key}")
     t = train.types[fold_column]
@@ -271,7 +248,7 @@ def _fold_levels(train: Frame, fold_column: str) -> np.ndarray:
     if st["na_count"]:
         raise ValueError(f"fold_column {fold_column!r} has {int(st['na_count'])} missing values: every row "
                          f"needs a fold")
-    u = UniqueTask().do_all(train[fold_column], cloud=train._cloud)
+    u = UniqueTask().do_all(train[fold_column], cloud=train.cloud)
     levels = np.asarray(u.nums if u.nums is not None else [], dtype=np.float64)
     if t == "numeric" and not np.all(levels == np.floor(levels)):
         raise ValueError(f"fold_column {fold_column!r} holds non-integer values: folds must be integers or "
@@ -286,7 +263,7 @@ def _strata_starts(train: Frame, y: str | None, nfolds: int, seed: int, job) -> 
     if y is None or y not in train.names or train.types[y] != "enum":
         raise ValueError("fold_assignment 'Stratified' needs a categorical response column y")
     nstrata = len(train.domains[y] or []) + 1
-    t = FoldStrataTask(nstrata=nstrata).do_all(train, columns=[y], job=job, cloud=train._cloud)
+    t = FoldStrataTask(nstrata=nstrata).do_all(train, columns=[y], job=job, cloud=train.cloud)
     counts = np.zeros((train.nchunks, nstrata), dtype=np.int64)
     for row in t.counts or []:
         counts[row[0]] = row[1:]
@@ -295,133 +272,64 @@ def _strata_starts(train: Frame, y: str | None, nfolds: int, seed: int, job) -> 
     return (np.cumsum(counts, axis=0) - counts + offset).astype(np.int64)
 
 
-# ------------------------------------------------------------------------------------------ holdout scoring
-class HoldoutPredictTask(PredictTask):
-    """A fold model's predictions on the rows of its fold; NA on the other rows."""
-    fold_col: int = -1
-    fold: int = 0
 
-    def map(self, cs):
-        fold = cs[self.fold_col]
-        super().map(cs)
-        outside = fold != self.fold
-        for out in cs.outputs:
-            out[outside] = np.nan
-
-
-class PickByFoldTask(MRTask):
-    """The combined holdout predictions: column j of row r comes from the prediction frame of r's fold."""
+# ------------------------------------------------------------------------------------------ holdout predictions
+class HoldoutFramesTask(MRTask):
+    """From the fold column and every fold model's predictions (``width`` columns each) of the training rows,
+    write each fold's holdout frame (its predictions on its fold's rows, NA elsewhere) and the combined one
+    (each row predicted by the model of its fold)."""
     nfolds: int = 0
     width: int = 0
 
     def map(self, cs):
         fold = cs[0].astype(np.int64)
         rows = np.arange(cs.nrows)
-        for j in range(self.width):
-            stacked = np.stack([cs[1 + i * self.width + j] for i in range(self.nfolds)])
-            cs.outputs[j][:] = stacked[fold, rows]
-
-
-def _score_holdout(model: DeepLearningModel, holdout: Frame, job) -> tuple[np.ndarray, ...]:
-    """(rows, y, raw predictions, weights, offsets) of ``model`` on the rows of ``holdout`` with positive
-    ``__cv_weights``."""
-    resp, cols = model._resp_for(holdout)
-    kind = model.kind
-    resp.update(kind="classification" if kind in ("binomial", "multinomial") else "regression", y=len(cols))
-    cols.append(model._m["response"])
-    resp["w"] = len(cols)
-    cols.append(CV_WEIGHTS)
-    hyper, flags = model._hyper()
-    task = DLScoreTask(info=model._m["info"], spec=model._m["spec"], model=model._arrays, hyper=hyper, flags=flags,
-                       resp=resp, sample_fraction=1.0, seed=0)
-    task.do_all(holdout, columns=cols, job=job, cloud=model._cloud)
-    return task.collect()
-
-
-def _natural(model: DeepLearningModel, y: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Actuals and predictions in the response's own units (each fold model has its own standardisation)."""
-    if model.kind == "regression":
-        info = model.info
-        yhat = link_inverse(info, model.params["distribution"], pred[:, 0] if len(pred) else np.empty(0))
-        actual = info.inverse_response(y) if info.response_transform else np.asarray(y, dtype=np.float64)
-        return actual, yhat
-    probs = np.asarray(pred, dtype=np.float64)
-    if model._m.get("priors") is not None:
-        probs = correct_probabilities(probs, model._m["priors"])
-    return np.asarray(y).astype(np.int64), probs
-
-
-def _metrics_natural(main: DeepLearningModel, actual: np.ndarray, predicted: np.ndarray, w: np.ndarray):
-    """A metrics object from predictions already in natural units (the CV metrics of ``main``)."""
-    p = main.params
-    if main.kind == "regression":
-        dist = p["distribution"] if p["distribution"] in distributions.DISTRIBUTIONS else "gaussian"
-        return ModelMetricsRegression(actual, predicted, w, distribution=dist, tweedie_power=p["tweedie_power"],
-                                      quantile_alpha=p["quantile_alpha"],
-                                      huber_delta=main._m.get("huber_delta", 1.0))
-    if main.kind == "binomial":
-        return ModelMetricsBinomial(actual, predicted, w, domain=list(main.response_domain))
-    return ModelMetricsMultinomial(actual, predicted, w, domain=list(main.response_domain),
-                                   max_confusion_matrix_size=p["max_confusion_matrix_size"],
-                                   max_hit_ratio_k=p["max_hit_ratio_k"])
-
-
-def _summary_row(kind: str, metrics) -> list[float]:
-    out = []
-    for name in _SUMMARY[kind]:
-        try:
-            out.append(float(getattr(metrics, _GETTERS[name])()))
-        except (ValueError, ZeroDivisionError):
-            out.append(float("nan"))
-    return out
+        k, width = self.nfolds, self.width
+        for j in range(width):
+            stacked = np.stack([cs[1 + i * width + j] for i in range(k)])
+            for i in range(k):
+                cs.outputs[i * width + j][:] = np.where(fold == i, stacked[i], np.nan)
+            cs.outputs[k * width + j][:] = stacked[fold, rows]
 
 
 def _prediction_frames(main_id: str, fold_models: list, folds: Folds, job) -> tuple[list[str], str]:
     """Per-fold holdout prediction frames and the combined one; returns their keys."""
-    cloud = folds.train._cloud
-    view = folds.fold_view()
-    keys, vecs = [], []
-    first = fold_models[0]
-    kind = first.kind
-    names = ["predict"] if kind == "regression" else ["predict"] + list(first.response_domain)
-    types = ["numeric"] * len(names)
-    if kind in ("binomial", "multinomial"):
-        types[0] = "enum"
+    cloud = folds.train.cloud
+    raw: list[Frame] = []
+    keys: list[str] = []
     try:
-        for i, m in enumerate(fold_models):
-            resp, cols = m._resp_for(view)
-            cols.append(CV_FOLD)
-            hyper, flags = m._hyper()
-            task = HoldoutPredictTask(info=m._m["info"], spec=m._m["spec"], model=m._arrays, hyper=hyper, flags=flags,
-                                      resp=resp, distribution=m._m["params"]["distribution"],
-                                      threshold=float(m._m.get("threshold", 0.5)), priors=m._m.get("priors"),
-                                      kind=kind, fold_col=len(cols) - 1, fold=i)
-            task.do_all(view, columns=cols, outputs=types, job=job, cloud=cloud)
-            fr = from_task_outputs(task, names, key=f"prediction_{main_id}_cv_{i + 1}", cloud=cloud)
-            if kind != "regression":
-                _set_domain(fr, 0, names[1:], cloud)
-            keys.append(fr.key)
-            vecs += fr.vecs
-        h = folds.train._h
+        for m in fold_models:
+            job.check_cancelled()
+            raw.append(m.predict(folds.train))
+        first = raw[0]
+        names, k = first.names, len(fold_models)
         width = len(names)
+        types = [first.types[n] for n in names]
+        h = folds.train.header
+        vecs = [folds.fold_vec] + [v for fr in raw for v in fr.vecs]
         stacked = Frame(f"{main_id}_cv_stack", {
-            "key": f"{main_id}_cv_stack", "names": ["fold"] + [f"p{j}" for j in range(len(vecs))],
-            "types": ["numeric"] * (1 + len(vecs)), "domains": [None] * (1 + len(vecs)),
-            "vecs": [folds.fold_vec] + vecs, "espc": list(h["espc"]), "homes": list(h["homes"]),
-            "dtypes": [None] * (1 + len(vecs)), "owned": [], "stored": False}, cloud)
-        pick = PickByFoldTask(nfolds=len(fold_models), width=width)
-        pick.do_all(stacked, outputs=types, job=job, cloud=cloud)
-        combined = from_task_outputs(pick, names, key=f"cv_holdout_prediction_{main_id}", cloud=cloud)
-        if kind != "regression":
-            _set_domain(combined, 0, names[1:], cloud)
-        return keys, combined.key
+            "key": f"{main_id}_cv_stack", "names": [f"c{j}" for j in range(len(vecs))],
+            "types": ["numeric"] * len(vecs), "domains": [None] * len(vecs), "vecs": vecs,
+            "espc": list(h["espc"]), "homes": list(h["homes"]), "dtypes": [None] * len(vecs), "owned": [],
+            "stored": False}, cloud)
+        task = HoldoutFramesTask(nfolds=k, width=width)
+        task.do_all(stacked, outputs=types * (k + 1), job=job, cloud=cloud)
+        targets = [f"prediction_{main_id}_cv_{i + 1}" for i in range(k)] + [f"cv_holdout_prediction_{main_id}"]
+        for i, key in enumerate(targets):
+            fr = from_task_outputs(task, names, key=key, cloud=cloud, columns=range(i * width, (i + 1) * width))
+            keys.append(fr.key)
+            for name in names:
+                if first.domains[name] is not None:
+                    fr.set_domain(name, first.domains[name])
+        return keys[:-1], keys[-1]
     except BaseException:
         _remove_frames(keys, cloud)
         raise
+    finally:
+        _remove_frames([fr.key for fr in raw], cloud)
 
 
 def _remove_frames(keys: list[str], cloud) -> None:
-    import frame as frame_mod
     for k in keys:
         try:
             frame_mod.remove(k, cloud=cloud)
@@ -429,32 +337,37 @@ def _remove_frames(keys: list[str], cloud) -> None:
             pass
 
 
-# ------------------------------------------------------------------------------------------ the driver
-def train_with_cv(estimator, parms: dict, x, y, training_frame: Frame, validation_frame: Frame | None,
-                  verbose: bool = False, *, job=None) -> DeepLearningModel:
-    """Train the K fold models and the main model (see the module docstring); return the main model.
+def _remove_models(models: list, cloud) -> None:
+    for m in models:
+        try:
+            remove_model(m.model_id, cloud)
+        except KeyError:
+            pass
 
-    ``parms`` are validated parameters (:func:`algos.dl_params.validate`) with ``nfolds >= 2`` or a
-    ``fold_column``. ``estimator`` (may be None) names the algorithm in the job description. ``job``: an
-    outer job (a grid's) to report into and be cancelled by; without it the run is its own Job.
-    Every parameter is checked against the data before the job starts.
+
+# ------------------------------------------------------------------------------------------ the driver
+def train_with_cv(builder, parms: dict, x, y, training_frame: Frame, validation_frame: Frame | None,
+                  verbose: bool = False, *, job=None) -> Model:
+    """Train the K fold models and the main model with ``builder`` (see the module docstring); return the main model.
+
+    ``parms`` are validated parameters with ``nfolds >= 2`` or a ``fold_column``. ``job``: an outer job (a grid's)
+    to report into and be cancelled by; without it the run is its own Job. Every parameter is checked against
+    the data before the job starts.
     """
-    from .deeplearning import Trainer
-    probe = Trainer(parms, x, y, training_frame, validation_frame, verbose)      # all checks, no work yet
-    p, cloud, model_id = probe.p, probe.cloud, probe.model_id
+    probe = builder.prepare(parms, x, y, training_frame, validation_frame, verbose=verbose)   # checks, no work
+    p, cloud, model_id = probe.params, probe.cloud, probe.model_id
     if not (p["nfolds"] >= 2 or p["fold_column"] is not None):
         raise ValueError("train_with_cv needs nfolds >= 2 or a fold_column")
     for name in (CV_WEIGHTS, CV_FOLD):
         if name in training_frame.names:
             raise ValueError(f"the training frame has a column named {name!r}: cross-validation needs that name; "
                              f"rename the column")
-    algo = getattr(estimator, "algo", "deeplearning")
     own = job is None
-    outer = job or Job.start(f"{algo} cross-validation {model_id}", cloud=cloud, dest=model_id)
+    outer = job or Job.start(f"{builder.algo} cross-validation {model_id}", cloud=cloud, dest=model_id)
     start = time.time()
     folds: Folds | None = None
-    fold_models: list[DeepLearningModel] = []
-    main: DeepLearningModel | None = None
+    fold_models: list[Model] = []
+    main: Model | None = None
     kept_frames: list[str] = []
     keep_assignment = bool(p["keep_cross_validation_fold_assignment"])
     assignment_stored = False
@@ -468,21 +381,17 @@ def train_with_cv(estimator, parms: dict, x, y, training_frame: Frame, validatio
         budget = float(p["max_runtime_secs"])
         for i in range(k):
             outer.check_cancelled()
-            fparms = _fold_params(parms, p, model_id, i, budget / slots if budget > 0 else 0.0)
-            m = Trainer(fparms, probe.x, probe.y, folds.train_view(i), folds.holdout_view(i), verbose, cloud=cloud,
-                        job=ScaledJob(outer, i / slots, 1 / slots, f"fold {i + 1}/{k}: ")).run()
-            fold_models.append(m)
-        scored = [_score_holdout(m, folds.holdout_view(i), outer) for i, m in enumerate(fold_models)]
-        mparms = dict(parms, seed=p["seed"], overwrite_with_best_model=False, model_id=model_id)
-        if p["stopping_rounds"] > 0 or budget > 0:
-            # H2O's DL rule: the main model trains as long as the fold models did on average, without stopping
-            mparms["epochs"] = float(np.mean([m._m["epochs"] for m in fold_models]))
-            mparms["stopping_rounds"] = 0
+            fparms = _fold_params(builder, parms, p, model_id, i, budget / slots if budget > 0 else 0.0)
+            sub = ScaledJob(outer, i / slots, 1 / slots, f"fold {i + 1}/{k}: ")
+            fold_models.append(builder.prepare(fparms, probe.x, probe.y, folds.train_view(i), folds.holdout_view(i),
+                                               job=sub, verbose=verbose).run())
+        scored = [m.holdout_scores(folds.holdout_view(i), CV_WEIGHTS) for i, m in enumerate(fold_models)]
+        mparms = dict(parms, seed=p["seed"], model_id=model_id, **builder.cv_main_params(p, fold_models))
         if budget > 0:
             mparms["max_runtime_secs"] = max(budget - (time.time() - start), 1e-3)
         outer.check_cancelled()
-        main = Trainer(mparms, x, y, training_frame, validation_frame, verbose, cloud=cloud,
-                       job=ScaledJob(outer, k / slots, 1 / slots, "main model: ")).run()
+        main = builder.prepare(mparms, x, y, training_frame, validation_frame, verbose=verbose,
+                               job=ScaledJob(outer, k / slots, 1 / slots, "main model: ")).run()
         if p["keep_cross_validation_predictions"]:
             fold_keys, combined_key = _prediction_frames(model_id, fold_models, folds, outer)
             kept_frames += fold_keys + [combined_key]
@@ -491,21 +400,16 @@ def train_with_cv(estimator, parms: dict, x, y, training_frame: Frame, validatio
         if keep_assignment:
             kept_frames.append(folds.store_assignment(f"cv_fold_assignment_{model_id}").key)
             assignment_stored = True            # the frame owns the fold vec now
-        main = _finish_main(main, fold_models, scored, folds, fold_keys, combined_key, keep_assignment,
-                            bool(p["keep_cross_validation_models"]))
+        _finish_main(main, fold_models, scored, folds, fold_keys, combined_key, keep_assignment,
+                     bool(p["keep_cross_validation_models"]))
         if not p["keep_cross_validation_models"]:
-            for m in fold_models:
-                remove_model(m.model_id, cloud)
+            _remove_models(fold_models, cloud)
         if own:
             outer.end_with(None)
         return main
     except BaseException as exc:
         _remove_frames(kept_frames, cloud)
-        for m in fold_models + ([main] if main is not None else []):
-            try:
-                remove_model(m.model_id, cloud)
-            except KeyError:
-                pass
+        _remove_models(fold_models + ([main] if main is not None else []), cloud)
         if own:
             outer.end_with(exc)
         raise
@@ -514,98 +418,41 @@ def train_with_cv(estimator, parms: dict, x, y, training_frame: Frame, validatio
             folds.delete(keep_fold_vec=assignment_stored)
 
 
-def _fold_params(parms: dict, p: dict, model_id: str, i: int, budget: float) -> dict:
+def _fold_params(builder, parms: dict, p: dict, model_id: str, i: int, budget: float) -> dict:
     """Fold model i's parameters: the user's, on the fold view's weights, without cross-validation."""
     out = dict(parms)
     out.update(model_id=f"{model_id}_cv_{i + 1}", nfolds=0, fold_column=None, fold_assignment="AUTO",
-               weights_column=CV_WEIGHTS, overwrite_with_best_model=False, seed=p["seed"],
-               keep_cross_validation_models=True, keep_cross_validation_predictions=False,
-               keep_cross_validation_fold_assignment=False, validation_frame=None, max_runtime_secs=budget)
+               weights_column=CV_WEIGHTS, seed=p["seed"], keep_cross_validation_models=True,
+               keep_cross_validation_predictions=False, keep_cross_validation_fold_assignment=False,
+               validation_frame=None, max_runtime_secs=budget, **builder.cv_fold_params(p))
     return out
 
 
-def _finish_main(main: DeepLearningModel, fold_models: list, scored: list, folds: Folds, fold_keys: list[str],
-                 combined_key: str | None, keep_assignment: bool, keep_models: bool) -> DeepLearningModel:
-    """Store the CV metrics, the per-fold summary and what the main model owns; return the updated model."""
-    actual, predicted, weights, rows = [], [], [], []
-    for m, collected in zip(fold_models, scored):
-        _, y, pred, w, _ = collected
-        a, q = _natural(m, y, pred)
-        actual.append(a)
-        predicted.append(q)
-        weights.append(w)
-        rows.append(_summary_row(main.kind, make_metrics(m, *collected)))
-    xval = _metrics_natural(main, np.concatenate(actual), np.concatenate(predicted), np.concatenate(weights))
-    meta = dict(main._m)
-    meta["metrics"] = {**meta["metrics"], "xval": xval.to_dict()}
+def _summary_row(kind: str, metrics) -> list[float]:
+    out = []
+    for name in _SUMMARY[kind]:
+        try:
+            out.append(float(getattr(metrics, _GETTERS[name])()))
+        except (ValueError, ZeroDivisionError):
+            out.append(float("nan"))
+    return out
+
+
+def _finish_main(main: Model, fold_models: list, scored: list, folds: Folds, fold_keys: list[str],
+                 combined_key: str | None, keep_assignment: bool, keep_models: bool) -> None:
+    """Store the CV metrics, the per-fold summary and what the main model owns."""
+    rows = [_summary_row(main.kind, m.metrics_from(*s)) for m, s in zip(fold_models, scored)]
+    actual, predicted, weights = (np.concatenate(parts) for parts in zip(*scored))
+    meta = main.meta
+    meta.metrics = {**meta.metrics, "xval": main.metrics_from(actual, predicted, weights).to_dict()}
     ids = [m.model_id for m in fold_models]
-    meta["cv"] = {"nfolds": folds.nfolds, "fold_assignment": folds.method, "models": ids,
-                  "kept_models": keep_models, "fold_epochs": [float(m._m["epochs"]) for m in fold_models],
-                  "fold_rows": [int(c) for c in folds.counts], "predictions": list(fold_keys),
-                  "holdout_predictions": combined_key,
-                  "fold_assignment_frame": f"cv_fold_assignment_{main.model_id}" if keep_assignment else None,
-                  "summary": {"metrics": list(_SUMMARY[main.kind]), "folds": rows}}
-    meta["owned_models"] = list(meta.get("owned_models", [])) + (ids if keep_models else [])
-    meta["owned_frames"] = list(meta.get("owned_frames", [])) + list(fold_keys) + \
-        ([combined_key] if combined_key else []) + \
-        ([meta["cv"]["fold_assignment_frame"]] if keep_assignment else [])
-    cloud = main._cloud
-    value = cloud.dkv.get(main.model_id)
-    cloud.dkv.put(main.model_id, Value("model", meta, value.buffers))
-    return DeepLearningModel(main.model_id, cloud=cloud)
-
-
-# ------------------------------------------------------------------------------------------ model accessors
-def _cv(model: DeepLearningModel) -> dict:
-    cv = model._m.get("cv")
-    if cv is None:
-        raise ValueError(f"model {model.model_id} was not cross-validated (train with nfolds >= 2 or a fold_column)")
-    return cv
-
-
-def cross_validation_models(model: DeepLearningModel) -> list[DeepLearningModel]:
-    """The fold models, in fold order (needs ``keep_cross_validation_models=True``, the default)."""
-    cv = _cv(model)
-    if not cv["kept_models"]:
-        raise ValueError(f"model {model.model_id} did not keep its fold models (keep_cross_validation_models=False)")
-    return [DeepLearningModel(k, cloud=model._cloud) for k in cv["models"]]
-
-
-def cross_validation_predictions(model: DeepLearningModel) -> list[Frame]:
-    """Per-fold holdout prediction frames (rows of the training frame; NA outside the fold)."""
-    from frame import get_frame
-    cv = _cv(model)
-    if not cv["predictions"]:
-        raise ValueError(f"model {model.model_id} kept no predictions (keep_cross_validation_predictions=False)")
-    return [get_frame(k, cloud=model._cloud) for k in cv["predictions"]]
-
-
-def cross_validation_holdout_predictions(model: DeepLearningModel) -> Frame:
-    """Every training row predicted once, by the fold model that did not train on it."""
-    from frame import get_frame
-    cv = _cv(model)
-    if not cv["holdout_predictions"]:
-        raise ValueError(f"model {model.model_id} kept no predictions (keep_cross_validation_predictions=False)")
-    return get_frame(cv["holdout_predictions"], cloud=model._cloud)
-
-
-def cross_validation_fold_assignment(model: DeepLearningModel) -> Frame:
-    """The fold of every training row (needs ``keep_cross_validation_fold_assignment=True``)."""
-    from frame import get_frame
-    cv = _cv(model)
-    if not cv["fold_assignment_frame"]:
-        raise ValueError(f"model {model.model_id} kept no fold assignment "
-                         f"(keep_cross_validation_fold_assignment=False)")
-    return get_frame(cv["fold_assignment_frame"], cloud=model._cloud)
-
-
-def cross_validation_metrics_summary(model: DeepLearningModel):
-    """H2O's summary table: one row per metric, columns mean, sd (over folds) and cv_<i>_valid."""
-    import pandas as pd
-    cv = _cv(model)
-    values = np.asarray(cv["summary"]["folds"], dtype=np.float64)          # (folds, metrics)
-    table = pd.DataFrame(values.T, index=cv["summary"]["metrics"],
-                         columns=[f"cv_{i + 1}_valid" for i in range(values.shape[0])])
-    table.insert(0, "sd", values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.nan)
-    table.insert(0, "mean", values.mean(axis=0))
-    return table
+    assignment_frame = f"cv_fold_assignment_{main.model_id}" if keep_assignment else None
+    meta.cv = CrossValidation(
+        nfolds=folds.nfolds, fold_assignment=folds.method, models=ids, kept_models=keep_models,
+        fold_epochs=[float(getattr(m.meta, "epochs", np.nan)) for m in fold_models],
+        fold_rows=[int(c) for c in folds.counts], predictions=list(fold_keys), holdout_predictions=combined_key,
+        fold_assignment_frame=assignment_frame, summary={"metrics": list(_SUMMARY[main.kind]), "folds": rows})
+    meta.owned_models = list(meta.owned_models) + (ids if keep_models else [])
+    meta.owned_frames = list(meta.owned_frames) + list(fold_keys) + ([combined_key] if combined_key else []) + \
+        ([assignment_frame] if keep_assignment else [])
+    main.store()

@@ -1,4 +1,4 @@
-"""Grid search over Deep Learning hyper parameters (H2O's ``H2OGridSearch``).
+"""Grid search over any model builder's hyper parameters (H2O's ``H2OGridSearch``).
 
 >>> grid = GridSearch(DeepLearningEstimator(epochs=5), grid_id="dl_grid",
 ...                   hyper_params={"activation": ["Tanh", "Rectifier"], "hidden": [[20], [20, 20]]},
@@ -19,7 +19,9 @@
   ``stopping_metric`` values (cross-validation, else validation, else training metrics) are ordered
   worst to best and the moving-average rule of :func:`algos.stopping.should_stop` is applied to them.
 * The grid runs as one Job (progress: models attempted / planned). Cancelling it stops between models,
-  and the running model stops at its next iteration (its Trainer reports into the grid's job).
+  and the running model stops at its next iteration (its training run reports into the grid's job).
+* Any algorithm's builder works (:mod:`algos.builder`): the grid checks names and values with its parameter
+  table, trains through ``builder.train`` and compares models by their metrics (``Model.best_metrics``).
 * The grid lives in the DKV under ``grid_id`` (type ``grid``: hyper parameters, model ids, failures), so
   ``tools.admin keys`` lists it and :func:`get_grid` finds it from any client.
 """
@@ -36,12 +38,12 @@ import cluster
 from cluster import Job
 from cluster.dkv import Value
 from frame import Frame
-from scoring.metrics import MORE_IS_BETTER
+from scoring.metrics import MORE_IS_BETTER, STOPPING_METRICS
 
-from . import dl_params
-from .cross_validation import ScaledJob, train_with_cv
-from .deeplearning import DeepLearningEstimator, Trainer
-from .dl_model import DeepLearningModel, remove_model
+from .builder import Estimator, ModelBuilder
+from .model import Model
+from .progress import ScaledJob
+from .registry import builder_for, get_model, remove_model
 from .stopping import should_stop
 
 STRATEGIES = ("Cartesian", "RandomDiscrete")
@@ -51,8 +53,8 @@ _NOT_HYPER = frozenset({"model_id", "training_frame", "validation_frame", "respo
 _CRITERIA = {"strategy": "Cartesian", "max_models": 0, "max_runtime_secs": 0.0, "seed": -1,
              "stopping_rounds": 0, "stopping_metric": "AUTO", "stopping_tolerance": 0.001}
 _RANDOM_ONLY = ("seed", "stopping_rounds", "stopping_metric", "stopping_tolerance")
-_STOPPING = ("AUTO", "deviance", "logloss", "MSE", "RMSE", "MAE", "RMSLE", "AUC", "AUCPR", "misclassification",
-             "mean_per_class_error")
+# the grid's convergence metrics: H2O's stopping metrics but lift_top_group (no gains/lift table yet)
+_STOPPING = ("AUTO",) + tuple(m for m in STOPPING_METRICS if m != "lift_top_group")
 
 # get_grid's sort_by names (H2O's) -> (metrics getter, more is better)
 _SORT = {
@@ -66,30 +68,29 @@ _SORT = {
 
 
 # ------------------------------------------------------------------------------------------ checks
-def _canonical(name) -> str:
+def _canonical(name, table) -> str:
     if not isinstance(name, str):
         raise ValueError(f"hyper parameter names must be strings, got {name!r}")
-    canon = dl_params.PARAM_ALIASES.get(name, name)
-    if canon not in dl_params.PARAMS:
-        try:
-            dl_params.validate({name: None})         # its message names the closest known parameters
-        except ValueError as exc:
-            raise ValueError(f"hyper_params: {exc}") from None
-        raise AssertionError(f"dl_params accepted unknown name {name!r}")
+    try:
+        canon = table.canonical(name)
+    except ValueError as exc:                       # its message names the closest known parameters
+        raise ValueError(f"hyper_params: {exc}") from None
     if canon in _NOT_HYPER:
         raise ValueError(f"hyper_params: {name!r} cannot be searched (the grid sets it; give it to train())")
     return canon
 
 
-def check_hyper_params(hyper_params) -> dict[str, list]:
-    """Hyper parameters with canonical names and each value converted and checked on its own.
+def check_hyper_params(hyper_params, table) -> dict[str, list]:
+    """Hyper parameters with canonical names and each value converted and checked on its own by the builder's
+    parameter ``table``.
 
     Each value must be valid for its parameter (type, range, enum spelling); combinations are checked when
     their model is built. ``ValueError`` names the parameter and the value.
 
-    >>> check_hyper_params({"activation": ["tanh", "Rectifier"], "hidden": [[10], [20, 20]]})
+    >>> from algos.deeplearning import PARAMS
+    >>> check_hyper_params({"activation": ["tanh", "Rectifier"], "hidden": [[10], [20, 20]]}, PARAMS)
     {'activation': ['Tanh', 'Rectifier'], 'hidden': [[10], [20, 20]]}
-    >>> check_hyper_params({"hiden": [[10]]})
+    >>> check_hyper_params({"hiden": [[10]]}, PARAMS)
     Traceback (most recent call last):
     ...
     ValueError: hyper_params: unknown Deep Learning parameter 'hiden'; did you mean 'hidden'?
@@ -98,7 +99,7 @@ def check_hyper_params(hyper_params) -> dict[str, list]:
         raise ValueError(f"hyper_params must be a non-empty dict of parameter -> list of values, got {hyper_params!r}")
     out: dict[str, list] = {}
     for name, values in hyper_params.items():
-        canon = _canonical(name)
+        canon = _canonical(name, table)
         if canon in out:
             raise ValueError(f"hyper_params: {canon!r} is given twice (also through an alias)")
         if not isinstance(values, (list, tuple)) or len(values) == 0:
@@ -108,7 +109,7 @@ def check_hyper_params(hyper_params) -> dict[str, list]:
             if v is None:
                 raise ValueError(f"hyper_params[{name!r}]: None is not a value; list the default explicitly")
             try:
-                converted.append(dl_params._convert(dl_params.PARAMS[canon], v))
+                converted.append(table[canon].convert(v))
             except ValueError as exc:
                 raise ValueError(f"hyper_params[{name!r}] value {v!r}: {exc}") from None
         out[canon] = converted
@@ -200,24 +201,10 @@ def grid_should_stop(values: list[float], rounds: int, tolerance: float, more_is
     return should_stop(ordered, rounds, tolerance, more_is_better=more_is_better)
 
 
-def _metrics_of(model: DeepLearningModel):
-    """H2O's choice for comparing models: cross-validation, else validation, else training metrics."""
-    for which in ("xval", "valid", "train"):
-        if model._m["metrics"].get(which) is not None:
-            return model._metrics(which)
-    raise ValueError(f"model {model.model_id} has no metrics")
-
-
-def _stopping_value(model: DeepLearningModel, metric: str) -> float:
-    if metric == "AUTO":
-        metric = {"regression": "deviance", "autoencoder": "MSE"}.get(model.kind, "logloss")
-    return float(_metrics_of(model).metric(metric))
-
-
 def _plain(v):
     if isinstance(v, Frame):
         return v.key
-    if isinstance(v, DeepLearningModel):
+    if isinstance(v, Model):
         return v.model_id
     if isinstance(v, tuple):
         return [_plain(x) for x in v]
@@ -228,27 +215,31 @@ def _plain(v):
 
 # ------------------------------------------------------------------------------------------ the grid
 class GridSearch:
-    """H2O's grid search for Deep Learning (see the module docstring).
+    """H2O's grid search for any model builder (see the module docstring).
 
-    ``model``: :class:`DeepLearningEstimator` (the class, or an instance whose given parameters are the
-    base of every model). ``hyper_params``: parameter -> list of values. ``search_criteria``: strategy
-    (Cartesian | RandomDiscrete), max_models, max_runtime_secs, and for RandomDiscrete seed,
-    stopping_rounds, stopping_metric, stopping_tolerance (H2O's defaults: 0, 0, -1, 0, AUTO, 0.001).
+    ``model``: an estimator class (:class:`~algos.DeepLearningEstimator`), an instance of one whose given
+    parameters are the base of every model, or a :class:`~algos.builder.ModelBuilder`. ``hyper_params``:
+    parameter -> list of values. ``search_criteria``: strategy (Cartesian | RandomDiscrete), max_models,
+    max_runtime_secs, and for RandomDiscrete seed, stopping_rounds, stopping_metric, stopping_tolerance (H2O's
+    defaults: 0, 0, -1, 0, AUTO, 0.001).
     """
 
     def __init__(self, model, hyper_params: dict, grid_id: str | None = None, search_criteria: dict | None = None):
-        if isinstance(model, DeepLearningEstimator):
-            self._base = {k: model._parms[k] for k in model._given}
-        elif model is DeepLearningEstimator:
-            self._base = {}
+        if isinstance(model, Estimator):
+            self.builder, self._base = model.builder, model.given_params
+        elif isinstance(model, type) and issubclass(model, Estimator):
+            self.builder, self._base = model.builder, {}
+        elif isinstance(model, ModelBuilder):
+            self.builder, self._base = model, {}
         else:
-            raise ValueError(f"model must be DeepLearningEstimator or an instance of it, got {model!r}")
+            raise ValueError(f"model must be an estimator class (e.g. DeepLearningEstimator), an instance of one or "
+                             f"a model builder, got {model!r}")
         if grid_id is not None and (not isinstance(grid_id, str) or not grid_id or grid_id.startswith(("$", "@"))):
             raise ValueError(f"grid_id must be a non-empty string not starting with $ or @, got {grid_id!r}")
-        self.hyper_params = check_hyper_params(hyper_params)
+        self.hyper_params = check_hyper_params(hyper_params, self.builder.params)
         self.search_criteria = check_search_criteria(search_criteria)
         self.grid_id = grid_id
-        self.models: list[DeepLearningModel] = []
+        self.models: list[Model] = []
         self.model_hypers: list[dict] = []        # each model's hyper parameter values, as self.models
         self.failed_params: list[dict] = []
         self.failure_details: list[str] = []
@@ -275,7 +266,7 @@ class GridSearch:
     # ---------------------------------------------------------------- training
     def train(self, x=None, y=None, training_frame: Frame | None = None, validation_frame: Frame | None = None,
               verbose: bool = False, **fixed_params) -> "GridSearch":
-        """Build the grid's models on ``training_frame``; ``fixed_params`` are Deep Learning parameters shared
+        """Build the grid's models on ``training_frame``; ``fixed_params`` are the builder's parameters shared
         by every model (``weights_column``, ``nfolds``, ``epochs``, ...). Raises ``JobCancelledError`` if the
         grid's job is cancelled (the models built so far stay in the grid)."""
         if not isinstance(training_frame, Frame):
@@ -284,19 +275,20 @@ class GridSearch:
             raise ValueError("validation_frame must be a Frame or None")
         if "model_id" in fixed_params:
             raise ValueError("model_id cannot be fixed: the grid names its models <grid_id>_model_<n>")
+        table = self.builder.params
         given = {**self._base, **fixed_params}
-        dl_params.validate(given)                           # fixed values on their own: before any job
-        defaults = dl_params.validate({})
+        table.validate(given)                               # fixed values on their own: before any job
+        defaults = table.defaults()
         for name in self.hyper_params:
-            fixed = {dl_params.PARAM_ALIASES.get(k, k): v for k, v in given.items()}.get(name)
+            fixed = {table.canonical(k): v for k, v in given.items()}.get(name)
             if fixed is not None and fixed != defaults[name]:
                 raise ValueError(f"grid search parameter {name!r} is set both in the model parameters "
                                  f"({fixed!r}) and in hyper_params: set it in one place or the other")
-        cloud = training_frame._cloud
+        cloud = training_frame.cloud
         self._cloud = cloud
         self._training_frame = training_frame.key
         if self.grid_id is None:
-            self.grid_id = f"Grid_DeepLearning_{training_frame.key}_{uuid.uuid4().hex[:8]}"
+            self.grid_id = f"Grid_{self.builder.model_prefix}_{training_frame.key}_{uuid.uuid4().hex[:8]}"
         c = self.search_criteria
         names = self.hyper_names
         combos = cartesian(self.hyper_params) if c["strategy"] == "Cartesian" else \
@@ -319,14 +311,15 @@ class GridSearch:
                 hyper = {n: self.hyper_params[n][i] for n, i in zip(names, combo)}
                 parms = {**given, **hyper, "model_id": f"{self.grid_id}_model_{attempts + 1}"}
                 if c["strategy"] == "RandomDiscrete" and c["seed"] != -1 and \
-                        dl_params.validate({"seed": parms.get("seed")})["seed"] == -1:
+                        table.convert("seed", parms.get("seed")) == -1:
                     parms["seed"] = c["seed"] + attempts       # H2O: model seeds follow the search seed
                 if math.isfinite(left):
-                    own = dl_params.validate({"max_runtime_secs": parms.get("max_runtime_secs")})["max_runtime_secs"]
+                    own = table.convert("max_runtime_secs", parms.get("max_runtime_secs"))
                     parms["max_runtime_secs"] = min(own, left) if own > 0 else left
                 sub = ScaledJob(job, attempts / planned, 1 / planned, f"model {attempts + 1}/{planned}: ")
                 try:
-                    model = _build(parms, x, y, training_frame, validation_frame, verbose, sub)
+                    model = self.builder.train(parms, x, y, training_frame, validation_frame, job=sub,
+                                               verbose=verbose)
                 except cluster.JobCancelledError:
                     raise
                 except Exception as exc:                   # noqa: BLE001 - recorded, the grid goes on
@@ -353,7 +346,7 @@ class GridSearch:
         values = []
         for m in self.models:
             try:
-                values.append(_stopping_value(m, metric))
+                values.append(float(m.best_metrics().metric(metric)))
             except ValueError:                              # e.g. AUC of a regression model
                 return False
         name = metric if metric != "AUTO" else "logloss"
@@ -362,7 +355,7 @@ class GridSearch:
 
     def _store(self, status: str) -> None:
         self.status = status
-        meta = {"grid_id": self.grid_id, "algo": "deeplearning", "status": status, "job": self.job_key,
+        meta = {"grid_id": self.grid_id, "algo": self.builder.algo, "status": status, "job": self.job_key,
                 "training_frame": self._training_frame, "hyper_names": self.hyper_names,
                 "hyper_params": {k: _plain(v) for k, v in self.hyper_params.items()},
                 "search_criteria": dict(self.search_criteria), "model_ids": self.model_ids,
@@ -387,7 +380,7 @@ class GridSearch:
             raise ValueError(f"decreasing must be True, False or None, got {decreasing!r}")
         values = []
         for m in self.models:
-            metrics = _metrics_of(m)
+            metrics = m.best_metrics()
             fn = getattr(metrics, getter, None)
             if fn is None:
                 raise ValueError(f"sort_by {sort_by!r} is not available for {m.kind} models ({m.model_id})")
@@ -411,14 +404,6 @@ class GridSearch:
                             columns=[*self.hyper_names, "error"])
 
 
-def _build(parms: dict, x, y, train: Frame, valid: Frame | None, verbose: bool, job) -> DeepLearningModel:
-    """One model of the grid, reporting into (and cancelled by) the grid's job."""
-    p = dl_params.validate(parms)
-    if p["nfolds"] >= 2 or p["fold_column"] is not None:
-        return train_with_cv(None, p, x, y, train, valid, verbose, job=job)
-    return Trainer(p, x, y, train, valid, verbose, job=job).run()
-
-
 # ------------------------------------------------------------------------------------------ lookups
 def get_grid(grid_id: str, cloud=None) -> GridSearch:
     """The grid stored under ``grid_id`` (H2O's ``h2o.get_grid``), its models loaded from the DKV."""
@@ -429,12 +414,12 @@ def get_grid(grid_id: str, cloud=None) -> GridSearch:
     meta = value.meta
     crit = {k: v for k, v in meta["search_criteria"].items()
             if meta["search_criteria"]["strategy"] == "RandomDiscrete" or k not in _RANDOM_ONLY}
-    grid = GridSearch(DeepLearningEstimator, meta["hyper_params"], grid_id=grid_id, search_criteria=crit)
+    grid = GridSearch(builder_for(meta["algo"]), meta["hyper_params"], grid_id=grid_id, search_criteria=crit)
     names = meta["hyper_names"]
     grid._cloud, grid._training_frame, grid.job_key = cloud, meta["training_frame"], meta["job"]
     grid.status = meta["status"]
     for mid, values in zip(meta["model_ids"], meta["model_hypers"]):
-        grid.models.append(DeepLearningModel(mid, cloud=cloud))
+        grid.models.append(get_model(mid, cloud))
         grid.model_hypers.append(dict(zip(names, values)))
     grid.failed_params = [dict(zip(names, values)) for values in meta["failed_params"]]
     grid.failure_details = list(meta["failure_details"])

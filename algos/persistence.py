@@ -1,4 +1,4 @@
-"""Models outside a training run: model files, the model registry, and checkpoint resolution.
+"""Model files: ``save_model`` and ``load_model`` for any registered algorithm (the registry is :mod:`algos.registry`).
 
 ``save_model`` writes one self-checking file (no pickle): a fixed prefix naming the format and its
 version, a msgpack header (the model's DKV meta, with numpy arrays replaced by references to buffers),
@@ -23,12 +23,10 @@ File layout (all integers little-endian)::
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import struct
 import time
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import numpy as np
@@ -36,10 +34,10 @@ import numpy as np
 import cluster
 from cluster.dkv import Value
 
-from .dl_model import DeepLearningModel, remove_model
+from .model import Model
+from .registry import algorithms, builder_for, model_value
 
-__all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file",
-           "get_model", "list_models", "remove_model", "resolve_checkpoint"]
+__all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file"]
 
 FILE_FORMAT = "aquifer-model"
 FILE_VERSION = 1
@@ -50,106 +48,10 @@ _ALIGN = 64
 _EXT_ARRAY = 1
 # numeric dtypes only, as on the wire: an object dtype could smuggle a pickle
 _DTYPES = frozenset(np.dtype(c).str for c in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f4", "f8"))
-# the headline metric of each kind in `list_models` (H2O's leaderboard defaults, RMSE for regression)
-MAIN_METRIC = {"binomial": "AUC", "multinomial": "logloss", "regression": "RMSE", "autoencoder": "MSE"}
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be read: not a model file, a newer format, or damaged."""
-
-
-# ------------------------------------------------------------------------------------------- registry
-def get_model(model_id: str, cloud=None) -> DeepLearningModel:
-    """The model stored under ``model_id`` (from any node or client of the cloud).
-
-    >>> get_model("DeepLearning_model_1a2b").kind                            # doctest: +SKIP
-    'binomial'
-    """
-    cloud = cloud or cluster.current()
-    return DeepLearningModel(model_id, _model_value(model_id, cloud), cloud)
-
-
-def _model_value(model_id: str, cloud) -> Value:
-    if not isinstance(model_id, str) or not model_id:
-        raise ValueError(f"model_id must be a non-empty string, got {model_id!r}")
-    value = cloud.dkv.get(model_id)
-    if value is None:
-        raise KeyError(f"no model {model_id!r} in the cloud (algos.list_models() lists them)")
-    if value.type != "model":
-        raise ValueError(f"key {model_id!r} holds a {value.type}, not a model")
-    algo = value.meta.get("algo")
-    if algo != "deeplearning":
-        raise ValueError(f"model {model_id!r} is a {algo!r} model; only deeplearning models are supported")
-    return value
-
-
-def list_models(cloud=None) -> list[dict]:
-    """One row per model in the cloud: id, algo, kind, response, epochs, the kind's main metric on
-    training / validation / cross-validation data (None when absent), bytes and home node.
-
-    >>> list_models()[0]["metric"]                                          # doctest: +SKIP
-    'AUC'
-    """
-    from scoring.metrics import metrics_from_dict
-    cloud = cloud or cluster.current()
-    rows = sorted((r for r in cloud.dkv.keys("") if r["type"] == "model"), key=lambda r: r["key"])
-    values = cloud.dkv.get_many([r["key"] for r in rows]) if rows else []
-    out = []
-    for row, value in zip(rows, values):
-        if value is None:                       # removed between the listing and the read
-            continue
-        m = value.meta
-        kind = m.get("kind")
-        name = MAIN_METRIC.get(kind)
-        scores = {}
-        for which in ("train", "valid", "xval"):
-            d = (m.get("metrics") or {}).get(which)
-            scores[which] = None if d is None or name is None else _finite(metrics_from_dict(d).metric(name))
-        out.append({"model_id": row["key"], "algo": m.get("algo"), "kind": kind, "response": m.get("response"),
-                    "epochs": _finite(m.get("epochs")), "metric": name, "training": scores["train"],
-                    "validation": scores["valid"], "cross_validation": scores["xval"],
-                    "bytes": int(row["bytes"]), "home": row.get("home")})
-    return out
-
-
-def _finite(x) -> float | None:
-    """A float for JSON: None for missing or non-finite values (JSON has no NaN).
-
-    >>> _finite(float("nan")) is None, _finite(2)
-    (True, 2.0)
-    """
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def resolve_checkpoint(value: Any, cloud=None) -> DeepLearningModel:
-    """The model a ``checkpoint`` parameter names: a model, a trained estimator, or a model id.
-
-    The model is read from ``cloud`` by id, so a checkpoint must be in the cloud that trains (H2O's rule);
-    a model file is loaded first with :func:`load_model`.
-
-    >>> resolve_checkpoint("DeepLearning_model_1a2b", cluster.current()).model_id   # doctest: +SKIP
-    'DeepLearning_model_1a2b'
-    """
-    if isinstance(value, DeepLearningModel):
-        key = value.model_id
-    elif isinstance(value, str):
-        key = value
-    elif _is_estimator(value):
-        model = value.__dict__.get("model")
-        if model is None:
-            raise ValueError("checkpoint: the estimator given has not been trained (call .train first)")
-        key = model.model_id
-    else:
-        raise ValueError(f"checkpoint must be a model, a trained DeepLearningEstimator or a model id, got "
-                         f"{type(value).__name__}")
-    try:
-        return get_model(key, cloud)
-    except KeyError:
-        raise ValueError(f"checkpoint model {key!r} is not in the cloud: train it there, or load its file "
-                         f"with algos.load_model(path)") from None
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -179,35 +81,37 @@ def save_model(model, path: str | os.PathLike, force: bool = False, cloud=None) 
     return str(target)
 
 
-def load_model(path: str | os.PathLike, cloud=None) -> DeepLearningModel:
+def load_model(path: str | os.PathLike, cloud=None) -> Model:
     """Read a file written by :func:`save_model` and store the model in ``cloud`` under its id
     (replacing a model of the same id, as H2O's ``load_model``).
 
-    Exported weight/bias frames are re-created when the model was trained with
-    ``export_weights_and_biases``; frames and models it owned that are not in this cloud are dropped
-    from its ownership lists (a file holds the model only).
+    Frames and models it owned that are not in this cloud are dropped from its ownership lists (a file holds
+    the model only); what the model exports into frames (Deep Learning's ``export_weights_and_biases``) is
+    made again.
 
     >>> load_model("/tmp/models/DeepLearning_model_1a2b").predict(test)     # doctest: +SKIP
     """
     cloud = cloud or cluster.current()
     model_id, value = read_model_file(path)
-    from .deeplearning import MODEL_FORMAT
-    meta = dict(value.meta)
-    if meta.get("algo") != "deeplearning":
-        raise ModelFileError(f"{path}: a {meta.get('algo')!r} model; only deeplearning models can be loaded")
-    if int(meta.get("format", 1)) > MODEL_FORMAT:
-        raise ModelFileError(f"{path}: the model's meta format is version {meta['format']}, this aquifer reads "
-                             f"up to version {MODEL_FORMAT}: upgrade aquifer to load it")
-    meta["model_id"] = model_id
-    exported = bool(meta.get("params", {}).get("export_weights_and_biases"))
-    meta["owned_frames"] = [] if exported else [k for k in meta.get("owned_frames", []) if _present(cloud, k)]
-    meta["owned_models"] = [k for k in meta.get("owned_models", []) if _present(cloud, k)]
-    value = Value("model", meta, value.buffers)
+    algo = value.meta.get("algo")
+    if algo not in algorithms():
+        raise ModelFileError(f"{path}: a {algo!r} model; this aquifer loads {', '.join(algorithms())} models")
+    cls = builder_for(algo).model_class
+    fmt = value.meta.get("format", 1)
+    if int(fmt) > cls.MODEL_FORMAT:
+        raise ModelFileError(f"{path}: the model's meta format is version {fmt}, this aquifer reads "
+                             f"up to version {cls.MODEL_FORMAT}: upgrade aquifer to load it")
+    try:
+        meta = cls.Metadata.from_meta(value.meta)         # checks every field (and reads older formats)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    meta.model_id = model_id
+    meta.owned_frames = [k for k in meta.owned_frames if _present(cloud, k)]
+    meta.owned_models = [k for k in meta.owned_models if _present(cloud, k)]
+    value = Value("model", meta.to_meta(), value.buffers)
     cloud.dkv.put(model_id, value)
-    restored = DeepLearningModel(model_id, value, cloud)
-    if exported:
-        meta["owned_frames"] = meta["owned_frames"] + restored.export_weights_and_biases()
-        cloud.dkv.put(model_id, Value("model", meta, value.buffers))
+    restored = cls(model_id, value, cloud)
+    restored.restore_exports()
     return restored
 
 
@@ -246,22 +150,18 @@ def read_model_file(path: str | os.PathLike) -> tuple[str, Value]:
 
 
 # ------------------------------------------------------------------------------------------- internals
-def _is_estimator(obj) -> bool:
-    from .deeplearning import DeepLearningEstimator      # late: deeplearning imports this module lazily too
-    return isinstance(obj, DeepLearningEstimator)
-
-
 def _stored(model, cloud) -> tuple[str, Value]:
-    if isinstance(model, DeepLearningModel):
-        model_id, cloud = model.model_id, cloud or model._cloud
+    trained = model.__dict__.get("model") if hasattr(type(model), "builder") else None    # a trained estimator
+    if isinstance(trained, Model):
+        model = trained
+    if isinstance(model, Model):
+        model_id, cloud = model.model_id, cloud or model.cloud
     elif isinstance(model, str):
         model_id = model
-    elif _is_estimator(model) and model.__dict__.get("model") is not None:
-        model_id, cloud = model.model.model_id, cloud or model.model._cloud
     else:
-        raise ValueError(f"save_model needs a model, a trained DeepLearningEstimator or a model id, got "
+        raise ValueError(f"save_model needs a model, a trained estimator or a model id, got "
                          f"{type(model).__name__}")
-    return model_id, _model_value(model_id, cloud or cluster.current())
+    return model_id, model_value(model_id, cloud or cluster.current())
 
 
 def _target(raw: str, model_id: str) -> Path:

@@ -24,22 +24,17 @@ import cluster
 from cluster.dkv import Value
 from cluster.mrtask import chunk_key
 
+from . import ops
 from .chunks import decode_native, encode_chunk, plan_chunks, spread_homes
+from .rollups import rollup_stats
+from .store import check_key, delete_vecs, new_vec_key, put_header
 
 TYPES = ("numeric", "enum", "string", "time")
 PUT_BATCH_BYTES = 16 << 20
 
 
-def _cloud(cloud=None):
+def _cloud_or_current(cloud=None):
     return cloud or cluster.current()
-
-
-def new_vec_key() -> str:
-    return f"$vec/{uuid.uuid4().hex}"
-
-
-def rollup_key(vec: str) -> str:
-    return f"{vec}$rollups"
 
 
 class Frame:
@@ -47,7 +42,7 @@ class Frame:
 
     def __init__(self, key: str, header: dict | None = None, cloud=None):
         self.key = key
-        self._cloud = _cloud(cloud)
+        self._cloud = _cloud_or_current(cloud)
         if header is None:
             value = self._cloud.dkv.get(key)
             if value is None or value.type != "frame":
@@ -56,6 +51,16 @@ class Frame:
         self._h = header
 
     # ---------------------------------------------------------------- shape and schema
+    @property
+    def cloud(self):
+        """The cloud this frame lives in (a ``cluster.Cloud``)."""
+        return self._cloud
+
+    @property
+    def header(self) -> dict:
+        """A copy of the stored header: names, types, domains, vecs, espc, homes, dtypes, owned (see the module doc)."""
+        return dict(self._h)
+
     @property
     def names(self) -> list[str]:
         return list(self._h["names"])
@@ -138,6 +143,21 @@ class Frame:
 
     def levels(self) -> list[list[str] | None]:
         return [d for d in self._h["domains"]]
+
+    def set_domain(self, col: str | int, domain: Sequence[str]) -> None:
+        """Rename the levels of categorical column ``col`` (its codes stay: level i is called ``domain[i]``); a
+        stored frame is updated in the DKV.
+
+        >>> preds.set_domain("predict", ["no", "yes"])                       # doctest: +SKIP
+        """
+        i = self.col_index(col)
+        if self._h["types"][i] != "enum":
+            raise ValueError(f"column {self.names[i]!r} is {self._h['types'][i]}, not categorical: use asfactor()")
+        h = {**self._h, "domains": list(self._h["domains"])}
+        h["domains"][i] = [str(d) for d in domain]
+        self._h = h
+        if h.get("stored", True):
+            self._cloud.dkv.put(self.key, Value("frame", h, immutable=False))
 
     def __repr__(self) -> str:
         return f"<Frame {self.key}: {self.nrows} rows x {self.ncols} cols>"
@@ -373,22 +393,18 @@ class Frame:
     # ---------------------------------------------------------------- operations (MRTasks in frame.ops)
     def asfactor(self) -> "Frame":
         """This column as a categorical (H2O's as.factor); assign it back with ``fr["y"] = fr["y"].asfactor()``."""
-        from .ops import asfactor
-        return asfactor(self)
+        return ops.asfactor(self)
 
     def split_frame(self, ratios=(0.75,), destination_frames=None, seed: int | None = None) -> list["Frame"]:
         """Random row split into ``len(ratios) + 1`` frames (H2O's split_frame)."""
-        from .ops import split_frame
-        return split_frame(self, ratios, destination_frames, seed)
+        return ops.split_frame(self, ratios, destination_frames, seed)
 
     def summary(self, return_data: bool = False):
         """Per-column rollups (min, mean, max, sigma, zeros, missing) as a pandas table."""
-        from .ops import summary
-        return summary(self, return_data)
+        return ops.summary(self, return_data)
 
     def rollups(self) -> list[dict]:
         """Cached rollup statistics of every column (computed once by an MRTask)."""
-        from .rollups import rollup_stats
         return rollup_stats(self)
 
     def remove(self) -> None:
@@ -397,29 +413,33 @@ class Frame:
         remove(self.key, cloud=self._cloud)
 
 
-def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None) -> Frame:
-    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])``."""
+def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, cloud=None,
+                      columns: Sequence[int] | None = None) -> Frame:
+    """The frame of the columns an MRTask wrote with ``do_all(..., outputs=[...])`` (only the output columns
+    ``columns``, by index, when given: one task's outputs can make several frames, each owning its columns)."""
     layout = getattr(task, "output_layout", None)
     if not layout:
         raise ValueError("this task wrote no output columns: run do_all(frame, outputs=[types])")
-    if len(names) != len(layout["vecs"]):
-        raise ValueError(f"{len(layout['vecs'])} output columns, {len(names)} names given")
+    idx = list(range(len(layout["vecs"]))) if columns is None else [int(j) for j in columns]
+    if len(names) != len(idx):
+        raise ValueError(f"{len(idx)} output columns, {len(names)} names given")
+    vecs, types = [layout["vecs"][j] for j in idx], [layout["types"][j] for j in idx]
     espc = [0]
     for c in layout["chunks"]:
         espc.append(espc[-1] + int(c["nrows"]))
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
-    _check_key(key)
-    header = {"key": key, "names": list(names), "types": list(layout["types"]),
-              "domains": [None] * len(names), "vecs": list(layout["vecs"]), "espc": espc,
-              "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
-              "owned": list(layout["vecs"])}
-    return _store(header, _cloud(cloud))
+    check_key(key)
+    header = {"key": key, "names": list(names), "types": types, "domains": [None] * len(names), "vecs": vecs,
+              "espc": espc, "homes": [c["home"] for c in layout["chunks"]], "dtypes": [None] * len(names),
+              "owned": vecs}
+    return store_frame(header, _cloud_or_current(cloud))
 
 
-def _store(header: dict, cloud) -> Frame:
-    header = {**header, "stored": True}
-    cloud.dkv.put(header["key"], Value("frame", header, immutable=False))
-    return Frame(header["key"], header, cloud)
+def store_frame(header: dict, cloud) -> Frame:
+    """Store a complete frame header (its chunks already in the DKV) and return the frame's handle."""
+    return Frame(header["key"], put_header(header, cloud), cloud)
+
+
 
 
 def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tuple[list[int], list[str]]:
@@ -442,9 +462,9 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
     """Encode columns (name, type, domain, values, dtype hint) into chunks, store them at their homes,
     then store the header (with ``parse``, the summary of the file they were parsed from). Nothing is left
     behind if a step fails."""
-    cloud = _cloud(cloud)
+    cloud = _cloud_or_current(cloud)
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
-    _check_key(key)
+    check_key(key)
     names = [c[0] for c in columns]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate column names: {sorted({n for n in names if names.count(n) > 1})}")
@@ -479,21 +499,10 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
                   "dtypes": [c[4] for c in columns], "owned": list(vecs), "temporary": temporary}
         if parse is not None:
             header["parse"] = parse
-        return _store(header, cloud)
+        return store_frame(header, cloud)
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or any(c in key for c in "#\0"):
-        raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # ")
-
-
-def delete_vecs(cloud, vecs: list[str]) -> None:
-    """Delete every chunk and rollup of these vecs on every node (one broadcast)."""
-    if vecs:
-        cloud.dkv.delete_prefix([f"{v}#" for v in vecs] + [rollup_key(v) for v in vecs])
 
 
 def get_frame(key: str, cloud=None) -> Frame:
@@ -505,7 +514,7 @@ def remove(key: "str | Frame", cloud=None) -> None:
     """Delete a frame: its header and every chunk and rollup of the vecs it owns, on every node."""
     if isinstance(key, Frame):
         key = key.key
-    cloud = _cloud(cloud)
+    cloud = _cloud_or_current(cloud)
     value = cloud.dkv.get(key)
     if value is None:
         raise KeyError(f"no frame {key!r} in the cloud")

@@ -40,7 +40,8 @@ from cluster.mrtask import MRTask
 from .chunks import decode_native, encode_chunk
 from .csv_parser import NeedMore, ParseError, count_lines, parse_range, unify_domains
 from .csv_records import boundary_map, data_start, record_starts_from_maps
-from .frame import Frame, _check_key, _store, delete_vecs, new_vec_key, write_frame
+from .frame import Frame, store_frame, write_frame
+from .store import check_key, delete_vecs, new_vec_key
 from .parse_setup import ParseSetup, guess_setup
 
 log = logging.getLogger("aquifer.import")
@@ -264,7 +265,7 @@ def _range_bounds(begin: int, size: int, parallelism: int, chunk_size: int | Non
 
 def _frame_key(path: str, destination_frame: str | None) -> str:
     if destination_frame:
-        _check_key(destination_frame)
+        check_key(destination_frame)
         return destination_frame
     base = os.path.basename(path)
     for ext in (".gz", ".csv", ".txt", ".data"):
@@ -333,7 +334,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains_,
                    "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
                    "owned": vecs, "source": path, "parse": parse}
-        fr = _store(header_, cloud)
+        fr = store_frame(header_, cloud)
     except BaseException:
         delete_vecs(cloud, vecs)
         raise

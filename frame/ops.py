@@ -5,13 +5,23 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
-from .frame import Frame, _store, delete_vecs, new_vec_key
 from .rollups import rollup_stats
+from .store import delete_vecs, new_vec_key, put_header
+
+if TYPE_CHECKING:                 # frame.frame imports this module: its Frame class is only a type here
+    from .frame import Frame
+
+
+def _stored_like(frame: "Frame", header: dict) -> "Frame":
+    """Store ``header`` and return a handle of the input frame's class on it."""
+    return type(frame)(header["key"], put_header(header, frame.cloud), frame.cloud)
 
 
 # ------------------------------------------------------------------------------------- asfactor
@@ -68,12 +78,12 @@ def asfactor(frame: Frame) -> Frame:
     if frame.ncols != 1:
         raise ValueError(f"asfactor works on one column; select it first (fr['col'].asfactor()), "
                          f"this frame has {frame.ncols}")
-    ctype = frame._h["types"][0]
+    ctype = frame.header["types"][0]
     if ctype == "enum":
         return frame
     if ctype == "time":
         raise ValueError(f"column {frame.names[0]!r} is a time column: convert it to numbers first")
-    u = UniqueTask().do_all(frame, cloud=frame._cloud)
+    u = UniqueTask().do_all(frame, cloud=frame.cloud)
     if ctype == "string":
         domain, levels = list(u.strs or []), None
     else:
@@ -83,14 +93,14 @@ def asfactor(frame: Frame) -> Frame:
         raise ValueError(f"column {frame.names[0]!r} has {len(domain)} levels: over H2O's limit of 10,000,000")
     out = new_vec_key()
     try:
-        ToCodesTask(out_vec=out, numeric_levels=levels, domain=domain).do_all(frame, cloud=frame._cloud)
-        h = frame._h
+        ToCodesTask(out_vec=out, numeric_levels=levels, domain=domain).do_all(frame, cloud=frame.cloud)
+        h = frame.header
         header = {"key": f"{frame.key.split('[')[0]}_{frame.names[0]}_asfactor_{out[-8:]}", "names": frame.names,
                   "types": ["enum"], "domains": [domain], "vecs": [out], "espc": h["espc"], "homes": h["homes"],
                   "dtypes": [None], "owned": [out], "temporary": True}
-        return _store(header, frame._cloud)
+        return _stored_like(frame, header)
     except BaseException:
-        delete_vecs(frame._cloud, [out])
+        delete_vecs(frame.cloud, [out])
         raise
 
 
@@ -139,13 +149,13 @@ def split_frame(frame: Frame, ratios=(0.75,), destination_frames=None, seed: int
     if destination_frames is not None and len(destination_frames) != n:
         raise ValueError(f"destination_frames needs {n} names, got {len(destination_frames)}")
     seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None or seed == -1 else int(seed)
-    types = list(frame._h["types"])
+    types = list(frame.header["types"])
     out_vecs = [[new_vec_key() for _ in range(frame.ncols)] for _ in range(n)]
     try:
         t = SplitTask(bounds=np.cumsum(ratios), seed=seed, out_vecs=out_vecs, types=types)
-        t.do_all(frame, cloud=frame._cloud)
+        t.do_all(frame, cloud=frame.cloud)
         counts = {c[0]: c[1:] for c in t.counts}
-        h = frame._h
+        h = frame.header
         out = []
         for s in range(n):
             espc = [0]
@@ -156,10 +166,10 @@ def split_frame(frame: Frame, ratios=(0.75,), destination_frames=None, seed: int
             header = {"key": key, "names": h["names"], "types": types, "domains": h["domains"],
                       "vecs": out_vecs[s], "espc": espc, "homes": h["homes"],
                       "dtypes": h.get("dtypes", [None] * frame.ncols), "owned": out_vecs[s]}
-            out.append(_store(header, frame._cloud))
+            out.append(_stored_like(frame, header))
         return out
     except BaseException:
-        delete_vecs(frame._cloud, [v for vs in out_vecs for v in vs])
+        delete_vecs(frame.cloud, [v for vs in out_vecs for v in vs])
         raise
 
 
@@ -169,7 +179,7 @@ def summary(frame: Frame, return_data: bool = False):
     import pandas as pd
     stats = rollup_stats(frame)
     rows = {}
-    for name, t, dom, st in zip(frame.names, frame._h["types"], frame._h["domains"], stats):
+    for name, t, dom, st in zip(frame.names, frame.header["types"], frame.header["domains"], stats):
         rows[name] = {"type": {"numeric": "real" if not st.get("is_int") else "int"}.get(t, t),
                       "mins": st["min"], "mean": st["mean"], "maxs": st["max"], "sigma": st["sigma"],
                       "zeros": st["zero_count"], "missing": st["na_count"],

@@ -11,6 +11,8 @@ from numba import njit
 from cluster.dkv import Value
 from cluster.mrtask import MRTask
 
+from .store import rollup_key
+
 STATS = ("min", "max", "mean", "sigma", "na_count", "zero_count", "rows", "pinfs", "ninfs", "is_int")
 
 
@@ -100,17 +102,17 @@ def _column_stats(x):
 
 def rollup_stats(frame, cloud=None) -> list[dict]:
     """Rollups of every column of ``frame``, computing (once, in one MRTask) those not yet cached."""
-    from .frame import rollup_key
-    cloud = cloud or frame._cloud
+    cloud = cloud or frame.cloud
     keys = [rollup_key(v) for v in frame.vecs]
     cached = cloud.dkv.get_many(keys)
     missing = [i for i, v in enumerate(cached) if v is None]
     if missing and frame.nrows:
+        header = frame.header
         task = RollupTask().do_all(frame, columns=missing, cloud=cloud)
         items = []
         for j, i in enumerate(missing):
             st = task.stats(j)
-            if frame._h["types"][i] == "enum" and len(frame._h["domains"][i] or []) > 2:
+            if header["types"][i] == "enum" and len(header["domains"][i] or []) > 2:
                 st["mean"] = st["sigma"] = float("nan")       # H2O: no mean of a many-level factor
             cached[i] = Value("rollups", st)
             items.append((keys[i], cached[i]))

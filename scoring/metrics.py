@@ -30,6 +30,7 @@ Conventions shared with H2O
   exact_auc_max_rows``; otherwise they are read from the binned table as H2O does (typically within
   1e-5 of exact). ``auc_method`` in ``to_dict()`` says which. AUCPR uses H2O's interpolated
   precision-recall integral. With only one class present AUC is 1.0 (no negatives) or 0.0 (no positives).
+  The threshold maths live in :mod:`scoring.thresholds`.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import numpy as np
 
 from .distributions import deviance as _deviance
 from .distributions import validate_distribution
+from .thresholds import (AUC_NBINS, CRITERIA, EXACT_AUC_MAX_ROWS, auc_of, aucpr_of, criteria, distinct_counts,
+                         max_idx, merge_bins)
 
 #: Stopping metrics whose larger values are better (``hex/ScoreKeeper.StoppingMetric``).
 MORE_IS_BETTER: frozenset[str] = frozenset({"AUC", "AUCPR", "lift_top_group"})
@@ -50,13 +53,6 @@ STOPPING_METRICS: tuple[str, ...] = (
     "deviance", "logloss", "MSE", "RMSE", "MAE", "RMSLE", "AUC", "AUCPR", "lift_top_group",
     "misclassification", "mean_per_class_error",
 )
-#: Binomial threshold criteria, in the column order of H2O's thresholds table.
-CRITERIA: tuple[str, ...] = (
-    "f1", "f2", "f0point5", "accuracy", "precision", "recall", "specificity", "absolute_mcc",
-    "min_per_class_accuracy", "mean_per_class_accuracy", "tns", "fns", "fps", "tps", "tnr", "fnr", "fpr", "tpr",
-)
-AUC_NBINS = 400            # AUC2.NBINS
-EXACT_AUC_MAX_ROWS = 10_000  # DL scores 10 000 sampled training rows by default: those AUCs are exact
 LOGLOSS_EPS = 1e-15        # logloss caps each row at -log(1e-15) = 34.54
 PROB_SUM_TOL = 1e-4        # float32 network outputs summed over many classes drift by ~1e-6
 _FORMAT_VERSION = 1
@@ -171,124 +167,6 @@ def _weighted_sigma(y: np.ndarray, w: np.ndarray) -> float:
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> float:
     return float(np.sum(w * x) / np.sum(w))
-
-
-# ------------------------------------------------------------------------------------ threshold bins
-
-
-def _distinct_counts(p1: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct predictions in descending order with the weighted positives/negatives at each."""
-    values, inv = np.unique(p1, return_inverse=True)
-    tps = np.bincount(inv, weights=w * y, minlength=values.size)
-    fps = np.bincount(inv, weights=w * (1.0 - y), minlength=values.size)
-    return values[::-1].copy(), tps[::-1].copy(), fps[::-1].copy()
-
-
-def _merge_bins(ths: np.ndarray, tps: np.ndarray, fps: np.ndarray, nbins: int) -> tuple[np.ndarray, ...]:
-    """Merge neighbouring bins until at most ``nbins`` remain, cheapest merged squared error first.
-
-    The cost of merging bins i and i+1 is H2O's: ``sqe_i + sqe_i+1 + d² k_i k_i+1 / (k_i + k_i+1)``, with
-    d the distance of the centers in float32 (so float32-equal values merge for free) and k the weights.
-    Each round merges the cheapest half of the pairs that are cheaper than both neighbours.
-    """
-    k = tps + fps
-    sqe = np.zeros_like(ths)
-    index_hash = None
-    while ths.size > nbins:
-        need = ths.size - nbins
-        d = (ths[1:].astype(np.float32) - ths[:-1].astype(np.float32)).astype(np.float64)
-        cost = sqe[:-1] + sqe[1:] + d * d * k[:-1] * k[1:] / (k[:-1] + k[1:])
-        m = cost.size
-        if index_hash is None or index_hash.size < m:
-            # A fixed pseudo-random tie-break: with plain index order, a run of equal costs (evenly
-            # spaced predictions) would yield one merge per round instead of a third of the run.
-            index_hash = (np.arange(m, dtype=np.uint64) * np.uint64(2654435761)) & np.uint64(0xFFFFFFFF)
-        tb = index_hash[:m]
-        limit = min(need, max(1, m // 2))
-        cutoff = np.partition(cost, limit - 1)[limit - 1]
-        beats_next = (cost[:-1] < cost[1:]) | ((cost[:-1] == cost[1:]) & (tb[:-1] < tb[1:]))
-        local_min = np.append(beats_next, True) & np.insert(~beats_next, 0, True)
-        sel = np.flatnonzero((cost <= cutoff) & local_min)
-        if sel.size > need:
-            sel = np.sort(sel[np.argsort(cost[sel], kind="stable")[:need]])
-        nxt = sel + 1
-        merged_k = k[sel] + k[nxt]
-        ths[sel] = (ths[sel] * k[sel] + ths[nxt] * k[nxt]) / merged_k
-        sqe[sel] = cost[sel]
-        tps[sel] += tps[nxt]
-        fps[sel] += fps[nxt]
-        k[sel] = merged_k
-        keep = np.ones(ths.size, dtype=bool)
-        keep[nxt] = False
-        ths, sqe, tps, fps, k = ths[keep], sqe[keep], tps[keep], fps[keep], k[keep]
-    return ths, tps, fps
-
-
-def _auc(ctp: np.ndarray, cfp: np.ndarray) -> float:
-    """AUC2.compute_auc: trapezoids over the cumulative (fp, tp) points, from (0, 0) to (N, P)."""
-    p, n = ctp[-1], cfp[-1]
-    if n == 0:
-        return 1.0
-    if p == 0:
-        return 0.0
-    tp0 = np.concatenate(([0.0], ctp[:-1]))
-    fp0 = np.concatenate(([0.0], cfp[:-1]))
-    return float(np.sum((cfp - fp0) * (ctp + tp0) / 2.0) / p / n)
-
-
-def _aucpr(ctp: np.ndarray, cfp: np.ndarray) -> float:
-    """AUC2.pr_auc: precision-recall area with precision interpolated along straight tp/fp segments."""
-    p, n = ctp[-1], cfp[-1]
-    if n == 0:
-        return 1.0
-    if p == 0:
-        return 0.0
-    prev_tp = np.concatenate(([0.0], ctp[:-1]))
-    prev_fp = np.concatenate(([0.0], cfp[:-1]))
-    moved = ctp != prev_tp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(moved, (cfp - prev_fp) / np.where(moved, ctp - prev_tp, 1.0), 0.0)
-        a = 1.0 + h
-        b = np.where(moved, (prev_fp - h * prev_tp) / p, 0.0)
-        tpp, prev_tpp = ctp / p, prev_tp / p
-        # a·tpp + b = (tp + fp)/P > 0 and a·prev_tpp + b = (prev_tp + prev_fp)/P, which is 0 only when b is 0
-        curved = (tpp - prev_tpp - b / a * (np.log(a * tpp + b) - np.log(np.where(b != 0, a * prev_tpp + b, 1.0)))) / a
-        area = np.where(b != 0, curved, (tpp - prev_tpp) / a)
-    return float(np.sum(area))
-
-
-def _criteria(ctp: np.ndarray, cfp: np.ndarray) -> dict[str, np.ndarray]:
-    """Every AUC2.ThresholdCriterion at every threshold (NaN where H2O's formula is 0/0)."""
-    p, n = ctp[-1], cfp[-1]
-    tp, fp = ctp, cfp
-    fn, tn = p - tp, n - fp
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = tp / (tp + fp)
-        recall = tp / (tp + fn)
-        specificity = tn / (tn + fp)
-        mcc_num = tp * tn - fp * fn
-        mcc = np.where(mcc_num == 0, 0.0, np.abs(mcc_num) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)))
-        return {
-            "f1": 2.0 * precision * recall / (precision + recall),
-            "f2": 5.0 * precision * recall / (4.0 * precision + recall),
-            "f0point5": 1.25 * precision * recall / (0.25 * precision + recall),
-            "accuracy": (tn + tp) / (tp + fn + tn + fp),
-            "precision": precision,
-            "recall": recall,
-            "specificity": specificity,
-            "absolute_mcc": np.minimum(mcc, 1.0),
-            "min_per_class_accuracy": np.minimum(recall, specificity),
-            "mean_per_class_accuracy": 0.5 * (recall + specificity),
-            "tns": tn, "fns": fn, "fps": fp, "tps": tp,
-            "tnr": specificity, "fnr": fn / (fn + tp), "fpr": fp / (fp + tn), "tpr": recall,
-        }
-
-
-def _max_idx(values: np.ndarray) -> int:
-    """First index of the maximum, ignoring NaN; -1 when every value is NaN (max_criterion_idx)."""
-    if values.size == 0 or np.all(np.isnan(values)):
-        return -1
-    return int(np.argmax(np.where(np.isnan(values), -np.inf, values)))
 
 
 # ----------------------------------------------------------------------------------------- rendering
@@ -445,6 +323,14 @@ class ModelMetrics:
 # ------------------------------------------------------------------------------------------ binomial
 
 
+def _threshold_getter(criterion: str, label: str):
+    """h2o-py's getter of one threshold criterion: its maximum, or ``[[t, value], ...]`` at given thresholds."""
+    def getter(self, thresholds: Sequence[float] | None = None) -> Any:
+        return self._at_thresholds(criterion, thresholds)
+    getter.__doc__ = f"Max {label} (a float), or ``[[t, value], ...]`` at the table thresholds nearest the given ones."
+    return getter
+
+
 class ModelMetricsBinomial(ModelMetrics):
     """Two-class metrics: AUC, AUCPR, logloss, threshold table and confusion matrices.
 
@@ -483,10 +369,10 @@ class ModelMetricsBinomial(ModelMetrics):
         p_act = p[np.arange(y.size), y]
         yf = y.astype(np.float64)
 
-        ths, tps, fps = _distinct_counts(p[:, 1], yf, w)
+        ths, tps, fps = distinct_counts(p[:, 1], yf, w)
         exact = (np.cumsum(tps), np.cumsum(fps))
         if ths.size > nbins:
-            ths, tps, fps = _merge_bins(ths, tps, fps, int(nbins))
+            ths, tps, fps = merge_bins(ths, tps, fps, int(nbins))
         ctp, cfp = np.cumsum(tps), np.cumsum(fps)
         use_exact = ths.size == exact[0].size or y.size <= exact_auc_max_rows
         curve = exact if use_exact else (ctp, cfp)
@@ -496,8 +382,8 @@ class ModelMetricsBinomial(ModelMetrics):
             "mse": _wmean((1.0 - p_act) ** 2, w),
             "sigma": _weighted_sigma(yf, w),
             "logloss": _wmean(-np.log(np.maximum(p_act, LOGLOSS_EPS)), w),
-            "auc": _auc(*curve),
-            "aucpr": _aucpr(*curve),
+            "auc": auc_of(*curve),
+            "aucpr": aucpr_of(*curve),
             "auc_method": "exact" if use_exact else "binned",
             "thresholds": ths.tolist(),
             "tps": ctp.tolist(),
@@ -511,8 +397,8 @@ class ModelMetricsBinomial(ModelMetrics):
         self._cfp = np.asarray(state["fps"], dtype=np.float64)
         if not (self._ths.ndim == 1 and self._ths.size >= 1 and self._ctp.shape == self._cfp.shape == self._ths.shape):
             raise ValueError("binomial metrics need equal-length, non-empty thresholds/tps/fps lists")
-        self._crit = _criteria(self._ctp, self._cfp)
-        self._f1_idx = _max_idx(self._crit["f1"])
+        self._crit = criteria(self._ctp, self._cfp)
+        self._f1_idx = max_idx(self._crit["f1"])
 
     # -- scalar metrics
     def auc(self) -> float:
@@ -572,7 +458,7 @@ class ModelMetricsBinomial(ModelMetrics):
 
     def find_threshold_by_max_metric(self, metric: str) -> float:
         """The threshold at which ``metric`` (a name in :data:`CRITERIA`) is largest (first one on ties)."""
-        idx = _max_idx(self._criterion(metric))
+        idx = max_idx(self._criterion(metric))
         if idx < 0:
             raise ValueError(f"{metric} is undefined (0/0) at every threshold")
         return float(self._ths[idx])
@@ -580,41 +466,15 @@ class ModelMetricsBinomial(ModelMetrics):
     def _at_thresholds(self, name: str, thresholds: Sequence[float] | None) -> Any:
         values = self._criterion(name)
         if thresholds is None:
-            idx = _max_idx(values)
+            idx = max_idx(values)
             return float("nan") if idx < 0 else float(values[idx])
         return [[float(t), float(values[self.find_idx_by_threshold(t)])] for t in thresholds]
 
-    def F1(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max F1 (a float), or ``[[t, F1], ...]`` at the table thresholds nearest the given ones."""
-        return self._at_thresholds("f1", thresholds)
-
-    def F2(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max F2, or ``[[t, F2], ...]``."""
-        return self._at_thresholds("f2", thresholds)
-
-    def F0point5(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max F0.5, or ``[[t, F0.5], ...]``."""
-        return self._at_thresholds("f0point5", thresholds)
-
-    def accuracy(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max accuracy, or ``[[t, accuracy], ...]``."""
-        return self._at_thresholds("accuracy", thresholds)
-
-    def precision(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max precision, or ``[[t, precision], ...]``."""
-        return self._at_thresholds("precision", thresholds)
-
-    def recall(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max recall (TPR), or ``[[t, recall], ...]``."""
-        return self._at_thresholds("recall", thresholds)
-
-    def specificity(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max specificity (TNR), or ``[[t, specificity], ...]``."""
-        return self._at_thresholds("specificity", thresholds)
-
-    def mcc(self, thresholds: Sequence[float] | None = None) -> Any:
-        """Max absolute Matthews correlation, or ``[[t, |mcc|], ...]``."""
-        return self._at_thresholds("absolute_mcc", thresholds)
+    F1, F2, F0point5 = (_threshold_getter(c, label) for c, label in (("f1", "F1"), ("f2", "F2"),
+                                                                     ("f0point5", "F0.5")))
+    accuracy, precision, recall, specificity = (_threshold_getter(c, c) for c in ("accuracy", "precision", "recall",
+                                                                                  "specificity"))
+    mcc = _threshold_getter("absolute_mcc", "absolute Matthews correlation")
 
     def thresholds_and_metric_scores(self):
         """pandas DataFrame: one row per threshold (descending) with every criterion and ``idx``."""
@@ -625,7 +485,7 @@ class ModelMetricsBinomial(ModelMetrics):
     def _max_rows(self) -> list[list[Any]]:
         rows = []
         for c in CRITERIA:
-            idx = _max_idx(self._crit[c])
+            idx = max_idx(self._crit[c])
             if idx >= 0:
                 rows.append([f"max {c}", float(self._ths[idx]), float(self._crit[c][idx]), idx])
         return rows
@@ -654,7 +514,7 @@ class ModelMetricsBinomial(ModelMetrics):
         names = ["f1"] if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
         frames = []
         for name in names:
-            idx = _max_idx(self._criterion(name))
+            idx = max_idx(self._criterion(name))
             if idx < 0:
                 frames.append(None)
                 continue

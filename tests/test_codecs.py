@@ -1,4 +1,4 @@
-"""Tests of frame/codecs.py: bit-exact round trips (hypothesis), codec choice, sizes, errors."""
+"""Tests of frame/codecs/: bit-exact round trips (hypothesis), codec choice, sizes, errors."""
 from __future__ import annotations
 
 import msgpack
@@ -542,8 +542,8 @@ def _bitsparse_cases():
 
 
 def codecs_plan(enc):
-    from frame import codecs
-    return codecs._plan_of(enc)
+    from frame.codecs import batch, planned, pool, simd, wire  # noqa: F401
+    return planned.plan_of(enc)
 
 
 @pytest.mark.parametrize("name,enc", list(_bitsparse_cases()), ids=[c for c, _ in _bitsparse_cases()])
@@ -555,7 +555,7 @@ def test_bitsparse_fast_decode_matches_checked_decoder_at_every_width_and_tail(n
 def test_both_mask_scatters_match_numpy_and_refuse_a_wrong_count():
     """The vector expansion (used where the CPU has AVX-512 VBMI2) and the scalar scatter (used elsewhere)
     are both run here, whatever this machine has: LLVM emulates vexpand where it is missing."""
-    from frame import codecs
+    from frame.codecs import batch, planned, pool, simd, wire  # noqa: F401
     rng = np.random.default_rng(13)
     for n in (1, 5, 8, 13, 64, 100, 7514):
         for density in (0.0, 0.1, 0.5, 0.9, 1.0):
@@ -568,23 +568,23 @@ def test_both_mask_scatters_match_numpy_and_refuse_a_wrong_count():
             expect[keep] = vals
             scalar = np.empty(n)
             scalar[n - m:] = vals
-            codecs._scatter_mask(mask, -1.5, m, scalar)
+            planned._scatter_mask(mask, -1.5, m, scalar)
             vector = np.empty(n)
             vector[n - m:] = vals                               # in place, as the decode kernel does
             addr = vector.ctypes.data
-            assert codecs._expand_mask(mask, m, addr + 8 * (n - m), 8, 0.0, 0.0, 0, -1.5, vector)
+            assert simd.expand_mask(mask, m, addr + 8 * (n - m), 8, 0.0, 0.0, 0, -1.5, vector)
             np.testing.assert_array_equal(scalar, expect)
             np.testing.assert_array_equal(vector, expect)
             small = rng.integers(0, 255, m).astype(np.uint8)
             narrow = np.empty(n)
-            assert codecs._expand_mask(mask, m, small.ctypes.data, 1, 2.0, 4.0, 1, np.nan, narrow)
+            assert simd.expand_mask(mask, m, small.ctypes.data, 1, 2.0, 4.0, 1, np.nan, narrow)
             expect = np.full(n, np.nan)
             expect[keep] = np.where(small == 255, np.nan, (small + 2.0) / 4.0)
             np.testing.assert_array_equal(narrow, expect)
             if m:
                 before = vector.copy()
-                assert not codecs._expand_mask(mask, m - 1, addr, 8, 0.0, 0.0, 0, 0.0, vector)
-                assert not codecs._expand_mask(mask, m + 1, addr, 8, 0.0, 0.0, 0, 0.0, vector)
+                assert not simd.expand_mask(mask, m - 1, addr, 8, 0.0, 0.0, 0, 0.0, vector)
+                assert not simd.expand_mask(mask, m + 1, addr, 8, 0.0, 0.0, 0, 0.0, vector)
                 np.testing.assert_array_equal(vector, before)   # a wrong count is refused before any write
 
 
@@ -613,7 +613,7 @@ def test_cached_wire_header_still_rejects_bad_payloads():
 
 
 def test_pooled_outputs_are_never_reused_while_held():
-    from frame import codecs
+    from frame.codecs import batch, planned, pool, simd, wire  # noqa: F401
     expect = np.arange(5000.0) % 250                    # 5000 rows: a prefix view of a pooled array
     enc = encode(expect)
     a = decode_float64(enc)
@@ -625,28 +625,28 @@ def test_pooled_outputs_are_never_reused_while_held():
     assert all(np.array_equal(x, expect) for x in held)
     assert view[0] == 10.0
     del view, held
-    assert any(decode_float64(enc).ctypes.data == addr for _ in range(codecs._POOL_PROBES * 3))
-    codecs.release_buffers()
+    assert any(decode_float64(enc).ctypes.data == addr for _ in range(pool._POOL_PROBES * 3))
+    pool.release_buffers()
 
 
 def test_wire_plan_cache_forgets_dropped_headers():
-    from frame import codecs
+    from frame.codecs import batch, planned, pool, simd, wire  # noqa: F401
     headers = [to_wire(encode(np.arange(10.0) + i))[0] for i in range(3)]
     data = to_wire(encode(np.arange(10.0)))[1]
     for h in headers:
         from_wire(h, data)
     keys = [id(h) for h in headers]
-    assert all(k in codecs._WIRE_PLANS for k in keys)
+    assert all(k in wire._WIRE_PLANS for k in keys)
     keep = headers[0]
     del headers, h
-    saved = codecs._wire_limit
-    codecs._wire_limit = 0                              # force a sweep
+    saved = wire._wire_limit
+    wire._wire_limit = 0                              # force a sweep
     try:
-        codecs._sweep_wire_plans()
+        wire._sweep_wire_plans()
     finally:
-        codecs._wire_limit = max(saved, codecs._wire_limit)
-    assert keys[0] in codecs._WIRE_PLANS and keys[1] not in codecs._WIRE_PLANS and keys[2] not in codecs._WIRE_PLANS
-    assert keep is codecs._WIRE_PLANS[keys[0]][0]
+        wire._wire_limit = max(saved, wire._wire_limit)
+    assert keys[0] in wire._WIRE_PLANS and keys[1] not in wire._WIRE_PLANS and keys[2] not in wire._WIRE_PLANS
+    assert keep is wire._WIRE_PLANS[keys[0]][0]
 
 
 def test_batch_decodes_every_planned_codec_bit_for_bit_and_leaves_the_rest():
@@ -694,7 +694,7 @@ def test_batch_leaves_an_inconsistent_payload_to_the_checked_decoder():
 
 
 def test_batch_reads_payloads_of_any_buffer_type_in_place():
-    from frame import codecs
+    from frame.codecs import batch, planned, pool, simd, wire  # noqa: F401
     rng = np.random.default_rng(9)
     encs = [encode(np.where(rng.random(2000) < 0.5, 0, rng.integers(0, 256, 2000)).astype(float)) for _ in range(5)]
     headers = [to_wire(e)[0] for e in encs]
@@ -705,29 +705,29 @@ def test_batch_reads_payloads_of_any_buffer_type_in_place():
         return memoryview(spread[::2])
 
     for wrap in (bytes, memoryview, bytearray, lambda b: np.frombuffer(b, np.uint8), strided):
-        block, left = codecs.Batch(headers, [wrap(e.data) for e in encs]).decode(0, 5)
+        block, left = batch.Batch(headers, [wrap(e.data) for e in encs]).decode(0, 5)
         assert left == [] and all(np.array_equal(block[j], expect[j]) for j in range(5))
-    assert codecs._SET_PLANS[tuple(map(id, headers))].headers[0] is headers[0]     # made once, then shared
+    assert batch._SET_PLANS[tuple(map(id, headers))].headers[0] is headers[0]     # made once, then shared
 
 
 def test_set_plan_cache_keeps_the_recently_used_sets_within_its_column_budget():
-    from frame import codecs
+    from frame.codecs import batch, planned, pool, simd, wire  # noqa: F401
     data = [to_wire(encode(np.arange(10.0) + i))[1] for i in range(3)]
     sets = [[to_wire(encode(np.arange(10.0) + i + 100 * j))[0] for i in range(3)] for j in range(4)]
-    saved = codecs._SET_COLUMNS
-    codecs._SET_PLANS.clear()
-    codecs._set_columns = 0
-    codecs._SET_COLUMNS = 6                                         # room for two sets of three
+    saved = batch._SET_COLUMNS
+    batch._SET_PLANS.clear()
+    batch._set_columns = 0
+    batch._SET_COLUMNS = 6                                         # room for two sets of three
     try:
         for hs in sets[:2]:
-            codecs.Batch(hs, data)
-        codecs.Batch(sets[0], data)                                 # set 0 is now the most recently used
+            batch.Batch(hs, data)
+        batch.Batch(sets[0], data)                                 # set 0 is now the most recently used
         for hs in sets[2:]:
-            codecs.Batch(hs, data)
-        cached = [tuple(map(id, hs)) in codecs._SET_PLANS for hs in sets]
+            batch.Batch(hs, data)
+        cached = [tuple(map(id, hs)) in batch._SET_PLANS for hs in sets]
         assert cached == [False, False, True, True]
-        assert codecs._set_columns <= codecs._SET_COLUMNS
-        codecs.Batch(sets[2], data)                                 # a hit: the same tables
-        assert codecs._SET_PLANS[tuple(map(id, sets[2]))].headers[0] is sets[2][0]
+        assert batch._set_columns <= batch._SET_COLUMNS
+        batch.Batch(sets[2], data)                                 # a hit: the same tables
+        assert batch._SET_PLANS[tuple(map(id, sets[2]))].headers[0] is sets[2][0]
     finally:
-        codecs._SET_COLUMNS = saved
+        batch._SET_COLUMNS = saved

@@ -5,9 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from algos import DeepLearningEstimator, remove_model
 from algos.cross_validation import CV_FOLD, CV_WEIGHTS, assign_folds
-from algos.deeplearning import DeepLearningEstimator
-from algos.dl_model import remove_model
 from cloudkit import SMALL
 from frame import Frame
 
@@ -48,7 +47,7 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
         # trained (and scored for training) on the other folds only; validated on its own fold
         assert fm.model_performance(train=True).nobs == int((folds != i).sum())
         assert fm.model_performance(valid=True).nobs == int((folds == i).sum())
-        assert "AGE" in fm._m["x"] and CV_WEIGHTS not in fm._m["x"]
+        assert "AGE" in fm.meta.x and CV_WEIGHTS not in fm.meta.x
     per_fold = [p.as_pandas() for p in m.cross_validation_predictions()]
     covered = np.stack([p["1"].notna().to_numpy() for p in per_fold])
     assert (covered.sum(axis=0) == 1).all()                     # every row predicted exactly once ...
@@ -72,11 +71,11 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
     assert summary.loc["logloss", "sd"] == pytest.approx(per.std(ddof=1))
     assert per[0] == pytest.approx(fold_models[0].model_performance(valid=True).logloss(), rel=1e-9)
     # default stopping_rounds=5 is active: main epochs = mean of the folds', no stopping; trained on all rows
-    assert m.params["epochs"] == pytest.approx(np.mean([f._m["epochs"] for f in fold_models]))
+    assert m.params["epochs"] == pytest.approx(np.mean([f.meta.epochs for f in fold_models]))
     assert m.params["stopping_rounds"] == 0 and m.params["overwrite_with_best_model"] is False
     assert m.model_performance(train=True).nobs == n
-    owned = [f.model_id for f in fold_models] + m._m["owned_frames"]
-    assert len(m._m["owned_frames"]) == 5                       # 3 per-fold, combined, fold assignment
+    owned = [f.model_id for f in fold_models] + m.meta.owned_frames
+    assert len(m.meta.owned_frames) == 5                       # 3 per-fold, combined, fold assignment
     remove_model(m.model_id, cloud)
     left = {r["key"] for r in cloud.dkv.keys("")}
     assert not (set(owned) | {m.model_id}) & left
@@ -137,14 +136,14 @@ def test_fold_column_is_honoured_and_not_a_predictor(cloud, prostate):
     assert (assigned == np.searchsorted([3, 7, 11], values)).all()
     covered = np.stack([p.as_pandas()["1"].notna().to_numpy() for p in m.cross_validation_predictions()])
     assert (covered.argmax(axis=0) == assigned).all() and (covered.sum(axis=0) == 1).all()
-    assert "fold" not in m._m["x"]
-    assert m._m["cv"]["nfolds"] == 3 and m.model_performance(xval=True).nobs == n
+    assert "fold" not in m.meta.x
+    assert m.meta.cv.nfolds == 3 and m.model_performance(xval=True).nobs == n
     # fold models were not kept; only the kept frames' vecs remain (fold weights were deleted)
     with pytest.raises(ValueError, match="keep_cross_validation_models=False"):
         m.cross_validation_models()
     keys = {r["key"] for r in cloud.dkv.keys("")}
     assert not any(k.startswith(f"{m.model_id}_cv_") for k in keys)
-    kept = {v[len("$vec/"):] for key in m._m["owned_frames"] for v in cloud.dkv.get(key).meta["vecs"]}
+    kept = {v[len("$vec/"):] for key in m.meta.owned_frames for v in cloud.dkv.get(key).meta["vecs"]}
     assert vec_ids(cloud) - before <= kept
     remove_model(m.model_id, cloud)
     fr.remove()
@@ -162,7 +161,7 @@ def test_regression_xval_metrics_in_response_units_and_no_epochs_rule(cloud, bos
     assert xval.mae() == pytest.approx(np.mean(np.abs(hold - medv)), rel=1e-5)
     assert xval.rmse() < 0.8 * np.std(medv)            # the fold models learnt something
     assert m.params["epochs"] == 20.0                  # neither early stopping nor max_runtime: as given
-    assert m._m["cv"]["fold_assignment"] == "Modulo"
+    assert m.meta.cv.fold_assignment == "Modulo"
     assert list(m.cross_validation_metrics_summary().index) == ["mae", "mean_residual_deviance", "mse", "r2",
                                                                 "rmse", "rmsle"]
     remove_model(m.model_id, cloud)

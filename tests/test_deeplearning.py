@@ -6,7 +6,7 @@ import pytest
 
 import cluster
 import frame
-from algos.deeplearning import DeepLearningEstimator
+from algos import DeepLearningEstimator
 from cloudkit import DATA, SMALL
 from frame import Frame
 
@@ -134,9 +134,9 @@ def test_balance_classes_changes_class_counts_seen(cloud):
     df = pd.DataFrame(x, columns=["a", "b", "c"])
     df["y"] = pd.Categorical(y)
     fr = Frame.from_pandas(df)
-    from algos.deeplearning import Trainer
-    from algos import dl_params
-    t = Trainer(dl_params.validate({"balance_classes": True, "epochs": 1}), None, "y", fr, None)
+    from algos.deeplearning.parameters import validate
+    from algos.deeplearning.trainer import Trainer
+    t = Trainer(validate({"balance_classes": True, "epochs": 1}), None, "y", fr, None)
     resp, cols = t._resp(fr, t._data_info())
     factors, rows, priors = t._balance(resp, cols, n)
     counts = np.bincount((y == "rare").astype(int), minlength=2)   # domain order: common, rare
@@ -144,7 +144,7 @@ def test_balance_classes_changes_class_counts_seen(cloud):
     assert rows == 2 * counts.max() and priors[0][1] == pytest.approx(counts[1] / n)
     m = DeepLearningEstimator(balance_classes=True, epochs=2, hidden=[8], seed=2).train(y="y", training_frame=fr)
     plain = DeepLearningEstimator(epochs=2, hidden=[8], seed=2).train(y="y", training_frame=fr)
-    assert m.model._m["samples"] > 1.5 * plain.model._m["samples"]
+    assert m.model.meta.samples > 1.5 * plain.model.meta.samples
 
 
 def test_training_job_is_recorded_and_can_be_cancelled(cloud, boston):
@@ -210,5 +210,26 @@ def test_two_trainings_at_once_on_one_node(cloud, boston):
         futures = [pool.submit(fit, 1, 8), pool.submit(fit, 2, 4)]
         models = [f.result(timeout=300) for f in futures]
     for m, epochs in zip(models, (8, 4)):
-        assert m._m["epochs"] == pytest.approx(epochs, abs=0.05)
+        assert m.meta.epochs == pytest.approx(epochs, abs=0.05)
         assert m.model_performance(train=True).r2() > 0.5
+
+
+def test_no_environment_variable_changes_training(cloud, monkeypatch):
+    """The former switches AQUIFER_DL_THREAD_MODE / AQUIFER_DL_BLOCK_MOMENTUM are parameters now: set in the
+    environment they change nothing; the plan a model was trained with is in its parameters."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 4))
+    fr = Frame.from_numpy(np.column_stack([X, X @ [1.0, -2.0, 0.5, 0.0]]), nchunks=2)
+
+    def fit(**kw):
+        return DeepLearningEstimator(hidden=[6], epochs=2, seed=9, **kw).train(y="C5", training_frame=fr).model
+
+    plain = fit()
+    monkeypatch.setenv("AQUIFER_DL_THREAD_MODE", "hogwild")
+    monkeypatch.setenv("AQUIFER_DL_BLOCK_MOMENTUM", "0")
+    again = fit()
+    assert plain.params["thread_mode"] == again.params["thread_mode"] == "team"
+    assert plain.params["block_momentum"] is again.params["block_momentum"] is True
+    assert np.array_equal(plain.state.w, again.state.w)         # a kernel team is deterministic
+    hog = fit(thread_mode="hogwild", block_momentum=False)
+    assert (hog.params["thread_mode"], hog.params["block_momentum"]) == ("hogwild", False)

@@ -11,7 +11,7 @@ import pytest
 
 import cluster
 import frame
-from algos.deeplearning import DeepLearningEstimator
+from algos import DeepLearningEstimator
 from cloudkit import FMNIST as SRC, Launcher, free_port_pair
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Deep Learning kernels against the float64 numpy reference (algos.dl_reference).
+"""Deep Learning kernels against the float64 numpy reference (algos.deeplearning.reference).
 
 Chain of evidence: the reference's explicit backprop equals finite differences of its own loss;
 one kernel row equals one reference ``gradients`` + ``step``; a kernel mini-batch equals the
@@ -11,11 +11,12 @@ import threading
 import numpy as np
 import pytest
 
-from algos.dl_kernels import dropout_mask, forward, train_minibatch, train_minibatches, train_rows
-from algos.dl_net import (
-    ACTIVATIONS, G_GAMMA, G_POISSON, G_TWEEDIE, F_GRADIENT, DLHyper, NetSpec, NetState, init_state,
-)
-from algos.dl_reference import RefNet
+from algos.deeplearning.hyper import (F_GRADIENT, G_GAMMA, G_POISSON, G_TWEEDIE, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT,
+                                      kernel_arrays_for)
+from algos.deeplearning.kernels import dropout_mask, forward, train_minibatch, train_minibatches, train_rows
+from algos.deeplearning.network import NetSpec, NetState, init_state
+from algos.deeplearning.parameters import ACTIVATIONS
+from algos.deeplearning.reference import RefNet
 
 UNITS = (5, 7, 4)
 SEED = 1234
@@ -40,12 +41,12 @@ def _data(spec: NetSpec, flags: np.ndarray, n: int, seed: int = 0):
     return X, y
 
 
-def _masks(spec: NetSpec, hyper_obj: DLHyper, hyper: np.ndarray, counter: int, seed: int = SEED):
+def _masks(spec: NetSpec, hyper: np.ndarray, counter: int, seed: int = SEED):
     masks: list[np.ndarray | None] = [None] * spec.n_layers
-    if hyper_obj.input_dropout_ratio > 0:
-        masks[0] = dropout_mask(seed, counter, 0, spec.units[0], hyper_obj.input_dropout_ratio)
+    if hyper[H_INPUT_DROPOUT] > 0:
+        masks[0] = dropout_mask(seed, counter, 0, spec.units[0], hyper[H_INPUT_DROPOUT])
     for l in range(spec.n_layers - 1):
-        ratio = hyper[17 + l]
+        ratio = hyper[H_HIDDEN_DROPOUT + l]
         if ratio > 0:
             masks[l + 1] = dropout_mask(seed, counter, l + 1, spec.units[l + 1], ratio)
     return masks
@@ -72,9 +73,9 @@ def _assert_state_matches(st: NetState, ref: RefNet, before: NetState, rtol: flo
                                    err_msg=f"array {name}")
 
 
-def _one_row_case(spec: NetSpec, hk: DLHyper, samples_seen: int = 0, weight: float = 1.0,
+def _one_row_case(spec: NetSpec, hk: dict, samples_seen: int = 0, weight: float = 1.0,
                   offset: float = 0.0, perturb: bool = True, X_override: np.ndarray | None = None):
-    hyper, flags = hk.pack(spec)
+    hyper, flags = kernel_arrays_for(spec, **hk)
     st = init_state(spec, seed=3)
     rng = np.random.default_rng(11)
     if perturb:
@@ -87,7 +88,7 @@ def _one_row_case(spec: NetSpec, hk: DLHyper, samples_seen: int = 0, weight: flo
     w = np.full(4, weight)
     off = np.full(4, offset if spec.output == "linear" else 0.0)
     rows, loss = train_rows(st, X, y, w, off, np.array([2], dtype=np.int64), hyper, flags, SEED, samples_seen)
-    masks = _masks(spec, hk, hyper, samples_seen)
+    masks = _masks(spec, hyper, samples_seen)
     gW, gb, ref_loss = ref.gradients(X[2], y[2], weight, off[2], hyper, flags, masks)
     ref.step(gW, gb, hyper, flags, samples_seen)
     assert rows == 1
@@ -118,17 +119,17 @@ def test_spec_and_state_validation():
 def test_hyper_validation():
     spec = NetSpec((3, 4, 1), "Tanh", "linear")
     with pytest.raises(ValueError, match="rho"):
-        DLHyper(rho=1.5).pack(spec)
-    with pytest.raises(ValueError, match="contradicts"):
-        DLHyper(loss="Absolute", distribution="gaussian").pack(spec)
+        kernel_arrays_for(spec, rho=1.5)
+    with pytest.raises(ValueError, match="allows loss Automatic or Quadratic"):
+        kernel_arrays_for(spec, loss="Absolute", distribution="gaussian")
     with pytest.raises(ValueError, match="CrossEntropy"):
-        DLHyper(loss="CrossEntropy").pack(spec)
+        kernel_arrays_for(spec, loss="CrossEntropy")
     with pytest.raises(ValueError, match="WithDropout"):
-        DLHyper(hidden_dropout_ratios=(0.5,)).pack(spec)
+        kernel_arrays_for(spec, hidden_dropout_ratios=(0.5,))
     with pytest.raises(ValueError, match="one ratio per hidden layer"):
-        DLHyper(hidden_dropout_ratios=(0.5, 0.5)).pack(NetSpec((3, 4, 1), "TanhWithDropout", "linear"))
+        kernel_arrays_for(NetSpec((3, 4, 1), "TanhWithDropout", "linear"), hidden_dropout_ratios=(0.5, 0.5))
     with pytest.raises(ValueError, match="autoencoder"):
-        DLHyper(distribution="poisson").pack(NetSpec((3, 4, 3), "Tanh", "autoencoder"))
+        kernel_arrays_for(NetSpec((3, 4, 3), "Tanh", "autoencoder"), distribution="poisson")
 
 
 def test_init_follows_h2o_recipe():
@@ -167,7 +168,7 @@ FORWARD_CASES = [(a, o) for a in ACTIVATIONS for o in ("softmax", "linear", "aut
 @pytest.mark.parametrize("act,output", FORWARD_CASES)
 def test_forward_matches_reference(act, output):
     spec = _spec(act, output)
-    hyper, flags = DLHyper(hidden_dropout_ratios=(0.3, 0.2) if spec.hidden_dropout else None).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, hidden_dropout_ratios=(0.3, 0.2) if spec.hidden_dropout else None)
     st = init_state(spec, seed=7)
     X, _ = _data(spec, flags, 6)
     ref = RefNet.from_state(st)
@@ -192,8 +193,8 @@ def test_scoring_scales_hidden_activations_by_keep_ratio():
     st = init_state(base, seed=2)
     st_drop = NetState.from_arrays(drop, st.to_arrays() | {"units": np.array(drop.units)})
     X = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
-    h0, f0 = DLHyper().pack(base)
-    h1, f1 = DLHyper(hidden_dropout_ratios=(0.25,), input_dropout_ratio=0.3).pack(drop)
+    h0, f0 = kernel_arrays_for(base)
+    h1, f1 = kernel_arrays_for(drop, hidden_dropout_ratios=(0.25,), input_dropout_ratio=0.3)
     a0, a1 = np.empty((4, 6)), np.empty((4, 6))
     forward(st, X, a0, h0, f0, layer=0)
     forward(st_drop, X, a1, h1, f1, layer=0)  # input dropout is not rescaled at scoring (H2O)
@@ -218,8 +219,8 @@ GRAD_CASES = [
 @pytest.mark.parametrize("act,output,kw", GRAD_CASES)
 def test_reference_gradients_equal_finite_differences(act, output, kw):
     spec = _spec(act, output)
-    hk = DLHyper(**kw)
-    hyper, flags = hk.pack(spec)
+    hk = dict(**kw)
+    hyper, flags = kernel_arrays_for(spec, **hk)
     ref = RefNet.from_state(init_state(spec, seed=9))
     X, y = _data(spec, flags, 3, seed=4)
     rng = np.random.default_rng(0)
@@ -227,7 +228,7 @@ def test_reference_gradients_equal_finite_differences(act, output, kw):
     for i in range(3):
         x = X[i].astype(np.float64)
         off = 0.3 if output == "linear" else 0.0
-        masks = _masks(spec, hk, hyper, counter=i)
+        masks = _masks(spec, hyper, counter=i)
         gW, gb, _ = ref.gradients(x, y[i], 1.0, off, hyper, flags, masks)
         for l in range(spec.n_layers):
             for _ in range(4):
@@ -252,7 +253,7 @@ def test_reference_gradients_equal_finite_differences(act, output, kw):
 @pytest.mark.parametrize("act,output,kw", GRAD_CASES + [("Tanh", "softmax", {"loss": "Quadratic"})])
 def test_kernel_gradient_step_matches_reference(act, output, kw):
     # Plain SGD without momentum: the kernel's change is -rate * its gradient, for every loss.
-    hk = DLHyper(adaptive_rate=False, rate=0.05, rate_annealing=0.0, **kw)
+    hk = dict(adaptive_rate=False, rate=0.05, rate_annealing=0.0, **kw)
     st, ref, before = _one_row_case(_spec(act, output), hk, weight=1.7, offset=0.4, perturb=False)
     _assert_state_matches(st, ref, before)
 
@@ -274,15 +275,15 @@ OPTIMIZER_CASES = {
 @pytest.mark.parametrize("case", list(OPTIMIZER_CASES))
 @pytest.mark.parametrize("act", ["TanhWithDropout", "MaxoutWithDropout", "Rectifier"])
 def test_kernel_optimizer_step_matches_reference(case, act):
-    hk = DLHyper(input_dropout_ratio=0.2, **OPTIMIZER_CASES[case])
+    hk = dict(input_dropout_ratio=0.2, **OPTIMIZER_CASES[case])
     st, ref, before = _one_row_case(_spec(act, "softmax"), hk, samples_seen=40)
     _assert_state_matches(st, ref, before)
 
 
 def test_max_w2_bounds_every_neuron():
     spec = NetSpec((5, 7, 4, 3), "Rectifier")
-    hk = DLHyper(max_w2=0.5, adaptive_rate=False, rate=0.5)
-    hyper, flags = hk.pack(spec)
+    hk = dict(max_w2=0.5, adaptive_rate=False, rate=0.5)
+    hyper, flags = kernel_arrays_for(spec, **hk)
     st = init_state(spec, "Uniform", 1.0, seed=1)
     X, y = _data(spec, flags, 50)
     train_rows(st, X, y, np.ones(50), np.zeros(50), np.arange(50, dtype=np.int64), hyper, flags, 1, 0)
@@ -298,7 +299,7 @@ def test_fast_mode_skips_zero_inputs_exact_mode_does_not():
     X = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
     X[:, 1] = 0.0
     for fast in (True, False):
-        hk = DLHyper(l1=1e-3, fast_mode=fast)
+        hk = dict(l1=1e-3, fast_mode=fast)
         st, ref, before = _one_row_case(spec, hk, X_override=X)
         _assert_state_matches(st, ref, before)
         moved = st.layer_weights(0)[:, 1] != before.layer_weights(0)[:, 1]
@@ -306,7 +307,7 @@ def test_fast_mode_skips_zero_inputs_exact_mode_does_not():
 
 
 def test_sparse_autoencoder_step_matches_reference():
-    hk = DLHyper(sparsity_beta=0.5, average_activation=-0.1)
+    hk = dict(sparsity_beta=0.5, average_activation=-0.1)
     st, ref, before = _one_row_case(_spec("Tanh", "autoencoder"), hk)
     assert np.any(st.avg_act != 0)
     _assert_state_matches(st, ref, before)
@@ -329,7 +330,7 @@ def test_dropout_masks_fraction_and_determinism():
 def test_training_drops_the_expected_fraction_of_hidden_units():
     # A dropped Rectifier unit gets no update at all: count untouched rows over many single steps.
     spec = NetSpec((4, 400, 2), "RectifierWithDropout")
-    hyper, flags = DLHyper(hidden_dropout_ratios=(0.3,)).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, hidden_dropout_ratios=(0.3,))
     st = init_state(spec, seed=0)
     X = np.ones((1, 4), dtype=np.float32)
     w0 = st.layer_weights(0).copy()
@@ -341,7 +342,7 @@ def test_training_drops_the_expected_fraction_of_hidden_units():
 @pytest.mark.parametrize("path", ["rows", "minibatch"])
 def test_reproducible_bit_identical(path):
     spec = NetSpec((5, 7, 4, 3), "RectifierWithDropout")
-    hyper, flags = DLHyper(input_dropout_ratio=0.2, l1=1e-5).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, input_dropout_ratio=0.2, l1=1e-5)
     X, y = _data(spec, flags, 300)
     order = np.random.default_rng(1).permutation(300).astype(np.int64)
 
@@ -370,8 +371,8 @@ MB_CASES = [
 @pytest.mark.parametrize("act,output,kw", MB_CASES)
 def test_minibatch_step_matches_reference_sum_over_batch_size(act, output, kw):
     spec = _spec(act, output)
-    hk = DLHyper(**kw)
-    hyper, flags = hk.pack(spec)
+    hk = dict(**kw)
+    hyper, flags = kernel_arrays_for(spec, **hk)
     st = init_state(spec, seed=3)
     _perturb_optimizer_state(st, np.random.default_rng(2))
     before = st.copy()
@@ -388,7 +389,7 @@ def test_minibatch_step_matches_reference_sum_over_batch_size(act, output, kw):
     want_loss = 0.0
     live = [(pos, i) for pos, i in enumerate(order) if wts[i] > 0]
     for pos, i in live:
-        masks = _masks(spec, hk, hyper, seen + pos)
+        masks = _masks(spec, hyper, seen + pos)
         g1, b1, lo = ref.gradients(X[i], y[i], wts[i], off[i], hyper, flags, masks)
         want_loss += wts[i] * lo
         for l in range(spec.n_layers):      # summed over the batch, divided by its size (8), not its 7 live rows
@@ -404,7 +405,7 @@ def test_batches_run_across_sources_and_a_short_batch_moves_by_its_share():
     """Two sources of 5 and 3 rows in batches of 4 take the steps of one source of the 8 rows (the batch that
     spans them gathers from both), and a last batch of 1 row of a size-4 batch steps a quarter as far."""
     spec = NetSpec((5, 7, 3), "Tanh")
-    hyper, flags = DLHyper(adaptive_rate=False, rate=0.1, momentum_start=0.0).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, adaptive_rate=False, rate=0.1, momentum_start=0.0)
     X, y = _data(spec, flags, 8)
     w, off = np.ones(8), np.zeros(8)
     one, two = init_state(spec, seed=2), init_state(spec, seed=2)
@@ -425,7 +426,7 @@ def test_batches_run_across_sources_and_a_short_batch_moves_by_its_share():
 
 def test_minibatch_of_one_equals_per_sample():
     spec = NetSpec((5, 7, 4, 3), "TanhWithDropout")
-    hyper, flags = DLHyper(input_dropout_ratio=0.1, l1=1e-4).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, input_dropout_ratio=0.1, l1=1e-4)
     X, y = _data(spec, flags, 20)
     a, b = init_state(spec, seed=1), init_state(spec, seed=1)
     args = (X, y, np.full(20, 1.5), np.zeros(20), np.arange(20, dtype=np.int64), hyper, flags, 9, 0)
@@ -438,7 +439,7 @@ def test_minibatch_of_one_equals_per_sample():
 # ----------------------------------------------------------------------------- input validation
 def test_train_rows_rejects_bad_input():
     spec = NetSpec((5, 7, 3), "Tanh")
-    hyper, flags = DLHyper().pack(spec)
+    hyper, flags = kernel_arrays_for(spec)
     st = init_state(spec, seed=0)
     X, y = _data(spec, flags, 10)
     ok = dict(row_weight=np.ones(10), offset=np.zeros(10), order=np.arange(10, dtype=np.int64))
@@ -462,7 +463,7 @@ def test_train_rows_rejects_bad_input():
     with pytest.raises(ValueError, match="batch_size"):
         train_minibatch(st, X, y, ok["row_weight"], ok["offset"], ok["order"], hyper, flags, 0, 0, 0)
     reg = NetSpec((5, 4, 1), "Tanh", "linear")
-    h2, f2 = DLHyper(distribution="gamma").pack(reg)
+    h2, f2 = kernel_arrays_for(reg, distribution="gamma")
     with pytest.raises(ValueError, match="gamma"):
         train_rows(init_state(reg), X, np.zeros(10), ok["row_weight"], ok["offset"], ok["order"], h2, f2, 0, 0)
 
@@ -478,7 +479,7 @@ def _two_class(n: int, seed: int):
 @pytest.mark.parametrize("act", ACTIVATIONS)
 def test_learns_a_two_class_problem(act):
     spec = NetSpec((4, 32, 16, 2), act)
-    hyper, flags = DLHyper(hidden_dropout_ratios=(0.1, 0.1) if "Dropout" in act else None).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, hidden_dropout_ratios=(0.1, 0.1) if "Dropout" in act else None)
     st = init_state(spec, seed=1)
     X, y = _two_class(2000, 0)
     Xt, yt = _two_class(1000, 1)
@@ -493,7 +494,7 @@ def test_learns_a_two_class_problem(act):
 
 def test_hogwild_threads_share_one_state():
     spec = NetSpec((4, 32, 2), "Rectifier")
-    hyper, flags = DLHyper().pack(spec)
+    hyper, flags = kernel_arrays_for(spec)
     st = init_state(spec, seed=1)
     X, y = _two_class(4000, 0)
     order = np.random.default_rng(0).permutation(4000).astype(np.int64)
@@ -529,9 +530,9 @@ def test_hogwild_threads_share_one_state():
 def test_kernel_team_equals_one_thread(act, output, extra, nteam):
     """Neurons split between team threads: the one-thread run up to float summation order of the
     back-propagated errors (odd team sizes too, where slices are uneven), and bit-identical reruns."""
-    from algos.dl_kernels import KernelTeam
+    from algos.deeplearning.kernels import KernelTeam
     spec = NetSpec((11, 13, 9, 3 if output == "softmax" else (1 if output == "linear" else 11)), act, output)
-    hyper, flags = DLHyper(**extra).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, **extra)
     rng = np.random.default_rng(7)
     n = 300
     X = rng.normal(size=(n, 11)).astype(np.float32)

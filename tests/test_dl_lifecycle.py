@@ -13,7 +13,7 @@ import pytest
 
 import cluster
 import frame
-from algos.deeplearning import DeepLearningEstimator
+from algos import DeepLearningEstimator
 from cloudkit import SMALL, Launcher
 from frame import Frame
 

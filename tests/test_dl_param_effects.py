@@ -22,8 +22,8 @@ import pytest
 
 import cluster
 import frame
-from algos.deeplearning import DeepLearningEstimator
-from algos.dl_net import init_state
+from algos import DeepLearningEstimator
+from algos.deeplearning.network import init_state
 from cloudkit import SMALL, Launcher
 from frame import Frame
 from scoring import distributions
@@ -198,7 +198,7 @@ def test_loss_and_distribution_set_the_model_and_its_deviance(cloud, boston, gau
         assert np.all(pred > 0)
     perf = dl.model_performance(test_data=boston)
     want = distributions.deviance(dist, y, pred, tweedie_power=p["tweedie_power"], quantile_alpha=p["quantile_alpha"],
-                                  huber_delta=dl.model._m["huber_delta"]).mean()
+                                  huber_delta=dl.model.meta.huber_delta).mean()
     assert perf.mean_residual_deviance() == pytest.approx(want, rel=1e-6)
     assert perf.r2() > 0.3                                                    # it learnt the problem
     assert not np.allclose(pred, gaussian_boston, rtol=1e-3)                  # and not the gaussian model
@@ -221,7 +221,7 @@ def test_huber_alpha_sets_the_delta_and_tweedie_power_the_gradient(cloud, boston
         dl = fit(boston, "medv", BOSTON_X, distribution="huber", huber_alpha=alpha, **kw)
         # delta: the huber_alpha quantile of the absolute residuals at the last scoring (model units)
         resid = np.abs(y - dl.predict(boston).as_numpy()[:, 0])
-        deltas[alpha] = dl.model._m["huber_delta"]
+        deltas[alpha] = dl.model.meta.huber_delta
         assert deltas[alpha] == pytest.approx(np.quantile(resid, alpha) * dl.model.respmul(), rel=1e-4)
     assert deltas[0.3] < 0.7 * deltas[0.9]
     t13 = fit(boston, "medv", BOSTON_X, distribution="tweedie", tweedie_power=1.3, **kw)
@@ -287,11 +287,11 @@ def test_force_load_balance_spreads_one_chunk_over_the_threads(cloud):
 def test_score_interval_and_duty_cycle_decide_how_often_to_score(cloud, synth):
     kw = dict(hidden=[4], epochs=1, seed=1, train_samples_per_iteration=200, stopping_rounds=0)
     each = fit(synth, "y", score_interval=0, score_duty_cycle=1.0, **kw)
-    n_iter = each.model._m["iterations"]
+    n_iter = each.model.meta.iterations
     assert n_iter >= 10 and len(each.scoring_history()) == n_iter
     for rare in (dict(score_interval=3600, score_duty_cycle=1.0), dict(score_interval=0, score_duty_cycle=0.0)):
         m = fit(synth, "y", **rare, **kw)
-        assert m.model._m["iterations"] >= 10 and len(m.scoring_history()) == 2      # the first and the last
+        assert m.model.meta.iterations >= 10 and len(m.scoring_history()) == 2      # the first and the last
 
 
 # ------------------------------------------------------------------------------------------- stopping
@@ -302,33 +302,33 @@ LONG = dict(hidden=[6], epochs=50, seed=1, train_samples_per_iteration=100, scor
 def test_classification_stop(cloud, prostate):
     # 0.65: above the error of predicting the majority class (0.6), so the first scoring stops the run
     stopped = fit(prostate, "CAPSULE", PROSTATE_X, classification_stop=0.65, stopping_rounds=0, **LONG)
-    assert len(stopped.scoring_history()) == 1 and stopped.model._m["epochs"] < 1
-    assert "classification_stop" in stopped.model._m["stop_reason"]
+    assert len(stopped.scoring_history()) == 1 and stopped.model.meta.epochs < 1
+    assert "classification_stop" in stopped.model.meta.stop_reason
     full = fit(prostate, "CAPSULE", PROSTATE_X, classification_stop=-1, stopping_rounds=0,
                **{**LONG, "epochs": 2})
-    assert full.model._m["epochs"] == pytest.approx(2, abs=0.05) and full.model._m["stop_reason"] == ""
+    assert full.model.meta.epochs == pytest.approx(2, abs=0.05) and full.model.meta.stop_reason == ""
 
 
 def test_regression_stop(cloud, boston):
     stopped = fit(boston, "medv", BOSTON_X, regression_stop=1e4, stopping_rounds=0, **LONG)     # MSE <= 1e4
-    assert len(stopped.scoring_history()) == 1 and stopped.model._m["epochs"] < 1
-    assert "regression_stop" in stopped.model._m["stop_reason"]
+    assert len(stopped.scoring_history()) == 1 and stopped.model.meta.epochs < 1
+    assert "regression_stop" in stopped.model.meta.stop_reason
     full = fit(boston, "medv", BOSTON_X, regression_stop=-1, stopping_rounds=0, **{**LONG, "epochs": 2})
-    assert full.model._m["epochs"] == pytest.approx(2, abs=0.05)
+    assert full.model.meta.epochs == pytest.approx(2, abs=0.05)
 
 
 def test_stopping_rounds_metric_and_tolerance(cloud, boston):
     # asking for 50 % better moving averages: no model improves that fast, it stops at the first chance
     # (2 * rounds + 1 scoring events)
     early = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, **LONG)
-    assert len(early.scoring_history()) == 5 and early.model._m["epochs"] < 5
-    assert "training_deviance" in early.model._m["stop_reason"]
+    assert len(early.scoring_history()) == 5 and early.model.meta.epochs < 5
+    assert "training_deviance" in early.model.meta.stop_reason
     by_mae = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric="MAE", **LONG)
-    assert "training_mae" in by_mae.model._m["stop_reason"] and len(by_mae.scoring_history()) == 5
+    assert "training_mae" in by_mae.model.meta.stop_reason and len(by_mae.scoring_history()) == 5
     patient = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.0, **LONG)
     assert len(patient.scoring_history()) > 5
     never = fit(boston, "medv", BOSTON_X, stopping_rounds=0, **{**LONG, "epochs": 3})
-    assert never.model._m["epochs"] == pytest.approx(3, abs=0.05) and never.model._m["stop_reason"] == ""
+    assert never.model.meta.epochs == pytest.approx(3, abs=0.05) and never.model.meta.stop_reason == ""
 
 
 @pytest.mark.parametrize("metric", ["mean_per_class_error", "RMSLE"])
@@ -336,8 +336,8 @@ def test_stopping_on_metrics_without_a_history_column(cloud, prostate, boston, m
     """Stopping watches the metric itself (not a stand-in column such as classification error or RMSE)."""
     fr, y, x = (prostate, "CAPSULE", PROSTATE_X) if metric == "mean_per_class_error" else (boston, "medv", BOSTON_X)
     m = fit(fr, y, x, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric=metric, **LONG)
-    assert f"training_{metric.lower()}" in m.model._m["stop_reason"] and len(m.scoring_history()) == 5
-    rows = m.model._m["history"]
+    assert f"training_{metric.lower()}" in m.model.meta.stop_reason and len(m.scoring_history()) == 5
+    rows = m.model.meta.history
     assert all(r["_stop_metric"] == metric for r in rows)
     assert rows[-1]["_stop_train"] == pytest.approx(m.model_performance(train=True).metric(metric))
     assert not any(c.startswith("_") for c in m.scoring_history().columns)
@@ -350,8 +350,8 @@ def test_max_runtime_secs_stops_a_long_run(cloud, synth):
                                     **({"max_runtime_secs": 1.0} if how == "param" else {}))
         est.train(y="y", training_frame=synth, **({"max_runtime_secs": 1.0} if how == "train" else {}))
         assert time.monotonic() - t0 < 15
-        assert est.model._m["epochs"] < 1e4 and est.model._m["stop_reason"] == "max_runtime_secs reached"
-        assert est.model._m["run_time_s"] == pytest.approx(1.0, abs=3.0)
+        assert est.model.meta.epochs < 1e4 and est.model.meta.stop_reason == "max_runtime_secs reached"
+        assert est.model.meta.run_time_s == pytest.approx(1.0, abs=3.0)
 
 
 # ------------------------------------------------------------------------------------------- metrics
@@ -375,11 +375,11 @@ def test_class_sampling_factors_and_max_after_balance_size(cloud, prostate):
     kw = dict(hidden=[4], epochs=1, seed=1, balance_classes=True, train_samples_per_iteration=0)
     factored = fit(prostate, "CAPSULE", PROSTATE_X, class_sampling_factors=[1.0, 3.0], **kw).model
     target = counts * [1.0, 3.0]
-    np.testing.assert_allclose(factored._m["priors"][1], target / target.sum())
-    assert factored._m["samples"] == pytest.approx(target.sum(), rel=0.1)
+    np.testing.assert_allclose(factored.meta.priors[1], target / target.sum())
+    assert factored.meta.samples == pytest.approx(target.sum(), rel=0.1)
     capped = fit(prostate, "CAPSULE", PROSTATE_X, max_after_balance_size=0.5, **kw).model
-    np.testing.assert_allclose(capped._m["priors"][1], [0.5, 0.5])         # still balanced ...
-    assert capped._m["samples"] == pytest.approx(0.5 * counts.sum(), rel=0.15)   # ... at half the rows
+    np.testing.assert_allclose(capped.meta.priors[1], [0.5, 0.5])         # still balanced ...
+    assert capped.meta.samples == pytest.approx(0.5 * counts.sum(), rel=0.15)   # ... at half the rows
 
 
 # ------------------------------------------------------------------------------------------- input layer
@@ -485,11 +485,11 @@ def test_overwrite_with_best_model_keeps_the_best_scored(cloud):
 def test_train_samples_per_iteration_sets_the_iterations(cloud, boston):
     kw = dict(hidden=[4], epochs=3, seed=1, score_each_iteration=True, stopping_rounds=0)
     per_epoch = fit(boston, "medv", BOSTON_X, train_samples_per_iteration=0, **kw).model
-    assert per_epoch._m["iterations"] == 3 and len(per_epoch._m["history"]) == 3
-    assert [h["epochs"] for h in per_epoch._m["history"]] == pytest.approx([1, 2, 3], abs=0.1)
+    assert per_epoch.meta.iterations == 3 and len(per_epoch.meta.history) == 3
+    assert [h["epochs"] for h in per_epoch.meta.history] == pytest.approx([1, 2, 3], abs=0.1)
     small = fit(boston, "medv", BOSTON_X, train_samples_per_iteration=100, **kw).model
-    assert 12 <= small._m["iterations"] <= 20                       # about 3 * 506 / 100
-    assert np.diff([h["samples"] for h in small._m["history"]]).mean() == pytest.approx(100, rel=0.2)
+    assert 12 <= small.meta.iterations <= 20                       # about 3 * 506 / 100
+    assert np.diff([h["samples"] for h in small.meta.history]).mean() == pytest.approx(100, rel=0.2)
 
 
 def test_mini_batch_size_trains_with_batches(cloud, boston):
@@ -530,12 +530,12 @@ def test_replicate_training_data_and_single_node_mode_on_three_nodes(tmp_path):
             kw = dict(hidden=[4], epochs=3, seed=1, train_samples_per_iteration=-1, stopping_rounds=0)
             # -1: every trainer goes through all the rows it holds once per iteration
             rep = fit(fr, "C4", **kw).model                                    # each node: all 600 rows
-            assert rep.params["replicate_training_data"] is True and rep._m["iterations"] == 1
-            assert rep._m["samples"] == pytest.approx(1800, rel=0.05)
+            assert rep.params["replicate_training_data"] is True and rep.meta.iterations == 1
+            assert rep.meta.samples == pytest.approx(1800, rel=0.05)
             local = fit(fr, "C4", replicate_training_data=False, **kw).model   # each node: its own rows
-            assert local._m["iterations"] == 3
+            assert local.meta.iterations == 3
             single = fit(fr, "C4", single_node_mode=True, **kw).model          # one node: all 600 rows
-            assert single.params["single_node_mode"] is True and single._m["iterations"] == 3
+            assert single.params["single_node_mode"] is True and single.meta.iterations == 3
             # missing_values_handling='Skip' on every node: rows with an NA predictor are not scored either
             df = fr.as_pandas()
             df.loc[::4, "C2"] = np.nan

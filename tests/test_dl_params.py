@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from algos.dl_params import (CHECKPOINT_MUTABLE, PARAM_ALIASES, PARAMS, check_checkpoint, effective_params,
+from algos.deeplearning.parameters import (CHECKPOINT_MUTABLE, PARAM_ALIASES, PARAMS, check_checkpoint, effective_params,
                              param_docs_table, validate)
-from cloudkit import DATA
+from cloudkit import DATA, REPO
 
 # the booklet's Appendix A parameter names, kept in the repository (tests/data/SOURCES.md)
 APPENDIX_A = DATA / "booklet_appendix_a_params.txt"
@@ -352,6 +352,26 @@ def test_reproducible():
     assert eff(reproducible=True, train_samples_per_iteration=500)[0]["train_samples_per_iteration"] == 500
 
 
+def test_thread_plan_is_chosen_once_and_recorded():
+    """thread_mode (an aquifer addition, expert group) resolves AUTO by mini_batch_size; reproducible forces the
+    sequential plan; a kernel team cannot train mini-batches; block_momentum is kept as given."""
+    assert PARAMS["thread_mode"].extension and PARAMS["thread_mode"].level == "expert"
+    assert PARAMS["block_momentum"].extension and PARAMS["block_momentum"].default is True
+    assert eff()[0]["thread_mode"] == "team"
+    assert eff(mini_batch_size=16)[0]["thread_mode"] == "replicas"
+    e, notes = eff(reproducible=True, thread_mode="hogwild")
+    assert e["thread_mode"] == "sequential" and any("thread_mode: 'hogwild' -> 'sequential'" in n for n in notes)
+    assert eff(thread_mode="Hogwild", mini_batch_size=8)[0]["thread_mode"] == "hogwild"
+    assert eff(block_momentum=False)[0]["block_momentum"] is False
+    with pytest.raises(ValueError, match="thread_mode 'team' splits per-sample SGD"):
+        eff(thread_mode="team", mini_batch_size=4)
+    with pytest.raises(ValueError, match="'thread_mode': unknown value 'threads'"):
+        validate({"thread_mode": "threads"})
+    old = eff(seed=3)[0]
+    check_checkpoint({**old, "_epochs_trained": 1.0}, dict(old, epochs=20.0, thread_mode="replicas",
+                                                           block_momentum=False))
+
+
 def test_seed_minus_one_becomes_a_recorded_random_seed():
     e1, notes = effective_params({}, problem="regression", nclasses=1, n_nodes=1)
     e2, _ = effective_params({}, problem="regression", nclasses=1, n_nodes=1)
@@ -533,18 +553,25 @@ def test_checkpoint_compares_lists_canonically():
 def test_param_docs_table():
     table = param_docs_table()
     lines = table.strip().splitlines()
-    assert lines[0] == "| name | default | meaning |" and len(lines) == len(PARAMS) + 2
-    assert "| `hidden` | `[200, 200]` |" in table
-    assert "| `max_w2` | `inf` |" in table
-    assert "| `activation` | `'Rectifier'` |" in table and "One of: Tanh, TanhWithDropout" in table
+    assert lines[0] == "| name | default | group | meaning |" and len(lines) == len(PARAMS) + 2
+    assert "| `hidden` | `[200, 200]` | basic |" in table
+    assert "| `max_w2` | `inf` | expert |" in table
+    assert "| `activation` | `'Rectifier'` | basic |" in table and "One of: Tanh, TanhWithDropout" in table
+    assert "| `l1` | `0.0` | advanced |" in table
     assert "**Deprecated.**" in table
-    assert all(line.count("|") == 4 for line in lines)
+    assert "| `thread_mode` | `'AUTO'` | expert | **aquifer addition** (not in H2O)." in table
+    assert all(line.count("|") == 5 for line in lines)
+
+
+def test_the_readme_shows_the_table_as_it_is():
+    """README's parameter list is the table's own output (regenerate it when a parameter changes)."""
+    assert param_docs_table() in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def test_doctests():
     import doctest
 
-    import algos.dl_params
+    import algos.deeplearning.parameters
 
-    res = doctest.testmod(algos.dl_params)
+    res = doctest.testmod(algos.deeplearning.parameters)
     assert res.attempted >= 10 and res.failed == 0

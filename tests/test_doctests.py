@@ -5,14 +5,15 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("cluster", "frame", "algos", "scoring", "tools", "tools.bench")
+PACKAGES = ("cluster", "frame", "algos", "scoring", "tools")
 
 
 def _modules():
+    """Every module of the packages, subpackages' modules and ``__init__`` modules included."""
     for pkg in PACKAGES:
-        for info in pkgutil.iter_modules(importlib.import_module(pkg).__path__):
-            if not info.ispkg:
-                yield f"{pkg}.{info.name}"
+        yield pkg
+        for info in pkgutil.walk_packages(importlib.import_module(pkg).__path__, prefix=f"{pkg}."):
+            yield info.name
 
 
 @pytest.mark.parametrize("name", sorted(_modules()))

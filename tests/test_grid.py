@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import cluster
-from algos.deeplearning import DeepLearningEstimator
+from algos import DeepLearningEstimator
 from algos.grid import GridSearch, cartesian, get_grid, grid_should_stop, random_discrete, remove_grid
 from cloudkit import SMALL, Launcher
 from frame import Frame
@@ -88,7 +88,7 @@ def test_random_discrete_three_models_with_cross_validation(client, prostate):
     table = grid.get_grid("logloss")
     assert list(table["logloss"]) == sorted(table["logloss"])
     for m, v in zip(grid.models, table["logloss"]):
-        assert m._m["cv"]["nfolds"] == 2
+        assert m.meta.cv.nfolds == 2
         assert v == pytest.approx(m.logloss(xval=True))         # cross-validated models sort on xval
     remove_grid("rand_grid", client)
 

@@ -16,8 +16,7 @@ import pytest
 import algos
 import cluster
 import frame
-from algos import persistence
-from algos.deeplearning import DeepLearningEstimator
+from algos import DeepLearningEstimator, persistence, registry
 from cloudkit import REPO, SMALL, admin
 
 PROSTATE = SMALL / "prostate.csv"
@@ -51,7 +50,7 @@ def fit(prostate, **kw):
 def test_round_trip_predicts_bit_exactly_and_keeps_everything(cloud, prostate, base, saved):
     assert saved == os.path.join(os.path.dirname(saved), base.model_id)      # named after the model id
     expected = base.predict(prostate).as_numpy()
-    meta = dict(base._m)
+    meta = base.meta.to_meta()
     algos.remove_model(base.model_id)
     with pytest.raises(KeyError, match=base.model_id):
         algos.get_model(base.model_id)
@@ -60,7 +59,7 @@ def test_round_trip_predicts_bit_exactly_and_keeps_everything(cloud, prostate, b
     assert np.array_equal(loaded.predict(prostate).as_numpy(), expected)
     for k in ("params", "history", "metrics", "response_domain", "samples", "iterations", "epochs", "threshold",
               "x", "spec"):
-        assert loaded._m[k] == meta[k], k
+        assert getattr(loaded.meta, k) == meta[k], k
     assert loaded.info.to_state().keys() == base.info.to_state().keys()
     assert loaded.info.coef_names == base.info.coef_names
     np.testing.assert_array_equal(loaded.info.norm_mul, base.info.norm_mul)
@@ -75,8 +74,8 @@ def test_balanced_model_keeps_its_priors(prostate, tmp_path):
     m = fit(prostate, epochs=1, balance_classes=True)
     expected = m.predict(prostate).as_numpy()
     loaded = algos.load_model(algos.save_model(m, tmp_path))
-    assert loaded._m["priors"].shape == (2, 2)
-    np.testing.assert_array_equal(loaded._m["priors"], m._m["priors"])
+    assert loaded.meta.priors.shape == (2, 2)
+    np.testing.assert_array_equal(loaded.meta.priors, m.meta.priors)
     assert np.array_equal(loaded.predict(prostate).as_numpy(), expected)
     algos.remove_model(m.model_id)
 
@@ -109,7 +108,7 @@ def test_fresh_process_loads_and_predicts_identically(prostate, base, saved, tmp
             fr["CAPSULE"] = fr["CAPSULE"].asfactor()
             model = algos.load_model({saved!r})
             np.save({str(out)!r}, model.predict(fr).as_numpy(), allow_pickle=False)
-            print(model.model_id, repr(model._m["epochs"]))
+            print(model.model_id, repr(model.meta.epochs))
         finally:
             cloud.shutdown()
     """)
@@ -117,7 +116,7 @@ def test_fresh_process_loads_and_predicts_identically(prostate, base, saved, tmp
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env,
                          cwd=str(REPO))
     assert res.returncode == 0, res.stderr[-3000:]
-    assert res.stdout.split() == [base.model_id, repr(base._m["epochs"])]
+    assert res.stdout.split() == [base.model_id, repr(base.meta.epochs)]
     theirs = np.load(out, allow_pickle=False)
     assert np.array_equal(theirs, base.predict(prostate).as_numpy())
 
@@ -149,13 +148,28 @@ def test_newer_format_versions_are_refused_naming_both(saved, tmp_path):
         algos.load_model(newer)
     # a model meta format from the future, in an otherwise valid file
     from algos.deeplearning import MODEL_FORMAT
+    from cluster.dkv import Value
     key, value = persistence.read_model_file(saved)
-    future = persistence.Value("model", {**value.meta, "format": MODEL_FORMAT + 1}, value.buffers)
+    future = Value("model", {**value.meta, "format": MODEL_FORMAT + 1}, value.buffers)
     header, arrays = persistence._encode(key, future)
     persistence._write(tmp_path / "future", header, arrays)
     with pytest.raises(persistence.ModelFileError, match=rf"version {MODEL_FORMAT + 1}.* up to version "
                                                          rf"{MODEL_FORMAT}"):
         algos.load_model(tmp_path / "future")
+
+
+def test_a_model_meta_with_unknown_or_missing_fields_is_refused(saved, tmp_path):
+    """The model's fields are declared once (DeepLearningMetadata): a file whose meta differs names the fields."""
+    from cluster.dkv import Value
+    key, value = persistence.read_model_file(saved)
+    for name, meta in (("extra", {**value.meta, "bogus": 1}),
+                       ("lacking", {k: v for k, v in value.meta.items() if k != "spec"})):
+        header, arrays = persistence._encode(key, Value("model", meta, value.buffers))
+        persistence._write(tmp_path / name, header, arrays)
+    with pytest.raises(persistence.ModelFileError, match=r"unknown fields \['bogus'\]"):
+        algos.load_model(tmp_path / "extra")
+    with pytest.raises(persistence.ModelFileError, match=r"lacks \['spec'\]"):
+        algos.load_model(tmp_path / "lacking")
 
 
 def test_corrupt_and_foreign_files_fail_clearly(saved, tmp_path):
@@ -181,14 +195,14 @@ def test_corrupt_and_foreign_files_fail_clearly(saved, tmp_path):
 def test_checkpoint_continues_epochs_and_history(prostate, base):
     more = fit(prostate, epochs=4, checkpoint=base)
     assert more.model_id != base.model_id
-    assert more._m["epochs"] == pytest.approx(4.0, abs=0.05)
-    assert more._m["iterations"] > base._m["iterations"]
-    old, new = base._m["history"], more._m["history"]
+    assert more.meta.epochs == pytest.approx(4.0, abs=0.05)
+    assert more.meta.iterations > base.meta.iterations
+    old, new = base.meta.history, more.meta.history
     assert len(new) > len(old)
     assert new[:len(old)] == old                                     # the first rows are the checkpoint's
     epochs = [h["epochs"] for h in new]
     assert all(b > a for a, b in zip(epochs, epochs[1:])), epochs
-    assert new[-1]["samples"] == pytest.approx(2 * base._m["samples"], rel=0.05)     # twice the epochs
+    assert new[-1]["samples"] == pytest.approx(2 * base.meta.samples, rel=0.05)     # twice the epochs
     assert more.params["checkpoint"] == base.model_id
 
 
@@ -215,19 +229,19 @@ def test_loaded_model_is_an_equal_checkpoint(prostate, base, saved):
     loaded = algos.load_model(saved)
     again = fit(prostate, epochs=3, checkpoint=loaded)
     assert np.array_equal(direct.state.w, again.state.w) and np.array_equal(direct.state.b, again.state.b)
-    assert direct._m["history"][-1]["training_logloss"] == again._m["history"][-1]["training_logloss"]
+    assert direct.meta.history[-1]["training_logloss"] == again.meta.history[-1]["training_logloss"]
 
 
 def test_resolve_checkpoint_and_get_model_errors(cloud, prostate, base):
     est = DeepLearningEstimator(epochs=1, **BASE).train(x=X, y="CAPSULE", training_frame=prostate)
-    assert persistence.resolve_checkpoint(est, cloud).model_id == est.model.model_id
-    assert persistence.resolve_checkpoint(base, cloud).model_id == base.model_id
+    assert registry.resolve_checkpoint(est, cloud).model_id == est.model.model_id
+    assert registry.resolve_checkpoint(base, cloud).model_id == base.model_id
     with pytest.raises(ValueError, match="'nope' is not in the cloud.*load_model"):
-        persistence.resolve_checkpoint("nope", cloud)
+        registry.resolve_checkpoint("nope", cloud)
     with pytest.raises(ValueError, match="not been trained"):
-        persistence.resolve_checkpoint(DeepLearningEstimator(), cloud)
+        registry.resolve_checkpoint(DeepLearningEstimator(), cloud)
     with pytest.raises(ValueError, match="got int"):
-        persistence.resolve_checkpoint(3, cloud)
+        registry.resolve_checkpoint(3, cloud)
     with pytest.raises(ValueError, match="holds a frame, not a model"):
         algos.get_model(prostate.key)
     with pytest.raises(ValueError, match="non-empty string"):
@@ -235,7 +249,7 @@ def test_resolve_checkpoint_and_get_model_errors(cloud, prostate, base):
     rows = {r["model_id"]: r for r in algos.list_models()}
     row = rows[est.model.model_id]
     assert (row["kind"], row["response"], row["metric"]) == ("binomial", "CAPSULE", "AUC")
-    assert row["epochs"] == est.model._m["epochs"] == pytest.approx(1.0, abs=0.05)
+    assert row["epochs"] == est.model.meta.epochs == pytest.approx(1.0, abs=0.05)
     assert row["training"] == pytest.approx(est.model_performance(train=True).auc())
     assert row["validation"] is None and row["bytes"] > 0
     algos.remove_model(est.model.model_id)
@@ -262,7 +276,7 @@ def test_three_nodes_load_get_model_from_another_client_and_admin(launcher, pros
         row = rows[0]
         assert (row["algo"], row["kind"], row["response"], row["metric"]) == ("deeplearning", "binomial", "CAPSULE",
                                                                               "AUC")
-        assert row["epochs"] == base._m["epochs"]
+        assert row["epochs"] == base.meta.epochs
         assert row["training"] == pytest.approx(base.model_performance(train=True).auc())
         assert row["bytes"] >= base.state.w.nbytes
         text = admin("--cluster", nodes[1].address, "models").stdout

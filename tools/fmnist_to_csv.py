@@ -27,8 +27,8 @@ __all__ = ["load_idx", "write_csv", "convert", "main"]
 _IDX_DTYPES = {0x08: np.uint8}        # the only element type Fashion-MNIST uses
 _SPLITS = {"train": "train", "test": "t10k"}
 _BATCH_ROWS = 4096                    # bounds the (rows, cols, 4) staging array to ~13 MB
-_DEFAULT_SRC = "/usr/share/datasets/fashion-mnist"
-_DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data"
+DEFAULT_SRC = "/usr/share/datasets/fashion-mnist"
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data"
 
 
 def _open(path: str | os.PathLike):
@@ -154,8 +154,8 @@ def convert(src: str | os.PathLike, out: str | os.PathLike, limit: int | None = 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.fmnist_to_csv", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--src", default=_DEFAULT_SRC, help="directory with the IDX .gz files (default: %(default)s)")
-    ap.add_argument("--out", default=str(_DEFAULT_OUT), help="output directory (default: %(default)s)")
+    ap.add_argument("--src", default=DEFAULT_SRC, help="directory with the IDX .gz files (default: %(default)s)")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: %(default)s)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
     ap.add_argument("--force", action="store_true", help="rewrite outputs even if up to date")
     args = ap.parse_args(argv)

@@ -37,8 +37,7 @@ def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | Non
     """Convert, import, train and score; returns the figures (and leaves the model printed by ``log``)."""
     import cluster
     import frame
-    from algos.deeplearning import DeepLearningEstimator
-    from algos.dl_model import remove_model
+    from algos import DeepLearningEstimator, remove_model
     from tools import fmnist_to_csv
 
     t0 = time.perf_counter()
@@ -62,7 +61,7 @@ def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | Non
         log(str(dl.model))
         valid = dl.model_performance(valid=True)
         hist = dl.scoring_history()
-        samples = int(dl.model._m["samples"])
+        samples = int(dl.model.meta.samples)
         result = {
             "params": {k: params[k] for k in sorted(params)},
             "train_rows": train.nrows, "test_rows": test.nrows,
@@ -88,7 +87,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     >>> parse(["--activation", "Rectifier", "--hidden", "200", "200"])[1]["input_dropout_ratio"]
     0.0
     """
-    from tools.fmnist_to_csv import _DEFAULT_OUT, _DEFAULT_SRC
+    from tools.fmnist_to_csv import DEFAULT_OUT, DEFAULT_SRC
     ap = argparse.ArgumentParser(prog="python -m tools.trial_run", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
@@ -105,8 +104,8 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
     ap.add_argument("--reproducible", action="store_true", help="bit-identical run for a seed (one thread)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
     ap.add_argument("--nthreads", type=int, default=None, help="compute threads of the node (default: cores)")
-    ap.add_argument("--src", default=_DEFAULT_SRC, help="IDX directory (default: %(default)s)")
-    ap.add_argument("--out", default=str(_DEFAULT_OUT), help="CSV directory (default: %(default)s)")
+    ap.add_argument("--src", default=DEFAULT_SRC, help="IDX directory (default: %(default)s)")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help="CSV directory (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object with the figures, nothing else")
     args = ap.parse_args(argv)
 

@@ -32,8 +32,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from algos.dl_kernels import KernelTeam, forward, train_minibatch, train_rows  # noqa: E402
-from algos.dl_net import DLHyper, NetSpec, init_state  # noqa: E402
+from algos.deeplearning.hyper import kernel_arrays_for  # noqa: E402
+from algos.deeplearning.kernels import KernelTeam, forward, train_minibatch, train_rows  # noqa: E402
+from algos.deeplearning.network import NetSpec, init_state  # noqa: E402
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
 
@@ -100,7 +101,7 @@ def main() -> None:
     Xtr, ytr, Xte, yte = load_fashion_mnist()
     n = min(args.rows, Xtr.shape[0])
     spec = NetSpec((784, 200, 200, 200, 10), "RectifierWithDropout", "softmax")
-    hyper, flags = DLHyper(input_dropout_ratio=0.2, l1=1e-5, fast_mode=not args.exact).pack(spec)
+    hyper, flags = kernel_arrays_for(spec, input_dropout_ratio=0.2, l1=1e-5, fast_mode=not args.exact)
     ones, zeros = np.ones(Xtr.shape[0]), np.zeros(Xtr.shape[0])
     print(f"machine: {machine()}")
     print(f"network: {spec.units} {spec.activation}, input dropout 0.2, l1 1e-5, ADADELTA, fast_mode={not args.exact}; "

@@ -128,7 +128,7 @@ def ensure_csv(path: Path | None) -> Path:
     if not DEFAULT_CSV.is_file():
         from tools import fmnist_to_csv
         print(f"{DEFAULT_CSV} missing: converting Fashion-MNIST (python -m tools.fmnist_to_csv)", file=sys.stderr)
-        fmnist_to_csv.convert(fmnist_to_csv._DEFAULT_SRC, DEFAULT_CSV.parent)
+        fmnist_to_csv.convert(fmnist_to_csv.DEFAULT_SRC, DEFAULT_CSV.parent)
     return DEFAULT_CSV
 
 

@@ -1,4 +1,4 @@
-"""A slow, obviously-correct float64 numpy network used only to test ``algos.dl_kernels``.
+"""A slow, obviously-correct float64 numpy network used only to test :mod:`algos.deeplearning.kernels`.
 
 Same maths and same decisions as the kernels (see that module's docstring), written layer by
 layer with explicit matrices: forward, per-row loss, backprop to data gradients, one optimiser step.
@@ -8,10 +8,9 @@ once per row, one kernel row equals ``gradients`` followed by ``step`` here.
 Example
 -------
 >>> import numpy as np
->>> from algos.dl_net import NetSpec, DLHyper, init_state
->>> spec = NetSpec((3, 4, 2), "Tanh", "softmax")
->>> ref = RefNet.from_state(init_state(spec, seed=3))
->>> hyper, flags = DLHyper().pack(spec)
+>>> from algos.deeplearning import hyper as hp, network as nw
+>>> spec = nw.NetSpec((3, 4, 2), "Tanh", "softmax")
+>>> ref = RefNet.from_state(nw.init_state(spec, seed=3)); hyper, flags = hp.kernel_arrays_for(spec)
 >>> gW, gb, loss = ref.gradients(np.ones(3), 1.0, 1.0, 0.0, hyper, flags)
 >>> ref.step(gW, gb, hyper, flags, samples_seen=0)
 """
@@ -21,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from algos.dl_net import (
+from .hyper import (
     ACT_ELU, ACT_MAXOUT, ACT_RECTIFIER, ACT_TANH, F_ACTIVATION, F_ADAPTIVE, F_GRADIENT, F_NESTEROV,
     F_OUTPUT, F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE, G_POISSON,
     G_QUANTILE, H_AVERAGE_ACTIVATION, H_EPSILON, H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_L1, H_L2, H_MAX_W2,
     H_MOMENTUM_RAMP, H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING,
     H_RATE_DECAY, H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
-    NetSpec, NetState,
 )
+from .network import NetSpec, NetState
 
 _FIELDS = ("W", "b", "Wg2", "Wdx2", "Wv", "bg2", "bdx2", "bv")
 
@@ -55,7 +54,7 @@ def activation_derivative(act: int, net: np.ndarray) -> np.ndarray:
 
 
 def deviance(gcode: int, t: np.ndarray, f: np.ndarray, hyper: np.ndarray) -> np.ndarray:
-    """Per-element loss E(t, f) for a linear (or autoencoder) output, as documented in dl_kernels."""
+    """Per-element loss E(t, f) for a linear (or autoencoder) output, as documented in kernels.losses."""
     d = t - f
     if gcode == G_GAUSSIAN:
         return d * d

@@ -1,18 +1,19 @@
-"""Deep Learning's MRTasks: one training iteration, scoring, prediction, and the node-local data cache.
+"""Deep Learning's MRTasks: one training iteration, scoring, counts, and the node-local data cache.
 
 Training iteration (H2O's ``DeepLearningTask``): every node receives the current model, trains it on the
 rows of the chunks it homes, and the nodes' models are averaged (unweighted, as H2O) in the reduce.
 Within a node, the chunks are trained by the compute threads with one of three schemes:
 
-* ``team`` (default for per-sample SGD): the node's chunks are trained one after another on one model,
+* ``team`` (AUTO for per-sample SGD): the node's chunks are trained one after another on one model,
   every sample by all compute threads together, each owning a slice of every layer's neurons
-  (``dl_kernels.KernelTeam``): the one-thread result (up to float summation order, deterministic),
+  (``kernels.KernelTeam``): the one-thread result (up to float summation order, deterministic),
   at up to the threads' speed;
 * ``hogwild``: all threads update one shared model without locks (Hogwild!, the booklet's scheme);
-* ``replicas`` (default for mini-batches): each thread trains its own copy and the node averages them
-  at the end of the iteration (race-free; H2O's between-node averaging applied between threads too).
+* ``replicas`` (AUTO for mini-batches): each thread trains its own copy and the node averages them
+  at the end of the iteration (race-free; H2O's between-node averaging applied between threads too);
+* ``sequential`` (what ``reproducible`` uses): one model, the node's chunks one after another in chunk order.
 
-The environment variable ``AQUIFER_DL_THREAD_MODE`` (read by the driver) forces one of the three.
+The scheme is the ``thread_mode`` parameter, resolved once by the driver's effective parameters.
 Measured on Fashion-MNIST (``docs/benchmarks.md``): Hogwild! on 2 threads is no faster than one thread
 (two threads writing one model fight over cache lines), and averaged replicas cost about 0.7 points of
 test error at equal epochs; splitting the neurons keeps one-thread accuracy at two-thread speed.
@@ -29,23 +30,18 @@ import numpy as np
 
 from cluster import MRTask
 
-from .datainfo import DataInfo
-from .dl_kernels import KernelTeam, RowSource, forward, train_minibatch, train_minibatches, train_rows
-from .dl_net import NetSpec, NetState
+from ..datainfo import ColumnInfo, DataInfo, merge_moments, weighted_moments
+from .kernels import KernelTeam, RowSource, forward, train_minibatch, train_minibatches, train_rows
+from .network import STATE_ARRAYS, NetSpec, NetState
 
 # node-local cache of encoded chunks: cache_id -> {cidx: (X, y, w, offset)}; dropped at the end of a run
 _CACHE: dict[str, dict[int, tuple]] = {}
 _CACHE_LOCK = threading.Lock()
-_STATE_NAMES = ("w", "b", "w_g2", "w_dx2", "w_v", "b_g2", "b_dx2", "b_v", "avg_act")
-THREAD_MODES = ("team", "replicas", "hogwild")
 
 
-def _spec(d: dict) -> NetSpec:
-    return NetSpec(tuple(int(u) for u in d["units"]), d["activation"], d["output"])
-
-
-def _state(spec: NetSpec, arrays: dict) -> NetState:
-    return NetState.from_arrays(spec, {k: np.array(arrays[k]) for k in _STATE_NAMES})
+def net_state(spec: dict, arrays: dict) -> NetState:
+    """The network a task received (its spec dict and state arrays) as a state of its own (writeable copies)."""
+    return NetState.from_arrays(NetSpec.from_dict(spec), arrays, copy=True)
 
 
 def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
@@ -109,15 +105,24 @@ def row_order(rng: np.random.Generator, n: int, fraction: float, shuffle: bool) 
     return np.concatenate(parts).astype(np.int64)
 
 
-class DLTrainTask(MRTask):
+class NetworkTask(MRTask):
+    """A task that runs a network over chunks: what every such task receives, shared by a node's maps."""
+    info: dict = None             # the input encoding (DataInfo.to_state())
+    spec: dict = None             # the network (NetSpec.to_dict())
+    model: dict = None            # the network's state arrays; cleared before a result travels back
+    hyper: np.ndarray = None      # the kernels' arrays (hyper.kernel_arrays)
+    flags: np.ndarray = None
+    resp: dict = None             # the roles of the mapped columns (see prepared_chunk)
+    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp")
+
+    def setup_local(self):
+        self._info = DataInfo.from_state(self.info)
+        self._net = net_state(self.spec, self.model)
+
+
+class DLTrainTask(NetworkTask):
     """One training iteration over the local chunks of every node."""
     cache_id: str = ""
-    info: dict = None
-    spec: dict = None
-    model: dict = None            # the model to train (arrays); cleared before the result travels back
-    hyper: np.ndarray = None
-    flags: np.ndarray = None
-    resp: dict = None
     fraction: float = 1.0
     iteration: int = 0
     seed: int = 0
@@ -125,10 +130,9 @@ class DLTrainTask(MRTask):
     shuffle: bool = False
     mini_batch_size: int = 1
     class_factors: np.ndarray = None    # balance_classes: per-class sampling factor
-    thread_mode: str = "team"
+    thread_mode: str = "team"     # the effective thread_mode: team, replicas, hogwild or sequential
     load_balance: bool = True     # force_load_balance
-    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp", "class_factors", "chunk_homes")
-    reproducible: bool = False    # one model, chunks in order, one at a time (bit-identical runs)
+    shared_fields = NetworkTask.shared_fields + ("class_factors", "chunk_homes")
     chunk_homes: list = None
     # results
     out: dict = None              # sum of the nodes' models
@@ -139,9 +143,8 @@ class DLTrainTask(MRTask):
     compute_s: float = 0.0        # the slowest node's compute time (for tspi auto-tuning)
 
     def setup_local(self):
-        self._info = DataInfo.from_state(self.info)
-        self._spec_obj = _spec(self.spec)
-        self._base = _state(self._spec_obj, self.model)
+        super().setup_local()
+        self._base = self._net             # trained in place (a copy of what the task received)
         self._replicas: dict[int, NetState] = {}
         self._lock = threading.Lock()
         self._turn = threading.Condition()
@@ -149,17 +152,14 @@ class DLTrainTask(MRTask):
         self._pending: list = []          # team mode: (cidx, chunk's training arguments), trained in close_local
         self._t0 = time.perf_counter()
 
-    def _team_mode(self) -> bool:
-        return self.thread_mode == "team" and not self.reproducible and self.mini_batch_size <= 1
-
     def _balanced(self) -> bool:
         """force_load_balance (replicas, hogwild): the node's sampled rows are split evenly between its
         threads, whatever the number and sizes of its chunks (H2O rebalances the frame into more chunks
         for the same end: every core busy)."""
-        return self.load_balance and not self.reproducible and not self._team_mode() and self.local_threads > 1
+        return self.load_balance and self.thread_mode in ("replicas", "hogwild") and self.local_threads > 1
 
     def _net_for_thread(self) -> NetState:
-        if self.thread_mode == "hogwild" or self.reproducible:
+        if self.thread_mode in ("hogwild", "sequential"):
             return self._base
         tid = threading.get_ident()
         with self._lock:
@@ -169,7 +169,7 @@ class DLTrainTask(MRTask):
         return net
 
     def map(self, cs):
-        if self.reproducible:
+        if self.thread_mode == "sequential":
             # chunks train one after another in chunk order on one model: the run is bit-identical
             with self._turn:
                 self._turn.wait_for(lambda: all(c in self._done for c in self._mine_before(cs)))
@@ -204,7 +204,7 @@ class DLTrainTask(MRTask):
             return
         chunk_seed = int(rng.integers(1, 2**62))
         wv = w
-        if self._team_mode() or self._balanced():
+        if self.thread_mode == "team" or self._balanced():
             with self._lock:
                 self._pending.append((cs.cidx, (X, y, wv, off, order, chunk_seed)))
             return
@@ -266,7 +266,7 @@ class DLTrainTask(MRTask):
             # a team per iteration and task (starting its threads costs well under a millisecond), so two
             # trainings on one node never share one
             with KernelTeam(self.local_threads) as team:
-                if self._team_mode():
+                if self.thread_mode == "team":
                     for X, y, w, off, order, chunk_seed in pending:
                         rows, loss = train_rows(self._base, X, y, w, off, order, self.hyper, self.flags,
                                                 chunk_seed, self.samples_seen, team=team)
@@ -277,11 +277,11 @@ class DLTrainTask(MRTask):
         self.compute_s = time.perf_counter() - self._t0
         if self.rows == 0:
             return
-        nets = list(self._replicas.values()) or [self._base]       # hogwild and reproducible train the base
+        nets = list(self._replicas.values()) or [self._base]       # hogwild and sequential train the base
         node_model = nets[0] if len(nets) == 1 else NetState.average(nets)
         # native dtypes (float32 weights and optimiser state): half the bytes of float64 on the wire, so a
         # node's model stays under the message limit up to ~4M weights
-        local = {k: np.array(getattr(node_model, k)) for k in _STATE_NAMES}
+        local = {k: np.array(getattr(node_model, k)) for k in STATE_ARRAYS}
         if self.out is None:
             self.out, self.n_models = local, 1
         else:                              # already holds other nodes' models (reduced before close)
@@ -305,29 +305,18 @@ def _balanced_order(rng, factors: np.ndarray, fraction: float, shuffle: bool) ->
     return order
 
 
-class DLScoreTask(MRTask):
+class DLScoreTask(NetworkTask):
     """Forward pass over (a sample of) each chunk; returns actuals, predictions and weights to the driver."""
     cache_id: str = ""
-    info: dict = None
-    spec: dict = None
-    model: dict = None
-    hyper: np.ndarray = None
-    flags: np.ndarray = None
-    resp: dict = None
     sample_fraction: float = 1.0
     stratified: bool = False      # sample each class by the fraction (score_validation_sampling=Stratified)
-    shared_fields = ("info", "spec", "model", "hyper", "flags", "resp")
     seed: int = 0
     layer: int = -1
     parts: list = None            # [[cidx, rows, y, pred, w, offset]]
 
-    def setup_local(self):
-        self._info = DataInfo.from_state(self.info)
-        self._net = _state(_spec(self.spec), self.model)
-
     def map(self, cs):
         X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp) if self.cache_id else \
-            _prepare_uncached(cs, self._info, self.resp)
+            prepare_once(cs, self._info, self.resp)
         rows = np.arange(cs.nrows)
         if self.resp["kind"] != "autoencoder":
             rows = rows[w[rows] > 0]
@@ -377,7 +366,7 @@ def _stratified_sample(rng: np.random.Generator, rows: np.ndarray, classes: np.n
     return np.sort(np.concatenate(keep)) if keep else rows[:0]
 
 
-def _prepare_uncached(cs, info, resp):
+def prepare_once(cs, info, resp):
     """Like prepared_chunk, without caching (one-off scoring of a frame)."""
     key = f"once-{id(cs)}-{cs.cidx}-{threading.get_ident()}"
     try:
@@ -466,12 +455,10 @@ class WeightedMomentsTask(MRTask):
     moments: list = None
 
     def map(self, cs):
-        from .datainfo import weighted_moments
         w = np.nan_to_num(cs[self.wcol], nan=0.0)
         self.moments = [weighted_moments(cs[i], w) for i in range(len(cs))]
 
     def reduce(self, o):
-        from .datainfo import merge_moments
         if self.moments is None:
             self.moments = o.moments
         elif o.moments is not None:
@@ -480,7 +467,6 @@ class WeightedMomentsTask(MRTask):
 
 def weighted_column_infos(fr, preds, response, weights_column, cloud):
     """Predictors (and response) with observation-weighted mean and sigma, and the weights' ColumnInfo."""
-    from .datainfo import ColumnInfo
     cols = [c.name for c in preds] + ([response.name] if response is not None else [])
     t = WeightedMomentsTask(wcol=len(cols)).do_all(fr, columns=cols + [weights_column], cloud=cloud)
     moments = dict(zip(cols, t.moments))

@@ -22,18 +22,18 @@ from scoring import distributions
 from scoring.pojo import INLINE_LIMIT, pojo_source, write_pojo
 from scoring.portable import PortableModel
 
-from .dl_net import H_HIDDEN_DROPOUT
+from .hyper import H_HIDDEN_DROPOUT
 
 _CATEGORY = {"binomial": "Binomial", "multinomial": "Multinomial", "regression": "Regression",
              "autoencoder": "AutoEncoder"}
 
 
 def portable_model(model) -> PortableModel:
-    """The portable form of a :class:`~algos.dl_model.DeepLearningModel` (checked by :class:`PortableModel`)."""
-    m = model._m
+    """The portable form of a :class:`~algos.deeplearning.DeepLearningModel` (checked by :class:`PortableModel`)."""
+    m = model.meta
     info, spec, state, kind = model.info, model.spec, model.state, model.kind
-    hyper, _ = model._hyper()
-    params = m["params"]
+    hyper, _ = model.kernel_arrays()                  # the dropout ratios the cloud's forward pass scales by
+    params = m.params
     arrays: dict[str, np.ndarray] = {}
     for i, lookup in enumerate(info._lookup):        # level code -> input slot (NA slot last), hashed or not
         arrays[f"cat{i}.lookup"] = np.asarray(lookup, dtype=np.int32)
@@ -41,7 +41,7 @@ def portable_model(model) -> PortableModel:
     for l in range(spec.n_layers):
         arrays[f"layer{l}.weights"] = np.array(state.layer_weights(l), dtype=np.float32)
         arrays[f"layer{l}.biases"] = np.array(state.layer_biases(l), dtype=np.float64)
-    priors = m.get("priors")
+    priors = m.priors
     if priors is not None:
         arrays["priors"] = np.asarray(priors, dtype=np.float64)
     dist = params["distribution"]
@@ -53,7 +53,7 @@ def portable_model(model) -> PortableModel:
         "columns": [{"name": c, "type": t, "domain": info.domains.get(c)} for c, t in zip(info.columns, info.types)],
         "offset_column": params.get("offset_column") or None,
         "response": None if kind == "autoencoder" else
-        {"name": m["response"], "domain": None if kind == "regression" else list(model.response_domain)},
+        {"name": m.response, "domain": None if kind == "regression" else list(m.response_domain)},
         "encoding": {
             "categoricals": list(info.cat_names), "numerics": list(info.num_names),
             "coef_names": list(info.coef_names), "use_all_factor_levels": info.use_all_factor_levels,
@@ -68,9 +68,9 @@ def portable_model(model) -> PortableModel:
         "prediction": {
             "distribution": dist, "link": distributions.link_name(dist),
             "response_transform": info.response_transform, "resp_sub": info.resp_sub, "resp_mul": info.resp_mul,
-            "threshold": float(m.get("threshold", 0.5)), "priors": priors is not None,
+            "threshold": float(m.threshold), "priors": priors is not None,
         },
-        "training": {"epochs": float(m.get("epochs", 0.0)), "params": _json_safe(params)},
+        "training": {"epochs": float(m.epochs), "params": _json_safe(params)},
     }
     return PortableModel.from_parts(meta, arrays)
 

@@ -1,26 +1,16 @@
-"""Deep Learning, H2O's way: ``DeepLearningEstimator(**params).train(x, y, training_frame, validation_frame)``.
-
->>> import cluster, frame
->>> from algos.deeplearning import DeepLearningEstimator
->>> cluster.init()                                                                 # doctest: +SKIP
->>> train = frame.import_file("data/fmnist_train.csv")                            # doctest: +SKIP
->>> train["C785"] = train["C785"].asfactor()                                      # doctest: +SKIP
->>> dl = DeepLearningEstimator(activation="RectifierWithDropout", hidden=[200, 200, 200],
-...                            input_dropout_ratio=0.2, l1=1e-5, epochs=10)       # doctest: +SKIP
->>> dl.train(x=train.names[:-1], y="C785", training_frame=train)                 # doctest: +SKIP
->>> dl.model_performance(train=True).classification_error()                       # doctest: +SKIP
+"""The Deep Learning training driver: one run from checked parameters to the stored model (:class:`Trainer`).
 
 Training runs as a Job (progress bar in a terminal, cancellable from anywhere). Each iteration is an
-MRTask (:mod:`algos.dl_task`): every node trains the current model on its rows with Numba kernels, the
-models are averaged, and the driver (this process) scores on samples of the training and validation
-frames within ``score_interval`` and ``score_duty_cycle``, keeps the best model and applies the stopping
-rules. Differences from H2O are listed in ``docs/architecture.md`` (section "Where we differ from H2O").
+MRTask (:class:`~algos.deeplearning.tasks.DLTrainTask`): every node trains the current model on its rows with
+Numba kernels, the models are averaged (with block momentum when several were), and the driver (this process)
+scores on samples of the training and validation frames within ``score_interval`` and ``score_duty_cycle``,
+keeps the best model and applies the stopping rules. Differences from H2O are listed in
+``docs/architecture.md`` (section "Where we differ from H2O").
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 import uuid
 
@@ -32,164 +22,67 @@ from frame import Frame
 from scoring import distributions
 from scoring.metrics import MORE_IS_BETTER
 
-from . import dl_params
-from .datainfo import ColumnInfo, DataInfo
-from .dl_model import DeepLearningModel, hyper_of, make_metrics
-from .dl_net import NetSpec, NetState, init_state
-from .dl_task import _STATE_NAMES, THREAD_MODES, CountRowsTask, DLScoreTask, DLTrainTask, DropCacheTask
-from .stopping import should_stop
+from ..builder import check_frames, problem_of, resolve_columns
+from ..model import Model
+from ..datainfo import ColumnInfo, DataInfo
+from ..registry import resolve_checkpoint
+from ..stopping import should_stop
+from . import parameters
+from .hyper import kernel_arrays
+from .metadata import ALGO, MODEL_FORMAT, MODEL_PREFIX, DeepLearningMetadata
+from .model import DeepLearningModel
+from .network import STATE_ARRAYS, NetSpec, NetState, init_state
+from .predict import Scoring, link_inverse
+from .tasks import (ClassCountTask, CountRowsTask, DLScoreTask, DLTrainTask, DropCacheTask, ResponseSampleTask,
+                    weighted_column_infos)
 
 log = logging.getLogger("aquifer.deeplearning")
 
-MODEL_FORMAT = 1
 
+class Trainer:
+    """One training run: set-up, the iteration loop, scoring, stopping, and storing the model.
 
-class DeepLearningEstimator:
-    """H2O's Deep Learning estimator: every parameter of the booklet's Appendix A, H2O's names and defaults.
-
-    Parameters are checked when given (unknown name, wrong type, out of range: ``ValueError`` naming the
-    parameter) and again against the data before training starts. After ``train`` the estimator answers
-    the model's methods (``predict``, ``model_performance``, ``scoring_history``, ...), as h2o-py's does.
+    The constructor does every check against the data (no work): effective parameters (with the thread plan and
+    the seed chosen), predictors, problem, checkpoint compatibility. ``run()`` trains and stores the model. ``job``:
+    an outer job to report into and be cancelled by (a grid's or a cross-validation's); else the run is its own.
     """
 
-    algo = "deeplearning"
-
-    def __init__(self, **params):
-        self._parms = dl_params.validate(params)     # raises ValueError naming a bad parameter
-        self._given = set(params)
-        self.model: DeepLearningModel | None = None
-
-    # sklearn-style access
-    def get_params(self, deep: bool = True) -> dict:
-        return dict(self._parms)
-
-    def set_params(self, **params) -> "DeepLearningEstimator":
-        self._parms = dl_params.validate({**{k: self._parms[k] for k in self._given}, **params})
-        self._given |= set(params)
-        return self
-
-    @property
-    def params(self) -> dict:
-        return self.model.params if self.model is not None else dict(self._parms)
-
-    def __getattr__(self, name):
-        if name.startswith("_") or name in ("model",):
-            raise AttributeError(name)
-        model = self.__dict__.get("model")
-        if model is None:
-            raise AttributeError(f"{name!r}: train the estimator first (estimator.train(...))")
-        return getattr(model, name)
-
-    def __repr__(self) -> str:
-        return repr(self.model) if self.model is not None else "<DeepLearningEstimator (not trained)>"
-
-    def __str__(self) -> str:
-        return str(self.model) if self.model is not None else repr(self)
-
-    # ---------------------------------------------------------------- training
-    def train(self, x=None, y=None, training_frame: Frame | None = None, validation_frame: Frame | None = None,
-              weights_column: str | None = None, offset_column: str | None = None, fold_column: str | None = None,
-              ignored_columns=None, model_id: str | None = None, max_runtime_secs: float | None = None,
-              verbose: bool = False) -> "DeepLearningEstimator":
-        """Train on ``training_frame`` (``y``: the response; ``x``: predictors, default all other columns).
-
-        The response's type decides the problem, as H2O: an enum column (``fr["y"].asfactor()``) means
-        classification, a numeric one regression; ``autoencoder=True`` takes no ``y``.
-        """
-        overrides = {k: v for k, v in (("weights_column", weights_column), ("offset_column", offset_column),
-                                       ("fold_column", fold_column), ("ignored_columns", ignored_columns),
-                                       ("model_id", model_id), ("max_runtime_secs", max_runtime_secs))
-                     if v is not None}
-        parms = dl_params.validate({**{k: self._parms[k] for k in self._given}, **overrides})
-        if parms.get("nfolds", 0) or parms.get("fold_column"):
-            from .cross_validation import train_with_cv
-            self.model = train_with_cv(self, parms, x, y, training_frame, validation_frame, verbose)
-        else:
-            self.model = Trainer(parms, x, y, training_frame, validation_frame, verbose).run()
-        return self
-
-
-# ---------------------------------------------------------------------------------------------------
-class Trainer:
-    """One training run: set-up, the iteration loop, scoring, stopping, and storing the model."""
-
     def __init__(self, parms: dict, x, y, train: Frame, valid: Frame | None, verbose: bool = False,
-                 cloud=None, job: Job | None = None, checkpoint_model: DeepLearningModel | None = None):
-        if train is None or not isinstance(train, Frame):
-            raise ValueError("training_frame must be a Frame (see frame.import_file / Frame.from_pandas)")
-        if valid is not None and not isinstance(valid, Frame):
-            raise ValueError("validation_frame must be a Frame or None")
-        self.cloud = cloud or train._cloud
+                 cloud=None, job: Job | None = None):
+        check_frames(train, valid)
+        self.cloud = cloud or train.cloud
         self.train, self.valid, self.verbose, self.outer_job = train, valid, verbose, job
-        self.raw = parms
         self.autoencoder = bool(parms.get("autoencoder"))
         self.y = None if self.autoencoder else y
-        self._resolve_columns(x)
-        self.kind, self.nclasses = self._problem()
-        n_nodes = len([m for m in self.cloud.status()["members"] if m["state"] != "dead"])
-        self.n_nodes = n_nodes
-        self.p, self.notes = dl_params.effective_params(parms, problem=self.kind,
-                                                        nclasses=max(self.nclasses, 1), n_nodes=n_nodes)
+        self.x, self.dropped_string = resolve_columns(train, x, self.y, parms, supervised=not self.autoencoder,
+                                                      algo_name="Deep Learning")
+        self.kind, self.nclasses = problem_of(train, self.y)
+        if self.kind == "regression" and parms.get("distribution") in ("bernoulli", "multinomial"):
+            raise ValueError(f"distribution {parms['distribution']!r} needs a categorical response: convert "
+                             f"it with train[{self.y!r}] = train[{self.y!r}].asfactor()")
+        self.n_nodes = len([m for m in self.cloud.status()["members"] if m["state"] != "dead"])
+        self.p, self.notes = parameters.effective_params(parms, problem=self.kind, nclasses=max(self.nclasses, 1),
+                                                         n_nodes=self.n_nodes)
         # the frames are parameters too (H2O's model parameters name them; checkpoint rules compare them)
         self.p["training_frame"] = train.key
         self.p["validation_frame"] = valid.key if valid is not None else None
         for note in self.notes:
             log.info("%s", note)
-        self.thread_mode = os.environ.get("AQUIFER_DL_THREAD_MODE") or "team"
-        if self.thread_mode not in THREAD_MODES:
-            raise ValueError(f"AQUIFER_DL_THREAD_MODE must be one of {', '.join(THREAD_MODES)}, "
-                             f"got {self.thread_mode!r}")
-        if self.thread_mode == "team" and self.p["mini_batch_size"] > 1:
-            self.thread_mode = "replicas"     # kernel teams split per-sample work; a batch has BLAS
-        self.model_id = parms.get("model_id") or f"DeepLearning_model_{uuid.uuid4().hex[:10]}"
-        self.checkpoint = checkpoint_model
-        if parms.get("checkpoint") is not None and checkpoint_model is None:
-            from .persistence import resolve_checkpoint
+        self.model_id = parms.get("model_id") or f"{MODEL_PREFIX}_model_{uuid.uuid4().hex[:10]}"
+        self.checkpoint: DeepLearningModel | None = None
+        if parms.get("checkpoint") is not None:
             self.checkpoint = resolve_checkpoint(parms["checkpoint"], self.cloud)
-        if self.checkpoint is not None:
-            dl_params.check_checkpoint(self.checkpoint.params, self.p, epochs_trained=self.checkpoint._m["epochs"])
+            if not isinstance(self.checkpoint, DeepLearningModel):
+                raise ValueError(f"checkpoint {self.checkpoint.model_id!r} is a {self.checkpoint.algo} model, not "
+                                 f"Deep Learning")
+            parameters.check_checkpoint(self.checkpoint.params, self.p, epochs_trained=self.checkpoint.meta.epochs)
+
+    @property
+    def params(self) -> dict:
+        """The effective parameters (a builder's ``TrainingRun``)."""
+        return self.p
 
     # ---------------------------------------------------------------- set-up
-    def _resolve_columns(self, x) -> None:
-        names = self.train.names
-        p = self.raw
-        special = {c for c in (p.get("weights_column"), p.get("offset_column"), p.get("fold_column")) if c}
-        for c in special | ({self.y} if self.y else set()):
-            if c not in names:
-                raise ValueError(f"column {c!r} is not in the training frame {self.train.key}")
-        if not self.autoencoder and self.y is None:
-            raise ValueError("y (the response column) is required unless autoencoder=True")
-        if x is None:
-            x = [c for c in names if c != self.y and c not in special and c not in (p.get("ignored_columns") or [])]
-        elif isinstance(x, (str, int)):
-            x = [x]
-        x = [names[c] if isinstance(c, int) else c for c in x]
-        for c in x:
-            if c not in names:
-                raise ValueError(f"predictor {c!r} is not in the training frame {self.train.key}")
-        x = [c for c in x if c != self.y and c not in special]
-        types = self.train.types
-        self.dropped_string = [c for c in x if types[c] in ("string",)]
-        self.x = [c for c in x if types[c] in ("numeric", "enum", "time")]
-        if not self.x:
-            raise ValueError("no usable predictor columns (string columns cannot feed Deep Learning)")
-
-    def _problem(self) -> tuple[str, int]:
-        if self.autoencoder:
-            return "autoencoder", 0
-        t = self.train.types[self.y]
-        if t == "enum":
-            k = len(self.train.domains[self.y] or [])
-            if k < 2:
-                raise ValueError(f"response {self.y!r} has {k} level(s): classification needs at least 2")
-            return ("binomial" if k == 2 else "multinomial"), k
-        if t != "numeric":
-            raise ValueError(f"response {self.y!r} is a {t} column: use a numeric or categorical response")
-        if self.raw.get("distribution") in ("bernoulli", "multinomial"):
-            raise ValueError(f"distribution {self.raw['distribution']!r} needs a categorical response: convert "
-                             f"it with train[{self.y!r}] = train[{self.y!r}].asfactor()")
-        return "regression", 1
-
     def _data_info(self) -> DataInfo:
         if self.checkpoint is not None:
             return self.checkpoint.info
@@ -205,7 +98,6 @@ class Trainer:
         preds = [col(c) for c in self.x]
         response = None if self.autoencoder else col(self.y)
         if p.get("weights_column"):
-            from .dl_task import weighted_column_infos
             preds, response, weights = weighted_column_infos(fr, preds, response, p["weights_column"], self.cloud)
         else:
             weights = None
@@ -244,7 +136,7 @@ class Trainer:
     # ---------------------------------------------------------------- the run
     def run(self) -> DeepLearningModel:
         own_job = self.outer_job is None
-        job = Job.start(f"DeepLearning {self.model_id}", cloud=self.cloud, dest=self.model_id) if own_job \
+        job = Job.start(f"{MODEL_PREFIX} {self.model_id}", cloud=self.cloud, dest=self.model_id) if own_job \
             else self.outer_job
         run_id = uuid.uuid4().hex[:12]
         self.cache_ids = [f"dl-{run_id}-train", f"dl-{run_id}-valid"]
@@ -283,7 +175,7 @@ class Trainer:
             raise ValueError("no training rows: every row has an NA response or a zero weight")
         class_factors, eff_rows, priors = self._balance(resp, cols, train_rows)
         self.huber_delta = self._initial_huber_delta(resp, cols)
-        hyper, flags = hyper_of(p, spec, self.huber_delta)
+        hyper, flags = kernel_arrays(p, spec, self.huber_delta)
         replicate = bool(p["replicate_training_data"]) and self.n_nodes > 1
         members = [m["node"] for m in self.cloud.status()["members"] if m["state"] != "dead"]
         replicate_to = [self.cloud.gateway if not self.cloud.is_client else members[0]] if p["single_node_mode"] \
@@ -292,9 +184,9 @@ class Trainer:
         chunk_homes = [c["home"] for c in self.train.mr_layout(cols[:1], replicate_to)["chunks"]]
         tspi = self._initial_tspi(eff_rows, n_trainers)
         valid_resp = self._resp(self.valid, info) if self.valid is not None else None
-        samples = int(ck._m["samples"]) if ck is not None else 0
-        iterations = int(ck._m["iterations"]) if ck is not None else 0
-        history = list(ck._m["history"]) if ck is not None else []
+        samples = int(ck.meta.samples) if ck is not None else 0
+        iterations = int(ck.meta.iterations) if ck is not None else 0
+        history = list(ck.meta.history) if ck is not None else []
         time_offset = float(history[-1]["duration_s"]) if history else 0.0
         epochs = float(p["epochs"])
         best, best_loss, metrics = None, math.inf, {}
@@ -303,7 +195,6 @@ class Trainer:
         stop_reason = ""
         more_is_better = p["stopping_metric"] in MORE_IS_BETTER
         seed = int(p["seed"])
-        thread_mode = self.thread_mode
         empty_in_a_row = 0
         block_v = None
         while True:
@@ -312,13 +203,12 @@ class Trainer:
             remaining = max(1.0, epochs * eff_rows - samples)      # do not overshoot the epochs asked for
             fraction = min(tspi, remaining) / eff_rows / n_trainers
             t0 = time.perf_counter()
-            task = DLTrainTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=_spec_dict(spec),
+            task = DLTrainTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=spec.to_dict(),
                                model=state.to_arrays(), hyper=hyper, flags=flags, resp=resp, fraction=fraction,
                                iteration=iterations, seed=seed, samples_seen=samples,
                                shuffle=bool(p["shuffle_training_data"]), mini_batch_size=int(p["mini_batch_size"]),
-                               class_factors=class_factors, thread_mode=thread_mode,
-                               load_balance=bool(p["force_load_balance"]),
-                               reproducible=bool(p["reproducible"]), chunk_homes=chunk_homes)
+                               class_factors=class_factors, thread_mode=p["thread_mode"],
+                               load_balance=bool(p["force_load_balance"]), chunk_homes=chunk_homes)
             task.do_all(self.train, columns=cols, job=job, cloud=self.cloud, replicate_to=replicate_to)
             wall = time.perf_counter() - t0
             if task.n_models == 0 or task.out is None:
@@ -330,8 +220,8 @@ class Trainer:
             empty_in_a_row = 0
             prev = state
             state = NetState.from_arrays(spec, {k: (task.out[k] / task.n_models).astype(
-                np.float32 if k.startswith("w") else np.float64) for k in _STATE_NAMES})
-            if BLOCK_MOMENTUM and task.n_replicas > 1:
+                np.float32 if k.startswith("w") else np.float64) for k in STATE_ARRAYS})
+            if p["block_momentum"] and task.n_replicas > 1:
                 block_v = _block_momentum(prev, state, block_v, 1.0 - 1.0 / task.n_replicas)
             if not np.all(np.isfinite(state.b)):
                 raise FloatingPointError("the model became unstable (non-finite biases): lower the rate, or use "
@@ -359,7 +249,7 @@ class Trainer:
                 scoring_time += last_score_end - last_score_start
                 if self.kind == "regression" and p["distribution"] == "huber":
                     self.huber_delta = metrics.pop("_huber_delta", self.huber_delta)
-                    hyper, flags = hyper_of(p, spec, self.huber_delta)
+                    hyper, flags = kernel_arrays(p, spec, self.huber_delta)
                 train_time = max(1e-9, (last_score_end - train_start) - scoring_time)
                 history.append(self._history_row(metrics, time_offset + (now - train_start), train_time,
                                                  epoch_counter, iterations, samples))
@@ -406,7 +296,6 @@ class Trainer:
         p = self.p
         if not (p["balance_classes"] and self.kind in ("binomial", "multinomial")):
             return None, train_rows, None
-        from .dl_task import ClassCountTask
         counts = ClassCountTask(nclasses=self.nclasses, resp=resp).do_all(
             self.train, columns=cols, cloud=self.cloud).counts.astype(np.float64)
         total = counts.sum()
@@ -426,7 +315,6 @@ class Trainer:
     def _initial_huber_delta(self, resp, cols) -> float:
         if not (self.kind == "regression" and self.p["distribution"] == "huber"):
             return 1.0
-        from .dl_task import ResponseSampleTask
         ys = ResponseSampleTask(resp=resp, info=self.info.to_state()).do_all(
             self.train, columns=cols, cloud=self.cloud).values
         ys = ys[~np.isnan(ys)]
@@ -469,18 +357,17 @@ class Trainer:
 
     def _score(self, state, hyper, flags, resp, cols, valid_resp, info, spec, priors) -> dict:
         p = self.p
-        meta = self._meta_for_metrics(info, spec, priors)
+        scoring = self._scoring(info, priors)
         out = {}
         n_train = self.train.nrows
         frac = 1.0 if not p["score_training_samples"] else min(1.0, p["score_training_samples"] / max(n_train, 1))
-        task = DLScoreTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=_spec_dict(spec),
+        task = DLScoreTask(cache_id=self.cache_ids[0], info=info.to_state(), spec=spec.to_dict(),
                            model=state.to_arrays(), hyper=hyper, flags=flags, resp=resp, sample_fraction=frac,
                            seed=int(p["seed"]))
         task.do_all(self.train, columns=cols, cloud=self.cloud)
         collected = task.collect()
-        out["train"] = make_metrics(meta, *collected)
+        out["train"] = scoring.metrics_of_scores(*collected)
         if self.kind == "regression" and p["distribution"] == "huber" and len(collected[1]):
-            from .dl_model import link_inverse
             yhat = link_inverse(info, p["distribution"], collected[2][:, 0])
             actual = info.inverse_response(collected[1])
             delta = float(np.quantile(np.abs(actual - yhat), p["huber_alpha"])) * info.resp_mul
@@ -489,17 +376,18 @@ class Trainer:
             vresp, vcols = valid_resp
             nv = self.valid.nrows
             vfrac = 1.0 if not p["score_validation_samples"] else min(1.0, p["score_validation_samples"] / max(nv, 1))
-            vt = DLScoreTask(cache_id=self.cache_ids[1], info=info.to_state(), spec=_spec_dict(spec),
+            vt = DLScoreTask(cache_id=self.cache_ids[1], info=info.to_state(), spec=spec.to_dict(),
                              model=state.to_arrays(), hyper=hyper, flags=flags, resp=vresp, sample_fraction=vfrac,
                              stratified=p["score_validation_sampling"] == "Stratified", seed=int(p["seed"]) + 1)
             vt.do_all(self.valid, columns=vcols, cloud=self.cloud)
-            out["valid"] = make_metrics(meta, *vt.collect())
+            out["valid"] = scoring.metrics_of_scores(*vt.collect())
         return out
 
-    def _meta_for_metrics(self, info, spec, priors) -> dict:
-        return {"kind": self.kind, "info": info.to_state(), "params": self.p, "priors": priors,
-                "response_domain": None if self.kind in ("regression", "autoencoder") else self.train.domains[self.y],
-                "huber_delta": self.huber_delta}
+    def _response_domain(self) -> list | None:
+        return None if self.kind in ("regression", "autoencoder") else list(self.train.domains[self.y])
+
+    def _scoring(self, info: DataInfo, priors) -> Scoring:
+        return Scoring(self.kind, info, self.p, self._response_domain(), priors, self.huber_delta)
 
     def _loss(self, metrics: dict):
         """H2O's Model.loss(): the stopping metric (default logloss / deviance / MSE) on validation if there is
@@ -507,7 +395,7 @@ class Trainer:
         m = metrics.get("valid") or metrics.get("train")
         if m is None:
             return None
-        v = m.metric(self.p["stopping_metric"])     # AUTO resolved and checked against the problem by dl_params
+        v = m.metric(self.p["stopping_metric"])     # AUTO resolved and checked against the problem by parameters
         return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
     def _stop_reason(self, metrics: dict, history: list[dict]) -> str:
@@ -561,33 +449,27 @@ class Trainer:
 
     def _store(self, state, metrics, history, info, spec, samples, iterations, epochs, priors, stop_reason,
                start) -> DeepLearningModel:
-        p = dict(self.p)
         threshold = 0.5
         if self.kind == "binomial":
             m = metrics.get("valid") or metrics.get("train")
             threshold = float(m.find_threshold_by_max_metric("f1"))
         arrays = state.to_arrays()
-        names = [k for k in _STATE_NAMES]
-        meta = {"algo": "deeplearning", "format": MODEL_FORMAT, "model_id": self.model_id, "kind": self.kind,
-                "params": _plain(p), "notes": list(self.notes), "info": info.to_state(), "spec": _spec_dict(spec),
-                "response": self.y, "response_domain": None if self.kind in ("regression", "autoencoder")
-                else list(self.train.domains[self.y]), "x": list(self.x),
-                "metrics": {k: v.to_dict() for k, v in metrics.items() if not k.startswith("_")},
-                "history": history, "samples": float(samples), "iterations": int(iterations),
-                "epochs": float(epochs), "threshold": threshold, "priors": priors,
-                "huber_delta": float(self.huber_delta), "stop_reason": stop_reason,
-                "training_frame": self.train.key, "validation_frame": self.valid.key if self.valid else None,
-                "run_time_s": time.time() - start, "array_names": names,
-                "owned_frames": [], "owned_models": []}
-        value = Value("model", meta, tuple(arrays[k] for k in names))
-        self.cloud.dkv.put(self.model_id, value)
+        meta = DeepLearningMetadata(
+            algo=ALGO, format=MODEL_FORMAT, model_id=self.model_id, kind=self.kind, params=_plain(self.p),
+            notes=list(self.notes), info=info.to_state(), spec=spec.to_dict(), response=self.y,
+            response_domain=self._response_domain(), x=list(self.x),
+            metrics={k: v.to_dict() for k, v in metrics.items() if not k.startswith("_")}, history=history,
+            samples=float(samples), iterations=int(iterations), epochs=float(epochs), threshold=threshold,
+            priors=priors, huber_delta=float(self.huber_delta), stop_reason=stop_reason,
+            training_frame=self.train.key, validation_frame=self.valid.key if self.valid else None,
+            run_time_s=time.time() - start, array_names=list(STATE_ARRAYS))
+        value = Value("model", meta.to_meta(), tuple(arrays[k] for k in STATE_ARRAYS))
         model = DeepLearningModel(self.model_id, value, self.cloud)
-        if p.get("variable_importances"):
-            model._m["varimp"] = model.compute_varimp()
-        if p.get("export_weights_and_biases"):
-            model._m["owned_frames"] = model.export_weights_and_biases()
-        if p.get("variable_importances") or p.get("export_weights_and_biases"):
-            self.cloud.dkv.put(self.model_id, Value("model", model._m, value.buffers))
+        if self.p["variable_importances"]:
+            model.meta.varimp = model.compute_varimp()
+        if self.p["export_weights_and_biases"]:
+            model.meta.owned_frames = model.export_weights_and_biases()
+        model.store()
         return model
 
 
@@ -595,8 +477,7 @@ class Trainer:
 # trained on 1/n of an iteration's samples moves about as far as one model trained on 1/n: a 3-node cloud
 # learnt ~3x slower per epoch than one node (F-MNIST 10k rows, 6 epochs: 20.3 % vs 18.0 % test error).
 # Carrying the averaged step over iterations with momentum 1 - 1/n restores it (18.6 % vs 18.4 %).
-# AQUIFER_DL_BLOCK_MOMENTUM=0 gives H2O's plain average.
-BLOCK_MOMENTUM = os.environ.get("AQUIFER_DL_BLOCK_MOMENTUM", "1") != "0"
+# block_momentum=False gives H2O's plain average.
 
 
 def _block_momentum(prev: NetState, avg: NetState, velocity: dict | None, eta: float) -> dict:
@@ -609,7 +490,7 @@ def _block_momentum(prev: NetState, avg: NetState, velocity: dict | None, eta: f
     or a big block's, carried into a block that moves little (fine-tuning, or a run's last few rows), threw
     the model far off (F-MNIST 10k rows, blocks of an epoch on 2 replicas: training logloss 0.63 -> 1.34).
 
-    >>> from algos.dl_net import NetSpec, init_state
+    >>> from algos.deeplearning.network import NetSpec, init_state
     >>> a = init_state(NetSpec((2, 1), "Tanh", "linear"), seed=1); b = a.copy(); b.w += 1
     >>> v = _block_momentum(a, b, None, 0.5)          # the first block: nothing carried, nothing kept
     >>> float((b.w - a.w).mean()), float(abs(v["w"]).max())
@@ -654,10 +535,6 @@ def _brief(metrics: dict) -> str:
     return ", ".join(parts)
 
 
-def _spec_dict(spec: NetSpec) -> dict:
-    return {"units": list(spec.units), "activation": spec.activation, "output": spec.output}
-
-
 def _plain(p: dict) -> dict:
     """Parameters as msgpack-safe values (frames by key)."""
     out = {}
@@ -666,8 +543,10 @@ def _plain(p: dict) -> dict:
             continue
         if isinstance(v, Frame):
             v = v.key
-        elif isinstance(v, (DeepLearningModel, DeepLearningEstimator)):    # checkpoint=, pretrained_autoencoder=
+        elif isinstance(v, Model):                  # checkpoint=, pretrained_autoencoder=
             v = v.model_id
+        elif hasattr(type(v), "builder"):           # a trained estimator given as checkpoint
+            v = v.model.model_id
         elif isinstance(v, tuple):
             v = list(v)
         elif isinstance(v, float) and math.isinf(v):

@@ -1,0 +1,201 @@
+"""Model builders: the small protocol through which estimators, grid search and cross-validation train any algorithm.
+
+An algorithm provides a :class:`ModelBuilder`:
+
+* ``params`` -- its :class:`~algos.params.ParamTable` (what parameters exist, defaults, ranges, help, group);
+* ``prepare(params, x, y, training_frame, validation_frame)`` -- every check against the data, no work, giving a
+  :class:`TrainingRun` (effective parameters with the seed drawn, resolved predictors, the model id) whose
+  ``run()`` trains and stores the model;
+* ``model_class`` -- its :class:`~algos.model.Model` subclass, whose handles give the model metrics
+  (``metrics``, ``holdout_scores``, ``metrics_from``) grid search and cross-validation compare and combine.
+
+:meth:`ModelBuilder.train` adds cross-validation when the parameters ask for it; :class:`Estimator` is the
+h2o-py-style front (``DeepLearningEstimator(**params).train(x, y, training_frame)``).
+
+>>> class Echo(ModelBuilder):
+...     algo = "echo"
+>>> Echo().algo
+'echo'
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from frame import Frame
+
+from .cross_validation import train_with_cv
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .params import ParamTable
+
+
+class TrainingRun(Protocol):
+    """One model's training, checked and ready (what :meth:`ModelBuilder.prepare` returns)."""
+    params: dict            # the effective parameters (seed drawn; what the model will record)
+    x: list                 # the predictor columns
+    y: str | None           # the response column (None for unsupervised models)
+    model_id: str
+    cloud: Any
+
+    def run(self) -> "Model":
+        """Train, store the model in the DKV under ``model_id`` and return its handle."""
+
+
+class ModelBuilder:
+    """An algorithm, as estimators, grid search and cross-validation drive it (see the module docstring)."""
+
+    algo: ClassVar[str] = ""
+    model_prefix: ClassVar[str] = ""          # generated ids: <prefix>_model_<hex>, Grid_<prefix>_<frame>_<hex>
+    params: ClassVar["ParamTable"]
+    model_class: ClassVar[type["Model"]]
+
+    def prepare(self, params: dict, x, y, training_frame: Frame, validation_frame: Frame | None, *, job=None,
+                verbose: bool = False) -> TrainingRun:
+        """Check validated ``params`` against the data (ValueError before any work) and return the run. ``job``: an
+        outer job to report into and be cancelled by; without it the run is its own Job."""
+        raise NotImplementedError
+
+    def cv_fold_params(self, params: dict) -> dict:
+        """Parameter changes of a fold model beyond the generic ones (folds, weights, time); none by default."""
+        return {}
+
+    def cv_main_params(self, params: dict, fold_models: list) -> dict:
+        """Parameter changes of the main model of a cross-validated run, given the fold models; none by default."""
+        return {}
+
+    def train(self, params: dict, x, y, training_frame: Frame, validation_frame: Frame | None, *, job=None,
+              verbose: bool = False) -> "Model":
+        """Validate ``params``, then train one model, or the fold models and the main model when ``nfolds >= 2`` or
+        a ``fold_column`` asks for cross-validation."""
+        p = self.params.validate(params)
+        if p["nfolds"] >= 2 or p["fold_column"] is not None:
+            return train_with_cv(self, p, x, y, training_frame, validation_frame, verbose, job=job)
+        return self.prepare(p, x, y, training_frame, validation_frame, job=job, verbose=verbose).run()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.algo}>"
+
+
+class Estimator:
+    """H2O's estimator interface over a :class:`ModelBuilder` (a subclass sets ``builder``).
+
+    Parameters are checked when given (unknown name, wrong type, out of range: ``ValueError`` naming the
+    parameter) and again against the data before training starts. After ``train`` the estimator answers the
+    model's methods (``predict``, ``model_performance``, ``scoring_history``, ...), as h2o-py's does.
+    """
+
+    builder: ClassVar[ModelBuilder]
+
+    def __init__(self, **params):
+        self._parms = self.builder.params.validate(params)     # raises ValueError naming a bad parameter
+        self._given = set(params)
+        self.model: Model | None = None
+
+    @property
+    def algo(self) -> str:
+        return self.builder.algo
+
+    @property
+    def given_params(self) -> dict:
+        """The parameters given to the estimator (not the defaults), canonical names and values."""
+        return {k: self._parms[self.builder.params.canonical(k)] for k in self._given}
+
+    # sklearn-style access
+    def get_params(self, deep: bool = True) -> dict:
+        return dict(self._parms)
+
+    def set_params(self, **params) -> "Estimator":
+        self._parms = self.builder.params.validate({**self.given_params, **params})
+        self._given |= set(params)
+        return self
+
+    @property
+    def params(self) -> dict:
+        return self.model.params if self.model is not None else dict(self._parms)
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name in ("model",):
+            raise AttributeError(name)
+        model = self.__dict__.get("model")
+        if model is None:
+            raise AttributeError(f"{name!r}: train the estimator first (estimator.train(...))")
+        return getattr(model, name)
+
+    def __repr__(self) -> str:
+        return repr(self.model) if self.model is not None else f"<{type(self).__name__} (not trained)>"
+
+    def __str__(self) -> str:
+        return str(self.model) if self.model is not None else repr(self)
+
+    def train(self, x=None, y=None, training_frame: Frame | None = None, validation_frame: Frame | None = None,
+              weights_column: str | None = None, offset_column: str | None = None, fold_column: str | None = None,
+              ignored_columns=None, model_id: str | None = None, max_runtime_secs: float | None = None,
+              verbose: bool = False) -> "Estimator":
+        """Train on ``training_frame`` (``y``: the response; ``x``: predictors, default all other columns).
+
+        The response's type decides the problem, as H2O: an enum column (``fr["y"].asfactor()``) means
+        classification, a numeric one regression.
+        """
+        overrides = {k: v for k, v in (("weights_column", weights_column), ("offset_column", offset_column),
+                                       ("fold_column", fold_column), ("ignored_columns", ignored_columns),
+                                       ("model_id", model_id), ("max_runtime_secs", max_runtime_secs))
+                     if v is not None}
+        parms = self.builder.params.validate({**self.given_params, **overrides})
+        self.model = self.builder.train(parms, x, y, training_frame, validation_frame, verbose=verbose)
+        return self
+
+
+# ----------------------------------------------------------------------------------------- checks on the data
+def check_frames(train, valid) -> None:
+    """The training frame is a Frame; the validation frame a Frame or None."""
+    if train is None or not isinstance(train, Frame):
+        raise ValueError("training_frame must be a Frame (see frame.import_file / Frame.from_pandas)")
+    if valid is not None and not isinstance(valid, Frame):
+        raise ValueError("validation_frame must be a Frame or None")
+
+
+def resolve_columns(train: Frame, x, y: str | None, params: dict, *, supervised: bool = True,
+                    algo_name: str = "this algorithm") -> tuple[list[str], list[str]]:
+    """(predictors, dropped string columns) of a training run: ``x`` (names or indices, default every other
+    column) without the response, weights, offset, fold and ignored columns; string columns cannot be predictors.
+    ValueError names a column missing from the frame."""
+    names = train.names
+    special = {c for c in (params.get("weights_column"), params.get("offset_column"), params.get("fold_column"))
+               if c}
+    for c in special | ({y} if y else set()):
+        if c not in names:
+            raise ValueError(f"column {c!r} is not in the training frame {train.key}")
+    if supervised and y is None:
+        raise ValueError("y (the response column) is required unless autoencoder=True")
+    if x is None:
+        x = [c for c in names if c != y and c not in special and c not in (params.get("ignored_columns") or [])]
+    elif isinstance(x, (str, int)):
+        x = [x]
+    x = [names[c] if isinstance(c, int) else c for c in x]
+    for c in x:
+        if c not in names:
+            raise ValueError(f"predictor {c!r} is not in the training frame {train.key}")
+    x = [c for c in x if c != y and c not in special]
+    types = train.types
+    dropped = [c for c in x if types[c] == "string"]
+    usable = [c for c in x if types[c] in ("numeric", "enum", "time")]
+    if not usable:
+        raise ValueError(f"no usable predictor columns (string columns cannot feed {algo_name})")
+    return usable, dropped
+
+
+def problem_of(train: Frame, y: str | None) -> tuple[str, int]:
+    """(problem, classes) of a response column: binomial or multinomial for an enum, regression for a number,
+    autoencoder without a response (classes 0)."""
+    if y is None:
+        return "autoencoder", 0
+    t = train.types[y]
+    if t == "enum":
+        k = len(train.domains[y] or [])
+        if k < 2:
+            raise ValueError(f"response {y!r} has {k} level(s): classification needs at least 2")
+        return ("binomial" if k == 2 else "multinomial"), k
+    if t != "numeric":
+        raise ValueError(f"response {y!r} is a {t} column: use a numeric or categorical response")
+    return "regression", 1

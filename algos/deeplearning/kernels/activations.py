@@ -1,0 +1,58 @@
+"""Hidden-layer activations and their derivatives: the Numba scalar form (per-sample kernel) and the numpy
+array form (mini-batch and scoring), side by side so that they stay the same functions.
+
+ExpRectifier's derivative is ``a + 1`` for ``a < 0`` (the true derivative exp(net); H2O's code uses ``exp(a)``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..hyper import ACT_ELU, ACT_RECTIFIER, ACT_TANH
+from .jit import JIT
+
+@njit(**JIT)
+def activate(act, net):
+    if act == ACT_TANH:
+        return 1.0 - 2.0 / (1.0 + math.exp(2.0 * net))  # H2O's formula; exp overflow gives exactly 1
+    if act == ACT_ELU:
+        return net if net >= 0.0 else math.exp(net) - 1.0
+    if act == ACT_RECTIFIER:
+        return net if net > 0.0 else 0.0
+    return net  # Maxout picks the max channel before this point
+
+
+@njit(**JIT)
+def derivative(act, a):
+    """d activation / d net, written in terms of the activation a."""
+    if act == ACT_TANH:
+        return 1.0 - a * a
+    if act == ACT_ELU:
+        return 1.0 if a >= 0.0 else a + 1.0
+    if act == ACT_RECTIFIER:
+        return 1.0 if a > 0.0 else 0.0
+    return 1.0
+
+
+
+def activate_np(act: int, net: np.ndarray) -> np.ndarray:
+    if act == ACT_TANH:
+        with np.errstate(over="ignore"):
+            return (1.0 - 2.0 / (1.0 + np.exp(2.0 * net))).astype(np.float32)
+    if act == ACT_ELU:
+        return np.where(net >= 0, net, np.expm1(np.minimum(net, 0))).astype(np.float32)
+    if act == ACT_RECTIFIER:
+        return np.maximum(net, 0).astype(np.float32)
+    return net
+
+
+def derivative_np(act: int, a: np.ndarray) -> np.ndarray:
+    if act == ACT_TANH:
+        return 1.0 - a * a
+    if act == ACT_ELU:
+        return np.where(a >= 0, np.float32(1.0), a + np.float32(1.0))
+    if act == ACT_RECTIFIER:
+        return (a > 0).astype(np.float32)
+    return np.ones_like(a)

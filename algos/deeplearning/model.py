@@ -1,0 +1,360 @@
+"""The Deep Learning model: a handle on its DKV value, scored and predicted by MRTasks.
+
+A model value holds the effective parameters, the input encoding (DataInfo), the network (flat arrays),
+the training/validation metrics, and the scoring history (the fields: :class:`.metadata.DeepLearningMetadata`).
+``predict`` writes a new frame next to the test frame's chunks: ``predict`` plus one probability column per
+class (named after the levels), or ``predict`` alone for regression, as H2O.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import ClassVar
+
+import numpy as np
+
+import frame as frame_mod
+from frame import Frame, from_task_outputs, get_frame
+from frame.store import delete_vecs
+from scoring.metrics import ModelMetrics
+
+from ..datainfo import DataInfo
+from ..model import Model
+from . import hyper
+from .metadata import ALGO, MODEL_FORMAT, DeepLearningMetadata
+from .network import NetSpec, NetState
+from .predict import PredictTask, Scoring
+from .tasks import DLScoreTask
+
+
+class DeepLearningModel(Model):
+    """A trained Deep Learning model (a handle on its DKV value).
+
+    >>> model.model_performance(valid=True).logloss()       # doctest: +SKIP
+    >>> preds = model.predict(test)                         # doctest: +SKIP
+    """
+
+    algo: ClassVar[str] = ALGO
+    MODEL_FORMAT: ClassVar[int] = MODEL_FORMAT
+    Metadata = DeepLearningMetadata
+    meta: DeepLearningMetadata
+
+    # ---------------------------------------------------------------- parts
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo.from_state(self.meta.info)
+
+    @property
+    def spec(self) -> NetSpec:
+        return NetSpec.from_dict(self.meta.spec)
+
+    @property
+    def state(self) -> NetState:
+        """The network's weights, biases and optimiser state (copies: changing them leaves the model as it is)."""
+        return NetState.from_arrays(self.spec, self.arrays, copy=True)
+
+    @property
+    def scoring(self) -> Scoring:
+        m = self.meta
+        return Scoring(m.kind, self.info, m.params, m.response_domain, m.priors, m.huber_delta)
+
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels' hyper-parameter and flag arrays of this model."""
+        return hyper.kernel_arrays(self.meta.params, self.spec, self.meta.huber_delta)
+
+    # ---------------------------------------------------------------- scoring frames
+    def _resp_for(self, fr: Frame, anomaly: bool = False) -> tuple[dict, list]:
+        """How a scoring frame's columns feed the model: predictor columns (by name, with domain maps)."""
+        info = self.info
+        missing = [c for c in info.columns if c not in fr.names]
+        if missing:
+            raise ValueError(f"frame {fr.key} lacks the model's predictor columns {missing[:10]}")
+        maps = {}
+        for j, c in enumerate(info.columns):
+            if c in info.domains:
+                if fr.types[c] != "enum":
+                    raise ValueError(f"column {c!r} is categorical in the model but {fr.types[c]} in {fr.key}")
+                test_dom = fr.domains[c] or []
+                if list(test_dom) != list(info.domains[c]):
+                    maps[str(j)] = info.map_domain(c, test_dom).astype(np.float64)
+            elif fr.types[c] in ("string", "enum"):
+                raise ValueError(f"column {c!r} is numeric in the model but {fr.types[c]} in {fr.key}")
+        cols = list(info.columns)
+        resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": "autoencoder", "maps": maps,
+                "anomaly": anomaly}
+        off_col = self.meta.params.get("offset_column")
+        if off_col:
+            if off_col not in fr.names:
+                raise ValueError(f"frame {fr.key} lacks the offset column {off_col!r}")
+            resp["off"] = len(cols)
+            cols.append(off_col)
+        return resp, cols
+
+    @contextmanager
+    def _adapted(self, fr: Frame, response: bool = False):
+        """H2O's ``adaptTestForTrain``: ``fr`` with each categorical predictor (and, with ``response``, a
+        classifier's response) that arrived as strings or numbers made categorical (``asfactor``: numbers name
+        their levels "1", "2.5"), so that ``_resp_for`` maps its levels onto the training domain (unseen levels
+        take the NA slot). The converted columns are dropped when the block ends."""
+        info = self.info
+        convert = [c for c in info.columns if c in info.domains and c in fr.names
+                   and fr.types[c] in ("string", "numeric")]
+        y = self.meta.response
+        if response and self.kind in ("binomial", "multinomial") and y in fr.names \
+                and fr.types[y] in ("string", "numeric"):
+            convert.append(y)
+        if not convert:
+            yield fr
+            return
+        view, temp = fr[fr.names], []
+        try:
+            for c in convert:
+                view[c] = fr[c].asfactor()
+                temp.append(view.vecs[view.col_index(c)])
+            yield view
+        finally:
+            delete_vecs(self.cloud, temp)
+
+    def predict(self, test_data: Frame) -> Frame:
+        """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``); categorical
+        columns may arrive as strings or numbers (mapped onto the training levels, as H2O's adaptTestForTrain)."""
+        with self._adapted(test_data) as adapted:
+            return self._predict(adapted)
+
+    def _predict(self, test_data: Frame) -> Frame:
+        resp, cols = self._resp_for(test_data)
+        kind = self.kind
+        if kind == "autoencoder":
+            names = self.info.reconstruction_names()
+        elif kind == "regression":
+            names = ["predict"]
+        else:
+            names = ["predict"] + list(self.response_domain)
+        types = ["numeric"] * len(names)
+        if kind in ("binomial", "multinomial"):
+            types[0] = "enum"
+        task = self._predict_task(resp, kind=kind)
+        task.do_all(test_data, columns=cols, outputs=types, cloud=self.cloud)
+        out = from_task_outputs(task, names, cloud=self.cloud)
+        if kind in ("binomial", "multinomial"):
+            out.set_domain(0, list(self.response_domain))
+        return out
+
+    def _predict_task(self, resp, **kw) -> PredictTask:
+        hyper, flags = self.kernel_arrays()
+        m = self.meta
+        return PredictTask(info=m.info, spec=m.spec, model=self.arrays, hyper=hyper, flags=flags, resp=resp,
+                           distribution=m.params["distribution"], threshold=float(m.threshold), priors=m.priors,
+                           **kw)
+
+    def _scores(self, fr: Frame, weights_column: str | None) -> tuple[np.ndarray, ...]:
+        """(rows, y, raw outputs, weights, offsets) of the rows of ``fr`` with a response and a positive weight."""
+        y = self.meta.response
+        if self.kind != "autoencoder" and y not in fr.names:
+            raise ValueError(f"frame {fr.key} has no response column {y!r}")
+        resp, cols = self._resp_for(fr)
+        if self.kind != "autoencoder":
+            resp.update(kind="classification" if self.kind in ("binomial", "multinomial") else "regression",
+                        y=len(cols))
+            cols.append(y)
+            if self.kind in ("binomial", "multinomial"):
+                test_dom = fr.domains[y] or []
+                if list(test_dom) != list(self.response_domain):
+                    resp["ymap"] = self.info.map_domain(y, test_dom).astype(np.float64).tolist()
+        if weights_column:
+            resp["w"] = len(cols)
+            cols.append(weights_column)
+        hyper, flags = self.kernel_arrays()
+        task = DLScoreTask(info=self.meta.info, spec=self.meta.spec, model=self.arrays, hyper=hyper, flags=flags,
+                           resp=resp, sample_fraction=1.0, seed=0)
+        task.do_all(fr, columns=cols, cloud=self.cloud)
+        return task.collect()
+
+    def score_frame(self, fr: Frame) -> ModelMetrics:
+        """Metrics of this model on a frame holding the response column (weighted by the model's weights column
+        when the frame has it)."""
+        w = self.meta.params.get("weights_column")
+        with self._adapted(fr, response=True) as fr:
+            return self.scoring.metrics_of_scores(*self._scores(fr, w if w and w in fr.names else None))
+
+    def holdout_scores(self, fr: Frame, weights_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.kind == "autoencoder":
+            raise ValueError("an autoencoder has no response to score holdout rows on")
+        _, y, pred, w, _ = self._scores(fr, weights_column)
+        return (*self.scoring.natural(y, pred), w)
+
+    def metrics_from(self, actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> ModelMetrics:
+        return self.scoring.metrics(actual, predicted, weights)
+
+    def anomaly(self, test_data: Frame, per_feature: bool = False) -> Frame:
+        """Per-row reconstruction MSE (``Reconstruction.MSE``), or per-feature squared errors."""
+        if self.kind != "autoencoder":
+            raise ValueError("anomaly() needs an autoencoder model (autoencoder=True)")
+        with self._adapted(test_data) as test_data:
+            resp, cols = self._resp_for(test_data, anomaly=True)
+            names = [f"reconstr_{c}.SE" for c in self.info.coef_names] if per_feature else ["Reconstruction.MSE"]
+            task = self._predict_task(resp, kind="autoencoder", per_feature=per_feature)
+            task.do_all(test_data, columns=cols, outputs=["numeric"] * len(names), cloud=self.cloud)
+        return from_task_outputs(task, names, cloud=self.cloud)
+
+    def deepfeatures(self, test_data: Frame, layer: int) -> Frame:
+        """Hidden layer ``layer`` (0-based) activations as columns ``DF.L{layer+1}.C{j+1}``."""
+        n_hidden = len(self.spec.units) - 2
+        if not 0 <= layer < n_hidden:
+            raise ValueError(f"layer must be in [0, {n_hidden}), got {layer}")
+        with self._adapted(test_data) as test_data:
+            resp, cols = self._resp_for(test_data)
+            width = self.spec.units[layer + 1]
+            names = [f"DF.L{layer + 1}.C{j + 1}" for j in range(width)]
+            task = self._predict_task(resp, kind=self.kind, layer=layer)
+            task.do_all(test_data, columns=cols, outputs=["numeric"] * width, cloud=self.cloud)
+        return from_task_outputs(task, names, cloud=self.cloud)
+
+    # ---------------------------------------------------------------- export (.export)
+    def download_mojo(self, path: str = ".") -> str:
+        """Write the portable model file (numpy-only scoring: ``scoring.load_scorer``); returns its path."""
+        from .export import download_mojo
+        return download_mojo(self, path)
+
+    def download_pojo(self, path: str = "", inline_limit: int | None = None) -> str | None:
+        """Write the model as one self-contained Java class (JDK only); ``path=""`` prints it."""
+        from .export import INLINE_LIMIT, download_pojo
+        return download_pojo(self, path, INLINE_LIMIT if inline_limit is None else inline_limit)
+
+    def restore_exports(self) -> None:
+        """Re-create the exported weight and bias frames of a model trained with ``export_weights_and_biases``."""
+        if self.meta.params.get("export_weights_and_biases"):
+            keys = self.export_weights_and_biases()
+            self.meta.owned_frames = [k for k in self.meta.owned_frames if k not in keys] + keys
+            self.store()
+
+    # ---------------------------------------------------------------- explaining
+    def compute_varimp(self) -> list:
+        """Gedeon's variable importances over the first two weight layers, per expanded input (H2O's
+        ``DeepLearningModelInfo.computeVariableImportances``): rows (variable, relative, scaled, percentage)."""
+        st, info = self.state, self.info
+        spec = st.spec
+        k = 2 if spec.base_activation == "Maxout" and spec.n_layers > 1 else 1
+        w1 = np.abs(st.layer_weights(0).astype(np.float64))
+        if k == 2:                                  # a Maxout neuron's two channels feed it together
+            w1 = w1.reshape(-1, 2, w1.shape[1]).sum(axis=1)
+        if spec.n_layers == 1:
+            vi = w1.sum(axis=0)
+        else:
+            w2 = np.abs(st.layer_weights(1).astype(np.float64))
+            if k == 2 and spec.n_layers > 2:
+                w2 = w2.reshape(-1, 2, w2.shape[1]).sum(axis=1)
+            p_in = (w1 / np.maximum(w1.sum(axis=1, keepdims=True), 1e-300)).T       # (n_in, h1)
+            p_out = (w2 / np.maximum(w2.sum(axis=1, keepdims=True), 1e-300)).T      # (h1, n_next)
+            q = p_in @ p_out
+            q /= np.maximum(q.sum(axis=0, keepdims=True), 1e-300)
+            vi = q.sum(axis=1)
+        never = info.na_slots_never_seen()
+        if never.size:
+            vi[never] = 0.0
+        top = vi.max() if vi.size and vi.max() > 0 else 1.0
+        total = vi.sum() if vi.sum() > 0 else 1.0
+        rows = [(name, float(v), float(v / top), float(v / total)) for name, v in zip(info.coef_names, vi)]
+        return sorted(rows, key=lambda r: -r[1])
+
+    def varimp(self, use_pandas: bool = False):
+        """Variable importances (variable, relative_importance, scaled_importance, percentage), most
+        important first; needs ``variable_importances=True`` at training."""
+        rows = self.meta.varimp
+        if rows is None:
+            raise ValueError("variable importances were not computed: train with variable_importances=True")
+        rows = [tuple(r) for r in rows]
+        if use_pandas:
+            import pandas as pd
+            return pd.DataFrame(rows, columns=["variable", "relative_importance", "scaled_importance",
+                                               "percentage"])
+        return rows
+
+    def export_weights_and_biases(self) -> list[str]:
+        """Store each layer's weights and biases as frames ``<model>.weights.<i>`` / ``<model>.biases.<i>``."""
+        st, info = self.state, self.info
+        keys = []
+        for l in range(st.spec.n_layers):
+            w = st.layer_weights(l).astype(np.float64)
+            names = list(info.coef_names) if l == 0 else [f"C{j + 1}" for j in range(w.shape[1])]
+            for key, arr, cols in ((f"{self.model_id}.weights.{l}", w, names),
+                                   (f"{self.model_id}.biases.{l}", st.layer_biases(l)[:, None], ["C1"])):
+                try:
+                    frame_mod.remove(key, cloud=self.cloud)
+                except KeyError:
+                    pass
+                Frame.from_numpy(arr, names=cols, destination_frame=key, cloud=self.cloud)
+                keys.append(key)
+        return keys
+
+    def weights(self, matrix_id: int = 0) -> Frame:
+        """Weights of layer ``matrix_id`` as a Frame (rows: neurons of the next layer); needs
+        ``export_weights_and_biases=True``."""
+        return self._exported(f"{self.model_id}.weights.{matrix_id}")
+
+    def biases(self, vector_id: int = 0) -> Frame:
+        """Biases of layer ``vector_id`` as a one-column Frame."""
+        return self._exported(f"{self.model_id}.biases.{vector_id}")
+
+    def _exported(self, key: str) -> Frame:
+        if key not in self.meta.owned_frames:
+            raise ValueError(f"no exported frame {key}: train with export_weights_and_biases=True "
+                             f"(layers 0..{len(self.spec.units) - 2})")
+        return get_frame(key, cloud=self.cloud)
+
+    def normmul(self) -> list:
+        return self.info.norm_mul.tolist()
+
+    def normsub(self) -> list:
+        return self.info.norm_sub.tolist()
+
+    def respmul(self) -> float:
+        return self.info.resp_mul
+
+    def respsub(self) -> float:
+        return self.info.resp_sub
+
+    def catoffsets(self) -> list:
+        return self.info.cat_offsets.tolist()
+
+    # ---------------------------------------------------------------- display
+    def summary(self):
+        """H2O's "Status of Neuron Layers" table."""
+        import pandas as pd
+        st = self.state
+        spec = st.spec
+        p = self.meta.params
+        ratios = p.get("hidden_dropout_ratios") or [0.0] * (len(spec.units) - 2)
+        rows = [{"layer": 1, "units": spec.units[0], "type": "Input",
+                 "dropout": f"{100 * p['input_dropout_ratio']:.2f} %"}]
+        for l in range(spec.n_layers):
+            w, b = st.layer_weights(l), st.layer_biases(l)
+            out = l == spec.n_layers - 1
+            typ = ("Softmax" if spec.output == "softmax" else "Linear") if out and spec.output != "autoencoder" \
+                else spec.activation
+            rows.append({"layer": l + 2, "units": spec.units[l + 1], "type": typ,
+                         "dropout": "" if out else f"{100 * ratios[l]:.2f} %", "l1": p["l1"], "l2": p["l2"],
+                         "mean_weight": float(w.mean()), "weight_rms": float(np.sqrt((w.astype(np.float64) ** 2)
+                                                                                    .mean())),
+                         "mean_bias": float(b.mean()), "bias_rms": float(np.sqrt((b ** 2).mean()))})
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        return f"<DeepLearningModel {self.model_id}: {self.kind}, units {list(self.spec.units)}>"
+
+    def __str__(self) -> str:
+        p = self.meta.params
+        lines = ["Model Details", "=============", "DeepLearningModel: Deep Learning", f"Model Key: {self.model_id}",
+                 "", f"Status of Neuron Layers: predicting {self.meta.response or '(autoencoder)'}, {self.kind}, "
+                 f"{p['distribution']} distribution, {p['loss']} loss, "
+                 f"{self.state.n_params:,} weights/biases, {int(self.meta.samples):,} training samples, "
+                 f"mini-batch size {p['mini_batch_size']}", self.summary().to_string(index=False)]
+        for which, title in (("train", "training data"), ("valid", "validation data"), ("xval",
+                                                                                        "cross-validation data")):
+            m = self.metrics(which)
+            if m is not None:
+                lines += ["", f"ModelMetrics reported on {title}:", str(m)]
+        lines += ["", "Scoring History:", self.scoring_history().to_string(index=False)]
+        return "\n".join(lines)
+
+    def show(self) -> None:
+        print(str(self))

@@ -1,0 +1,276 @@
+"""What every model is: its stored fields (:class:`ModelMetadata`, declared once) and the handle (:class:`Model`).
+
+A model lives in the DKV as ``Value("model", meta, buffers)``: ``meta`` is :meth:`ModelMetadata.to_meta` (a
+msgpack-safe dict, also what a model file holds) and ``buffers`` the numeric arrays named by ``array_names``.
+An algorithm subclasses both: its metadata class adds its own fields (Deep Learning's network, encoding,
+training counts), its model class adds prediction and scoring. Readers use the typed fields
+(``model.meta.epochs``), never the raw dict.
+
+Grid search and cross-validation use only what this base class offers (``metrics``, ``predict``,
+``holdout_scores``, ``metrics_from``, ``store``), so they work for any algorithm.
+
+>>> m = ModelMetadata(algo="x", format=1, model_id="m1", kind="regression", params={}, response="y",
+...                   response_domain=None, x=["a"], metrics={}, training_frame="t", validation_frame=None,
+...                   run_time_s=0.5, array_names=[])
+>>> ModelMetadata.from_meta(m.to_meta()) == m
+True
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+
+import cluster
+from cluster.dkv import Value
+from frame import Frame, get_frame
+from scoring.metrics import ModelMetrics, metrics_from_dict
+
+KINDS: tuple[str, ...] = ("binomial", "multinomial", "regression", "autoencoder")
+
+
+@dataclass(kw_only=True)
+class CrossValidation:
+    """What a cross-validated model keeps of its folds (see :mod:`algos.cross_validation`)."""
+    nfolds: int
+    fold_assignment: str                      # Random, Modulo, Stratified or Column
+    models: list[str]                         # fold model ids, in fold order
+    kept_models: bool                         # keep_cross_validation_models
+    fold_rows: list[int]
+    predictions: list[str]                    # per-fold holdout prediction frames (may be empty)
+    holdout_predictions: str | None           # the combined holdout prediction frame
+    fold_assignment_frame: str | None
+    summary: dict                             # {"metrics": [names], "folds": [[value per metric] per fold]}
+    fold_epochs: list | None = None           # epochs of each fold model, for algorithms that count epochs
+
+
+@dataclass(kw_only=True)
+class ModelMetadata:
+    """The fields every model stores. Subclasses add an algorithm's own fields; :meth:`from_meta` refuses a dict
+    with a missing or an unknown field (a file of another format or a damaged one), naming them."""
+    algo: str
+    format: int                               # the algorithm's model format version (its MODEL_FORMAT)
+    model_id: str
+    kind: str                                 # one of KINDS
+    params: dict                              # the effective parameters (what training really used)
+    response: str | None
+    response_domain: list | None              # class labels of a classifier
+    x: list                                   # predictor columns
+    metrics: dict                             # "train" / "valid" / "xval" -> ModelMetrics.to_dict()
+    training_frame: str | None
+    validation_frame: str | None
+    run_time_s: float
+    array_names: list                         # names of the value's buffers, in order
+    notes: list = field(default_factory=list)  # what the effective parameters changed, and why
+    history: list = field(default_factory=list)        # scoring history rows
+    owned_frames: list = field(default_factory=list)   # removed with the model
+    owned_models: list = field(default_factory=list)   # removed with the model (fold models)
+    varimp: list | None = None                # variable importances rows, when computed
+    cv: CrossValidation | None = None         # set on the main model of a cross-validated run
+
+    _OMITTED_WHEN_NONE: ClassVar[tuple[str, ...]] = ("varimp", "cv")
+
+    def to_meta(self) -> dict:
+        """The msgpack-safe dict stored in the DKV and in model files (optional fields left out when None)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is None and f.name in self._OMITTED_WHEN_NONE:
+                continue
+            out[f.name] = dataclasses.asdict(v) if isinstance(v, CrossValidation) else v
+        return out
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]):
+        """The typed metadata of a stored model's meta dict."""
+        if not isinstance(meta, Mapping):
+            raise ValueError(f"model meta must be a dict, got {type(meta).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        required = {f.name for f in dataclasses.fields(cls)
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        missing, unknown = sorted(required - set(meta)), sorted(set(meta) - names)
+        if missing or unknown:
+            raise ValueError(f"{cls.__name__}: model meta lacks {missing} / has unknown fields {unknown}")
+        values = dict(meta)
+        if values.get("cv") is not None:
+            values["cv"] = CrossValidation(**values["cv"])
+        return cls(**values)
+
+    @classmethod
+    def common_of(cls, meta: Mapping[str, Any]) -> "ModelMetadata":
+        """The fields every model has, read from any algorithm's meta (to list or remove models of an algorithm
+        this process does not know)."""
+        names = {f.name for f in dataclasses.fields(ModelMetadata)}
+        return ModelMetadata.from_meta({k: v for k, v in meta.items() if k in names})
+
+
+def _metric_getter(name: str, doc: str):
+    def getter(self, train: bool = False, valid: bool = False, xval: bool = False) -> float:
+        return self.model_performance(valid=valid, xval=xval and not valid).metric(name)
+    getter.__doc__ = doc + " (training metrics by default; ``valid=True`` / ``xval=True`` for the others)."
+    return getter
+
+
+class Model:
+    """A handle on a model stored in the DKV under ``model_id`` (``cloud`` defaults to the current one).
+
+    >>> model.model_performance(valid=True).logloss()       # doctest: +SKIP
+    >>> model.cross_validation_metrics_summary()             # doctest: +SKIP
+    """
+
+    #: The algorithm's name, as in ``meta.algo`` and the registry.
+    algo: ClassVar[str] = ""
+    #: The algorithm's current model format (``meta.format``); files of a newer format are refused.
+    MODEL_FORMAT: ClassVar[int] = 1
+    Metadata: ClassVar[type[ModelMetadata]] = ModelMetadata
+
+    def __init__(self, model_id: str, value: Value | None = None, cloud=None):
+        self.cloud = cloud or cluster.current()
+        value = value or self.cloud.dkv.get(model_id)
+        if value is None or value.type != "model":
+            raise KeyError(f"no model {model_id!r} in the cloud")
+        self.model_id = model_id
+        self.meta = self.Metadata.from_meta(value.meta)
+        self.buffers = tuple(value.buffers)
+        self.arrays = dict(zip(self.meta.array_names, self.buffers))
+
+    # ---------------------------------------------------------------- fields
+    @property
+    def params(self) -> dict:
+        """Every effective parameter value (what the model was really trained with)."""
+        return dict(self.meta.params)
+
+    actual_params = params
+
+    @property
+    def kind(self) -> str:
+        return self.meta.kind
+
+    @property
+    def response_domain(self) -> list[str] | None:
+        return self.meta.response_domain
+
+    def store(self) -> None:
+        """Write this handle's metadata back to the DKV (after changing fields such as ``meta.cv``)."""
+        self.cloud.dkv.put(self.model_id, Value("model", self.meta.to_meta(), self.buffers))
+
+    def restore_exports(self) -> None:
+        """Re-create what the model exported into frames (called by ``load_model``); nothing by default."""
+
+    # ---------------------------------------------------------------- metrics
+    def metrics(self, which: str) -> ModelMetrics | None:
+        """The stored metrics on ``train``, ``valid`` or ``xval`` data, or None."""
+        d = self.meta.metrics.get(which)
+        return None if d is None else metrics_from_dict(d)
+
+    def model_performance(self, test_data: Frame | None = None, train: bool = False, valid: bool = False,
+                          xval: bool = False) -> ModelMetrics:
+        """Metrics on ``test_data`` (scored now), or the stored training/validation/cross-validation metrics."""
+        if test_data is not None:
+            return self.score_frame(test_data)
+        for asked, which, hint in ((xval, "xval", "train with nfolds >= 2"),
+                                   (valid, "valid", "train with a validation_frame")):
+            if asked:
+                m = self.metrics(which)
+                if m is None:
+                    name = "cross-validation" if which == "xval" else "validation"
+                    raise ValueError(f"this model has no {name} metrics ({hint})")
+                return m
+        return self.metrics("train")
+
+    def best_metrics(self) -> ModelMetrics:
+        """H2O's choice for comparing models: cross-validation, else validation, else training metrics."""
+        for which in ("xval", "valid", "train"):
+            m = self.metrics(which)
+            if m is not None:
+                return m
+        raise ValueError(f"model {self.model_id} has no metrics")
+
+    mse, rmse, mae = (_metric_getter("MSE", "Mean squared error"), _metric_getter("RMSE", "Root mean squared error"),
+                      _metric_getter("MAE", "Mean absolute error"))
+    logloss, auc = _metric_getter("logloss", "Logarithmic loss"), _metric_getter("AUC", "Area under the ROC curve")
+    r2 = _metric_getter("r2", "Coefficient of determination")
+    classification_error = _metric_getter("misclassification", "Classification error")
+
+    def confusion_matrix(self, train: bool = False, valid: bool = False, xval: bool = False):
+        return self.model_performance(valid=valid, xval=xval).confusion_matrix()
+
+    def scoring_history(self):
+        """The scoring history as a pandas DataFrame with H2O's columns."""
+        import pandas as pd
+        df = pd.DataFrame(self.meta.history)
+        return df.drop(columns=[c for c in df.columns if c == "duration_s" or c.startswith("_")])
+
+    # ---------------------------------------------------------------- what an algorithm provides
+    def predict(self, test_data: Frame) -> Frame:
+        """A frame of predictions (``predict`` and, for classifiers, one probability column per class)."""
+        raise NotImplementedError
+
+    def score_frame(self, fr: Frame) -> ModelMetrics:
+        """Metrics of this model on a frame holding the response column (weighted by the model's weights column
+        when the frame has it)."""
+        w = self.meta.params.get("weights_column")
+        return self.metrics_from(*self.holdout_scores(fr, w if w and w in fr.names else None))
+
+    def holdout_scores(self, fr: Frame, weights_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(actual, predicted, weights) of the rows of ``fr`` with a positive weight (all rows without a weights
+        column), in the response's own units: classes as codes of this model's domain and class probabilities,
+        or numbers."""
+        raise NotImplementedError
+
+    def metrics_from(self, actual: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> ModelMetrics:
+        """Metrics of predictions in the response's units (:meth:`holdout_scores`), with this model's settings."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- cross-validation results
+    def _cv(self) -> CrossValidation:
+        if self.meta.cv is None:
+            raise ValueError(f"model {self.model_id} was not cross-validated (train with nfolds >= 2 or a "
+                             f"fold_column)")
+        return self.meta.cv
+
+    def cross_validation_models(self) -> list["Model"]:
+        """The fold models, in fold order (needs ``keep_cross_validation_models=True``, the default)."""
+        cv = self._cv()
+        if not cv.kept_models:
+            raise ValueError(f"model {self.model_id} did not keep its fold models "
+                             f"(keep_cross_validation_models=False)")
+        return [type(self)(k, cloud=self.cloud) for k in cv.models]         # fold models are of this algorithm
+
+    def cross_validation_predictions(self) -> list[Frame]:
+        """Per-fold holdout prediction frames (rows of the training frame; NA outside the fold)."""
+        cv = self._cv()
+        if not cv.predictions:
+            raise ValueError(f"model {self.model_id} kept no predictions (keep_cross_validation_predictions=False)")
+        return [get_frame(k, cloud=self.cloud) for k in cv.predictions]
+
+    def cross_validation_holdout_predictions(self) -> Frame:
+        """Every training row predicted once, by the fold model that did not train on it."""
+        cv = self._cv()
+        if not cv.holdout_predictions:
+            raise ValueError(f"model {self.model_id} kept no predictions (keep_cross_validation_predictions=False)")
+        return get_frame(cv.holdout_predictions, cloud=self.cloud)
+
+    def cross_validation_fold_assignment(self) -> Frame:
+        """The fold of every training row (needs ``keep_cross_validation_fold_assignment=True``)."""
+        cv = self._cv()
+        if not cv.fold_assignment_frame:
+            raise ValueError(f"model {self.model_id} kept no fold assignment "
+                             f"(keep_cross_validation_fold_assignment=False)")
+        return get_frame(cv.fold_assignment_frame, cloud=self.cloud)
+
+    def cross_validation_metrics_summary(self):
+        """H2O's summary table: one row per metric, columns mean, sd (over folds) and cv_<i>_valid."""
+        import pandas as pd
+        cv = self._cv()
+        values = np.asarray(cv.summary["folds"], dtype=np.float64)          # (folds, metrics)
+        table = pd.DataFrame(values.T, index=cv.summary["metrics"],
+                             columns=[f"cv_{i + 1}_valid" for i in range(values.shape[0])])
+        table.insert(0, "sd", values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.nan)
+        table.insert(0, "mean", values.mean(axis=0))
+        return table
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.model_id}: {self.kind}>"

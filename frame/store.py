@@ -1,0 +1,47 @@
+"""Where a frame's parts live in the DKV: vec and rollup keys, frame headers, deleting a frame's vecs.
+
+The low floor of the frame layer: it knows key conventions and header storage, not the ``Frame`` class, so
+every frame module (the Frame handle, operations, rollups, import) can use it without importing another.
+
+>>> rollup_key("$vec/0a1b")
+'$vec/0a1b$rollups'
+>>> check_key("prostate.hex")
+>>> check_key("$vec/x")
+Traceback (most recent call last):
+...
+ValueError: bad frame key '$vec/x': use a non-empty name not starting with $ or @, without # 
+"""
+from __future__ import annotations
+
+import uuid
+
+from cluster.dkv import Value
+
+
+def new_vec_key() -> str:
+    """A fresh, cloud-wide unique vec key (the column whose chunks are ``<vec>#<cidx>``)."""
+    return f"$vec/{uuid.uuid4().hex}"
+
+
+def rollup_key(vec: str) -> str:
+    """The DKV key of a vec's cached rollup statistics."""
+    return f"{vec}$rollups"
+
+
+def check_key(key: str) -> None:
+    """Refuse a frame key that could collide with internal keys (``$...``, ``@node@...``, chunk ``#``)."""
+    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or any(c in key for c in "#\0"):
+        raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # ")
+
+
+def put_header(header: dict, cloud) -> dict:
+    """Store a frame header under its key (mutable: columns can be assigned later); returns the stored header."""
+    header = {**header, "stored": True}
+    cloud.dkv.put(header["key"], Value("frame", header, immutable=False))
+    return header
+
+
+def delete_vecs(cloud, vecs: list[str]) -> None:
+    """Delete every chunk and rollup of these vecs on every node (one broadcast)."""
+    if vecs:
+        cloud.dkv.delete_prefix([f"{v}#" for v in vecs] + [rollup_key(v) for v in vecs])
