@@ -51,7 +51,9 @@ def score_csv(scorer: Scorer, src: IO[str], dst: IO[str], *, sep: str = ",", bat
     writer = csv.writer(dst, lineterminator="\n")
     total, wrote_header = 0, False
     for first_line, batch in _batches(reader, len(header), batch_rows):
-        table = np.array(batch, dtype=str).reshape(len(batch), len(header))[:, pos]
+        if pos != list(range(len(header))):                 # only the model's columns become an array
+            batch = [[rec[p] for p in pos] for rec in batch]
+        table = np.array(batch, dtype=str).reshape(len(batch), len(pos))
         try:
             if mode == "anomaly":
                 out = scorer.anomaly(table, per_feature=per_feature)

@@ -21,6 +21,7 @@ import pytest
 import cluster
 import frame
 from algos import DeepLearningEstimator, download_mojo, download_pojo
+from algos.deeplearning.export import pojo_preview
 from cloudkit import FMNIST, SMALL, Launcher
 from scoring import load_scorer
 
@@ -277,7 +278,10 @@ def test_fmnist_one_node_exports_agree_and_a_large_pojo_reads_its_weights_resour
     assert res.returncode != 0 and "damaged" in res.stderr, res.stderr
     capsys.readouterr()
     assert dl.model.download_pojo("") is None                          # h2o-py: an empty path prints it
-    assert f"public class {java_file.stem}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"public class {java_file.stem}" in printed
+    head = pojo_preview(dl.model, max_lines=40).splitlines()          # the web UI's PREVIEW POJO
+    assert head[:40] == printed.splitlines()[:40] and "more lines" in head[-1]
 
 
 @pytest.mark.slow

@@ -303,6 +303,29 @@ def test_command_line_streams_batches_and_reports_bad_rows(model_file, tmp_path)
     assert "--batch-rows" in help_text and "portable model file" in help_text
 
 
+def test_command_line_memory_does_not_grow_with_the_file(model_file, tmp_path):
+    """Peak RSS of the CLI scoring 2,000 rows and 200,000 rows (30 MB, a wide ignored column) in 1,000-row batches:
+    streaming keeps it flat (reading the whole file would add well over 100 MB of Python strings)."""
+    path, _ = model_file
+    filler = "x" * 120
+    peaks = []
+    for n in (2_000, 200_000):
+        src = tmp_path / f"in{n}.csv"
+        with open(src, "w") as fh:
+            fh.write("note,color,size\n")
+            fh.writelines(f"{filler},{'rgb'[i % 3]},{i % 7}\n" for i in range(n))
+        code = ("import resource, runpy, sys\n"
+                f"sys.argv = ['score', {str(path)!r}, {str(src)!r}, {str(tmp_path / 'out.csv')!r}, '--batch-rows', '1000']\n"
+                "try:\n    runpy.run_module('scoring.score', run_name='__main__')\n"
+                "except SystemExit as e:\n    assert not e.code, e.code\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(REPO), timeout=300)
+        assert res.returncode == 0, res.stderr
+        peaks.append(int(res.stdout.split()[-1]) / 1024)          # MiB
+        assert sum(1 for _ in open(tmp_path / "out.csv")) == n + 1
+    assert peaks[1] - peaks[0] < 25, f"peak RSS {peaks[0]:.0f} MiB for 2k rows, {peaks[1]:.0f} MiB for 200k rows"
+
+
 # ------------------------------------------------------------------------------------------------------ venv
 def test_scoring_imports_and_predicts_in_a_virtualenv_with_only_numpy(model_file, tmp_path):
     """The package copied alone into a fresh venv that has numpy and nothing else (pip installs it from the

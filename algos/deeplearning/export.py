@@ -114,3 +114,14 @@ def download_pojo(model, path: str | Path = "", inline_limit: int = INLINE_LIMIT
         print(pojo_source(pm, inline_limit=inline_limit)[0])
         return None
     return str(write_pojo(pm, path, inline_limit=inline_limit))
+
+
+def pojo_preview(model, max_lines: int = 1000) -> str:
+    """The head of ``model``'s POJO source, at most ``max_lines`` lines (H2O Flow's PREVIEW POJO; a web page shows
+    this), ending with a line that says how many lines were left out."""
+    lines = pojo_source(portable_model(model))[0].splitlines()
+    head = lines[:max_lines]
+    if len(lines) > max_lines:
+        head.append(f"// ... {len(lines) - max_lines} more lines: model.download_pojo(path) writes the whole class")
+    return "\n".join(head) + "\n"
+
