@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model file {ours['model_file_bytes'] / 1e6:.2f} MB, POJO source {ours['pojo_source_bytes'] / 1e6:.2f} MB")
     if isinstance(report.get("h2o"), str):
         print("H2O-3:", report["h2o"])
-    print("machine:", format_machine(report["machine"]))
+    print(format_machine(report["machine"]))
     return 0
 
 
