@@ -59,7 +59,9 @@ class PortableModel:
         self.meta, self.arrays = dict(meta), dict(arrays)
         try:
             self._check(where)
-        except (KeyError, TypeError, IndexError) as exc:
+        except ModelFormatError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
             raise ModelFormatError(f"{where}: malformed model metadata ({type(exc).__name__}: {exc})") from None
 
     @classmethod

@@ -122,22 +122,25 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.sep) != 1:
         ap.error(f"--sep must be one character, got {args.sep!r}")
     mode = "anomaly" if args.anomaly else "deepfeatures" if args.deepfeatures is not None else "predict"
+    wrote = False
     try:
         scorer = load_scorer(args.model)
         with ExitStack() as stack:
             src = sys.stdin if args.input == "-" else stack.enter_context(
                 open(args.input, newline="", encoding="utf-8-sig"))
-            dst = sys.stdout if args.output == "-" else stack.enter_context(
-                open(args.output, "w", newline="", encoding="utf-8"))
+            if args.output == "-":
+                dst = sys.stdout
+            else:
+                dst = stack.enter_context(open(args.output, "w", newline="", encoding="utf-8"))
+                wrote = True
             score_csv(scorer, src, dst, sep=args.sep, batch_rows=args.batch_rows, mode=mode,
                       layer=args.deepfeatures or 0, per_feature=args.per_feature)
     except (ModelFormatError, ValueError, OSError, csv.Error, UnicodeDecodeError) as exc:
-        if args.output != "-" and "dst" in locals():     # no half-written output left behind
+        if wrote:                                          # no half-written output left behind
             Path(args.output).unlink(missing_ok=True)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

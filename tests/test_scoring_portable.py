@@ -326,6 +326,77 @@ def test_command_line_memory_does_not_grow_with_the_file(model_file, tmp_path):
     assert peaks[1] - peaks[0] < 25, f"peak RSS {peaks[0]:.0f} MiB for 2k rows, {peaks[1]:.0f} MiB for 200k rows"
 
 
+# ------------------------------------------------------------------------------------------------------ POJO
+def test_pojo_of_a_wide_model_with_large_domains_and_awkward_levels_compiles_and_agrees(tmp_path):
+    """1,100 numeric columns, a 2,500-level categorical and levels with quotes, backslashes, commas, line breaks and
+    non-ASCII letters: the generated class stays inside the JVM's limits (constants held by nested classes),
+    compiles, reads the CSV and scores as the portable scorer does, with weights embedded and in <Class>.bin."""
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not (javac and java):
+        pytest.skip("no JDK on PATH (javac, java): .ci/run installs Debian's default-jdk-headless")
+    rng = np.random.default_rng(3)
+    odd = ['a"b', "x\\y", "caf\u00e9 \U0001f600", "new\nline", "comma,here", "*/ \\u000a"]
+    big = [f"L{i:04d}" for i in range(2500)]
+    nums = [f"n{i}" for i in range(1100)]
+    n_in = 2501 + 7 + 1100
+    meta = {"model_id": "wide model/1", "algo": "deeplearning", "category": "Multinomial",
+            "columns": [{"name": "big", "type": "enum", "domain": big}, {"name": "odd", "type": "enum", "domain": odd}]
+            + [{"name": c, "type": "numeric", "domain": None} for c in nums],
+            "offset_column": None, "response": {"name": "y", "domain": odd[:3]},
+            "encoding": {"categoricals": ["big", "odd"], "numerics": nums, "use_all_factor_levels": True,
+                         "coef_names": [f"s{i}" for i in range(n_in)], "missing_values_handling": "MeanImputation",
+                         "transform": "STANDARDIZE", "hashed": False, "max_categorical_features": 2 ** 31 - 1},
+            "network": {"units": [n_in, 4, 3], "activation": "MaxoutWithDropout", "output": "softmax",
+                        "hidden_dropout_ratios": [0.2], "input_dropout_ratio": 0.0},
+            "prediction": {"distribution": "multinomial", "link": "log", "response_transform": False,
+                           "resp_sub": 0.0, "resp_mul": 1.0, "threshold": 0.5, "priors": True}}
+    arrays = {"cat0.lookup": np.arange(2501, dtype=np.int32), "cat1.lookup": np.arange(2501, 2508, dtype=np.int32),
+              "num.sub": rng.normal(size=1100), "num.mul": rng.uniform(0.5, 2, 1100), "num.mean": rng.normal(size=1100),
+              "layer0.weights": rng.normal(size=(8, n_in)).astype(np.float32) * 0.1, "layer0.biases": rng.normal(size=8),
+              "layer1.weights": rng.normal(size=(3, 4)).astype(np.float32), "layer1.biases": rng.normal(size=3),
+              "priors": np.array([[0.2, 0.3, 0.5], [0.4, 0.4, 0.2]])}
+    model = PortableModel.from_parts(meta, arrays)
+    n = 30
+    df = pd.DataFrame(rng.normal(size=(n, 1100)).round(4), columns=nums)
+    df.iloc[::4, 7] = np.nan
+    df.insert(0, "odd", [odd[i % 6] if i % 7 else None for i in range(n)])
+    df.insert(0, "big", [big[int(i)] for i in rng.integers(0, 2500, n)])
+    df.loc[5, "big"] = "unseen"
+    csv_in = tmp_path / "in.csv"
+    df.to_csv(csv_in, index=False)
+    want = load_scorer_of(model, tmp_path).predict(df)
+    from scoring.pojo import write_pojo
+    for limit in (10 ** 6, 0):
+        out = tmp_path / f"pojo{limit}"
+        java_file = write_pojo(model, out, inline_limit=limit)
+        assert java_file.name == "wide_model_1.java" and (out / "wide_model_1.bin").exists() == (limit == 0)
+        subprocess.run([javac, "-d", str(out), str(java_file)], check=True, capture_output=True, timeout=600)
+        res = subprocess.run([java, "-cp", str(out), "wide_model_1", str(csv_in), str(out / "out.csv")],
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr
+        got = pd.read_csv(out / "out.csv", keep_default_na=False)
+        assert list(got.columns) == list(want.columns)
+        assert got["predict"].tolist() == want["predict"].tolist()
+        np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float), rtol=1e-12)
+
+
+def load_scorer_of(model: PortableModel, tmp_path: Path):
+    model.to_file(tmp_path / "model.zip")
+    return load_scorer(tmp_path / "model.zip")
+
+
+def test_pojo_command_line(model_file, tmp_path):
+    path, _ = model_file
+    res = subprocess.run([sys.executable, "-m", "scoring.pojo", str(path), str(tmp_path / "out")], capture_output=True,
+                         text=True, cwd=str(REPO), timeout=120)
+    assert res.returncode == 0 and Path(res.stdout.strip()) == tmp_path / "out" / "tiny_Binomial.java", res.stderr
+    res = subprocess.run([sys.executable, "-m", "scoring.pojo", str(tmp_path / "nothing.zip"), str(tmp_path)],
+                         capture_output=True, text=True, cwd=str(REPO), timeout=120)
+    assert res.returncode == 1 and "error:" in res.stderr
+    assert "--inline-limit" in subprocess.run([sys.executable, "-m", "scoring.pojo", "--help"], capture_output=True,
+                                              text=True, cwd=str(REPO), timeout=120).stdout
+
+
 # ------------------------------------------------------------------------------------------------------ venv
 def test_scoring_imports_and_predicts_in_a_virtualenv_with_only_numpy(model_file, tmp_path):
     """The package copied alone into a fresh venv that has numpy and nothing else (pip installs it from the
