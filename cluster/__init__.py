@@ -9,8 +9,8 @@ from .api import Cloud, connect, current, init, shutdown, status
 from .jobs import Job
 from .mrtask import ChunkSet, MRTask
 from .errors import (AquiferError, CloudLockedError, CloudUnreachableError, JobCancelledError, NodeLostError,
-                     ProtocolError, RemoteError, RpcTimeoutError)
+                     ProtocolError, QuotaExceededError, RemoteError, RequestRefusedError, RpcTimeoutError)
 
-__all__ = ["Cloud", "Job", "MRTask", "ChunkSet", "init", "connect", "current", "status", "shutdown", "AquiferError", "CloudLockedError",
-           "CloudUnreachableError", "JobCancelledError", "NodeLostError", "ProtocolError", "RemoteError",
-           "RpcTimeoutError"]
+__all__ = ["Cloud", "Job", "MRTask", "ChunkSet", "init", "connect", "current", "status", "shutdown", "AquiferError",
+           "CloudLockedError", "CloudUnreachableError", "JobCancelledError", "NodeLostError", "ProtocolError",
+           "QuotaExceededError", "RemoteError", "RequestRefusedError", "RpcTimeoutError"]

@@ -8,7 +8,9 @@
 
 ``init`` runs a node's event loop on a background thread; ``connect("host:port")`` attaches to a running
 cloud as a client (not a member, homes no data) and fails loudly if nothing answers -- it never starts a
-local cloud instead. Every blocking call waits with a deadline.
+local cloud instead. Every blocking call waits with a deadline. Both take ``security_dir`` (and ``identity``)
+to talk to a cloud whose nodes run with ``--security-dir`` (docs/security.md). Progress bars of jobs are
+this layer's business (:meth:`Cloud.progress_bar`), not the runtime's.
 """
 from __future__ import annotations
 
@@ -20,14 +22,14 @@ import socket
 import threading
 from typing import Any, Coroutine
 
-from .config import DEFAULT_PORT, NodeConfig
+from . import session
+from .config import DEFAULT_PORT, MAX_PORT, NodeConfig
 from .errors import CloudUnreachableError, RpcTimeoutError
-from .flatfile import guess_own_ip, read_flatfile
+from .flatfile import guess_own_ip, read_flatfile, resolve
+from .progress import ProgressBar
+from .session import current
 
 log = logging.getLogger("aquifer.api")
-
-_current: "Cloud | None" = None
-_lock = threading.Lock()
 
 
 class Cloud:
@@ -54,6 +56,15 @@ class Cloud:
     def gateway(self) -> str:
         """The node that serves this handle's requests (itself when embedded)."""
         return self.node.gateway if self.is_client else self.node.id
+
+    @property
+    def config(self) -> NodeConfig:
+        """The settings of this handle's node (message limit, timeouts, ...)."""
+        return self.node.config
+
+    def progress_bar(self, description: str) -> ProgressBar | None:
+        """What a job started through this handle shows its progress on: a bar in a terminal, else None."""
+        return ProgressBar.for_terminal(description, self.progress)
 
     # ---------------------------------------------------------------- running things on the loop
     def run(self, coro: Coroutine, timeout: float | None = None) -> Any:
@@ -87,23 +98,21 @@ class Cloud:
 
     def status(self) -> dict:
         """Cloud status, the same structure as ``python -m tools.admin cloud --json``."""
-        return self.call("cloud.status", timeout=10.0)
+        return self.call("cloud.status", timeout=self.config.status_timeout)
 
     def shutdown(self) -> None:
         """Stop the embedded node (or detach the client), join its thread, release every socket."""
-        global _current
         if self._closed:
             return
+        wait = self.config.shutdown_timeout
         try:
             fut = asyncio.run_coroutine_threadsafe(self.node.stop(), self.loop)
-            fut.result(30)
+            fut.result(wait)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(30)
+            self.thread.join(wait)
             self._closed = True
-            with _lock:
-                if _current is self:
-                    _current = None
+            session.release(self)
 
     def __repr__(self) -> str:
         kind = "client of" if self.is_client else "node"
@@ -146,30 +155,34 @@ def _start_loop_thread(node: "Node", name: str, progress: bool) -> Cloud:
 
     thread = threading.Thread(target=runner, name=name, daemon=True)
     thread.start()
-    started.result(60)
+    started.result(node.config.start_timeout)
     return Cloud(node, loop, thread, progress=progress)
 
 
 def init(ip: str | None = None, port: int | None = None, *, name: str | None = None, flatfile: str | None = None,
-         cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float = 60.0,
-         heartbeat_interval: float | None = None, dead_after: float | None = None) -> Cloud:
+         cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float | None = None,
+         heartbeat_interval: float | None = None, dead_after: float | None = None,
+         security_dir: str | None = None, identity: str | None = None, data_dirs=(),
+         max_mem_size: int | None = None, plugins=()) -> Cloud:
     """Start a node inside this process and return its :class:`Cloud` handle.
 
     With no flatfile this is a one-node cloud on loopback. ``port`` is the REST port (cluster port + 1);
     when not given, 54321 is tried and then every second port upward, as H2O does. With ``cloud_size``
-    above 1 it waits (up to ``timeout``) for the cloud to form. ``progress=False`` (or the environment
-    variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars. Calling ``init`` again while a cloud is
-    up returns the same handle.
+    above 1 it waits (up to ``timeout``, default ``NodeConfig.start_timeout``) for the cloud to form.
+    ``progress=False`` (or the environment variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars.
+    ``security_dir``/``identity``, ``data_dirs``, ``max_mem_size`` and ``plugins`` are the node's
+    ``--security-dir``/``--identity``, ``--data-dir``, ``--max-mem-size`` and ``--plugin`` (this process's own
+    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here). Calling
+    ``init`` again while a cloud is up returns the same handle.
 
     >>> cloud = init(port=None)                    # doctest: +SKIP
     >>> cloud.status()["members"][0]["state"]      # doctest: +SKIP
     'healthy'
     """
-    global _current
     from .node import Node       # imported here so that `python -m cluster.node` finds it unimported
-    with _lock:
-        if _current is not None:
-            return _current
+    with session.lock:
+        if session.current_or_none() is not None:
+            return session.current()
         defaults = NodeConfig()
         peers = read_flatfile(flatfile) if flatfile else []
         ip = ip or (guess_own_ip(peers) if peers else "127.0.0.1")
@@ -177,9 +190,12 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
             port = DEFAULT_PORT
             while not _port_pair_free(ip, port):
                 port += 2
-                if port > 65000:
-                    raise OSError("no free port pair found from 54321 upward")
-        cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size)
+                if port > MAX_PORT:
+                    raise OSError(f"no free port pair found from {DEFAULT_PORT} upward")
+        cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size,
+                         security_dir=security_dir, identity=identity,
+                         data_dirs=tuple(os.path.abspath(d) for d in data_dirs))
+        cfg.plugins = (*cfg.plugins, *plugins)
         if heartbeat_interval is not None:
             cfg.heartbeat_interval = heartbeat_interval
         if dead_after is not None:
@@ -187,51 +203,53 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
             cfg.suspect_after = min(cfg.suspect_after, dead_after / 2)
         if nthreads:
             cfg.compute_threads = nthreads
+        if max_mem_size:
+            cfg.max_mem_size = int(max_mem_size)
         node = Node(cfg)
         cloud = _start_loop_thread(node, f"aquifer-loop-{port}", progress)
         try:
-            cloud.run(node.wait_formed(timeout))
+            cloud.run(node.wait_formed(cfg.start_timeout if timeout is None else timeout))
         except BaseException:
             cloud.shutdown()
             raise
-        _current = cloud
+        session.adopt(cloud)
         return cloud
 
 
-def connect(address: str, *, name: str | None = None, timeout: float = 10.0, progress: bool = True) -> Cloud:
+def connect(address: str, *, name: str | None = None, timeout: float | None = None, progress: bool = True,
+            security_dir: str | None = None, identity: str | None = None) -> Cloud:
     """Attach to a running cloud at ``host:port`` (the node's REST port) as a client.
 
-    Raises :class:`CloudUnreachableError` when nothing answers within ``timeout``; never starts a cloud.
+    Raises :class:`CloudUnreachableError` when nothing answers within ``timeout`` (default
+    ``NodeConfig.connect_timeout``); never starts a cloud. A cloud started with ``--security-dir`` answers
+    only clients given the same dir (or one holding ``cloud.key`` and an authorized key pair of their own).
+
+    >>> client = connect("10.0.0.1:54321", security_dir="~/aquifer-keys")    # doctest: +SKIP
     """
-    global _current
     from .node import Node
     host, sep, port_text = address.rpartition(":")
     if not sep or not port_text.isdigit():
         raise ValueError(f"expected host:port, got {address!r}")
-    from .flatfile import resolve
     gateway = f"{resolve(host)}:{int(port_text)}"
-    cfg = NodeConfig(ip="0.0.0.0", port=1, name=name or "", client=True, compute_threads=2)
+    # a client binds nothing (ip/port only name it) and computes little (its work runs on the nodes)
+    cfg = NodeConfig(ip="0.0.0.0", port=1, name=name or "", client=True, compute_threads=2,
+                     security_dir=os.path.expanduser(security_dir) if security_dir else None, identity=identity)
+    timeout = cfg.connect_timeout if timeout is None else timeout
     node = Node(cfg, gateway=gateway)
     cloud = _start_loop_thread(node, f"aquifer-client-{gateway}", progress)
     try:
+        # the outer wait outlasts the call's own deadline, so that the call's error is the one reported
         status = cloud.run(node.call(gateway, "cloud.status", timeout=timeout, retries=0), timeout=timeout + 5)
     except Exception as exc:
         cloud.shutdown()
+        hint = ("Is a node running there, with the same --security-dir?" if security_dir else
+                "Is a node running there? If it runs with --security-dir, pass security_dir= too.")
         raise CloudUnreachableError(
             f"no aquifer node answered at {address} (cluster port {int(port_text) + 1}) within {timeout:g} s: "
-            f"{exc}. Is a node running there? Start one with: python -m cluster.node --port {port_text}") from None
+            f"{exc}. {hint} Start one with: python -m cluster.node --port {port_text}") from None
     node.config.name = status["name"]
-    with _lock:
-        if _current is None:
-            _current = cloud
+    session.adopt(cloud)
     return cloud
-
-
-def current() -> Cloud:
-    """The cloud of this process (from ``init`` or ``connect``); a clear error if there is none."""
-    if _current is None:
-        raise RuntimeError("no cloud: call cluster.init() (embedded) or cluster.connect('host:port') first")
-    return _current
 
 
 def status() -> dict:
@@ -241,8 +259,9 @@ def status() -> dict:
 
 def shutdown() -> None:
     """Shut down the current embedded node (or detach the client). A no-op when there is none."""
-    if _current is not None:
-        _current.shutdown()
+    cloud = session.current_or_none()
+    if cloud is not None:
+        cloud.shutdown()
 
 
 class SyncDKV:

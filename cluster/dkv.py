@@ -22,12 +22,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
+import msgpack
 import numpy as np
 
-from .errors import NodeLostError, ProtocolError
+from .errors import NodeLostError, ProtocolError, QuotaExceededError
 from .protocol import register_op
 
 log = logging.getLogger("aquifer.dkv")
@@ -42,12 +45,13 @@ class Value:
     buffers: tuple = ()
     immutable: bool = True
 
-    @property
+    @cached_property
     def nbytes(self) -> int:
+        """Bytes the value holds: its buffers plus its meta as packed (what the DKV quota counts)."""
         n = 0
         for b in self.buffers:
             n += b.nbytes if isinstance(b, (np.ndarray, memoryview)) else len(b)
-        return n + 64 + len(self.meta) * 16           # a small estimate for header and meta
+        return n + 64 + _meta_bytes(self.meta)
 
     def to_wire(self) -> dict:
         return {"type": self.type, "meta": self.meta, "bufs": list(self.buffers), "immutable": self.immutable}
@@ -63,6 +67,27 @@ class Value:
         # (the chunk codecs) never copy them again at every decode
         bufs = tuple(b.tobytes() if isinstance(b, memoryview) else b for b in d["bufs"])
         return cls(d["type"], d["meta"], bufs, d["immutable"])
+
+
+def _meta_bytes(meta: dict) -> int:
+    """The packed size of a meta map (arrays in it counted by their bytes): a stranger's value cannot pass a
+    large meta off as small."""
+    arrays: list[int] = []
+
+    def default(obj):
+        if isinstance(obj, np.ndarray):
+            arrays.append(obj.nbytes)
+            return None
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, (tuple, set, frozenset)):
+            return list(obj)
+        raise TypeError(type(obj).__name__)
+
+    try:
+        return len(msgpack.packb(meta, default=default, use_bin_type=True)) + sum(arrays)
+    except (TypeError, ValueError):          # a value only this process can hold: a rough estimate
+        return len(meta) * 16
 
 
 def _rank(key: str, node: str) -> int:
@@ -107,12 +132,23 @@ register_op("dkv.home", {"key": str}, idempotent=True)
 
 
 class DKV:
-    """The DKV shard of one node plus the routing to the others (all methods run on the node's loop)."""
+    """The DKV shard of one node plus the routing to the others (a node service: it owns the store and the cache).
+
+    The store holds the values this node homes; the cache, immutable values it read from other homes. Both
+    count against ``NodeConfig.max_mem_size``: a write that would pass it drops cached values first and is
+    then refused with :class:`QuotaExceededError` (a cached value is only dropped, never refused).
+    Other services write through :meth:`put_local` and :meth:`fetch_local`, never into the dicts.
+    Methods run on the node's loop, except :meth:`put_local` and :meth:`local_value` (any thread).
+    """
 
     def __init__(self, node):
         self.node = node
-        self.store: dict[str, Value] = {}
+        self.store: dict[str, Value] = {}            # read-only outside this class
         self.cache: dict[str, Value] = {}
+        self.quota = node.config.max_mem_size
+        self._stored = 0                             # bytes in the store
+        self._cached = 0                             # bytes in the cache
+        self._account = threading.Lock()             # maps on the compute pool write too (put_local)
         node.key_count = lambda: len(self.store)
         for op, fn in (("dkv.put", self._h_put), ("dkv.put_many", self._h_put_many), ("dkv.get", self._h_get),
                        ("dkv.get_many", self._h_get_many), ("dkv.delete", self._h_delete),
@@ -172,6 +208,101 @@ class DKV:
         """The value if this node homes or caches it (no network): MRTask maps read chunks this way."""
         return self._local(key)
 
+    def local_values(self, keys: list[str]) -> list[Value | None]:
+        """Values of ``keys`` held here (stored, else cached), None where neither: the chunk reads of maps, which
+        name keys homed here or fetched here, so no home is looked up. Safe from any thread."""
+        values = list(map(self.store.get, keys))
+        if None in values:
+            cache = self.cache
+            values = [v if v is not None else cache.get(k) for k, v in zip(keys, values)]
+        return values
+
+    def missing_locally(self, keys: list[str]) -> list[str]:
+        """The keys of ``keys`` this node neither stores nor caches."""
+        store, cache = self.store, self.cache
+        return [k for k in keys if k not in store and k not in cache]
+
+    def put_local(self, key: str, value: Value) -> None:
+        """Store a value this node homes (an MRTask map writing a chunk next to its input), under the quota.
+        Safe from any thread."""
+        self._store_put(key, value)
+
+    async def fetch_local(self, keys: list[str]) -> dict[str, Value]:
+        """Values of keys homed elsewhere, fetched in batches and cached where the quota allows (a layout that
+        replicates data maps them here). Raises KeyError naming a key the cloud does not have."""
+        out: dict[str, Value] = {}
+        batch_size = self.node.config.mr_fetch_batch
+        for i in range(0, len(keys), batch_size):
+            batch = keys[i:i + batch_size]
+            for key, value in zip(batch, await self.get_many(batch)):
+                if value is None:
+                    raise KeyError(f"chunk {key} is missing in the cloud")
+                out[key] = value
+                self._cache_put(key, value)
+        return out
+
+    def drop_cache(self) -> None:
+        """Forget every cached value (they are fetched again from their homes when read)."""
+        with self._account:
+            self.cache.clear()
+            self._cached = 0
+
+    def memory(self) -> dict:
+        """Bytes held (store + cache), the quota and the key counts (served by ``node.stats``)."""
+        return {"stored_bytes": self._stored, "cached_bytes": self._cached, "max_mem_size": self.quota,
+                "keys": len(self.store), "cached_keys": len(self.cache)}
+
+    # ------------------------------------------------------------------ store and cache, with the quota
+    def _check_quota(self, key: str, size: int, replaced: int = 0) -> None:
+        """Refuse a store of ``size`` bytes (replacing ``replaced``) that cached values cannot make room for."""
+        if self._stored - replaced + size > self.quota:
+            raise QuotaExceededError(
+                f"node {self.node.id} cannot store {key} ({size:,} bytes): its DKV holds {self._stored:,} bytes "
+                f"of its max_mem_size of {self.quota:,} (start the node with a larger --max-mem-size, or remove "
+                f"frames and models it no longer needs)")
+
+    def _store_put(self, key: str, value: Value) -> None:
+        size = value.nbytes
+        with self._account:
+            old = self.store.get(key)
+            replaced = old.nbytes if old is not None else 0
+            self._check_quota(repr(key), size, replaced)
+            self._cache_pop_locked(key)
+            self._make_room(size - replaced)
+            self.store[key] = value
+            self._stored += size - replaced
+
+    def _store_pop(self, key: str) -> Value | None:
+        with self._account:
+            old = self.store.pop(key, None)
+            if old is not None:
+                self._stored -= old.nbytes
+            return old
+
+    def _cache_put(self, key: str, value: Value) -> None:
+        """Cache an immutable value if it fits (older cached values make room; stored ones never do)."""
+        size = value.nbytes
+        with self._account:
+            self._cache_pop_locked(key)
+            self._make_room(size)
+            if self._stored + self._cached + size <= self.quota:
+                self.cache[key] = value
+                self._cached += size
+
+    def _cache_pop(self, key: str) -> None:
+        with self._account:
+            self._cache_pop_locked(key)
+
+    def _cache_pop_locked(self, key: str) -> None:
+        old = self.cache.pop(key, None)
+        if old is not None:
+            self._cached -= old.nbytes
+
+    def _make_room(self, need: int) -> None:
+        """Drop the oldest cached values until ``need`` more bytes fit (caller holds the lock)."""
+        while self.cache and self._stored + self._cached + need > self.quota:
+            self._cached -= self.cache.pop(next(iter(self.cache))).nbytes
+
     # ------------------------------------------------------------------ internals
     def _local(self, key: str) -> Value | None:
         if self.node.config.client:
@@ -181,15 +312,18 @@ class DKV:
     def _check_home(self, home: str) -> None:
         if self.node.is_dead(home):
             raise NodeLostError(home, "it homes the key asked for")
+        if home not in self.node.members:
+            raise LookupError(f"the key names home {home!r:.100} (its @node@ part), which is not a member of this "
+                              f"cloud")
 
     async def _h_put(self, key, value):
         await self.node.lock("first data write")
         home = self.home(key)
         if home == self.node.id:
-            self.store[key] = Value.from_wire(value)
+            self._store_put(key, Value.from_wire(value))
             return True
         self._check_home(home)
-        self.cache.pop(key, None)
+        self._cache_pop(key)
         return await self.node.call(home, "dkv.put", {"key": key, "value": value})
 
     async def _h_put_many(self, items):
@@ -199,16 +333,18 @@ class DKV:
             if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
                 raise ProtocolError("dkv.put_many items must be [key, value] pairs")
             by_home.setdefault(self.home(item[0]), []).append(item)
+        mine = by_home.pop(self.node.id, [])
+        values = [(key, Value.from_wire(value)) for key, value in mine]     # all checked before any is stored
+        self._check_quota(f"{len(values)} values", sum(v.nbytes for _, v in values),
+                          sum(self.store[k].nbytes for k, _ in values if k in self.store))
+        for key, value in values:
+            self._store_put(key, value)
         remote = []
         for home, group in by_home.items():
-            if home == self.node.id:
-                for key, value in group:
-                    self.store[key] = Value.from_wire(value)
-            else:
-                self._check_home(home)
-                for key, _ in group:
-                    self.cache.pop(key, None)
-                remote.append(self.node.call(home, "dkv.put_many", {"items": group}))
+            self._check_home(home)
+            for key, _ in group:
+                self._cache_pop(key)
+            remote.append(self.node.call(home, "dkv.put_many", {"items": group}))
         await asyncio.gather(*remote)
         return len(items)
 
@@ -223,7 +359,7 @@ class DKV:
         self._check_home(home)
         raw = await self.node.call(home, "dkv.get", {"key": key})
         if raw is not None and raw["immutable"]:
-            self.cache[key] = Value.from_wire(raw)
+            self._cache_put(key, Value.from_wire(raw))
         return raw
 
     async def _h_get_many(self, keys):
@@ -260,17 +396,21 @@ class DKV:
         return sum(counts)
 
     async def _h_local_delete(self, keys, prefixes=()):
+        for k in keys:
+            if not isinstance(k, str):
+                raise ProtocolError("dkv.local_delete keys must be strings")
+        _check_prefixes(prefixes)
         n = 0
         for k in keys:
-            n += self.store.pop(k, None) is not None
-            self.cache.pop(k, None)
+            n += self._store_pop(k) is not None
+            self._cache_pop(k)
         if prefixes:
             match = _prefix_matcher(prefixes)
             for k in [k for k in self.store if match(k)]:
-                del self.store[k]
+                self._store_pop(k)
                 n += 1
             for k in [k for k in self.cache if match(k)]:
-                del self.cache[k]
+                self._cache_pop(k)
         return n
 
     async def _h_bytes(self, prefixes):
@@ -278,6 +418,7 @@ class DKV:
         return sum(await self._broadcast("dkv.local_bytes", {"prefixes": prefixes}))
 
     async def _h_local_bytes(self, prefixes):
+        _check_prefixes(prefixes)
         match = _prefix_matcher(prefixes)
         return sum(v.nbytes for k, v in self.store.items() if match(k))
 
@@ -300,11 +441,14 @@ class DKV:
             raise LookupError(f"no atomic update function named {fn!r} is registered")
         await self.node.lock("first data write")
         # runs on the loop thread with no await in between: read-modify-write is atomic on the home
-        new = update(self.store.get(key), **args)
+        try:
+            new = update(self.store.get(key), **args)
+        except TypeError as exc:             # arguments the function does not take: the caller's mistake
+            raise ValueError(f"atomic {fn!r} on {key!r}: {exc}") from None
         if new is None:
-            self.store.pop(key, None)
+            self._store_pop(key)
             return None
-        self.store[key] = new
+        self._store_put(key, new)
         return new.to_wire()
 
     async def _h_home(self, key):
@@ -328,6 +472,7 @@ def _unhomed(key: str) -> str:
 def _check_prefixes(prefixes) -> None:
     if not all(isinstance(p, str) for p in prefixes):
         raise ProtocolError("prefixes must be strings")
+
 
 
 def _prefix_matcher(prefixes) -> Callable[[str], bool]:

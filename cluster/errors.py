@@ -14,6 +14,7 @@ class ProtocolError(AquiferError):
 
     def __init__(self, message: str, kind: str = "malformed"):
         self.kind = kind
+        self.header: dict | None = None      # the message's header when it was valid (to answer a request)
         super().__init__(message)
 
 
@@ -63,3 +64,11 @@ class CloudUnreachableError(AquiferError, ConnectionError):
 
 class JobCancelledError(AquiferError):
     """The job was cancelled by a user."""
+
+
+class QuotaExceededError(AquiferError, MemoryError):
+    """A node refused to store a value: its DKV would exceed its ``max_mem_size``."""
+
+
+class RequestRefusedError(AquiferError):
+    """A node refused a request before running it (unknown op, bad arguments, over a budget, wrong cloud)."""

@@ -13,10 +13,10 @@ next chunk boundary and algorithms at their next iteration, and the job ends ``C
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 
+from .session import current
 from .dkv import Value, homed_key, register_atomic
 from .errors import JobCancelledError
 from .protocol import register_op
@@ -49,12 +49,22 @@ register_atomic("job.update", _job_update)
 
 
 class JobService:
-    """Node side: the cancel op (mark the job, tell every node) and the set of cancelled jobs."""
+    """Node side of jobs: the cancel ops (mark the job, tell every node) and the set of jobs cancelled here.
+
+    Other services ask it, never its set: ``is_cancelled(key)`` (MRTask maps check it at chunk boundaries),
+    ``forget(key)`` when a job ends."""
 
     def __init__(self, node):
         self.node = node
+        self._cancelled: set[str] = set()
         node.register("job.cancel", self._h_cancel)
         node.register("job.cancel_local", self._h_cancel_local)
+
+    def is_cancelled(self, key: str | None) -> bool:
+        return key is not None and key in self._cancelled
+
+    def forget(self, key: str) -> None:
+        self._cancelled.discard(key)
 
     async def _h_cancel(self, key):
         value = await self.node.dkv.atomic(key, "job.update", {"stop_requested": True})
@@ -65,7 +75,7 @@ class JobService:
         return value.meta["status"]
 
     async def _h_cancel_local(self, key):
-        self.node.mr.cancelled_jobs.add(key)
+        self._cancelled.add(key)
         return True
 
 
@@ -75,12 +85,11 @@ class Job:
     def __init__(self, key: str, cloud):
         self.key = key
         self.cloud = cloud
-        self._bar = None
+        self._bar = None          # what the cloud handle shows progress on (None: nothing)
 
     # ---------------------------------------------------------------- creation and lookup
     @classmethod
     def start(cls, description: str, *, cloud=None, dest: str = "", max_runtime_secs: float = 0.0) -> "Job":
-        from .api import current
         cloud = cloud or current()
         key = homed_key(cloud.gateway, f"{JOB_PREFIX}{uuid.uuid4().hex[:12]}")
         meta = {"key": key, "description": description, "status": CREATED, "progress": 0.0, "msg": "",
@@ -89,21 +98,16 @@ class Job:
         cloud.dkv.atomic(key, "job.update", meta)
         job = cls(key, cloud)
         job._set(status=RUNNING, start=time.time())
-        if cloud.progress and sys.stderr.isatty():
-            from tqdm import tqdm
-            job._bar = tqdm(total=100, desc=description[:40], unit="%", leave=True,
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+        job._bar = cloud.progress_bar(description)
         return job
 
     @classmethod
     def get(cls, key: str, cloud=None) -> "Job":
-        from .api import current
         return cls(key, cloud or current())
 
     @staticmethod
     def list(cloud=None) -> list[dict]:
         """All jobs of the cloud, newest first, as dicts (what ``tools.admin jobs --json`` prints)."""
-        from .api import current
         cloud = cloud or current()
         keys = [r["key"] for r in cloud.dkv.keys(JOB_PREFIX)]
         values = cloud.dkv.get_many(keys) if keys else []
@@ -126,9 +130,8 @@ class Job:
         return self.info()["progress"]
 
     def cancel_requested(self) -> bool:
-        node = self.cloud.node
-        if not node.config.client:
-            return self.key in node.mr.cancelled_jobs
+        if not self.cloud.is_client:
+            return self.cloud.node.jobs.is_cancelled(self.key)
         return bool(self.cloud.dkv.get(self.key).meta.get("stop_requested"))
 
     def check_cancelled(self) -> None:
@@ -148,10 +151,7 @@ class Job:
             changes["msg"] = str(msg)
         meta = self._set(**changes)
         if self._bar is not None:
-            self._bar.n = round(100 * meta["progress"])
-            if msg:
-                self._bar.set_postfix_str(msg[:60], refresh=False)
-            self._bar.refresh()
+            self._bar.show(meta["progress"], msg)
 
     def cancel(self) -> str:
         """Ask the job to stop; it ends CANCELLED at its next chunk or iteration boundary."""
@@ -161,12 +161,10 @@ class Job:
         meta = self._set(status=status, error=error, end=time.time(),
                          **({"progress": 1.0} if status == DONE else {}))
         if self._bar is not None:
-            if status == DONE:
-                self._bar.n = 100
-                self._bar.refresh()
-            self._bar.close()
+            self._bar.close(done=status == DONE)
             self._bar = None
-        self.cloud.node.mr.cancelled_jobs.discard(self.key) if not self.cloud.is_client else None
+        if not self.cloud.is_client:
+            self.cloud.node.jobs.forget(self.key)
         return meta
 
     def __enter__(self) -> "Job":

@@ -28,7 +28,8 @@ every node at its next chunk boundary with ``JobCancelledError``.
 
 Task classes are found through a registry filled when their module is imported: a message names a
 registered class, never arbitrary code. For multi-node clouds, define tasks in a module every node imports
-(a plugin, see :func:`cluster.node.load_plugins`).
+(a plugin, see :func:`cluster.node.load_plugins`). A task that reads files passes their paths through
+``self.local_files.check(path)``: a node lets tasks sent by other processes read only under its ``--data-dir``.
 
 Where the chunks come from is not this module's business: ``do_all`` takes any *source* with a method
 ``mr_layout(columns) -> dict`` (the frame layer supplies it) and decodes chunk values with the codec that
@@ -46,14 +47,16 @@ import os
 import threading
 import typing
 import uuid
-from itertools import filterfalse
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from .session import current
 from .dkv import Value, homed_key
-from .errors import AquiferError, JobCancelledError, NodeLostError, ProtocolError
+from .errors import JobCancelledError, NodeLostError, ProtocolError
+from .files import ANYWHERE, FileAccess
 from .protocol import ANY, register_op
+from .rpc import remote_caller
 
 log = logging.getLogger("aquifer.mrtask")
 
@@ -215,6 +218,8 @@ class MRTask:
     local_threads: ClassVar[int] = 1
     # fields that maps only read (a model, parameters): shared by a node's maps instead of copied per chunk
     shared_fields: ClassVar[tuple[str, ...]] = ()
+    # set by the runtime on the node before setup_local (never travels): where the task may read files there
+    local_files: ClassVar[FileAccess] = ANYWHERE
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -285,7 +290,6 @@ class MRTask:
         frame layer). ``job`` (a :class:`cluster.Job`) makes the task stop at chunk boundaries once the
         job is cancelled.
         """
-        from .api import current
         cloud = cloud or current()
         layout = source.mr_layout(columns) if replicate_to is None else source.mr_layout(columns, replicate_to)
         return cloud.run(self.do_all_async(cloud.node, layout, outputs or [], job_key=job.key if job else None))
@@ -295,7 +299,7 @@ class MRTask:
         entry = node.gateway if node.config.client else node.id
         result = await node.call(entry, "mr.run", {"task": self.task_name(), "state": self.get_state(),
                                                     "layout": layout, "outputs": list(outputs), "job": job_key},
-                                 timeout=10 * 24 * 3600.0)
+                                 timeout=node.config.mr_timeout)
         self.set_state(result["state"])
         self.output_layout = result.get("output_layout")
         self.post_global()
@@ -306,13 +310,13 @@ class MRTask:
 # the node side
 # ---------------------------------------------------------------------------------------------------
 class MRService:
-    """Serves ``mr.run`` (be the root) and ``mr.local`` (run a subtree) on one node."""
+    """Serves ``mr.run`` (be the root) and ``mr.local`` (run a subtree) on one node (a node service).
 
-    KEY_SELECTIONS = 8
+    It asks the ``jobs`` service whether a job was cancelled and writes chunks through the DKV's
+    ``put_local``; what it owns is its runs and the chunk keys it derived."""
 
     def __init__(self, node):
         self.node = node
-        self.cancelled_jobs: set[str] = set()
         self._runs: dict[str, threading.Event] = {}
         self._keys: dict[tuple, dict] = {}           # column selection -> {(home, cidx): chunk keys}
         node.register("mr.run", self._h_run)
@@ -325,7 +329,7 @@ class MRService:
             if self.node.is_dead(n):
                 raise NodeLostError(n, f"it holds chunks of the data of task {task}")
             if n not in self.node.members:
-                raise AquiferError(f"node {n} holding chunks is not a member of this cloud")
+                raise LookupError(f"node {n!r:.100} holding chunks is not a member of this cloud")
         if not nodes:
             nodes = [self.node.id]
         await self.node.lock("first job")
@@ -346,9 +350,12 @@ class MRService:
         cls = TASKS.get(task)
         if cls is None:
             raise LookupError(f"task class {task} is not registered on node {self.node.id}: define it in a "
-                              f"module every node imports (a plugin; see AQUIFER_PLUGINS)")
-        if nodes[0] != self.node.id:
-            raise ProtocolError(f"mr.local subtree {nodes} does not start at this node {self.node.id}")
+                              f"module every node imports (a plugin: python -m cluster.node --plugin MODULE)")
+        if not nodes or nodes[0] != self.node.id:
+            raise ProtocolError(f"mr.local subtree {nodes!r:.200} does not start at this node {self.node.id}")
+        for n in nodes:
+            if not isinstance(n, str) or n not in self.node.members:
+                raise ProtocolError(f"mr.local subtree names {n!r:.100}, which is not a member of this cloud")
         _check_layout(layout)                         # from a peer (cheap: a row per chunk, no chunk keys)
         stop = threading.Event()
         self._runs[run_id] = stop
@@ -359,7 +366,7 @@ class MRService:
         args = {"task": task, "state": state, "outputs": outputs, "job": job, "run_id": run_id}
         children = [asyncio.ensure_future(self.node.call(s[0], "mr.local", {**args, "nodes": s,
                                                                             "layout": _only_homed(layout, s)},
-                                                         timeout=10 * 24 * 3600.0)) for s in subtrees]
+                                                         timeout=self.node.config.mr_timeout)) for s in subtrees]
         mine = asyncio.ensure_future(self._run_here(cls, state, layout, outputs, job, stop))
         try:
             done = await _gather_cancel_on_error([mine, *children])
@@ -383,7 +390,7 @@ class MRService:
         sel = tuple(vecs)
         derived = self._keys.pop(sel, None) or {}
         self._keys[sel] = derived                     # most recently used last
-        while len(self._keys) > self.KEY_SELECTIONS:
+        while len(self._keys) > self.node.config.mr_key_selections:
             self._keys.pop(next(iter(self._keys)))
         out = []
         for c in chunks:
@@ -407,18 +414,15 @@ class MRService:
         node_id = self.node.id
         mine = [c for c in layout["chunks"] if c["home"] == node_id]
         keys = self._chunk_keys(layout["vecs"], mine)
-        # a layout may give this node chunks homed elsewhere (replicated data, H2O's run_local): fetch
-        # them once into the cache, where immutable chunks may stay
-        store, cache = self.node.dkv.store, self.node.dkv.cache
-        remote = [k for ks in keys for k in filterfalse(store.__contains__, ks) if k not in cache]
-        for i in range(0, len(remote), 256):
-            batch = remote[i:i + 256]
-            for key, value in zip(batch, await self.node.dkv.get_many(batch)):
-                if value is None:
-                    raise KeyError(f"chunk {key} is missing in the cloud")
-                cache[key] = value
+        dkv, jobs = self.node.dkv, self.node.jobs
+        # a layout may give this node chunks homed elsewhere (replicated data, H2O's run_local): fetched once
+        # (and cached where the quota allows, since immutable chunks may stay)
+        fetched = await dkv.fetch_local(dkv.missing_locally([k for ks in keys for k in ks]))
         base = cls.from_state(state)
         base.local_threads = self._threads_for_tasks()
+        # a task sent by another process reads files only under this node's data dirs
+        base.local_files = ANYWHERE if remote_caller.get() is None else FileAccess(
+            self.node.config.readable_dirs(), node_id)
         if cls.setup_local is not MRTask.setup_local:    # the base hook does nothing: spare the pool trip
             await self.node.run_compute(base.setup_local)
         decode, encode, block = _CODEC.get("decode"), _CODEC.get("encode"), _CODEC.get("block")
@@ -426,21 +430,21 @@ class MRService:
         def check_stop():
             if stop.is_set():
                 raise asyncio.CancelledError()
-            if job is not None and job in self.cancelled_jobs:
+            if jobs.is_cancelled(job):
                 raise JobCancelledError(f"job {job} was cancelled")
 
         def store_unless_stopped(key, value):
             # a map still running when the task failed elsewhere must not write after the caller cleaned up
             check_stop()
-            store[key] = value
+            dkv.put_local(key, value)
 
         def run_chunk(c, chunk_keys):
             check_stop()
-            values = list(map(store.get, chunk_keys))
+            values = dkv.local_values(chunk_keys)
             if None in values:
                 for j, key in enumerate(chunk_keys):
                     if values[j] is None:
-                        values[j] = cache.get(key)
+                        values[j] = fetched.get(key)
                         if values[j] is None:
                             raise KeyError(f"chunk {key} is missing on node {node_id}")
             cs = ChunkSet(c["cidx"], c["start"], c["nrows"], values, len(outputs), node_id, store_unless_stopped,
@@ -469,7 +473,7 @@ class MRService:
 
         workers = min(len(mine), base.local_threads)
         await _gather_cancel_on_error([self.node.run_compute(run_chunks) for _ in range(workers)], stop)
-        if job is not None and job in self.cancelled_jobs:     # cancelled while the last maps ran
+        if jobs.is_cancelled(job):                             # cancelled while the last maps ran
             raise JobCancelledError(f"job {job} was cancelled")
         tasks = [t for t, _ in results]
         out_chunks = [o for _, o in results if o]

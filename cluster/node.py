@@ -11,8 +11,9 @@ locked cloud it exits with status 3. Higher layers (DKV, MRTask) register their 
 from __future__ import annotations
 
 import argparse
-import importlib
 import asyncio
+import importlib
+import ipaddress
 import logging
 import os
 import signal
@@ -24,43 +25,39 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from . import membership as ms
-from .blas import single_threaded_blas
 from . import protocol
-from .config import PACKAGE_VERSION, NodeConfig
+from .blas import single_threaded_blas
+from .config import PACKAGE_VERSION, NodeConfig, parse_size
+from .dkv import DKV
 from .errors import AquiferError, NodeLostError, ProtocolError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
+from .jobs import JobService
+from .machine import free_memory_bytes
+from .mrtask import MRService
+from .ratelog import RateLimitedLog
 from .rpc import Rpc, exception_from_map
+from .security import load_keys
 from .transport import Transport
 
 log = logging.getLogger("aquifer.node")
 
 EXIT_REFUSED = 3
 
-
-def free_memory_bytes() -> int:
-    """MemAvailable from /proc/meminfo (what a new allocation can get), else free pages."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return 0
+# the node's services (as dask's server extensions): each is built with the node, registers its ops and owns its
+# state; others reach it as node.services[name] (or the dkv/mr/jobs shortcuts) and through its public methods
+DEFAULT_SERVICES: dict[str, Callable] = {"dkv": DKV, "mr": MRService, "jobs": JobService}
 
 
 def load_plugins(names) -> list:
     """Import the plugin modules that give this node its ops, task classes and atomic functions.
 
-    The runtime knows the higher layers only by these module names (``frame``, ``algos``), so a message
-    can only ever reach code that one of them registered. ``AQUIFER_PLUGINS`` (comma-separated) adds more.
+    The runtime knows the higher layers only by these module names (``NodeConfig.plugins``: ``frame.plugin``,
+    ``algos.plugin``, plus ``--plugin MODULE``), so a message can only ever reach code one of them registered.
+    A module's ``register_node(node)``, if it has one, is called with each node (to register op handlers or
+    services). A default plugin that is not installed is skipped.
     """
-    extra = [n for n in os.environ.get("AQUIFER_PLUGINS", "").split(",") if n.strip()]
     modules = []
-    for name in [*names, *extra]:
+    for name in names:
         try:
             modules.append(importlib.import_module(name.strip()))
         except ModuleNotFoundError as exc:
@@ -74,20 +71,29 @@ class Node:
     """One cloud node (or, with ``config.client``, a client that calls into a cloud through a gateway).
 
     Layers above use: ``id``, ``members``, ``await call(node, op, args)``, ``register(op, handler)``,
-    ``await run_compute(fn, *args)``, ``await lock(reason)``, ``on_lost(callback)``, ``key_count`` hook.
+    ``await run_compute(fn, *args)``, ``await lock(reason)``, ``on_lost(callback)``, ``services`` (``dkv``,
+    ``mr``, ``jobs``), ``add_service(name, service)``, ``key_count`` hook.
     """
 
-    def __init__(self, config: NodeConfig, *, gateway: str | None = None):
+    def __init__(self, config: NodeConfig, *, gateway: str | None = None,
+                 services: dict[str, Callable] | None = None):
         config.validate()
         self.config = config
         self.boot = time.time_ns() // 1000
         # a client binds nothing, so it is named after its process rather than an address
         self.id = f"client:{socket.gethostname()}:{os.getpid()}:{self.boot}" if config.client else config.node_id
         self.gateway = gateway
+        self.keys = load_keys(config.security_dir, config.identity, server=not config.client) \
+            if config.security_dir else None
+        self.warnings = RateLimitedLog(log, burst=config.drop_log_burst, interval=config.drop_log_interval)
+        self._flatfile_ids = [f"{resolve(h)}:{p}" for h, p in config.flatfile_peers]
         self.membership = ms.Membership(self.id, config.name, PACKAGE_VERSION, cloud_size=config.cloud_size,
-                                        suspect_after=config.suspect_after, dead_after=config.dead_after)
-        self.transport = Transport(config, self.boot, self._on_frames)
-        self.rpc = Rpc(self.id, self._send_message, self._send_reply, config.rpc_timeout)
+                                        suspect_after=config.suspect_after, dead_after=config.dead_after,
+                                        probe_after=config.heartbeat_interval,
+                                        max_candidates=config.max_candidates, pinned=self._flatfile_ids)
+        self.transport = Transport(config, self.boot, self._on_frames, keys=self.keys, warn=self.warnings.warning)
+        self.rpc = Rpc(self.id, self._send_message, self._send_reply, config.rpc_timeout,
+                       peer_inbound_bytes=config.peer_inbound_bytes)
         self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute",
                                        initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
@@ -98,18 +104,33 @@ class Node:
         self._lost_callbacks: list[Callable[[str, str], None]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopping: asyncio.Future | None = None
-        self._flatfile_ids = [f"{resolve(h)}:{p}" for h, p in config.flatfile_peers]
+        self._free_mem = (0.0, 0)              # (when read, MemAvailable): read at most once per heartbeat
         self._register_builtin_ops()
-        from .dkv import DKV          # the DKV shard lives with the node; it registers its own ops
-        self.dkv = DKV(self)
-        from .mrtask import MRService
-        from .jobs import JobService
-        self.mr = MRService(self)
-        self.jobs = JobService(self)
+        self.services: dict[str, Any] = {}
+        for name, factory in (DEFAULT_SERVICES if services is None else services).items():
+            self.add_service(name, factory(self))
         for module in load_plugins(config.plugins):
             register = getattr(module, "register_node", None)
             if register is not None:
                 register(self)
+
+    def add_service(self, name: str, service: Any) -> None:
+        """Plug a service into this node (it has registered its ops itself)."""
+        if name in self.services:
+            raise ValueError(f"node {self.id} already has a service named {name!r}")
+        self.services[name] = service
+
+    @property
+    def dkv(self) -> DKV:
+        return self.services["dkv"]
+
+    @property
+    def mr(self) -> MRService:
+        return self.services["mr"]
+
+    @property
+    def jobs(self) -> JobService:
+        return self.services["jobs"]
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
@@ -117,11 +138,20 @@ class Node:
         if self.config.client:
             self.transport.dealer(self.gateway)
             return
+        if self.keys is None and not ipaddress.ip_address(self.config.ip).is_loopback:
+            log.warning("*" * 100)
+            log.warning("SECURITY: node %s listens on a non-loopback address WITHOUT a security dir: anyone who can "
+                        "reach port %d can read, change and delete this cloud's data and run its tasks. Start "
+                        "every node with --security-dir DIR (python -m tools.admin keygen DIR), or use "
+                        "--require-security to refuse to start without one (docs/security.md).",
+                        self.id, self.config.cluster_port)
+            log.warning("*" * 100)
         self.transport.bind()
         self._apply(self.membership.initial_actions())
         self._tasks.append(loop.create_task(self._heartbeat_loop()))
-        log.info("node %s started (cloud %r, cluster port %d, pid %d)", self.id, self.config.name,
-                 self.config.cluster_port, os.getpid())
+        log.info("node %s started (cloud %r, cluster port %d, pid %d, %s)", self.id, self.config.name,
+                 self.config.cluster_port, os.getpid(),
+                 f"CURVE security from {self.keys.directory}" if self.keys else "no security")
 
     async def stop(self) -> None:
         """Say goodbye to the peers, stop serving, close every socket and the compute pool.
@@ -137,10 +167,10 @@ class Node:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if not self.config.client:
             bye = protocol.encode("bye", src=self.id, cloud=self.config.name, body={"boot": self.boot})
-            for node in self.membership.known_peers():
-                if self.membership.state_of(node) != ms.DEAD:
+            for node in self.membership.ping_targets():
+                if self.membership.state_of(node) not in (None, ms.DEAD):
                     await self.transport.send(node, bye, deadline=None, droppable=True)
-            await asyncio.sleep(0.05)            # let the io thread push the goodbyes out
+            await asyncio.sleep(self.config.goodbye_flush)       # let the io thread push the goodbyes out
         await self.rpc.close()
         self.rpc.fail_all(lambda n: NodeLostError(self.id, "this node is shutting down"))
         await self.transport.close()
@@ -171,8 +201,11 @@ class Node:
         """Call ``op`` on ``node`` (this node included: a local call takes the same path as a remote one)."""
         if node == self.id:
             return await self._call_local(op, args or {}, timeout)
-        if self.config.client and node != self.gateway:
-            raise ValueError(f"a client calls only its gateway {self.gateway}, not {node}")
+        if self.config.client:
+            if node != self.gateway:
+                raise ValueError(f"a client calls only its gateway {self.gateway}, not {node}")
+        elif node not in self.members:        # a request never makes a node reach out to an address it was given
+            raise LookupError(f"node {node!r:.100} is not a member of cloud {self.config.name!r}")
         return await self.rpc.call(node, op, args, timeout=timeout, retries=retries, is_dead=self.is_dead)
 
     async def _call_local(self, op: str, args: dict, timeout: float | None):
@@ -205,14 +238,14 @@ class Node:
                 f"cloud {self.config.name!r} did not form within {timeout:g} s: members agreeing so far "
                 f"{list(self.members)}, expected at least {self.config.cloud_size}") from None
 
-    async def lock(self, reason: str, timeout: float = 30.0) -> None:
+    async def lock(self, reason: str) -> None:
         """Freeze membership (first data write or job). Waits for the cloud to form first."""
         if self.config.client or self.membership.locked:
             return
-        await self.wait_formed(timeout)
+        await self.wait_formed(self.config.lock_timeout)
         self._apply(self.membership.lock(reason))
         # tell everyone now rather than at the next heartbeat, so no write reaches an unlocked member
-        await asyncio.gather(*(self.call(m, "cloud.lock", {"reason": reason}, timeout=5.0)
+        await asyncio.gather(*(self.call(m, "cloud.lock", {"reason": reason}, timeout=self.config.control_timeout)
                                for m in self.members if m != self.id and not self.is_dead(m)),
                              return_exceptions=True)
 
@@ -227,7 +260,7 @@ class Node:
                              "cores": os.cpu_count() or 1, "free_mem_bytes": free_memory_bytes(),
                              "keys": int(self.key_count()), "pid": os.getpid()})
                 continue
-            peer = m.peers[node]
+            peer = m.peer(node)
             rows.append({"node": node, "state": peer.state,
                          "last_heartbeat_age_s": round(now - peer.last_heard, 3),
                          "cores": peer.info.get("cores", 0), "free_mem_bytes": peer.info.get("free_mem", 0),
@@ -249,7 +282,9 @@ class Node:
 
         async def node_stats():
             return {"node": self.id, "dropped": dict(self.dropped), "transport": dict(self.transport.counters),
-                    "pid": os.getpid(), "members": list(self.members)}
+                    "pid": os.getpid(), "members": list(self.members),
+                    "membership_conflicts": self.membership.conflicts, "dkv": self.dkv.memory(),
+                    "security": self.keys is not None}
 
         self.register("echo", echo)
         self.register("cloud.status", cloud_status)
@@ -257,75 +292,88 @@ class Node:
         self.register("node.stats", node_stats)
 
     # ------------------------------------------------------------------ messages in
-    def _on_frames(self, frames: list, reply_to) -> None:
+    def _drop(self, kind: str, text: str) -> None:
+        self.dropped[kind] += 1
+        self.warnings.warning(kind, "dropped a message (%s): %s", kind, text)
+
+    def _on_frames(self, frames: list, identity: bytes | None, node: str | None) -> None:
+        """A message from the ROUTER connection ``identity`` (anyone), or from ``node`` on our own DEALER."""
         try:
             msg = protocol.decode(frames, max_bytes=self.config.max_message_bytes)
         except ProtocolError as exc:
-            self.dropped[exc.kind] += 1
-            log.warning("dropped a message (%s): %s", exc.kind, exc)
-            if exc.kind == "version":
-                self._refuse_other_version(frames)
+            self._drop(exc.kind, str(exc))
+            if identity is not None and exc.header is not None and not self.config.client:
+                self._answer_invalid(exc, identity)
             return
         except Exception as exc:            # never let a message take the loop down
             self.dropped["internal"] += 1
             log.exception("dropped a message that broke decoding: %r", exc)
             return
         try:
-            self._dispatch(msg, reply_to)
+            if node is None:
+                self._on_listening(msg, identity)
+            else:
+                self._on_connection(msg, node)
         except Exception:
             self.dropped["handler"] += 1
             log.exception("error while handling a %s message from %s", msg.type, msg.src)
 
-    def _dispatch(self, msg: protocol.Message, reply_to) -> None:
+    def _answer_invalid(self, exc: ProtocolError, identity: bytes) -> None:
+        """A request that cannot be decoded is answered with the reason; a heartbeat of another protocol
+        version with a refusal (the refuse message is the same in every version)."""
+        header = exc.header
+        if header["t"] == "req":
+            self.rpc.refuse(identity, header["id"], str(exc), exc.kind)
+        elif header["t"] == "hb" and exc.kind == "version":
+            reason = (f"version mismatch: node {self.id} speaks protocol {protocol.PROTOCOL_VERSION}, "
+                      f"node {header['src']} speaks {header['v']}")
+            self._apply([ms.Refuse(str(header["src"]), reason, False)], identity)
+
+    def _on_listening(self, msg: protocol.Message, identity: bytes) -> None:
+        """A message on the listening (ROUTER) socket: requests to serve, and claims about membership."""
+        if self.stopped.is_set():
+            return
+        now = time.monotonic()
+        if msg.type == "req":
+            try:
+                protocol.check_request(msg.body)
+            except ProtocolError as exc:
+                self._drop(exc.kind, str(exc))
+                self.rpc.refuse(identity, msg.id, str(exc), exc.kind)
+                return
+            # a client that has not learnt the cloud's name yet sends ""
+            if msg.cloud not in (self.config.name, ""):
+                self._drop("wrong_cloud", f"a request for cloud {msg.cloud!r:.60} from {msg.src:.100}")
+                self.rpc.refuse(identity, msg.id, f"node {self.id} is not a member of cloud {msg.cloud!r}",
+                                "wrong_cloud")
+                return
+            self.rpc.on_request(msg, identity)
+        elif msg.type == "cancel":
+            self.rpc.on_cancel(msg, identity)
+        elif msg.type == "hb":
+            self._apply(self.membership.on_claim(msg.src, msg.cloud, msg.body, now), identity)
+        elif msg.type == "bye":
+            if msg.cloud == self.config.name:
+                self._apply(self.membership.on_bye(msg.src, msg.body["boot"], now))
+        else:                       # replies and refusals answer what this node sent: they come on its DEALERs
+            self._drop("untrusted", f"a {msg.type} message from {msg.src:.100} came in on the listening port")
+
+    def _on_connection(self, msg: protocol.Message, node: str) -> None:
+        """A message on our own DEALER to ``node``: answers from whoever listens at that node's address."""
+        if msg.src != node:
+            self._drop("untrusted", f"a {msg.type} message on the connection to {node} names {msg.src:.100}")
+            return
         now = time.monotonic()
         if msg.type == "rep":
-            self._apply(self.membership.on_traffic(msg.src, now))
-            self.rpc.on_reply(msg)
-            return
-        if msg.type == "refuse":
-            self._on_refused(msg)
-            return
-        if self.config.client:
-            self.dropped["not_for_client"] += 1
-            return
-        # a client that has not learnt the cloud's name yet sends "" (the name is no secret: it only
-        # keeps clouds that share addresses apart)
-        if msg.cloud != self.config.name and msg.type != "hb" and not (msg.cloud == "" and msg.type == "req"):
-            self.dropped["wrong_cloud"] += 1
-            return
-        if msg.type == "hb":
-            self._apply(self.membership.on_heartbeat(msg.src, msg.cloud, msg.body, now))
-        elif msg.type == "bye":
-            self._apply(self.membership.on_bye(msg.src, msg.body["boot"], now))
-        elif msg.type == "req":
-            self._apply(self.membership.on_traffic(msg.src, now))
-            self.rpc.on_request(msg, reply_to)
-        elif msg.type == "cancel":
-            self.rpc.on_cancel(msg, reply_to)
-
-    def _on_refused(self, msg: protocol.Message) -> None:
-        reason, fatal = msg.body["reason"], msg.body["fatal"]
-        peer = self.membership.peers.get(msg.src)
-        if peer is not None and peer.refused:
-            return
-        log.error("refused by node %s: %s", msg.src, reason)
-        if fatal and msg.cloud == self.config.name and not self.membership.locked:
-            self.refused_reason = f"refused by node {msg.src}: {reason}"
-            asyncio.get_running_loop().create_task(self.stop())
-            return
-        if peer is None:
-            peer = self.membership.peers[msg.src] = ms.Peer(msg.src, 0, time.monotonic())
-        peer.refused = reason
-        self._apply(self.membership._update_formation())
-
-    def _refuse_other_version(self, frames: list) -> None:
-        header = protocol.peek_header(frames)
-        if header is None or header["t"] != "hb":
-            return
-        reason = (f"version mismatch: node {self.id} speaks protocol {protocol.PROTOCOL_VERSION}, "
-                  f"node {header['src']} speaks {header['v']}")
-        log.error("refusing node %s: %s", header["src"], reason)
-        self._apply([ms.Refuse(header["src"], reason, False)])
+            self._apply(self.membership.on_traffic(node, now))
+            if not self.rpc.on_reply(msg, node):
+                self._drop("untrusted", f"a reply from {node} answers no request made to it")
+        elif msg.type == "hb" and not self.config.client:
+            self._apply(self.membership.on_heartbeat(node, msg.cloud, msg.body, now))
+        elif msg.type == "refuse" and not self.config.client:
+            self._apply(self.membership.on_refused(node, msg.cloud, msg.body["reason"], msg.body["fatal"], now))
+        else:
+            self._drop("untrusted", f"a {msg.type} message from {node} on a connection this node opened")
 
     # ------------------------------------------------------------------ messages out
     async def _send_message(self, node: str, mtype: str, msg_id: int, body: dict, *, deadline,
@@ -339,10 +387,19 @@ class Node:
                 raise NodeLostError(node, f"cannot send {mtype}")
             raise NodeLostError(node, "no connection could be made before the deadline")
 
-    async def _send_reply(self, reply_to, msg_id: int, body: dict) -> None:
+    async def _send_reply(self, reply_to: bytes, msg_id: int, body: dict) -> None:
         frames = protocol.encode("rep", src=self.id, cloud=self.config.name, msg_id=msg_id, body=body)
         protocol.check_size(frames, self.config.max_message_bytes, "the reply")
         await self.transport.reply(reply_to, frames)
+
+    def _heartbeat_frames(self) -> list:
+        now = time.monotonic()
+        if now - self._free_mem[0] >= self.config.heartbeat_interval:
+            self._free_mem = (now, free_memory_bytes())
+        body = {"boot": self.boot, "pid": os.getpid(), "cores": os.cpu_count() or 1,
+                "free_mem": self._free_mem[1], "keys": int(self.key_count()), "pkg": PACKAGE_VERSION,
+                "client": False, **self.membership.heartbeat_fields()}
+        return protocol.encode("hb", src=self.id, cloud=self.config.name, body=body)
 
     async def _heartbeat_loop(self) -> None:
         """Send a heartbeat every interval; run the failure detector four times as often, so a peer is
@@ -355,31 +412,38 @@ class Node:
             if now >= next_beat:
                 next_beat = now + interval
                 await self._send_heartbeats()
+                self.warnings.flush()
             await asyncio.sleep(interval / 4)
 
     async def _send_heartbeats(self) -> None:
-        body = {"boot": self.boot, "pid": os.getpid(), "cores": os.cpu_count() or 1,
-                "free_mem": free_memory_bytes(), "keys": int(self.key_count()), "pkg": PACKAGE_VERSION,
-                "client": False, **self.membership.heartbeat_fields()}
-        frames = protocol.encode("hb", src=self.id, cloud=self.config.name, body=body)
-        targets = set(self.membership.known_peers()) | set(self._flatfile_ids)
-        targets.discard(self.id)
-        refused = {p.node for p in self.membership.peers.values() if p.refused}
-        for node in targets - refused:
+        frames = self._heartbeat_frames()
+        for node in self.membership.ping_targets():
             await self.transport.send(node, frames, deadline=None, droppable=True)
 
     # ------------------------------------------------------------------ membership actions
-    def _apply(self, actions: list) -> None:
+    def _apply(self, actions: list, reply_to: bytes | None = None) -> None:
+        """Carry out membership's actions; ``reply_to`` is the connection of the claim being answered."""
+        loop = asyncio.get_running_loop()
         for action in actions:
             if isinstance(action, ms.Log):
-                getattr(log, action.level)(action.text)
+                if action.kind:
+                    self.dropped[f"membership_{action.kind}"] += 1
+                    self.warnings.warning(action.kind, "%s", action.text)
+                else:
+                    getattr(log, action.level)(action.text)
             elif isinstance(action, ms.Connect):
                 self.transport.dealer(action.node)
-            elif isinstance(action, ms.Refuse):
+            elif isinstance(action, ms.Disconnect):
+                self.transport.close_dealer(action.node)
+            elif isinstance(action, ms.Ping):
+                loop.create_task(self.transport.send(action.node, self._heartbeat_frames(), deadline=None,
+                                                     droppable=True))
+            elif isinstance(action, ms.Answer) and reply_to is not None:
+                loop.create_task(self.transport.reply(reply_to, self._heartbeat_frames()))
+            elif isinstance(action, ms.Refuse) and reply_to is not None:
                 frames = protocol.encode("refuse", src=self.id, cloud=self.config.name,
                                          body={"reason": action.reason, "fatal": action.fatal})
-                asyncio.get_running_loop().create_task(
-                    self.transport.send(action.node, frames, deadline=time.monotonic() + 2.0, droppable=False))
+                loop.create_task(self.transport.reply(reply_to, frames))
             elif isinstance(action, ms.Formed):
                 self.formed_event.set()
             elif isinstance(action, ms.Lost):
@@ -389,6 +453,9 @@ class Node:
                         cb(action.node, action.reason)
                     except Exception:
                         log.exception("node-lost callback failed")
+            elif isinstance(action, ms.Stop):
+                self.refused_reason = action.reason
+                loop.create_task(self.stop())
         if not self.membership.formed and self.formed_event.is_set() and not self.membership.locked:
             self.formed_event.clear()
 
@@ -415,6 +482,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-after", type=float, default=d.dead_after,
                    help=f"silence before a peer is declared dead (default {d.dead_after:g} s)")
     p.add_argument("--nthreads", type=int, default=None, help="compute threads (default: all cores)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="also import MODULE at start, for its ops and task classes (repeatable; frame.plugin and "
+                        "algos.plugin always are)")
+    p.add_argument("--max-mem-size", type=parse_size, default=None, metavar="SIZE",
+                   help="bytes of DKV values this node may hold, e.g. 8g (default: half the machine's memory); a "
+                        "write past it is refused with an error")
+    p.add_argument("--data-dir", action="append", default=[], metavar="DIR",
+                   help="a directory under which tasks sent by others (import_file) may read files (repeatable; "
+                        "default: the working directory)")
+    p.add_argument("--security-dir", metavar="DIR",
+                   help="CURVE keys (python -m tools.admin keygen DIR): encrypt all cluster traffic and admit only "
+                        "the keys in DIR/authorized (docs/security.md)")
+    p.add_argument("--identity", metavar="NAME", help="which key pair of DIR/private to connect with "
+                                                      "(default: cloud)")
+    p.add_argument("--require-security", action="store_true",
+                   help="refuse to start without --security-dir")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -425,9 +508,14 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     suspect = args.suspect_after if args.suspect_after is not None else min(NodeConfig().suspect_after,
                                                                             args.dead_after / 2)
     cfg = NodeConfig(ip=ip, port=args.port, name=args.name, flatfile_peers=peers, cloud_size=args.cloud_size,
-                     heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after)
+                     heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after,
+                     data_dirs=tuple(os.path.abspath(d) for d in args.data_dir), security_dir=args.security_dir,
+                     identity=args.identity, require_security=args.require_security)
+    cfg.plugins = (*cfg.plugins, *args.plugin)
     if args.nthreads:
         cfg.compute_threads = args.nthreads
+    if args.max_mem_size:
+        cfg.max_mem_size = args.max_mem_size
     cfg.validate()
     return cfg
 

@@ -7,23 +7,32 @@ declaring the callee dead fails it with :class:`NodeLostError`; the deadline fai
 Only ops declared idempotent in :data:`cluster.protocol.OPS` are retried after a timeout.
 
 The callee side runs each request's handler as its own task, so a cancel or a deadline can stop it, and
-always answers (result or error) unless the request was cancelled.
+always answers (result or error) unless the request was cancelled. A request it will not run (the node refused
+it: unknown op, bad arguments, over the connection's inbound byte budget) is answered with
+:class:`RequestRefusedError` at once. While a handler runs, :data:`remote_caller` names who asked, so code on
+the node can tell work asked by another process from work of its own process.
 """
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from .errors import JobCancelledError, NodeLostError, RemoteError, RpcTimeoutError
+from .errors import (JobCancelledError, NodeLostError, QuotaExceededError, RemoteError, RequestRefusedError,
+                     RpcTimeoutError)
 from .protocol import OPS, Message, op_is_idempotent
 
 log = logging.getLogger("aquifer.rpc")
 
 Handler = Callable[..., Awaitable[Any]]
+
+# the sender of the request being served (None: work this process started itself)
+remote_caller: contextvars.ContextVar[str | None] = contextvars.ContextVar("aquifer_remote_caller", default=None)
 
 
 @dataclass
@@ -31,6 +40,10 @@ class _Pending:
     node: str
     op: str
     future: asyncio.Future
+
+
+# failure classes that keep their type across hops (the caller handles them, whichever node raised them)
+_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, QuotaExceededError, RequestRefusedError)}
 
 
 def exception_from_map(err: dict, src: str) -> Exception:
@@ -42,8 +55,9 @@ def exception_from_map(err: dict, src: str) -> Exception:
         exc = NodeLostError(err["lost"], f"reported by {err.get('node', src)}")
         exc.args = (message,)
         return exc
-    if etype == "JobCancelledError":
-        return JobCancelledError(message)
+    kept = _KEEP_TYPE.get(etype)
+    if kept is not None:
+        return kept(message)
     return RemoteError(str(err.get("node", src)), etype, message, str(err.get("traceback", "")))
 
 
@@ -51,14 +65,17 @@ class Rpc:
     """RPC endpoints of one node. ``send(node, type, msg_id, body)`` is the node's transport hook and
     ``reply(to, msg_id, body)`` sends a reply back on the connection a request came from."""
 
-    def __init__(self, self_id: str, send: Callable, reply: Callable, default_timeout: float):
+    def __init__(self, self_id: str, send: Callable, reply: Callable, default_timeout: float,
+                 peer_inbound_bytes: int = 1 << 62):
         self.self_id = self_id
         self._send = send
         self._reply = reply
         self.default_timeout = default_timeout
+        self.peer_inbound_bytes = peer_inbound_bytes
         self.handlers: dict[str, Handler] = {}
         self._pending: dict[int, _Pending] = {}
         self._running: dict[tuple[bytes, int], asyncio.Task] = {}
+        self._inbound: Counter = Counter()           # connection -> bytes of its requests being served
         self._ids = itertools.count(1)
 
     # ------------------------------------------------------------------ handlers
@@ -114,18 +131,19 @@ class Rpc:
         except Exception:       # best effort: the callee's own deadline stops it anyway
             pass
 
-    def on_reply(self, msg: Message) -> None:
+    def on_reply(self, msg: Message, from_node: str) -> bool:
+        """A reply that came in on our connection to ``from_node``; False when it answers nothing we asked."""
         pending = self._pending.get(msg.id)
         if pending is None or pending.future.done():
-            return              # late reply of a timed-out or cancelled call
-        if pending.node != msg.src:
-            log.warning("reply %d from %s, expected %s: dropped", msg.id, msg.src, pending.node)
-            return
+            return True         # late reply of a timed-out or cancelled call
+        if pending.node != from_node or msg.src != from_node:
+            return False
         body = msg.body
         if body["ok"]:
             pending.future.set_result(body.get("result"))
         else:
             pending.future.set_exception(exception_from_map(body.get("error") or {}, msg.src))
+        return True
 
     def fail_node(self, node: str, reason: str) -> None:
         """The failure detector declared ``node`` dead: fail every call waiting on it."""
@@ -139,18 +157,49 @@ class Rpc:
                 pending.future.set_exception(exc_factory(pending.node))
 
     # ------------------------------------------------------------------ callee side
-    def on_request(self, msg: Message, reply_to) -> None:
-        key = (reply_to if isinstance(reply_to, bytes) else str(reply_to).encode(), msg.id)
-        task = asyncio.get_running_loop().create_task(self._serve(msg, reply_to, key))
+    def on_request(self, msg: Message, reply_to: bytes) -> None:
+        """Serve a checked request that came in on connection ``reply_to`` (refused at once when the requests of
+        that connection being served would pass ``peer_inbound_bytes``)."""
+        key = (reply_to, msg.id)
+        if key in self._running:
+            self.refuse(reply_to, msg.id, f"request {msg.id} is already being served for this connection")
+            return
+        if self._inbound[reply_to] + msg.nbytes > self.peer_inbound_bytes:
+            self.refuse(reply_to, msg.id, f"node {self.self_id} is already serving "
+                                          f"{self._inbound[reply_to]:,} bytes of requests from this connection "
+                                          f"(limit {self.peer_inbound_bytes:,}); try again when they finish")
+            return
+        self._inbound[reply_to] += msg.nbytes
+        context = contextvars.copy_context()
+        context.run(remote_caller.set, msg.src)
+        task = asyncio.get_running_loop().create_task(self._serve(msg, reply_to, key), context=context)
         self._running[key] = task
 
-    def on_cancel(self, msg: Message, reply_to) -> None:
-        key = (reply_to if isinstance(reply_to, bytes) else str(reply_to).encode(), msg.id)
-        task = self._running.get(key)
+    def refuse(self, reply_to: bytes, msg_id: int, why: str, kind: str = "refused") -> None:
+        """Answer request ``msg_id`` with a RequestRefusedError now (it will not run)."""
+        err = {"node": self.self_id, "type": "RequestRefusedError", "message": why, "traceback": "", "kind": kind}
+        asyncio.get_running_loop().create_task(self._reply_quietly(reply_to, msg_id, {"ok": False, "error": err}))
+
+    async def _reply_quietly(self, reply_to: bytes, msg_id: int, body: dict) -> None:
+        try:
+            await self._reply(reply_to, msg_id, body)
+        except Exception as exc:        # the refusal itself cannot go out: nothing more to do
+            log.debug("could not send a refusal: %r", exc)
+
+    def on_cancel(self, msg: Message, reply_to: bytes) -> None:
+        task = self._running.get((reply_to, msg.id))
         if task is not None:
             task.cancel()
 
-    async def _serve(self, msg: Message, reply_to, key) -> None:
+    async def _serve(self, msg: Message, reply_to: bytes, key) -> None:
+        try:
+            await self._serve_handler(msg, reply_to, key)
+        finally:
+            self._inbound[reply_to] -= msg.nbytes
+            if self._inbound[reply_to] <= 0:
+                del self._inbound[reply_to]
+
+    async def _serve_handler(self, msg: Message, reply_to: bytes, key) -> None:
         op = msg.body["op"]
         try:
             handler = self.handlers.get(op)

@@ -110,7 +110,8 @@ class ParseTask(MRTask):
         setup = ParseSetup.from_dict(self.setup)
         start, end = cs.start, cs.start + cs.nrows
         known = dict(self.firsts).get(cs.cidx) if self.firsts else None
-        buf, offset, eof = _read_range(self.path, start, end, end)
+        path = self.local_files.check(self.path)          # only under the node's --data-dir (cluster.files)
+        buf, offset, eof = _read_range(path, start, end, end)
         lo, hi = start - offset, end - offset
         if known is not None:
             first = known - offset
@@ -130,7 +131,7 @@ class ParseTask(MRTask):
                                      f"{MAX_RECORD_BYTES >> 20} MiB further (the limit of a record): a quote "
                                      f"that never closes?")
                     return self._failed(cs, exc, offset)
-                buf, offset, eof = _read_range(self.path, start, end, offset + 2 * len(buf))
+                buf, offset, eof = _read_range(path, start, end, offset + 2 * len(buf))
             except ParseError as exc:
                 return self._failed(cs, exc, offset)
         values, domains = _encode_block(block, setup)
@@ -183,7 +184,7 @@ class CountLinesTask(MRTask):
 
     def map(self, cs):
         pos, end = cs.start, cs.start + cs.nrows
-        with open(self.path, "rb") as fh:
+        with open(self.local_files.check(self.path), "rb") as fh:       # only under the node's --data-dir
             while pos < end:
                 block = os.pread(fh.fileno(), min(1 << 24, end - pos), pos)
                 if not block:
@@ -286,6 +287,8 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
     ``chunk_size``: bytes per parse range and chunk (H2O's parse ``chunk_size``; default: about 4 ranges per
     core of the cloud). gzip files are parsed by the caller. Values that are not of their column's type
     become NA, are counted and reported (:class:`ParseWarning`, ``frame.parse_summary``).
+    Nodes read the file only under their ``--data-dir`` (by default their working directory); this process's
+    own embedded node reads what this process can.
 
     >>> fr = import_file("tests/data/h2o-smalldata/prostate.csv")       # doctest: +SKIP
     >>> fr.shape                                                          # doctest: +SKIP

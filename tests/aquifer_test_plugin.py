@@ -1,14 +1,14 @@
-"""Ops and atomics the test suite loads into node processes (AQUIFER_PLUGINS=aquifer_test_plugin)."""
+"""Ops and atomics the test suite loads into node processes (python -m cluster.node --plugin aquifer_test_plugin)."""
 import asyncio
 
 import numpy as np
 
 from cluster.dkv import Value, register_atomic
-from cluster.protocol import Number, register_op
+from cluster.protocol import ANY, Number, register_op
 
 import mr_tasks  # noqa: F401  (the test MRTask classes, registered on import)
 
-register_op("test.sleep", {"seconds": Number}, idempotent=True)
+register_op("test.sleep", {"seconds": Number, "?pad": ANY}, idempotent=True)    # pad: bytes to carry
 register_op("test.fail", {"message": str}, idempotent=True)
 register_op("test.big", {"nbytes": int}, idempotent=True)
 
@@ -22,7 +22,7 @@ register_atomic("test.counter", _counter)
 
 
 def register_node(node) -> None:
-    async def sleep(seconds):
+    async def sleep(seconds, pad=None):
         await asyncio.sleep(seconds)
         return seconds
 

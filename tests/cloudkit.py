@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,8 @@ class Launcher:
     """Starts node processes and kills whatever is left at the end of the test."""
     tmp: Path
     procs: list[NodeProc] = field(default_factory=list)
+    security_dir: Path | None = None       # run the nodes with CURVE (tools.admin keygen)
+    data_dirs: list[Path] | None = None    # --data-dir of the nodes (default: the data sets, temporary files)
 
     def flatfile(self, entries: list[str], name: str = "nodes.txt") -> Path:
         path = self.tmp / name
@@ -90,13 +93,12 @@ class Launcher:
               extra: list[str] = (), env: dict | None = None, netns: str | None = None) -> NodeProc:
         log_path = self.tmp / f"node-{ip}-{port}.log"
         cmd = [sys.executable, "-m", "cluster.node", "--port", str(port), "--ip", ip, "--name", name,
-               "--log-level", "INFO", *extra]
+               "--log-level", "INFO", "--plugin", "aquifer_test_plugin", *self.node_args(), *extra]
         if flatfile is not None:
             cmd += ["--flatfile", str(flatfile)]
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
-        full_env = {**os.environ, "AQUIFER_PLUGINS": "aquifer_test_plugin",
-                    "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
+        full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
         fh = open(log_path, "wb")
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=full_env, cwd=str(REPO), start_new_session=True)
@@ -104,6 +106,19 @@ class Launcher:
         node = NodeProc(port, ip, proc, log_path)
         self.procs.append(node)
         return node
+
+    def node_args(self) -> list[str]:
+        """Options every test node gets: what tests import may be read (the test data, Fashion-MNIST and temporary
+        files), and the security dir when the kit runs its cloud with CURVE."""
+        dirs = self.data_dirs if self.data_dirs is not None else [
+            d for d in (DATA, FMNIST, Path(tempfile.gettempdir())) if d.is_dir()]
+        args = [a for d in dirs for a in ("--data-dir", str(d))]
+        return args + (["--security-dir", str(self.security_dir)] if self.security_dir else [])
+
+    def connect(self, node: "NodeProc", **kw):
+        """A client of ``node`` with this kit's keys (``cluster.connect``)."""
+        import cluster
+        return cluster.connect(node.address, security_dir=self.security_dir and str(self.security_dir), **kw)
 
     def cloud(self, n: int, *, name: str = "testcloud", extra: list[str] = (), wait: bool = True,
               timeout: float = 20.0) -> list[NodeProc]:

@@ -6,8 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("AQUIFER_NO_PROGRESS", "1")
-os.environ["AQUIFER_PLUGINS"] = "aquifer_test_plugin"     # test ops in embedded nodes too
-
+import aquifer_test_plugin  # noqa: E402,F401  (test atomics and task classes in embedded nodes too)
 import cluster  # noqa: E402
 from cloudkit import Launcher, free_port_pair  # noqa: E402
 
@@ -35,3 +34,16 @@ def one():
 def cloud(one):
     """The cloud a module's tests run on: the embedded node, unless the module defines its own."""
     return one
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory):
+    """One security dir (tools.admin keygen) for every CURVE test of the session."""
+    from cluster.security import make_security_dir
+    return Path(make_security_dir(str(tmp_path_factory.mktemp("keys") / "security")))
+
+
+@pytest.fixture(scope="module", params=["plain", "curve"])
+def security(request):
+    """The 3-node smoke tests run twice: without security and with every node and client on CURVE."""
+    return request.getfixturevalue("keys_dir") if request.param == "curve" else None

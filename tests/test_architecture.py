@@ -137,7 +137,6 @@ def test_no_import_circles_outside_cluster():
     assert circles == []
 
 
-@pytest.mark.xfail(strict=True, reason="cluster service circles: removed by the security/services work")
 def test_no_import_circles_in_cluster():
     assert [c for c in _circles(GRAPH) if all(m.startswith("cluster") for m in c)] == []
 

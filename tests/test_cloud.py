@@ -12,17 +12,19 @@ from cluster.config import NodeConfig
 from cloudkit import admin, free_port_pair, wait_until
 
 
-def status_of(node) -> dict:
-    res = admin("--cluster", node.address, "--timeout", "5", "cloud", "--json")
+def status_of(node, security=None) -> dict:
+    keys = ["--security-dir", str(security)] if security else []
+    res = admin(*keys, "--cluster", node.address, "--timeout", "5", "cloud", "--json")
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
 
-def test_three_nodes_form_from_one_flatfile_and_admin_shows_them(launcher):
+def test_three_nodes_form_from_one_flatfile_and_admin_shows_them(launcher, security):
+    launcher.security_dir = security
     t0 = time.monotonic()
     nodes = launcher.cloud(3, timeout=10)
     assert time.monotonic() - t0 < 10
-    st = status_of(nodes[1])
+    st = status_of(nodes[1], security)
     assert st["name"] == "testcloud" and st["size"] == 3 and st["healthy"] and not st["locked"]
     assert {m["node"] for m in st["members"]} == {n.address for n in nodes}
     for m in st["members"]:
@@ -31,7 +33,7 @@ def test_three_nodes_form_from_one_flatfile_and_admin_shows_them(launcher):
         assert m["last_heartbeat_age_s"] < 3
     assert set(st) == {"name", "size", "locked", "healthy", "members"}
     # the human table names every member
-    res = admin("--cluster", nodes[0].address, "cloud")
+    res = admin(*(["--security-dir", str(security)] if security else []), "--cluster", nodes[0].address, "cloud")
     assert res.returncode == 0 and all(n.address in res.stdout for n in nodes) and "healthy" in res.stdout
 
 

@@ -79,7 +79,7 @@ def test_get_from_a_dead_home_raises_node_lost(cloud4):
     victim.kill()
     with pytest.raises(cluster.NodeLostError):
         for _ in range(200):            # within the detection window, never hangs
-            cloud.node.dkv.cache.clear()
+            cloud.node.dkv.drop_cache()
             dkv.get(key)
             import time
             time.sleep(0.1)

@@ -184,11 +184,11 @@ def test_sparse_autoencoder_pulls_mean_activation_to_its_target(cloud, signal):
 
 
 # ------------------------------------------------------------------------------------------- a real cloud
-def test_three_node_cloud_trains_and_explains_from_a_client(tmp_path):
-    kit = Launcher(tmp_path)
+def test_three_node_cloud_trains_and_explains_from_a_client(tmp_path, security):
+    kit = Launcher(tmp_path, security_dir=security)
     try:
         nodes = kit.cloud(3, extra=["--nthreads", "1"])          # 3 nodes share this 2-core machine
-        client = cluster.connect(nodes[1].address, timeout=10, progress=False)
+        client = kit.connect(nodes[1], timeout=10, progress=False)
         try:
             _three_node_checks(client)
         finally:

@@ -112,15 +112,16 @@ def test_asfactor_assign_back_and_split_frame(one):
         f.remove()
 
 
-def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp_path):
-    kit = Launcher(tmp_path)
+def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp_path, security):
+    kit = Launcher(tmp_path, security_dir=security)
+    sec = ["--security-dir", str(security)] if security else []
     try:
         nodes = kit.cloud(3)
         path = tmp_path / "big.csv"
         rng = np.random.default_rng(5)
         data = rng.integers(0, 1000, size=(30_000, 6)).astype(np.float64)
         pd.DataFrame(data).to_csv(path, index=False, header=False)
-        clients = [cluster.connect(n.address, timeout=10) for n in nodes]
+        clients = [kit.connect(n, timeout=10) for n in nodes]
         try:
             fr = frame.import_file(str(path), cloud=clients[1], destination_frame="big")
             assert set(fr.homes) == {n.address for n in nodes}
@@ -130,15 +131,15 @@ def test_three_node_frames_spread_read_back_everywhere_and_delete_everywhere(tmp
             for r in clients[0].dkv.keys(fr.vecs[0]):
                 per_node[r["home"]] = per_node.get(r["home"], 0) + 1
             assert set(per_node) == {n.address for n in nodes}
-            res = admin("--cluster", nodes[2].address, "frames", "--json")
+            res = admin(*sec, "--cluster", nodes[2].address, "frames", "--json")
             assert res.returncode == 0, res.stderr
             (row,) = json.loads(res.stdout)
             assert row["key"] == "big" and row["rows"] == 30_000 and row["cols"] == 6 and row["bytes"] > 0
-            res = admin("--cluster", nodes[0].address, "keys", "--json")
+            res = admin(*sec, "--cluster", nodes[0].address, "keys", "--json")
             keys = json.loads(res.stdout)
             assert {k["home"] for k in keys} == {n.address for n in nodes}
             assert all(set(k) == {"key", "type", "bytes", "home"} for k in keys)
-            res = admin("--cluster", nodes[0].address, "rm", "big")
+            res = admin(*sec, "--cluster", nodes[0].address, "rm", "big")
             assert res.returncode == 0, res.stderr
             assert clients[2].dkv.keys("") == []
         finally:

@@ -14,23 +14,38 @@ from frame import Frame
 from mr_tasks import CatCount, ColSum, Empty, FailOnNode, Histogram, MeanVar, SlowMap, XTimes2PlusY
 
 
-@pytest.fixture(scope="module")
-def three(tmp_path_factory):
-    kit = Launcher(tmp_path_factory.mktemp("three"))
+def _three(tmp_path_factory, security_dir):
+    kit = Launcher(tmp_path_factory.mktemp("three"), security_dir=security_dir)
     try:
         nodes = kit.cloud(3)
-        client = cluster.connect(nodes[0].address, timeout=10)
+        client = kit.connect(nodes[0], timeout=10)
         yield client, nodes
         client.shutdown()
     finally:
         kit.cleanup()
 
 
-@pytest.fixture(params=["one", "three"])
+@pytest.fixture(scope="module")
+def three_plain(tmp_path_factory):
+    yield from _three(tmp_path_factory, None)
+
+
+@pytest.fixture(scope="module")
+def three_curve(tmp_path_factory, keys_dir):
+    yield from _three(tmp_path_factory, keys_dir)
+
+
+@pytest.fixture(scope="module", params=["plain", "curve"])
+def three(request):
+    """A 3-node cloud of processes and a client, without security and with CURVE."""
+    return request.getfixturevalue(f"three_{request.param}")
+
+
+@pytest.fixture(params=["one", "three_plain", "three_curve"])
 def cloud(request):
     if request.param == "one":
         return request.getfixturevalue("one")
-    return request.getfixturevalue("three")[0]
+    return request.getfixturevalue(request.param)[0]
 
 
 def data_with_nas(rows=50_000, seed=0):

@@ -1,18 +1,22 @@
-"""Administration CLI for a running aquifer cloud.
+"""Administration CLI for a running aquifer cloud, and its keys.
 
     python -m tools.admin --cluster 127.0.0.1:54321 cloud [--json]
     python -m tools.admin keys [--prefix P] [--json] | frames [--json] | rm KEY
     python -m tools.admin jobs [--json] | cancel JOB_KEY
+    python -m tools.admin keygen DIR [--name NAME]          # a security dir, or another identity in one
+    python -m tools.admin --security-dir DIR token          # the REST API's bearer token
 
-Every command attaches as a client to the node at ``--cluster`` (its REST port; the cluster port is
-port + 1), prints a table (or exactly one JSON document with ``--json``) and exits 0; when the cloud cannot
-be reached within ``--timeout`` it prints a one-line reason to stderr and exits 1.
+Every cloud command attaches as a client to the node at ``--cluster`` (its REST port; the cluster port is
+port + 1; with ``--security-dir DIR`` over CURVE), prints a table (or exactly one JSON document with
+``--json``) and exits 0; when the cloud cannot be reached within ``--timeout`` it prints a one-line reason to
+stderr and exits 1. ``keygen`` and ``token`` work on the files alone.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -152,6 +156,46 @@ def cmd_cancel(cloud, args):
 cmd_cancel.add_arguments = lambda sp: sp.add_argument("job", help="the job key (as `jobs` shows it)")
 
 
+def cmd_keygen(args):
+    """Make a security dir (the cloud's key pair, authorized, and a REST token), or add identity ``--name``."""
+    from cluster import security
+    if args.name:
+        path = security.add_identity(args.dir, args.name)
+        return {"dir": os.path.abspath(args.dir), "identity": args.name, "secret": path}, (
+            f"added identity {args.name!r}: its key pair is {path} (mode 600), its public key is authorized.\n"
+            f"Give its holder {os.path.join(os.path.abspath(args.dir), 'cloud.key')} and that file, in a dir "
+            f"laid out the same way (private/{args.name}.key_secret); revoke it by deleting "
+            f"authorized/{args.name}.key.")
+    path = security.make_security_dir(args.dir)
+    return {"dir": path, "identity": security.CLOUD_IDENTITY}, (
+        f"made security dir {path}: key pair 'cloud' (private/cloud.key_secret, mode 600, already authorized), "
+        f"cloud.key, token.\nStart every node with --security-dir {path}; connect with "
+        f"cluster.connect(..., security_dir={path!r}) or python -m tools.admin --security-dir {path} ...")
+
+
+def _keygen_arguments(sp):
+    sp.add_argument("dir", help="the security dir to make (or to add an identity to, with --name)")
+    sp.add_argument("--name", help="add a key pair NAME (one per user or machine) to an existing security dir")
+
+
+cmd_keygen.add_arguments = _keygen_arguments
+
+
+def cmd_token(args):
+    """Print the REST API's bearer token of the security dir."""
+    from cluster import security
+    if not args.security_dir:
+        raise ValueError("token needs --security-dir DIR (before the command)")
+    token = security.read_token(args.security_dir)
+    return {"token": token}, token
+
+
+# commands that work on local files, without a cloud
+LOCAL_COMMANDS: dict[str, tuple[Callable, str]] = {
+    "keygen": (cmd_keygen, "make a security dir (CURVE keys, REST token), or add an identity with --name"),
+    "token": (cmd_token, "print the REST API bearer token of --security-dir"),
+}
+
 COMMANDS: dict[str, tuple[Callable, str]] = {
     "cloud": (cmd_cloud, "members, their state and resources"),
     "keys": (cmd_keys, "keys in the DKV: key, type, bytes, home node"),
@@ -168,11 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster", default="127.0.0.1:54321", metavar="HOST:PORT",
                    help="any node of the cloud, by its REST port (default 127.0.0.1:54321)")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cloud (default 10)")
+    p.add_argument("--security-dir", metavar="DIR", help="the cloud's security dir (its nodes run with "
+                                                         "--security-dir): talk CURVE with its keys")
+    p.add_argument("--identity", metavar="NAME", help="which key pair of DIR/private to use (default: cloud, "
+                                                      "or the only one)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
+    for name, (fn, help_text) in {**COMMANDS, **LOCAL_COMMANDS}.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.add_argument("--json", action="store_true", help="print exactly one JSON document")
-        extra = getattr(COMMANDS[name][0], "add_arguments", None)
+        extra = getattr(fn, "add_arguments", None)
         if extra:
             extra(sp)
     return p
@@ -181,9 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    if args.command in LOCAL_COMMANDS:
+        try:
+            data, text = LOCAL_COMMANDS[args.command][0](args)
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(json.dumps(data) if args.json else text)
+        return 0
     import cluster
     try:
-        cloud = cluster.connect(args.cluster, timeout=args.timeout, progress=False)
+        cloud = cluster.connect(args.cluster, timeout=args.timeout, progress=False, security_dir=args.security_dir,
+                                identity=args.identity)
     except (cluster.CloudUnreachableError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_UNREACHABLE

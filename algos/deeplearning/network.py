@@ -198,6 +198,49 @@ class NetState:
         return NetState(spec, **mean)
 
 
+# a training run holds about this many copies of a network's state at once: on the driver the model, the best
+# model, the block-momentum carry and the nodes' summed result; on a node the model shipped to it, its threads'
+# replicas (at least one) and its summed result
+DRIVER_COPIES, NODE_COPIES = 4, 3
+
+
+def state_bytes(spec: NetSpec) -> int:
+    """Bytes of one :class:`NetState` of ``spec`` (4 float32 arrays per weight, 5 float64 per neuron), from the
+    shape alone (nothing is allocated).
+
+    >>> state_bytes(NetSpec((784, 200, 200, 10)))
+    3197200
+    """
+    w_off, b_off = spec.offsets()
+    return 16 * int(w_off[-1]) + 40 * int(b_off[-1])
+
+
+def check_network_fits(spec: NetSpec, *, driver_free: int, node_free: int, message_limit: int | None) -> None:
+    """Refuse, before anything of it is allocated, a network whose training cannot fit: its state over the
+    message limit (when models travel between processes), or its copies over the memory free on the driver or on
+    the tightest node. ValueError naming the sizes.
+
+    >>> check_network_fits(NetSpec((784, 100000, 100000, 10)), driver_free=16 << 30, node_free=16 << 30,
+    ...                    message_limit=None)
+    Traceback (most recent call last):
+    ...
+    ValueError: hidden layers (100000, 100000) on 784 inputs make 10,079,400,000 weights: training needs about 645.1 GB on the driver (4 copies of a 161.3 GB model state), but 17.2 GB are free there; use fewer or smaller hidden layers
+    """
+    need = state_bytes(spec)
+    weights = int(spec.offsets()[0][-1])
+    what = f"hidden layers {spec.units[1:-1]} on {spec.units[0]} inputs make {weights:,} weights"
+    gb = lambda n: f"{n / 1e9:.1f} GB"  # noqa: E731
+    if message_limit is not None and need > message_limit:
+        raise ValueError(f"{what}: a model state of {gb(need)} cannot travel between the cloud's processes (message "
+                         f"limit {message_limit / 2**20:.0f} MiB, NodeConfig.max_message_bytes); use fewer or smaller "
+                         f"hidden layers")
+    for where, copies, free in (("the driver", DRIVER_COPIES, driver_free), ("a node", NODE_COPIES, node_free)):
+        if need * copies > free:
+            raise ValueError(f"{what}: training needs about {gb(need * copies)} on {where} ({copies} copies of a "
+                             f"{gb(need)} model state), but {gb(free)} are free there; use fewer or smaller hidden "
+                             f"layers")
+
+
 def init_state(spec: NetSpec, initial_weight_distribution: str | None = None,
                initial_weight_scale: float | None = None, seed: int = 0) -> NetState:
     """H2O's initialisation (``randomizeWeights`` / ``initializeMembers``).

@@ -18,6 +18,7 @@ import numpy as np
 
 from cluster import Job
 from cluster.dkv import Value
+from cluster.machine import free_memory_bytes
 from frame import Frame
 from scoring import distributions
 from scoring.metrics import MORE_IS_BETTER
@@ -31,7 +32,7 @@ from . import parameters
 from .hyper import kernel_arrays
 from .metadata import ALGO, MODEL_FORMAT, MODEL_PREFIX, DeepLearningMetadata
 from .model import DeepLearningModel
-from .network import STATE_ARRAYS, NetSpec, NetState, init_state
+from .network import STATE_ARRAYS, NetSpec, NetState, check_network_fits, init_state
 from .predict import Scoring, link_inverse
 from .tasks import (ClassCountTask, CountRowsTask, DLScoreTask, DLTrainTask, DropCacheTask, ResponseSampleTask,
                     weighted_column_infos)
@@ -163,6 +164,7 @@ class Trainer:
         output = "autoencoder" if self.autoencoder else ("linear" if self.kind == "regression" else "softmax")
         spec = NetSpec((info.n_inputs, *[int(h) for h in p["hidden"]], n_out), p["activation"], output)
         self.spec = spec
+        self._check_fits(spec)
         ck = self.checkpoint
         state = ck.state.copy() if ck is not None else init_state(
             spec, p["initial_weight_distribution"], float(p["initial_weight_scale"]), seed=int(p["seed"]))
@@ -277,6 +279,13 @@ class Trainer:
                            priors, stop_reason, start)
 
     # ---------------------------------------------------------------- pieces of the loop
+    def _check_fits(self, spec: NetSpec) -> None:
+        """A network too large for the cloud's memory or messages is refused before anything is allocated."""
+        alive = [m for m in self.cloud.status()["members"] if m["state"] != "dead"]
+        one_process = not self.cloud.is_client and len(alive) == 1
+        check_network_fits(spec, driver_free=free_memory_bytes(), node_free=min(m["free_mem_bytes"] for m in alive),
+                           message_limit=None if one_process else self.cloud.config.max_message_bytes)
+
     def _count_rows(self, resp: dict, cols: list[str]) -> int:
         skip = self.p["missing_values_handling"] == "Skip"
         if self.autoencoder and resp["w"] < 0 and not skip:

@@ -1,6 +1,6 @@
 """Benchmark of the cloud runtime on this machine, all on loopback: formation, failure detection, RPC.
 
-Four measurements, each on real ``python -m cluster.node`` processes started from one flatfile:
+The measurements, each on real ``python -m cluster.node`` processes started from one flatfile:
 
 1. formation: launch K node processes, time until the last one logs ``cloud formed: ... size=K``
    (taken from the nodes' own log timestamps), median over ``--rounds``;
@@ -9,7 +9,11 @@ Four measurements, each on real ``python -m cluster.node`` processes started fro
    and ``dead`` (polled every few milliseconds);
 3. RPC: ``echo`` of a small payload from an embedded node to a node process, sequential latency
    p50/p99 (from the caller's thread and on the event loop), and throughput with many calls in flight;
-4. a 10 MiB numpy array echoed the same way: round-trip time and MiB/s.
+4. a 10 MiB numpy array echoed the same way: round-trip time and MiB/s;
+5. with ``--security``: CURVE against plain TCP, interleaved so that the machine's load weighs on both
+   alike: two one-node clouds, one with ``--security-dir`` (keys made by ``cluster.security.make_security_dir``),
+   one client each (``cluster.connect``); sequential echoes in alternating blocks of 50, throughput rounds
+   and 10 MiB array echoes alternating call by call.
 
 Every process started is killed (process group, SIGKILL) on the way out, whatever happens, and every
 wait has a deadline.
@@ -18,6 +22,7 @@ Example::
 
     python -m tools.bench.cloud                        # everything, human-readable
     python -m tools.bench.cloud --sizes 2,4 --rounds 1 --parts formation --json
+    python -m tools.bench.cloud --parts rpc --security --calls 500   # CURVE against plain, interleaved
 """
 from __future__ import annotations
 
@@ -111,12 +116,15 @@ def percentiles_us(seconds: list[float]) -> dict[str, float]:
     return {"p50_us": round(float(p50), 1), "p99_us": round(float(p99), 1), "n": len(seconds)}
 
 
-def start_cloud(launcher: Launcher, n: int, name: str, cloud_size: int) -> tuple[list[NodeProc], Path, float]:
-    """Start ``n`` node processes from one flatfile; returns them, the flatfile and the launch wall time."""
+def start_cloud(launcher: Launcher, n: int, name: str, cloud_size: int,
+                security_dir: Path | None = None) -> tuple[list[NodeProc], Path, float]:
+    """Start ``n`` node processes from one flatfile (on CURVE with ``security_dir``); returns them, the flatfile
+    and the launch wall time."""
     ports = [free_port_pair() for _ in range(n)]
     flatfile = launcher.flatfile([f"127.0.0.1:{p}" for p in ports], f"flat-{name}.txt")
+    keys = ["--security-dir", str(security_dir)] if security_dir else []
     t_launch = time.time()
-    nodes = [launcher.start(p, flatfile, name=name, extra=["--cloud-size", str(cloud_size)]) for p in ports]
+    nodes = [launcher.start(p, flatfile, name=name, extra=["--cloud-size", str(cloud_size), *keys]) for p in ports]
     return nodes, flatfile, t_launch
 
 
@@ -357,8 +365,76 @@ def render(report: dict) -> str:
                   f"   round trip: median {rt['median'] * 1000:.1f} ms [{rt['min'] * 1000:.1f}-"
                   f"{rt['max'] * 1000:.1f}]; {a['mib_per_s_one_way']:.0f} MiB/s of payload "
                   f"({a['mib_per_s_both_ways']:.0f} MiB/s counting both directions)"]
+    if "security" in report:
+        sec = report["security"]
+        lines += ["", f"5. CURVE (--security-dir) against plain TCP, interleaved: client -> one-node cloud "
+                      f"({sec['calls']} sequential echoes, {sec['rounds']} throughput rounds, {sec['array_calls']} "
+                      f"array echoes each)"]
+        lines += _render_security(sec)
     lines += ["", f"load avg at end: {' '.join(map(str, report['loadavg_end']))}"]
     return "\n".join(lines)
+
+
+def _render_security(sec: dict) -> list[str]:
+    plain, curve = sec["plain"], sec["curve"]
+    rows = [("echo p50 on the loop (us)", plain["echo_p50_us"], curve["echo_p50_us"]),
+            ("echo p99 on the loop (us)", plain["echo_p99_us"], curve["echo_p99_us"]),
+            (f"echo calls/s, {sec['in_flight']} in flight", plain["calls_per_s"], curve["calls_per_s"]),
+            (f"{sec['array_mib']:g} MiB array echo, median (ms)", plain["array_ms"], curve["array_ms"]),
+            (f"{sec['array_mib']:g} MiB array echo, best (ms)", plain["array_best_ms"], curve["array_best_ms"])]
+    out = [f"   {'':34} {'plain':>10} {'CURVE':>10} {'change':>8}"]
+    for label, a, b in rows:
+        out.append(f"   {label:34} {a:10.1f} {b:10.1f} {100 * (b - a) / a:+7.1f}%")
+    return out
+
+
+def bench_security(args: argparse.Namespace, tmp: Path) -> dict:
+    """CURVE against plain TCP, interleaved: two one-node clouds (one with a security dir), a client of each."""
+    from cluster.security import make_security_dir
+    keys = Path(make_security_dir(str(tmp / "keys")))
+    launcher = Launcher(tmp)
+    clients: dict = {}
+    try:
+        for kind, sec_dir in (("plain", None), ("curve", keys)):
+            (proc,), _, _ = start_cloud(launcher, 1, f"bench-{os.getpid()}-{kind}", 1, sec_dir)
+            wait_for(lambda: "cloud formed" in proc.log(), args.form_timeout, f"the {kind} node", interval=0.05)
+            clients[kind] = cluster.connect(proc.address, security_dir=str(sec_dir) if sec_dir else None,
+                                            timeout=10, progress=False)
+        lat: dict = {k: [] for k in clients}
+        for cl in clients.values():                                         # warm-up
+            cl.run(echo_sequential(cl.node, cl.gateway, SMALL_PAYLOAD, 100), timeout=60)
+        for _ in range(max(1, args.calls // 50)):
+            for kind, cl in clients.items():
+                lat[kind] += cl.run(echo_sequential(cl.node, cl.gateway, SMALL_PAYLOAD, 50), timeout=60)
+        total = max(args.calls, 10 * args.in_flight)
+        tput: dict = {k: [] for k in clients}
+        for _ in range(args.rounds):
+            for kind, cl in clients.items():
+                elapsed, _ = cl.run(echo_concurrent(cl.node, cl.gateway, SMALL_PAYLOAD, total, args.in_flight),
+                                    timeout=30 + total * 0.05)
+                tput[kind].append(total / elapsed)
+        arr = np.random.default_rng(0).random(int(args.array_mib * (1 << 20)) // 8)
+        rtt: dict = {k: [] for k in clients}
+        for kind, cl in clients.items():                                    # warm-up, and check it is intact
+            if not np.array_equal(cl.call("echo", {"x": arr}, timeout=60), arr):
+                raise RuntimeError(f"the {kind} echo altered the array")
+        for _ in range(args.array_calls):
+            for kind, cl in clients.items():
+                t = time.perf_counter()
+                cl.call("echo", {"x": arr}, timeout=60)
+                rtt[kind].append(time.perf_counter() - t)
+        out = {"calls": len(lat["plain"]), "rounds": args.rounds, "in_flight": args.in_flight,
+               "array_calls": args.array_calls, "array_mib": args.array_mib}
+        for kind in clients:
+            pct = percentiles_us(lat[kind])
+            out[kind] = {"echo_p50_us": pct["p50_us"], "echo_p99_us": pct["p99_us"],
+                         "calls_per_s": statistics.median(tput[kind]),
+                         "array_ms": statistics.median(rtt[kind]) * 1000, "array_best_ms": min(rtt[kind]) * 1000}
+        return out
+    finally:
+        for cl in clients.values():
+            cl.shutdown()
+        stop_all(launcher)
 
 
 # ------------------------------------------------------------------------------------------ command line
@@ -396,6 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="status poll interval while waiting for the dead verdict (default 5 ms)")
     ap.add_argument("--form-timeout", type=float, default=120.0,
                     help="deadline for one cloud to form, seconds (default 120)")
+    ap.add_argument("--security", action="store_true",
+                    help="also compare CURVE with plain TCP (echo latency, throughput, array echo), interleaved")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     return ap
 
@@ -440,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             report["detection"] = bench_detection(args.rounds, args.form_timeout, args.poll_ms / 1000, tmp)
         if parts & {"rpc", "array"}:
             report.update(bench_rpc_and_array(parts, args, tmp))
+        if args.security:
+            report["security"] = bench_security(args, tmp)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0

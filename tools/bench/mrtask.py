@@ -5,7 +5,8 @@ For each cloud size in ``--nodes``:
 * **1**: an embedded node in this process (``cluster.init``); tasks are called from this process.
 * **3**: three ``python -m cluster.node`` processes on loopback, driven from a *client* in this process
   (``cluster.connect`` to the first node, which is the root of every task). The node processes import
-  this module as a plugin (``AQUIFER_PLUGINS=tools.bench.mrtask``) so that they know its task classes.
+  this module as a plugin (``--plugin tools.bench.mrtask``) so that they know its task classes, and may read
+  the CSV's directory (``--data-dir``).
 
 Two measurements on each:
 
@@ -106,24 +107,25 @@ def task_classes() -> tuple[type[EmptyTask], type[ColumnSum], type[MatrixColumnS
 
 
 # ------------------------------------------------------------------------------------------ clouds
-def start_node_processes(launcher, n: int, timeout: float) -> list:
-    """Start ``n`` node processes that load this module as a plugin; wait (``timeout``) for the cloud.
+def start_node_processes(launcher, n: int, timeout: float, data_dir: Path) -> list:
+    """Start ``n`` node processes that load this module as a plugin and may read ``data_dir``; wait
+    (``timeout``) for the cloud.
 
-    They are started here rather than by ``Launcher.start``, whose ``env`` cannot replace the
-    ``AQUIFER_PLUGINS`` it sets (``dict(os.environ, AQUIFER_PLUGINS=..., **env)`` raises TypeError on a
-    repeated key); they join ``launcher.procs`` so that ``launcher.cleanup()`` kills them.
+    They are started here rather than by ``Launcher.start``, which adds the test suite's plugin and path;
+    they join ``launcher.procs`` so that ``launcher.cleanup()`` kills them.
     """
     from tests.cloudkit import REPO, NodeProc, free_port_pair
     ports = [free_port_pair() for _ in range(n)]
     name = f"mrbench{ports[0]}"
     flatfile = launcher.flatfile([f"127.0.0.1:{p}" for p in ports], f"flat-{name}.txt")
     # only this plugin (the frame layer is a default plugin of every node), and no tests/ on the path
-    env = dict(os.environ, AQUIFER_PLUGINS=PLUGIN, PYTHONPATH=str(REPO), AQUIFER_NO_PROGRESS="1")
+    env = dict(os.environ, PYTHONPATH=str(REPO), AQUIFER_NO_PROGRESS="1")
     nodes = []
     for port in ports:
         log_path = launcher.tmp / f"node-{port}.log"
         cmd = [sys.executable, "-m", "cluster.node", "--port", str(port), "--ip", "127.0.0.1", "--name", name,
-               "--log-level", "INFO", "--flatfile", str(flatfile), "--cloud-size", str(n)]
+               "--log-level", "INFO", "--flatfile", str(flatfile), "--cloud-size", str(n), "--plugin", PLUGIN,
+               "--data-dir", str(data_dir)]
         with open(log_path, "wb") as fh:
             proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                     cwd=str(REPO), start_new_session=True)
@@ -335,7 +337,7 @@ def run(node_counts: list[int], calls: int, csv: Path, repeat: int, timeout: flo
         with tempfile.TemporaryDirectory(prefix="mrbench-") as tmp:
             launcher = Launcher(Path(tmp))
             try:
-                nodes = start_node_processes(launcher, n, timeout)
+                nodes = start_node_processes(launcher, n, timeout, csv.resolve().parent)
                 client = cluster.connect(nodes[0].address, timeout=10, progress=False)
                 try:
                     results.append(bench_one(client, n, calls, csv, repeat,
