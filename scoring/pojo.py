@@ -122,7 +122,7 @@ class _Source:
     """Collects the nested classes that hold the constant arrays: each holds at most ``_CHUNK_ELEMENTS`` values,
     so no class meets the JVM's limits (64 KiB of bytecode per initialiser, 65,535 constants per class)."""
 
-    _CONCAT = {"String": "concatStrings", "String[]": "concatDomains", "int": "concatInts", "double": "concatDoubles"}
+    _CONCAT = {"String": "concatStrings", "String[]": "concatDomains", "int": "concatInts"}
 
     def __init__(self):
         self.helpers: list[str] = []
@@ -189,7 +189,7 @@ def pojo_source(model: PortableModel, *, inline_limit: int = INLINE_LIMIT, name:
         "CAT_SIZES": src.array("int", [str(len(model.column(c).domain) + 1) for c in model.cat_names]),
         "UNITS": src.array("int", [str(u) for u in model.units]),
         "CHANNELS": src.array("int", [str(model.network.channels(l)) for l in range(len(model.units) - 1)]),
-        "DROPOUT": src.array("double", [repr(r) for r in model.network.hidden_dropout_ratios]),
+        "DROPOUT": f"new double[]{{{', '.join(repr(r) for r in model.network.hidden_dropout_ratios)}}}",   # one per layer
         "ACT": str(_ACT_CODE[base_act]),
         "OUTPUT_KIND": {"softmax": "0", "linear": "1", "autoencoder": "2"}[model.network.output],
         "N_INPUTS": str(model.n_inputs),
@@ -540,13 +540,6 @@ public class ${CLASS} {
     for (int[] p : parts) n += p.length;
     int[] out = new int[n];
     for (int[] p : parts) { System.arraycopy(p, 0, out, k, p.length); k += p.length; }
-    return out;
-  }
-  static double[] concatDoubles(double[]... parts) {
-    int n = 0, k = 0;
-    for (double[] p : parts) n += p.length;
-    double[] out = new double[n];
-    for (double[] p : parts) { System.arraycopy(p, 0, out, k, p.length); k += p.length; }
     return out;
   }
   // @@HELPERS@@
