@@ -23,7 +23,7 @@ import threading
 from typing import Any, Coroutine
 
 from . import session
-from .config import DEFAULT_PORT, MAX_PORT, NodeConfig
+from .config import DEFAULT_PORT, MAX_PORT, WEB_PLUGIN, NodeConfig
 from .errors import CloudUnreachableError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .progress import ProgressBar
@@ -163,7 +163,7 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
          cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float | None = None,
          heartbeat_interval: float | None = None, dead_after: float | None = None,
          security_dir: str | None = None, identity: str | None = None, data_dirs=(),
-         max_mem_size: int | None = None, plugins=()) -> Cloud:
+         max_mem_size: int | None = None, plugins=(), web: bool = True, verbose: bool = True) -> Cloud:
     """Start a node inside this process and return its :class:`Cloud` handle.
 
     With no flatfile this is a one-node cloud on loopback. ``port`` is the REST port (cluster port + 1);
@@ -172,8 +172,10 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
     ``progress=False`` (or the environment variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars.
     ``security_dir``/``identity``, ``data_dirs``, ``max_mem_size`` and ``plugins`` are the node's
     ``--security-dir``/``--identity``, ``--data-dir``, ``--max-mem-size`` and ``--plugin`` (this process's own
-    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here). Calling
-    ``init`` again while a cloud is up returns the same handle.
+    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here). The node
+    serves the REST API and web UI on ``port`` (``http://ip:port/``), as ``h2o.init`` does, unless
+    ``web=False``; ``verbose`` prints where (the URL) once the cloud is up. Calling ``init`` again while a
+    cloud is up returns the same handle.
 
     >>> cloud = init(port=None)                    # doctest: +SKIP
     >>> cloud.status()["members"][0]["state"]      # doctest: +SKIP
@@ -195,7 +197,8 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
         cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size,
                          security_dir=security_dir, identity=identity,
                          data_dirs=tuple(os.path.abspath(d) for d in data_dirs))
-        cfg.plugins = (*cfg.plugins, *plugins)
+        base = cfg.plugins if web else tuple(p for p in cfg.plugins if p != WEB_PLUGIN)
+        cfg.plugins = (*base, *plugins)
         if heartbeat_interval is not None:
             cfg.heartbeat_interval = heartbeat_interval
         if dead_after is not None:
@@ -213,6 +216,11 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
             cloud.shutdown()
             raise
         session.adopt(cloud)
+        if verbose:
+            print(f"aquifer node {node.id} up: cloud {cfg.name!r}, {len(node.members)} member(s), "
+                  f"{cfg.compute_threads} compute threads")
+            for what, url in node.endpoints.items():
+                print(f"  {what}: {url}")
         return cloud
 
 

@@ -42,6 +42,7 @@ from .transport import Transport
 log = logging.getLogger("aquifer.node")
 
 EXIT_REFUSED = 3
+SHUTDOWN_DELAY = 0.2     # seconds between answering a shutdown request and stopping
 
 # the node's services (as dask's server extensions): each is built with the node, registers its ops and owns its
 # state; others reach it as node.services[name] (or the dkv/mr/jobs shortcuts) and through its public methods
@@ -52,9 +53,11 @@ def load_plugins(names) -> list:
     """Import the plugin modules that give this node its ops, task classes and atomic functions.
 
     The runtime knows the higher layers only by these module names (``NodeConfig.plugins``: ``frame.plugin``,
-    ``algos.plugin``, plus ``--plugin MODULE``), so a message can only ever reach code one of them registered.
-    A module's ``register_node(node)``, if it has one, is called with each node (to register op handlers or
-    services). A default plugin that is not installed is skipped.
+    ``algos.plugin``, ``web.plugin``, plus ``--plugin MODULE``), so a message can only ever reach code one of
+    them registered. A module's ``register_node(node)``, if it has one, is called with each node (to register
+    op handlers or services); ``async start_node(node)`` / ``async stop_node(node)`` are awaited on the node's
+    loop once its sockets are bound, and first thing when it stops (members only, a client binds nothing): how
+    a plugin runs a server of its own. A default plugin that is not installed is skipped.
     """
     modules = []
     for name in names:
@@ -72,7 +75,8 @@ class Node:
 
     Layers above use: ``id``, ``members``, ``await call(node, op, args)``, ``register(op, handler)``,
     ``await run_compute(fn, *args)``, ``await lock(reason)``, ``on_lost(callback)``, ``services`` (``dkv``,
-    ``mr``, ``jobs``), ``add_service(name, service)``, ``key_count`` hook.
+    ``mr``, ``jobs``), ``add_service(name, service)``, ``key_count`` hook, ``endpoints`` (what a plugin serves,
+    by name: its URL).
     """
 
     def __init__(self, config: NodeConfig, *, gateway: str | None = None,
@@ -97,6 +101,7 @@ class Node:
         self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute",
                                        initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
+        self.endpoints: dict[str, str] = {}     # what plugins serve besides the cluster port ("web": its URL)
         self.key_count: Callable[[], int] = lambda: 0
         self.refused_reason: str | None = None
         self.formed_event = asyncio.Event()
@@ -109,7 +114,8 @@ class Node:
         self.services: dict[str, Any] = {}
         for name, factory in (DEFAULT_SERVICES if services is None else services).items():
             self.add_service(name, factory(self))
-        for module in load_plugins(config.plugins):
+        self.plugins = load_plugins(config.plugins)
+        for module in self.plugins:
             register = getattr(module, "register_node", None)
             if register is not None:
                 register(self)
@@ -149,6 +155,10 @@ class Node:
         self.transport.bind()
         self._apply(self.membership.initial_actions())
         self._tasks.append(loop.create_task(self._heartbeat_loop()))
+        for module in self.plugins:
+            hook = getattr(module, "start_node", None)
+            if hook is not None:
+                await hook(self)
         log.info("node %s started (cloud %r, cluster port %d, pid %d, %s)", self.id, self.config.name,
                  self.config.cluster_port, os.getpid(),
                  f"CURVE security from {self.keys.directory}" if self.keys else "no security")
@@ -162,6 +172,14 @@ class Node:
 
     async def _stop(self) -> None:
         self.stopped.set()
+        if not self.config.client:
+            for module in self.plugins:
+                hook = getattr(module, "stop_node", None)
+                if hook is not None:
+                    try:
+                        await hook(self)
+                    except Exception:           # a plugin's failure must not keep the node from stopping
+                        log.exception("plugin %s failed to stop", module.__name__)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -286,10 +304,27 @@ class Node:
                     "membership_conflicts": self.membership.conflicts, "dkv": self.dkv.memory(),
                     "security": self.keys is not None}
 
+        async def node_shutdown():
+            # stop after this reply has left (a stop closes the sockets the reply goes out on)
+            asyncio.get_running_loop().call_later(SHUTDOWN_DELAY, lambda: asyncio.ensure_future(self.stop()))
+            return self.id
+
+        async def cloud_shutdown():
+            """Stop every live member, this one last (H2O's /3/Shutdown)."""
+            others = [m for m in self.members if m != self.id and not self.is_dead(m)]
+            answers = await asyncio.gather(*(self.call(m, "node.shutdown", timeout=5.0) for m in others),
+                                           return_exceptions=True)
+            log.info("cloud shutdown requested: stopping %d member(s)", len(others) + 1)
+            await node_shutdown()
+            return {"stopping": [self.id, *(m for m, a in zip(others, answers) if a == m)],
+                    "unreachable": [m for m, a in zip(others, answers) if a != m]}
+
         self.register("echo", echo)
         self.register("cloud.status", cloud_status)
         self.register("cloud.lock", cloud_lock)
         self.register("node.stats", node_stats)
+        self.register("node.shutdown", node_shutdown)
+        self.register("cloud.shutdown", cloud_shutdown)
 
     # ------------------------------------------------------------------ messages in
     def _drop(self, kind: str, text: str) -> None:

@@ -4,7 +4,8 @@
 and mini-batch SGD, classification, regression, an autoencoder, ADADELTA and manual momentum) and the predictions of a
 model file saved by the code of commit c253da8 (``tests/data/dl_model_format1.aqm``). The runs were recorded by the
 code of c253da8, then again after issue 13's intended changes of results (rows shuffled in reproducible mode, one
-dropout mask for every hidden layer, Huber trained with delta 1); the model file and its entries are c253da8's.
+dropout mask for every hidden layer, Huber trained with delta 1); the model file is c253da8's, its predictions as
+scored in float64 since issue 17.
 Moving code between modules must not change a bit of them: the kernels run the same arithmetic in the same order.
 
 The Numba kernels are compiled for the machine (``fastmath`` lets LLVM vectorise reductions for the CPU at hand), so
