@@ -27,7 +27,7 @@ from typing import Any, Callable
 from . import membership as ms
 from . import protocol
 from .blas import single_threaded_blas
-from .config import PACKAGE_VERSION, NodeConfig, parse_size
+from .config import PACKAGE_VERSION, WEB_PLUGIN, NodeConfig, parse_size
 from .dkv import DKV
 from .errors import AquiferError, NodeLostError, ProtocolError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
@@ -533,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default: cloud)")
     p.add_argument("--require-security", action="store_true",
                    help="refuse to start without --security-dir")
+    p.add_argument("--no-web", action="store_true",
+                   help="do not serve the REST API and web UI on --port (as cluster.init(web=False))")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -546,7 +548,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
                      heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after,
                      data_dirs=tuple(os.path.abspath(d) for d in args.data_dir), security_dir=args.security_dir,
                      identity=args.identity, require_security=args.require_security)
-    cfg.plugins = (*cfg.plugins, *args.plugin)
+    base = tuple(p for p in cfg.plugins if p != WEB_PLUGIN) if args.no_web else cfg.plugins
+    cfg.plugins = (*base, *args.plugin)
     if args.nthreads:
         cfg.compute_threads = args.nthreads
     if args.max_mem_size:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import algos
-from cloudkit import admin, wait_until
+from cloudkit import Launcher, admin, wait_until
 from webkit import assert_healthy, http, signal_csv, wait_job, web_cloud
 
 pytestmark = pytest.mark.slow
@@ -173,9 +173,10 @@ def test_model_details(web, model):
     cm = m["confusion_matrix"]
     assert cm["actual"] == ["no", "yes", "Total"] and cm["predicted"][:2] == ["no", "yes"]
     assert sum(cm["rows"][2][:2]) == len(info["df"])
-    assert m["pojo"] is False
+    assert m["pojo"] is True                                   # Flow's PREVIEW POJO: the generated class's text
     status, body, _ = http(base_b, f"/3/Models/{model}/pojo")
-    assert status == 404 and body["error"] == "not available"
+    assert status == 200 and f"class {model}" in body["java"] and "double[] score0(double[] row, double[] preds)" in \
+        body["java"].replace("  ", " ")
     status, page, _ = http(base_b, "/3/Models")
     assert any(r["model_id"] == model and r["metric"] == "AUC" for r in page["items"])
 
@@ -345,3 +346,19 @@ def test_parameter_groups_follow_flow():
     assert groups["l1"] == groups["input_dropout_ratio"] == groups["stopping_metric"] == "advanced"
     assert groups["rho"] == groups["mini_batch_size"] == groups["seed"] == "expert"
     assert pd.Series(list(groups.values())).isin(["basic", "advanced", "expert"]).all()
+
+
+def test_no_web_leaves_the_port_closed(tmp_path):
+    """`python -m cluster.node --no-web` serves nothing on --port (the cluster port, +1, still works)."""
+    import socket
+    kit = Launcher(tmp_path)
+    try:
+        node, = kit.cloud(1, extra=["--no-web"])
+        client = kit.connect(node, timeout=10, progress=False)
+        assert client.status()["size"] == 1
+        client.shutdown()
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", node.port)) != 0
+        assert "web UI and REST API at" not in node.log()
+    finally:
+        kit.cleanup()

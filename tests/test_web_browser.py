@@ -120,8 +120,10 @@ def test_training_from_the_form_reaches_100_percent_and_shows_the_model(ui_cloud
     assert page.locator("#varimp .bar-row").first.get_attribute("data-label") == "signal"
     assert page.locator("#confusion-matrix tbody tr").count() == 3       # no, yes, Total
     assert page.locator("#parameters tr.changed td").first.inner_text()
-    assert page.locator("#pojo").count() == 0                           # no POJO export in this build
     page.screenshot(path=str(tmp_path / "model.png"))                  # the top: charts and confusion matrix
+    page.click("#pojo-preview")                                         # PREVIEW POJO, as Flow's button
+    page.wait_for_function("document.querySelector('#pojo').textContent.includes('score0')")
+    assert f"class {model_id}" in page.locator("#pojo").inner_text()
 
 
 def test_long_job_cancelled_from_its_button(ui_cloud, page, tmp_path):

@@ -289,7 +289,7 @@ async function modelPage(key) {
   let pojo = null;
   if (m.pojo) {
     const pre = h("pre", {class: "code", id: "pojo"});
-    pojo = h("div", {}, h("h2", {}, "POJO"), h("button", {class: "secondary", onclick: async () => {
+    pojo = h("div", {}, h("h2", {}, "POJO"), h("button", {class: "secondary", id: "pojo-preview", onclick: async () => {
       try { const p = await api(`/3/Models/${enc(key)}/pojo`); pre.textContent = p.java + (p.truncated ? "\n// … (truncated)" : ""); }
       catch (err) { fill(pre, errorBox(err)); }
     }}, "Preview POJO"), pre);
