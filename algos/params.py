@@ -45,8 +45,8 @@ __all__ = ["COMMON", "LEVELS", "Param", "ParamTable", "is_int", "is_real"]
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 #: H2O Flow's parameter groups (H2O-3's API levels critical, secondary, expert).
 LEVELS: tuple[str, ...] = ("basic", "advanced", "expert")
-KINDS: tuple[str, ...] = ("int", "float", "bool", "enum", "str", "int_list", "float_list", "column", "column_list",
-                          "frame_or_key", "frame_list", "model_or_key")
+KINDS: tuple[str, ...] = ("int", "float", "bool", "enum", "enum_list", "str", "int_list", "float_list", "column",
+                          "column_list", "frame_or_key", "frame_list", "model_or_key")
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ class Param:
             return bool(v)
         if kind == "enum":
             return self._enum(v)
+        if kind == "enum_list":                      # each value once, in the order given
+            items = [v] if isinstance(v, str) else self._seq(v, "strings")
+            return list(dict.fromkeys(self._enum(it) for it in items))
         if kind == "str":
             if not isinstance(v, str) or not v.strip():
                 raise self._type_error("a non-empty string", v)
@@ -313,6 +316,8 @@ class ParamTable(Mapping[str, Param]):
             meaning = p.doc
             if p.kind == "enum":
                 meaning += " One of: " + ", ".join(p.allowed) + "."
+            elif p.kind == "enum_list":
+                meaning += " Any of: " + ", ".join(p.allowed) + "."
             elif p.kind in ("int", "float") and (p.min is not None or p.max is not None):
                 meaning += f" Must be {p.range_text()}."
             if p.extension:

@@ -29,7 +29,7 @@ import threading
 from typing import Any, Coroutine
 
 from . import session
-from .config import DEFAULT_PORT, MAX_PORT, NodeConfig
+from .config import DEFAULT_PORT, MAX_PORT, WEB_PLUGIN, NodeConfig
 from .errors import CloudUnreachableError, NodeLostError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .progress import ProgressBar
@@ -189,8 +189,8 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
          cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float | None = None,
          heartbeat_interval: float | None = None, dead_after: float | None = None,
          security_dir: str | None = None, identity: str | None = None, data_dirs=(),
-         max_mem_size: int | None = None, plugins=(), replication: int = 1, rpc_timeout: float | None = None,
-         mr_timeout: float | None = None) -> Cloud:
+         max_mem_size: int | None = None, plugins=(), web: bool = True, verbose: bool = True, replication: int = 1,
+         rpc_timeout: float | None = None, mr_timeout: float | None = None) -> Cloud:
     """Start a node inside this process and return its :class:`Cloud` handle.
 
     With no flatfile this is a one-node cloud on loopback. ``port`` is the REST port (cluster port + 1);
@@ -199,10 +199,12 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
     ``progress=False`` (or the environment variable ``AQUIFER_NO_PROGRESS=1``) turns off progress bars.
     ``security_dir``/``identity``, ``data_dirs``, ``max_mem_size`` and ``plugins`` are the node's
     ``--security-dir``/``--identity``, ``--data-dir``, ``--max-mem-size`` and ``--plugin`` (this process's own
-    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here).
-    ``replication`` is ``--replication``: copies of every value, the same on every member (2 for a multi-node
-    cloud that should survive a lost member). ``rpc_timeout``/``mr_timeout`` are the deadlines of a request and
-    of a task (``NodeConfig``). Calling ``init`` again while a cloud is up returns the same handle.
+    imports may read any file it can; ``data_dirs`` bounds what other processes' tasks read here). The node
+    serves the REST API and web UI on ``port`` (``http://ip:port/``), as ``h2o.init`` does, unless
+    ``web=False``; ``verbose`` prints where (the URL) once the cloud is up. ``replication`` is
+    ``--replication``: copies of every value, the same on every member (2 for a multi-node cloud that should
+    survive a lost member). ``rpc_timeout``/``mr_timeout`` are the deadlines of a request and of a task
+    (``NodeConfig``). Calling ``init`` again while a cloud is up returns the same handle.
 
     >>> cloud = init(port=None)                    # doctest: +SKIP
     >>> cloud.status()["members"][0]["state"]      # doctest: +SKIP
@@ -224,7 +226,8 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
         cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size,
                          security_dir=security_dir, identity=identity, replication=replication,
                          data_dirs=tuple(os.path.abspath(d) for d in data_dirs))
-        cfg.plugins = (*cfg.plugins, *plugins)
+        base = cfg.plugins if web else tuple(p for p in cfg.plugins if p != WEB_PLUGIN)
+        cfg.plugins = (*base, *plugins)
         _set_deadlines(cfg, rpc_timeout, mr_timeout, heartbeat_interval, dead_after)
         if nthreads:
             cfg.compute_threads = nthreads
@@ -239,6 +242,11 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
             cloud.shutdown()
             raise
         session.adopt(cloud)
+        if verbose:
+            print(f"aquifer node {node.id} up: cloud {cfg.name!r}, {len(node.members)} member(s), "
+                  f"{cfg.compute_threads} compute threads")
+            for what, url in node.endpoints.items():
+                print(f"  {what}: {url}")
         return cloud
 
 

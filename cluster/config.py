@@ -24,8 +24,10 @@ PROTOCOL_NAME = "aquifer"
 PROTOCOL_VERSION = 3
 PACKAGE_VERSION = "0.1.0"
 
-# the higher layers, imported by every node so that their ops, task classes and atomics exist there
-DEFAULT_PLUGINS = ("frame.plugin", "algos.plugin")
+# the higher layers, imported by every node so that their ops, task classes and atomics exist there;
+# the web plugin serves the REST API and web UI on the node's port (cluster.init(web=False) leaves it out)
+WEB_PLUGIN = "web.plugin"
+DEFAULT_PLUGINS = ("frame.plugin", "algos.plugin", WEB_PLUGIN)
 
 DEFAULT_PORT = 54321          # REST/web port, as H2O; the cluster port is port + 1
 PORT_OFFSET = 1

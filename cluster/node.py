@@ -28,7 +28,7 @@ from typing import Any, Callable
 from . import membership as ms
 from . import protocol
 from .blas import single_threaded_blas
-from .config import PACKAGE_VERSION, NodeConfig, parse_size
+from .config import PACKAGE_VERSION, WEB_PLUGIN, NodeConfig, parse_size
 from .dkv import DKV
 from .errors import AquiferError, NodeLostError, NoQuorumError, ProtocolError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
@@ -46,6 +46,7 @@ log = logging.getLogger("aquifer.node")
 
 EXIT_REFUSED = 3
 EXIT_REMOVED = 4            # declared dead and removed by the majority: this process must not run on alone
+SHUTDOWN_DELAY = 0.2     # seconds between answering a shutdown request and stopping
 
 # the node's services (as dask's server extensions): each is built with the node, registers its ops and owns its
 # state; others reach it as node.services[name] (or the dkv/mr/jobs shortcuts) and through its public methods
@@ -56,9 +57,11 @@ def load_plugins(names) -> list:
     """Import the plugin modules that give this node its ops, task classes and atomic functions.
 
     The runtime knows the higher layers only by these module names (``NodeConfig.plugins``: ``frame.plugin``,
-    ``algos.plugin``, plus ``--plugin MODULE``), so a message can only ever reach code one of them registered.
-    A module's ``register_node(node)``, if it has one, is called with each node (to register op handlers or
-    services). A default plugin that is not installed is skipped.
+    ``algos.plugin``, ``web.plugin``, plus ``--plugin MODULE``), so a message can only ever reach code one of
+    them registered. A module's ``register_node(node)``, if it has one, is called with each node (to register
+    op handlers or services); ``async start_node(node)`` / ``async stop_node(node)`` are awaited on the node's
+    loop once its sockets are bound, and first thing when it stops (members only, a client binds nothing): how
+    a plugin runs a server of its own. A default plugin that is not installed is skipped.
     """
     modules = []
     for name in names:
@@ -77,8 +80,9 @@ class Node:
     Layers above use: ``id``, ``members``, ``live_members``, ``await call(node, op, args)``,
     ``register(op, handler)``, ``await run_compute(fn, *args)``, ``await lock(reason)``, ``check_quorum()``,
     ``on_lost(callback)``, ``on_members(callback)``, ``services`` (``dkv``, ``mr``, ``jobs``),
-    ``add_service(name, service)``, ``key_count`` hook. A client (``config.client``) calls through its
-    ``gateway``, which ``watch`` moves to another member when it is lost.
+    ``add_service(name, service)``, ``key_count`` hook, ``endpoints`` (what a plugin serves, by name: its URL). A
+    client (``config.client``) calls through its ``gateway``, which ``watch`` moves to another member when it is
+    lost.
     """
 
     def __init__(self, config: NodeConfig, *, gateway: str | None = None, addresses: list[str] | None = None,
@@ -104,6 +108,7 @@ class Node:
         self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute",
                                        initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
+        self.endpoints: dict[str, str] = {}     # what plugins serve besides the cluster port ("web": its URL)
         self.key_count: Callable[[], int] = lambda: 0
         self.copy_backlog: Callable[[], int] = lambda: 0       # key copies this node still has to send
         self.status_fields: list[Callable[[], dict]] = []    # services add what `status()` reports of them
@@ -121,7 +126,8 @@ class Node:
         self.services: dict[str, Any] = {}
         for name, factory in (DEFAULT_SERVICES if services is None else services).items():
             self.add_service(name, factory(self))
-        for module in load_plugins(config.plugins):
+        self.plugins = load_plugins(config.plugins)
+        for module in self.plugins:
             register = getattr(module, "register_node", None)
             if register is not None:
                 register(self)
@@ -162,6 +168,10 @@ class Node:
         self.transport.bind()
         self._apply(self.membership.initial_actions())
         self._tasks.append(loop.create_task(self._heartbeat_loop()))
+        for module in self.plugins:
+            hook = getattr(module, "start_node", None)
+            if hook is not None:
+                await hook(self)
         log.info("node %s started (cloud %r, cluster port %d, pid %d, %s)", self.id, self.config.name,
                  self.config.cluster_port, os.getpid(),
                  f"CURVE security from {self.keys.directory}" if self.keys else "no security")
@@ -175,6 +185,14 @@ class Node:
 
     async def _stop(self) -> None:
         self.stopped.set()
+        if not self.config.client:
+            for module in self.plugins:
+                hook = getattr(module, "stop_node", None)
+                if hook is not None:
+                    try:
+                        await hook(self)
+                    except Exception:           # a plugin's failure must not keep the node from stopping
+                        log.exception("plugin %s failed to stop", module.__name__)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -344,11 +362,28 @@ class Node:
         async def node_ping():
             return {"node": self.id, "members": self.membership.live_members(), "epoch": self.membership.epoch}
 
+        async def node_shutdown():
+            # stop after this reply has left (a stop closes the sockets the reply goes out on)
+            asyncio.get_running_loop().call_later(SHUTDOWN_DELAY, lambda: asyncio.ensure_future(self.stop()))
+            return self.id
+
+        async def cloud_shutdown():
+            """Stop every live member, this one last (H2O's /3/Shutdown)."""
+            others = [m for m in self.members if m != self.id and not self.is_dead(m)]
+            answers = await asyncio.gather(*(self.call(m, "node.shutdown", timeout=5.0) for m in others),
+                                           return_exceptions=True)
+            log.info("cloud shutdown requested: stopping %d member(s)", len(others) + 1)
+            await node_shutdown()
+            return {"stopping": [self.id, *(m for m, a in zip(others, answers) if a == m)],
+                    "unreachable": [m for m, a in zip(others, answers) if a != m]}
+
         self.register("echo", echo)
         self.register("node.ping", node_ping)
         self.register("cloud.status", cloud_status)
         self.register("cloud.lock", cloud_lock)
         self.register("node.stats", node_stats)
+        self.register("node.shutdown", node_shutdown)
+        self.register("cloud.shutdown", cloud_shutdown)
 
     # ------------------------------------------------------------------ messages in
     def _drop(self, kind: str, text: str) -> None:
@@ -578,6 +613,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default: cloud)")
     p.add_argument("--require-security", action="store_true",
                    help="refuse to start without --security-dir")
+    p.add_argument("--no-web", action="store_true",
+                   help="do not serve the REST API and web UI on --port (as cluster.init(web=False))")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
 
@@ -591,7 +628,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
                      heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after,
                      data_dirs=tuple(os.path.abspath(d) for d in args.data_dir), security_dir=args.security_dir,
                      identity=args.identity, require_security=args.require_security, replication=args.replication)
-    cfg.plugins = (*cfg.plugins, *args.plugin)
+    base = tuple(p for p in cfg.plugins if p != WEB_PLUGIN) if args.no_web else cfg.plugins
+    cfg.plugins = (*base, *args.plugin)
     if args.nthreads:
         cfg.compute_threads = args.nthreads
     if args.max_mem_size:

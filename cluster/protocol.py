@@ -98,6 +98,8 @@ def register_op(name: str, schema: dict[str, Any], *, idempotent: bool) -> None:
 register_op("echo", {"?x": ANY}, idempotent=True)
 register_op("cloud.status", {}, idempotent=True)
 register_op("cloud.lock", {"reason": str}, idempotent=True)
+register_op("node.shutdown", {}, idempotent=True)
+register_op("cloud.shutdown", {}, idempotent=True)
 register_op("node.stats", {}, idempotent=True)
 
 

@@ -114,7 +114,7 @@ class Frame:
 
     @property
     def byte_size(self) -> int:
-        """Compressed bytes of this frame's chunks held in the DKV."""
+        """Compressed bytes of this frame's chunks held in the DKV (see :func:`chunk_bytes` for many frames)."""
         return self._cloud.dkv.bytes_of([f"{v}#" for v in self._h["vecs"]])
 
     def col_index(self, col: str | int) -> int:
@@ -257,26 +257,29 @@ class Frame:
             self._cloud.dkv.put(self.key, Value("frame", h, immutable=False))
 
     # ---------------------------------------------------------------- reading data back
-    def _read_columns(self, cols: list[int], nrows: int | None = None) -> list[tuple[Any, Any]]:
-        """Decode whole columns (or their first ``nrows`` rows) as (values, na_mask) in native kinds."""
+    def _read_columns(self, cols: list[int], nrows: int | None = None, start: int = 0) -> list[tuple[Any, Any]]:
+        """Decode whole columns, or rows ``[start, start + nrows)`` of them (reading only the chunks that hold
+        them), as (values, na_mask) in native kinds."""
         espc = self._h["espc"]
-        last = self.nchunks if nrows is None else max(1, int(np.searchsorted(espc, nrows, side="left")))
-        last = min(last, self.nchunks)
-        keys = [k for c in cols for k in self.chunk_keys(c)[:last]]
+        stop = self.nrows if nrows is None else min(self.nrows, start + nrows)
+        start = min(start, stop)
+        first = max(0, min(int(np.searchsorted(espc, start, side="right")) - 1, self.nchunks - 1))
+        last = min(max(first + 1, int(np.searchsorted(espc, stop, side="left"))), self.nchunks)
+        n = last - first
+        keys = [k for c in cols for k in self.chunk_keys(c)[first:last]]
         values = self._cloud.dkv.get_many(keys) if keys else []
+        lo, hi = (start - espc[first], stop - espc[first]) if self.nchunks else (0, 0)
         out = []
         for j, c in enumerate(cols):
-            parts = [decode_native(v) for v in values[j * last:(j + 1) * last]]
+            parts = [decode_native(v) for v in values[j * n:(j + 1) * n]]
             if self._h["types"][c] == "string":
                 col = [s for p, _ in parts for s in p]
-                out.append((col[:nrows] if nrows is not None else col, None))
+                out.append((col[lo:hi], None))
                 continue
             vals = np.concatenate([p for p, _ in parts]) if parts else np.empty(0)
             nas = [m if m is not None else np.zeros(len(p), bool) for p, m in parts]
             na = np.concatenate(nas) if any(m is not None for _, m in parts) else None
-            if nrows is not None:
-                vals, na = vals[:nrows], (na[:nrows] if na is not None else None)
-            out.append((vals, na))
+            out.append((vals[lo:hi], na[lo:hi] if na is not None else None))
         return out
 
     def as_numpy(self) -> np.ndarray:
@@ -299,13 +302,14 @@ class Frame:
             return np.column_stack(arrays).astype(np.int64, copy=False)
         return np.column_stack([a.astype(np.float64, copy=False) for a in arrays])
 
-    def as_pandas(self, nrows: int | None = None):
+    def as_pandas(self, nrows: int | None = None, start: int = 0):
         """A pandas DataFrame: enum columns as Categorical with the frame's domain, time as datetime64[ms],
-        strings as objects, integer columns as int64 (Int64 when they hold NA)."""
+        strings as objects, integer columns as int64 (Int64 when they hold NA). ``start``/``nrows`` select rows
+        ``[start, start + nrows)`` (only the chunks holding them are read)."""
         import pandas as pd
         data = {}
         dtypes = self._h.get("dtypes") or [None] * self.ncols
-        for (vals, na), name, t, dom, hint in zip(self._read_columns(list(range(self.ncols)), nrows),
+        for (vals, na), name, t, dom, hint in zip(self._read_columns(list(range(self.ncols)), nrows, start),
                                                   self._h["names"], self._h["types"], self._h["domains"],
                                                   dtypes):
             if t == "enum":
@@ -334,6 +338,21 @@ class Frame:
     def head(self, n: int = 10):
         """The first ``n`` rows as a pandas DataFrame."""
         return self.as_pandas(nrows=min(n, self.nrows))
+
+    def rows(self, start: int, count: int):
+        """Rows ``[start, start + count)`` as a pandas DataFrame (fewer at the end of the frame).
+
+        >>> fr.rows(100, 5)                     # doctest: +SKIP
+        """
+        if start < 0 or count < 0:
+            raise ValueError(f"start and count must be >= 0, got {start} and {count}")
+        return self.as_pandas(nrows=count, start=start)
+
+    def histograms(self, columns=None, nbins: int = 20) -> list:
+        """Equal-width histogram of each numeric column (``{"breaks", "counts"}``, None for other columns);
+        see :mod:`frame.histogram`."""
+        from .histogram import histograms
+        return histograms(self, columns, nbins)
 
     # ---------------------------------------------------------------- conversions in
     @classmethod
@@ -505,6 +524,24 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
+
+
+def chunk_bytes(key_rows: list[dict]) -> dict[str, int]:
+    """Compressed chunk bytes per vec key from one DKV key listing (``cloud.dkv.keys("")`` rows): the sizes
+    :attr:`Frame.byte_size` asks the cloud for one frame at a time, for every frame at once.
+
+    >>> chunk_bytes([{"key": "@n:1@$vec/ab#0", "bytes": 10}, {"key": "@n:2@$vec/ab#1", "bytes": 5}])
+    {'$vec/ab': 15}
+    """
+    out: dict[str, int] = {}
+    for row in key_rows:
+        key = row["key"]
+        if key.startswith("@"):                 # chunks are homed explicitly: @<node>@<vec>#<chunk index>
+            key = key[key.find("@", 1) + 1:]
+        vec, sep, _ = key.partition("#")
+        if sep:
+            out[vec] = out.get(vec, 0) + int(row["bytes"])
+    return out
 
 
 def get_frame(key: str, cloud=None) -> Frame:

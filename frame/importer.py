@@ -265,7 +265,13 @@ def _range_bounds(begin: int, size: int, parallelism: int, chunk_size: int | Non
     return np.linspace(begin, size, n + 1).round().astype(np.int64).tolist()
 
 
-def _frame_key(path: str, destination_frame: str | None) -> str:
+def frame_key(path: str, destination_frame: str | None = None) -> str:
+    """The key :func:`import_file` stores ``path`` under: ``destination_frame`` (checked) when given, else H2O's
+    ``<file name without .gz/.csv/.txt/.data>.hex``.
+
+    >>> frame_key("/data/prostate.csv")
+    'prostate.hex'
+    """
     if destination_frame:
         check_key(destination_frame)
         return destination_frame
@@ -301,7 +307,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         raise FileNotFoundError(f"no such file: {path}")
     sample = _read_sample(path)
     setup = _setup(path, sample, sep, header, col_names, col_types, na_strings, encoding)
-    key = _frame_key(path, destination_frame)
+    key = frame_key(path, destination_frame)
     if _is_gzip(path):
         return _parse_here(path, setup, key, cloud, chunk_size)
     size = os.path.getsize(path)
@@ -457,4 +463,4 @@ def upload_file(path: str, sep: str | None = None, header=None, col_types=None, 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     setup = _setup(path, _read_sample(path), sep, header, col_names, col_types, na_strings, encoding)
-    return _parse_here(path, setup, _frame_key(path, destination_frame), cloud, chunk_size)
+    return _parse_here(path, setup, frame_key(path, destination_frame), cloud, chunk_size)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("cluster", "frame", "algos", "scoring", "tools")
+PACKAGES = ("cluster", "frame", "algos", "scoring", "web", "tools")
 MAX_LINES = 900
 
 

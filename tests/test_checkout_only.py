@@ -19,7 +19,7 @@ from cloudkit import DATA, REPO
 
 # What is scanned: the packages, the tests, the tools and the CI/setup scripts (not docs/, which may describe
 # the project's history). The patterns are spelt in pieces so that this file does not match itself.
-SCANNED = ["cluster", "frame", "algos", "scoring", "tools", "tests", ".ci", "pyproject.toml"]
+SCANNED = ["cluster", "frame", "algos", "scoring", "web", "tools", "tests", ".ci", "pyproject.toml"]
 SHARED = "sha" + "red"
 OUTSIDE = re.compile("|".join([
     re.escape("/work/" + SHARED),                                    # the machine's shared folder

@@ -30,7 +30,8 @@ def test_three_nodes_form_from_one_flatfile_and_admin_shows_them(launcher, secur
     for m in st["members"]:
         assert m["state"] == "healthy" and m["cores"] >= 1 and m["free_mem_bytes"] > 0 and m["pid"] > 0
         assert set(m) == {"node", "state", "last_heartbeat_age_s", "cores", "free_mem_bytes", "keys", "pid",
-                          "removed", "copying"}
+                          "removed", "copying", "web_url"}
+        assert m["web_url"] == f"http://{m['node']}/"          # each node serves the web UI on its port
         assert m["last_heartbeat_age_s"] < 3 and not m["removed"]
     assert set(st) == {"name", "size", "locked", "healthy", "members", "epoch", "quorum", "replication", "census"}
     assert st["replication"]["factor"] == 1 and st["quorum"] and st["census"]["keys"] == 0

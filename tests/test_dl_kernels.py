@@ -14,6 +14,7 @@ import pytest
 from algos.deeplearning.hyper import (F_GRADIENT, G_GAMMA, G_POISSON, G_TWEEDIE, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT,
                                       kernel_arrays_for)
 from algos.deeplearning.kernels import dropout_mask, forward, train_minibatch, train_minibatches, train_rows
+from algos.deeplearning.kernels.dropout import HIDDEN_MASK, INPUT_MASK
 from algos.deeplearning.network import NetSpec, NetState, init_state
 from algos.deeplearning.parameters import ACTIVATIONS
 from algos.deeplearning.reference import RefNet
@@ -44,11 +45,11 @@ def _data(spec: NetSpec, flags: np.ndarray, n: int, seed: int = 0):
 def _masks(spec: NetSpec, hyper: np.ndarray, counter: int, seed: int = SEED):
     masks: list[np.ndarray | None] = [None] * spec.n_layers
     if hyper[H_INPUT_DROPOUT] > 0:
-        masks[0] = dropout_mask(seed, counter, 0, spec.units[0], hyper[H_INPUT_DROPOUT])
+        masks[0] = dropout_mask(seed, counter, INPUT_MASK, spec.units[0], hyper[H_INPUT_DROPOUT])
     for l in range(spec.n_layers - 1):
         ratio = hyper[H_HIDDEN_DROPOUT + l]
-        if ratio > 0:
-            masks[l + 1] = dropout_mask(seed, counter, l + 1, spec.units[l + 1], ratio)
+        if ratio > 0:      # one mask for every hidden layer, as H2O
+            masks[l + 1] = dropout_mask(seed, counter, HIDDEN_MASK, spec.units[l + 1], ratio)
     return masks
 
 
@@ -250,7 +251,14 @@ def test_reference_gradients_equal_finite_differences(act, output, kw):
             assert gb[l][r] == pytest.approx((up - dn) / (2 * h), rel=1e-4, abs=1e-6), (l, r)
 
 
-@pytest.mark.parametrize("act,output,kw", GRAD_CASES + [("Tanh", "softmax", {"loss": "Quadratic"})])
+@pytest.mark.parametrize("act,output,kw", GRAD_CASES + [
+    ("Tanh", "softmax", {"loss": "Quadratic"}),
+    # H2O-3's gradients where we differ (h2o_quirks): a dropped neuron back-propagates f'(0); ExpRectifier's exp(a);
+    # an autoencoder's output without the activation's derivative
+    ("TanhWithDropout", "softmax", {"h2o_quirks": ["dropout_gradient"]}),
+    ("ExpRectifierWithDropout", "linear", {"h2o_quirks": ["dropout_gradient", "exp_rectifier_derivative"]}),
+    ("ExpRectifier", "autoencoder", {"h2o_quirks": ["exp_rectifier_derivative"]}),
+    ("Tanh", "autoencoder", {"h2o_quirks": ["autoencoder_output_gradient"]})])
 def test_kernel_gradient_step_matches_reference(act, output, kw):
     # Plain SGD without momentum: the kernel's change is -rate * its gradient, for every loss.
     hk = dict(adaptive_rate=False, rate=0.05, rate_annealing=0.0, **kw)
@@ -269,6 +277,11 @@ OPTIMIZER_CASES = {
                      momentum_ramp=100),
     "plain_l1_l2": dict(adaptive_rate=False, rate=0.02, l1=1e-3, l2=1e-2),
     "max_w2": dict(max_w2=0.3),
+    # H2O-3's rules where we differ (h2o_quirks), so the benchmark can measure each
+    "h2o_bias_adadelta": dict(h2o_quirks=["bias_adadelta"]),
+    "h2o_bias_adadelta_exact_l1_l2": dict(l1=1e-3, l2=1e-2, fast_mode=False, h2o_quirks=["bias_adadelta"]),
+    "h2o_momentum_ramp": dict(adaptive_rate=False, rate=0.02, momentum_start=0.5, momentum_stable=0.9,
+                              momentum_ramp=100, h2o_quirks=["momentum_ramp"]),
 }
 
 
@@ -365,6 +378,12 @@ MB_CASES = [
     ("Tanh", "linear", dict(distribution="huber", huber_delta=0.8, adaptive_rate=False, rate=0.05,
                             momentum_start=0.3, momentum_stable=0.6, momentum_ramp=50)),
     ("ExpRectifier", "autoencoder", dict(sparsity_beta=0.2, average_activation=0.1, max_w2=2.0)),
+    # every h2o_quirk on the mini-batch path too
+    ("TanhWithDropout", "linear", dict(h2o_quirks=["bias_adadelta", "dropout_gradient"], l1=1e-3)),
+    ("Tanh", "autoencoder", dict(h2o_quirks=["autoencoder_output_gradient"])),
+    ("ExpRectifierWithDropout", "softmax", dict(adaptive_rate=False, rate=0.05, momentum_start=0.3,
+                                                momentum_stable=0.6, momentum_ramp=50,
+                                                h2o_quirks=["momentum_ramp", "exp_rectifier_derivative"])),
 ]
 
 

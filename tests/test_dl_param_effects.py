@@ -168,11 +168,23 @@ def test_input_and_hidden_dropout(cloud, boston):
 
 
 def test_fast_mode_and_shuffle_change_the_model(cloud, prostate):
-    kw = dict(hidden=[6], epochs=2, seed=5, reproducible=True, l2=1e-2)
+    # two ordered passes per iteration: shuffling is not forced (it is for one-epoch iterations, below)
+    kw = dict(hidden=[6], epochs=2, seed=5, reproducible=True, l2=1e-2, train_samples_per_iteration=2 * prostate.nrows)
     base = fit(prostate, "CAPSULE", PROSTATE_X, **kw)
+    assert base.params["shuffle_training_data"] is False
     assert not same_weights(base, fit(prostate, "CAPSULE", PROSTATE_X, fast_mode=False, **kw))
     assert not same_weights(base, fit(prostate, "CAPSULE", PROSTATE_X, shuffle_training_data=True, **kw))
     assert same_weights(base, fit(prostate, "CAPSULE", PROSTATE_X, **kw))                  # the control
+
+
+def test_one_epoch_iterations_are_shuffled(cloud, prostate):
+    """H2O's rule: iterations of one epoch over one sequence of rows (reproducible: tspi -1) shuffle the rows, or
+    every epoch would visit them in the same order."""
+    kw = dict(hidden=[6], epochs=2, seed=5, reproducible=True)
+    forced = fit(prostate, "CAPSULE", PROSTATE_X, **kw)
+    assert forced.params["shuffle_training_data"] is True
+    assert any(n.startswith("shuffle_training_data: False -> True") for n in forced.model.meta.notes)
+    assert same_weights(forced, fit(prostate, "CAPSULE", PROSTATE_X, shuffle_training_data=True, **kw))
 
 
 # ------------------------------------------------------------------------------------------- loss / distribution
@@ -319,14 +331,14 @@ def test_regression_stop(cloud, boston):
 
 def test_stopping_rounds_metric_and_tolerance(cloud, boston):
     # asking for 50 % better moving averages: no model improves that fast, it stops at the first chance
-    # (2 * rounds + 1 scoring events)
+    # (2 * rounds scoring events: H2O's 2 * rounds after the model before training, which it also lists)
     early = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, **LONG)
-    assert len(early.scoring_history()) == 5 and early.model.meta.epochs < 5
+    assert len(early.scoring_history()) == 4 and early.model.meta.epochs < 4
     assert "training_deviance" in early.model.meta.stop_reason
     by_mae = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric="MAE", **LONG)
-    assert "training_mae" in by_mae.model.meta.stop_reason and len(by_mae.scoring_history()) == 5
+    assert "training_mae" in by_mae.model.meta.stop_reason and len(by_mae.scoring_history()) == 4
     patient = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.0, **LONG)
-    assert len(patient.scoring_history()) > 5
+    assert len(patient.scoring_history()) > 4
     never = fit(boston, "medv", BOSTON_X, stopping_rounds=0, **{**LONG, "epochs": 3})
     assert never.model.meta.epochs == pytest.approx(3, abs=0.05) and never.model.meta.stop_reason == ""
 
@@ -336,7 +348,7 @@ def test_stopping_on_metrics_without_a_history_column(cloud, prostate, boston, m
     """Stopping watches the metric itself (not a stand-in column such as classification error or RMSE)."""
     fr, y, x = (prostate, "CAPSULE", PROSTATE_X) if metric == "mean_per_class_error" else (boston, "medv", BOSTON_X)
     m = fit(fr, y, x, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric=metric, **LONG)
-    assert f"training_{metric.lower()}" in m.model.meta.stop_reason and len(m.scoring_history()) == 5
+    assert f"training_{metric.lower()}" in m.model.meta.stop_reason and len(m.scoring_history()) == 4
     rows = m.model.meta.history
     assert all(r["_stop_metric"] == metric for r in rows)
     assert rows[-1]["_stop_train"] == pytest.approx(m.model_performance(train=True).metric(metric))

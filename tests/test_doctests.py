@@ -5,7 +5,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("cluster", "frame", "algos", "scoring", "tools")
+PACKAGES = ("cluster", "frame", "algos", "scoring", "web", "tools")
 
 
 def _modules():

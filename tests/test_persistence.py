@@ -102,7 +102,7 @@ def test_fresh_process_loads_and_predicts_identically(prostate, base, saved, tmp
     script = textwrap.dedent(f"""
         import sys, numpy as np, cluster, frame, algos
         from cloudkit import free_port_pair
-        cloud = cluster.init(port=free_port_pair())
+        cloud = cluster.init(port=free_port_pair(), verbose=False)     # stdout holds only the answer
         try:
             fr = frame.import_file({str(PROSTATE)!r})
             fr["CAPSULE"] = fr["CAPSULE"].asfactor()

@@ -2,7 +2,7 @@
 
     python -m tools.admin --cluster 127.0.0.1:54321 cloud [--json]
     python -m tools.admin keys [--prefix P] [--json] | frames [--json] | rm KEY
-    python -m tools.admin jobs [--json] | cancel JOB_KEY
+    python -m tools.admin jobs [--json] | cancel JOB_KEY | shutdown
     python -m tools.admin keygen DIR [--name NAME]          # a security dir, or another identity in one
     python -m tools.admin --security-dir DIR token          # the REST API's bearer token
 
@@ -48,8 +48,27 @@ def _mb(n) -> str:
 
 
 # ------------------------------------------------------------------------------------ commands
+def web_url(node: str, timeout: float = 2.0) -> str | None:
+    """The web UI and REST API of a member (served on its port), or None when nothing answers HTTP there."""
+    import urllib.error
+    import urllib.request
+    url = f"http://{node}/"
+    try:
+        urllib.request.urlopen(url + "openapi.json", timeout=timeout).close()
+    except urllib.error.HTTPError:          # it answered (a 401 still means it serves)
+        pass
+    except (OSError, ValueError):
+        return None
+    return url
+
+
 def cmd_cloud(cloud, args) -> tuple[object, str]:
+    from concurrent.futures import ThreadPoolExecutor
     st = cloud.status()
+    with ThreadPoolExecutor(8) as pool:
+        urls = list(pool.map(lambda m: None if m["removed"] else web_url(m["node"]), st["members"]))
+    for m, url in zip(st["members"], urls):
+        m["web_url"] = url
     st["census"] = census = cloud.dkv.census()
     rep = st["replication"]
     head = (f"cloud {st['name']!r}: {st['size']} member(s), "
@@ -63,11 +82,13 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
     else:
         copies = f"copies: {census['keys']:,} key(s), every one at {census['target']} copies"
     rows = [dict(m, free_mem=_mb(m["free_mem_bytes"]), age=f"{m['last_heartbeat_age_s']:.1f} s",
-                 state="removed" if m["removed"] else m["state"]) for m in st["members"]]
+                 state="removed" if m["removed"] else m["state"], web=m["web_url"] or "(no web)")
+            for m in st["members"]]
     text = head + "\n" + copies + "\n" + _table(rows, [("node", "node"), ("state", "state"),
                                                      ("age", "last heartbeat"), ("cores", "cores"),
                                                      ("free_mem", "free memory"), ("keys", "keys"),
-                                                     ("copying", "copying"), ("pid", "pid")])
+                                                     ("copying", "copying"), ("pid", "pid"),
+                                                     ("web", "web UI / REST API")])
     return st, text
 
 
@@ -161,6 +182,16 @@ def cmd_cancel(cloud, args):
 cmd_cancel.add_arguments = lambda sp: sp.add_argument("job", help="the job key (as `jobs` shows it)")
 
 
+def cmd_shutdown(cloud, args):
+    """Stop every node of the cloud (each exits 0)."""
+    result = cloud.call("cloud.shutdown", timeout=30.0)
+    text = f"stopping {len(result['stopping'])} node(s): {', '.join(result['stopping'])}"
+    if result["unreachable"]:
+        text += f"\nnot reached (stop them by hand): {', '.join(result['unreachable'])}"
+    return result, text
+
+
+
 def cmd_keygen(args):
     """Make a security dir (the cloud's key pair, authorized, and a REST token), or add identity ``--name``."""
     from cluster import security
@@ -209,6 +240,7 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
     "rm": (cmd_rm, "remove a key (a frame or model with everything it owns)"),
     "jobs": (cmd_jobs, "jobs: key, description, status, progress, start, end, error"),
     "cancel": (cmd_cancel, "cancel a running job"),
+    "shutdown": (cmd_shutdown, "shut the whole cloud down (every node stops)"),
 }
 
 

@@ -33,7 +33,7 @@ def _peak_rss_bytes() -> int:
 
 
 def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | None = None,
-        progress: bool = True, log=print) -> dict:
+        progress: bool = True, log=print, verbose: bool = True) -> dict:
     """Convert, import, train and score; returns the figures (and leaves the model printed by ``log``)."""
     import cluster
     import frame
@@ -43,7 +43,7 @@ def run(src: str, out: str, limit: int | None, params: dict, nthreads: int | Non
     t0 = time.perf_counter()
     files = fmnist_to_csv.convert(src, out, limit=limit)
     t_convert = time.perf_counter() - t0
-    cloud = cluster.init(progress=progress, **({"nthreads": nthreads} if nthreads else {}))
+    cloud = cluster.init(progress=progress, verbose=verbose, **({"nthreads": nthreads} if nthreads else {}))
     try:
         t0 = time.perf_counter()
         train = frame.import_file(str(files["train"][0]), destination_frame="fmnist_train.hex")
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = args.json
     try:
         res = run(args.src, args.out, args.limit, params, args.nthreads, progress=not quiet and sys.stderr.isatty(),
-                  log=(lambda *a: None) if quiet else print)
+                  log=(lambda *a: None) if quiet else print, verbose=not quiet)
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -5,9 +5,9 @@ from the validated or effective parameters of :data:`algos.deeplearning.paramete
 only positions and codes: every default, range and combination rule is the parameter table's (``kernel_arrays``
 runs its problem checks on the values it packs).
 
-Hyper array: one slot per name of :data:`HYPER_SLOTS` (a parameter of the same name, except ``huber_delta``, which
-training fits: the ``huber_alpha`` quantile of the absolute residuals), then one dropout ratio per hidden layer
-from :data:`H_HIDDEN_DROPOUT` on. Flags: :data:`FLAG_SLOTS`.
+Hyper array: one slot per name of :data:`HYPER_SLOTS` (a parameter of the same name, except ``huber_delta``: the
+Trainer trains with H2O's 1; a model's is the ``huber_alpha`` quantile of its absolute residuals, for metrics), then
+one dropout ratio per hidden layer from :data:`H_HIDDEN_DROPOUT` on. Flags: :data:`FLAG_SLOTS`.
 
 >>> from algos.deeplearning.network import NetSpec
 >>> h, f = kernel_arrays_for(NetSpec((4, 8, 1), "Tanh", "linear"), adaptive_rate=False, rate=0.01)
@@ -36,10 +36,20 @@ H_HIDDEN_DROPOUT = len(HYPER_SLOTS)      # followed by one ratio per hidden laye
 
 #: The int64 flag array's slots, in order.
 FLAG_SLOTS: tuple[str, ...] = ("activation", "output", "gradient", "adaptive_rate", "nesterov_accelerated_gradient",
-                               "fast_mode", "n_layers", "hidden_dropout", "skip_zero_gradient")
+                               "fast_mode", "n_layers", "hidden_dropout", "skip_zero_gradient", "h2o_quirks")
 (F_ACTIVATION, F_OUTPUT, F_GRADIENT, F_ADAPTIVE, F_NESTEROV, F_FAST_MODE, F_N_LAYERS, F_HIDDEN_DROPOUT,
- F_SKIP_ZERO_GRAD) = range(len(FLAG_SLOTS))
+ F_SKIP_ZERO_GRAD, F_QUIRKS) = range(len(FLAG_SLOTS))
 N_FLAGS = len(FLAG_SLOTS)
+
+# Bits of flags[F_QUIRKS]: H2O-3 rules the kernels reproduce on request (the parameter h2o_quirks) where we train
+# otherwise. bias_adadelta: a bias's ADADELTA fed the mean squared gradient of its neuron's incoming weights;
+# momentum_ramp: momentum stays at H2O's momentum(-1) = start - (stable - start) / ramp; dropout_gradient: a
+# dropped hidden neuron still back-propagates f'(0); exp_rectifier_derivative: ExpRectifier's derivative exp(a);
+# autoencoder_output_gradient: an autoencoder's output passes dE/da on as dE/dnet (H2O's bpropOutputLayer).
+Q_BIAS_ADADELTA, Q_MOMENTUM_RAMP, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_AUTOENCODER_GRADIENT = 1, 2, 4, 8, 16
+KERNEL_QUIRKS = {"bias_adadelta": Q_BIAS_ADADELTA, "momentum_ramp": Q_MOMENTUM_RAMP,
+                 "dropout_gradient": Q_DROPOUT_GRADIENT, "exp_rectifier_derivative": Q_EXP_RECTIFIER,
+                 "autoencoder_output_gradient": Q_AUTOENCODER_GRADIENT}
 
 # Activation codes (the WithDropout variants share their base's code: F_HIDDEN_DROPOUT says dropout).
 ACT_TANH, ACT_RECTIFIER, ACT_MAXOUT, ACT_ELU = 0, 1, 2, 3
@@ -115,6 +125,7 @@ def kernel_arrays(params: Mapping[str, Any], spec: NetSpec, huber_delta: float =
     flags[F_N_LAYERS] = spec.n_layers
     flags[F_HIDDEN_DROPOUT] = int(spec.hidden_dropout)
     flags[F_SKIP_ZERO_GRAD] = int(skip_zero)
+    flags[F_QUIRKS] = sum(KERNEL_QUIRKS[q] for q in set(params.get("h2o_quirks") or ()))
     return hyper, flags
 
 

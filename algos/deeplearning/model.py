@@ -7,12 +7,14 @@ class (named after the levels), or ``predict`` alone for regression, as H2O.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import ClassVar
 
 import numpy as np
 
 import frame as frame_mod
 from frame import Frame, from_task_outputs, get_frame
+from frame.store import delete_vecs
 from scoring.metrics import ModelMetrics
 
 from ..datainfo import DataInfo
@@ -74,6 +76,8 @@ class DeepLearningModel(Model):
                 test_dom = fr.domains[c] or []
                 if list(test_dom) != list(info.domains[c]):
                     maps[str(j)] = info.map_domain(c, test_dom).astype(np.float64)
+            elif fr.types[c] in ("string", "enum"):
+                raise ValueError(f"column {c!r} is numeric in the model but {fr.types[c]} in {fr.key}")
         cols = list(info.columns)
         resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": "autoencoder", "maps": maps,
                 "anomaly": anomaly}
@@ -85,8 +89,38 @@ class DeepLearningModel(Model):
             cols.append(off_col)
         return resp, cols
 
+    @contextmanager
+    def _adapted(self, fr: Frame, response: bool = False):
+        """H2O's ``adaptTestForTrain``: ``fr`` with each categorical predictor (and, with ``response``, a
+        classifier's response) that arrived as strings or numbers made categorical (``asfactor``: numbers name
+        their levels "1", "2.5"), so that ``_resp_for`` maps its levels onto the training domain (unseen levels
+        take the NA slot). The converted columns are dropped when the block ends."""
+        info = self.info
+        convert = [c for c in info.columns if c in info.domains and c in fr.names
+                   and fr.types[c] in ("string", "numeric")]
+        y = self.meta.response
+        if response and self.kind in ("binomial", "multinomial") and y in fr.names \
+                and fr.types[y] in ("string", "numeric"):
+            convert.append(y)
+        if not convert:
+            yield fr
+            return
+        view, temp = fr[fr.names], []
+        try:
+            for c in convert:
+                view[c] = fr[c].asfactor()
+                temp.append(view.vecs[view.col_index(c)])
+            yield view
+        finally:
+            delete_vecs(self.cloud, temp)
+
     def predict(self, test_data: Frame) -> Frame:
-        """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``)."""
+        """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``); categorical
+        columns may arrive as strings or numbers (mapped onto the training levels, as H2O's adaptTestForTrain)."""
+        with self._adapted(test_data) as adapted:
+            return self._predict(adapted)
+
+    def _predict(self, test_data: Frame) -> Frame:
         resp, cols = self._resp_for(test_data)
         kind = self.kind
         if kind == "autoencoder":
@@ -139,7 +173,8 @@ class DeepLearningModel(Model):
         """Metrics of this model on a frame holding the response column (weighted by the model's weights column
         when the frame has it)."""
         w = self.meta.params.get("weights_column")
-        return self.scoring.metrics_of_scores(*self._scores(fr, w if w and w in fr.names else None))
+        with self._adapted(fr, response=True) as fr:
+            return self.scoring.metrics_of_scores(*self._scores(fr, w if w and w in fr.names else None))
 
     def holdout_scores(self, fr: Frame, weights_column: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.kind == "autoencoder":
@@ -154,10 +189,11 @@ class DeepLearningModel(Model):
         """Per-row reconstruction MSE (``Reconstruction.MSE``), or per-feature squared errors."""
         if self.kind != "autoencoder":
             raise ValueError("anomaly() needs an autoencoder model (autoencoder=True)")
-        resp, cols = self._resp_for(test_data, anomaly=True)
-        names = [f"reconstr_{c}.SE" for c in self.info.coef_names] if per_feature else ["Reconstruction.MSE"]
-        task = self._predict_task(resp, kind="autoencoder", per_feature=per_feature)
-        task.do_all(test_data, columns=cols, outputs=["numeric"] * len(names), cloud=self.cloud)
+        with self._adapted(test_data) as test_data:
+            resp, cols = self._resp_for(test_data, anomaly=True)
+            names = [f"reconstr_{c}.SE" for c in self.info.coef_names] if per_feature else ["Reconstruction.MSE"]
+            task = self._predict_task(resp, kind="autoencoder", per_feature=per_feature)
+            task.do_all(test_data, columns=cols, outputs=["numeric"] * len(names), cloud=self.cloud)
         return from_task_outputs(task, names, cloud=self.cloud)
 
     def deepfeatures(self, test_data: Frame, layer: int) -> Frame:
@@ -165,12 +201,24 @@ class DeepLearningModel(Model):
         n_hidden = len(self.spec.units) - 2
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in [0, {n_hidden}), got {layer}")
-        resp, cols = self._resp_for(test_data)
-        width = self.spec.units[layer + 1]
-        names = [f"DF.L{layer + 1}.C{j + 1}" for j in range(width)]
-        task = self._predict_task(resp, kind=self.kind, layer=layer)
-        task.do_all(test_data, columns=cols, outputs=["numeric"] * width, cloud=self.cloud)
+        with self._adapted(test_data) as test_data:
+            resp, cols = self._resp_for(test_data)
+            width = self.spec.units[layer + 1]
+            names = [f"DF.L{layer + 1}.C{j + 1}" for j in range(width)]
+            task = self._predict_task(resp, kind=self.kind, layer=layer)
+            task.do_all(test_data, columns=cols, outputs=["numeric"] * width, cloud=self.cloud)
         return from_task_outputs(task, names, cloud=self.cloud)
+
+    # ---------------------------------------------------------------- export (.export)
+    def download_mojo(self, path: str = ".") -> str:
+        """Write the portable model file (numpy-only scoring: ``scoring.load_scorer``); returns its path."""
+        from .export import download_mojo
+        return download_mojo(self, path)
+
+    def download_pojo(self, path: str = "", inline_limit: int | None = None) -> str | None:
+        """Write the model as one self-contained Java class (JDK only); ``path=""`` prints it."""
+        from .export import INLINE_LIMIT, download_pojo
+        return download_pojo(self, path, INLINE_LIMIT if inline_limit is None else inline_limit)
 
     def restore_exports(self) -> None:
         """Re-create the exported weight and bias frames of a model trained with ``export_weights_and_biases``."""
@@ -270,24 +318,40 @@ class DeepLearningModel(Model):
 
     # ---------------------------------------------------------------- display
     def summary(self):
-        """H2O's "Status of Neuron Layers" table."""
+        """H2O's "Status of Neuron Layers" table, with its columns: per layer the learning rate (ADADELTA: the
+        mean and standard deviation over the weights of ``sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps)``; a manual
+        rate: the annealed, decayed rate now), the momentum now, and the mean and standard deviation of the
+        weights and of the biases (H2O calls the deviations "RMS")."""
         import pandas as pd
+
+        from .kernels.optimizers import momentum_at
         st = self.state
         spec = st.spec
         p = self.meta.params
+        n = float(self.meta.samples)
         ratios = p.get("hidden_dropout_ratios") or [0.0] * (len(spec.units) - 2)
+        hyper_arr, flags = self.kernel_arrays()
         rows = [{"layer": 1, "units": spec.units[0], "type": "Input",
                  "dropout": f"{100 * p['input_dropout_ratio']:.2f} %"}]
         for l in range(spec.n_layers):
-            w, b = st.layer_weights(l), st.layer_biases(l)
+            w, b = st.layer_weights(l).astype(np.float64), st.layer_biases(l)
             out = l == spec.n_layers - 1
             typ = ("Softmax" if spec.output == "softmax" else "Linear") if out and spec.output != "autoencoder" \
                 else spec.activation
+            if p["adaptive_rate"]:
+                lo, hi = int(st.w_off[l]), int(st.w_off[l + 1])
+                eps = np.float32(p["epsilon"])
+                rate = np.sqrt((st.w_dx2[lo:hi] + eps) / (st.w_g2[lo:hi] + eps), dtype=np.float64)
+                mean_rate, rate_rms, mom = float(rate.mean()), float(rate.std()), 0.0
+            else:
+                mom = float(momentum_at(hyper_arr, n, flags[hyper.F_QUIRKS]))
+                mean_rate = p["rate"] * p["rate_decay"] ** l / (1.0 + p["rate_annealing"] * n)
+                rate_rms = 0.0
             rows.append({"layer": l + 2, "units": spec.units[l + 1], "type": typ,
                          "dropout": "" if out else f"{100 * ratios[l]:.2f} %", "l1": p["l1"], "l2": p["l2"],
-                         "mean_weight": float(w.mean()), "weight_rms": float(np.sqrt((w.astype(np.float64) ** 2)
-                                                                                    .mean())),
-                         "mean_bias": float(b.mean()), "bias_rms": float(np.sqrt((b ** 2).mean()))})
+                         "mean_rate": mean_rate, "rate_rms": rate_rms, "momentum": mom,
+                         "mean_weight": float(w.mean()), "weight_rms": float(w.std()),
+                         "mean_bias": float(b.mean()), "bias_rms": float(b.std())})
         return pd.DataFrame(rows)
 
     def __repr__(self) -> str:

@@ -95,6 +95,10 @@ DROPOUT_ACTIVATIONS = frozenset(a for a in ACTIVATIONS if a.endswith("WithDropou
 LOSSES: tuple[str, ...] = ("Automatic", "CrossEntropy", "Quadratic", "Absolute", "Huber", "Quantile")
 DISTRIBUTIONS: tuple[str, ...] = ("AUTO", "bernoulli", "multinomial", "gaussian", "poisson", "gamma", "tweedie",
                                   "laplace", "huber", "quantile")
+#: H2O-3 training rules aquifer deliberately does not copy; ``h2o_quirks`` reproduces them (the accuracy benchmark
+#: measures each: docs/architecture.md "Where we differ from H2O").
+H2O_QUIRKS: tuple[str, ...] = ("bias_adadelta", "momentum_ramp", "dropout_gradient", "exp_rectifier_derivative",
+                               "autoencoder_output_gradient")
 #: How a node's threads train an iteration (``thread_mode``; see the module docstring).
 THREAD_MODES: tuple[str, ...] = ("team", "replicas", "hogwild", "sequential")
 
@@ -245,6 +249,9 @@ PARAMS: ParamTable = ParamTable("Deep Learning", [
        level="expert"),
     # -- input handling
     _p("fast_mode", True, "bool", "Skip back-propagation into neurons whose gradient is zero.", level="expert"),
+    _p("h2o_quirks", (), "enum_list", "H2O-3 training rules to reproduce where aquifer deliberately trains otherwise "
+       "(to measure them: tools/bench/accuracy.py --set; docs/architecture.md).", allowed=H2O_QUIRKS,
+       level="expert", extension=True),
     _p("missing_values_handling", "MeanImputation", "enum", "Numeric NAs: impute the mean, or skip the row.",
        allowed=("MeanImputation", "Skip"), level="expert"),
     _p("sparse", False, "bool", "Sparse input handling (no centering of numeric columns).", level="expert"),
@@ -281,7 +288,7 @@ CHECKPOINT_MUTABLE: frozenset[str] = frozenset({
     "l1", "l2", "max_w2", "input_dropout_ratio", "hidden_dropout_ratios", "loss", "overwrite_with_best_model",
     "missing_values_handling", "average_activation", "reproducible", "export_weights_and_biases",
     "elastic_averaging", "elastic_averaging_moving_rate", "elastic_averaging_regularization", "mini_batch_size",
-    "pretrained_autoencoder", "thread_mode", "block_momentum",
+    "pretrained_autoencoder", "thread_mode", "block_momentum", "h2o_quirks",
     # run-level
     "export_checkpoints_dir",
     "model_id", "training_frame", "validation_frame", "weights_column", "max_runtime_secs", "score_each_iteration",

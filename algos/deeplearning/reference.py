@@ -22,10 +22,11 @@ import numpy as np
 
 from .hyper import (
     ACT_ELU, ACT_MAXOUT, ACT_RECTIFIER, ACT_TANH, F_ACTIVATION, F_ADAPTIVE, F_GRADIENT, F_NESTEROV,
-    F_OUTPUT, F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE, G_POISSON,
+    F_OUTPUT, F_QUIRKS, F_SKIP_ZERO_GRAD, G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE, G_POISSON,
     G_QUANTILE, H_AVERAGE_ACTIVATION, H_EPSILON, H_HIDDEN_DROPOUT, H_HUBER_DELTA, H_L1, H_L2, H_MAX_W2,
     H_MOMENTUM_RAMP, H_MOMENTUM_STABLE, H_MOMENTUM_START, H_QUANTILE_ALPHA, H_RATE, H_RATE_ANNEALING,
     H_RATE_DECAY, H_RHO, H_SPARSITY_BETA, H_TWEEDIE_POWER, OUT_AUTOENCODER, OUT_LINEAR, OUT_SOFTMAX,
+    Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT, Q_EXP_RECTIFIER, Q_MOMENTUM_RAMP,
 )
 from .network import NetSpec, NetState
 
@@ -42,14 +43,16 @@ def activation(act: int, net: np.ndarray) -> np.ndarray:
     return net
 
 
-def activation_derivative(act: int, net: np.ndarray) -> np.ndarray:
-    """d f / d net, written with the pre-activation (the kernels use the activation instead)."""
+def activation_derivative(act: int, net: np.ndarray, quirks: int = 0) -> np.ndarray:
+    """d f / d net, written with the pre-activation (the kernels use the activation instead); with the
+    exp_rectifier_derivative quirk, H2O's exp(f(net)) for ExpRectifier."""
     if act == ACT_TANH:
         return 1.0 - np.tanh(net) ** 2
     if act == ACT_RECTIFIER:
         return (net > 0).astype(float)
     if act == ACT_ELU:
-        return np.where(net >= 0, 1.0, np.exp(np.minimum(net, 0.0)))
+        below = np.exp(activation(act, net)) if quirks & Q_EXP_RECTIFIER else np.exp(np.minimum(net, 0.0))
+        return np.where(net >= 0, 1.0, below)
     return np.ones_like(net)
 
 
@@ -184,7 +187,10 @@ class RefNet:
             f = out_act + offset
             return deviance_gradient(gcode, np.array([t]), f, hyper), float(deviance(gcode, np.array([t]), f, hyper)[0])
         y = out_act
-        g = deviance_gradient(gcode, x_orig, y, hyper) * activation_derivative(act, out_net)
+        quirks = int(flags[F_QUIRKS])
+        g = deviance_gradient(gcode, x_orig, y, hyper)
+        if not quirks & Q_AUTOENCODER_GRADIENT:       # H2O's autoencoder output skips f'(net)
+            g = g * activation_derivative(act, out_net, quirks)
         return g, float(deviance(gcode, x_orig, y, hyper).sum())
 
     def row_loss(self, x: np.ndarray, t: float, offset: float, hyper: np.ndarray, flags: np.ndarray,
@@ -223,9 +229,14 @@ class RefNet:
             gb[l] = grow.copy()
             if l > 0:
                 e = self.W[l].T @ grow
-                g = e * activation_derivative(act, nets[l - 1])
-                if masks[l] is not None:
-                    g = g * masks[l]
+                quirks = int(flags[F_QUIRKS])
+                if masks[l] is not None and quirks & Q_DROPOUT_GRADIENT:
+                    # H2O: a dropped neuron has net 0 (skipped, no bias) and back-propagates f'(0)
+                    g = e * activation_derivative(act, nets[l - 1] * masks[l], quirks)
+                else:
+                    g = e * activation_derivative(act, nets[l - 1], quirks)
+                    if masks[l] is not None:
+                        g = g * masks[l]
         return gW, gb, loss
 
     def update_avg_activation(self, acts: list[np.ndarray]) -> None:
@@ -242,7 +253,9 @@ class RefNet:
         max_w2 = hyper[H_MAX_W2]
         n = samples_seen
         m0, ramp, m1 = hyper[H_MOMENTUM_START], hyper[H_MOMENTUM_RAMP], hyper[H_MOMENTUM_STABLE]
-        mom = 0.0 if adaptive else (m1 if n >= ramp else m0 + (m1 - m0) * n / ramp)
+        quirks = int(flags[F_QUIRKS])
+        nm = -1 if quirks & Q_MOMENTUM_RAMP else n          # H2O trains with momentum(-1)
+        mom = 0.0 if adaptive else (m1 if nm >= ramp else m0 + (m1 - m0) * nm / ramp)
         beta = hyper[H_SPARSITY_BETA] if flags[F_OUTPUT] == OUT_AUTOENCODER else 0.0
         L = self.spec.n_layers
         for l in range(L):
@@ -280,9 +293,11 @@ class RefNet:
                 bv = self.b[l][r]
                 gbr = gbd + l1 * np.sign(bv) + l2 * bv
                 if adaptive:
-                    self.bg2[l][r] = rho * self.bg2[l][r] + (1 - rho) * gbr * gbr
+                    # bias_adadelta quirk: H2O feeds the mean grad^2 of the neuron's (stepped) weights
+                    g2 = float(np.where(keep, 0.0, gr * gr).mean()) if quirks & Q_BIAS_ADADELTA else gbr * gbr
+                    self.bg2[l][r] = rho * self.bg2[l][r] + (1 - rho) * g2
                     brate = np.sqrt((self.bdx2[l][r] + eps) / (self.bg2[l][r] + eps))
-                    self.bdx2[l][r] = rho * self.bdx2[l][r] + (1 - rho) * brate * brate * gbr * gbr
+                    self.bdx2[l][r] = rho * self.bdx2[l][r] + (1 - rho) * brate * brate * g2
                     self.b[l][r] = bv - brate * gbr
                 elif nesterov:
                     brate = lr

@@ -91,14 +91,15 @@ def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
 
 def row_order(rng: np.random.Generator, n: int, fraction: float, shuffle: bool) -> np.ndarray:
     """H2O's FrameTask sampling: ``ceil(fraction)`` passes, each keeping a row with probability
-    ``fraction / passes`` (scanned in order, or shuffled)."""
+    ``fraction / passes``, scanned in order, or in a random order when shuffled or sampled (as FrameTask,
+    which visits its shuffled index whenever it samples)."""
     if fraction <= 0 or n == 0:
         return np.empty(0, dtype=np.int64)
     passes = int(np.ceil(fraction))
     f = fraction / passes
     parts = []
     for _ in range(passes):
-        idx = rng.permutation(n) if shuffle else np.arange(n)
+        idx = rng.permutation(n) if shuffle or f < 0.999 else np.arange(n)
         if f < 0.999:
             idx = idx[rng.random(n) < f]
         parts.append(idx)
@@ -432,21 +433,6 @@ class ClassCountTask(MRTask):
 
     def reduce(self, o):
         self.counts = o.counts if self.counts is None else (self.counts if o.counts is None else self.counts + o.counts)
-
-
-class ResponseSampleTask(MRTask):
-    """Up to ~10k response values (model scale), for the initial Huber delta."""
-    resp: dict = None
-    info: dict = None
-    values: np.ndarray = None
-
-    def map(self, cs):
-        y = DataInfo.from_state(self.info).transform_response(cs[self.resp["y"]])
-        step = max(1, cs.nrows // 2000)
-        self.values = y[::step]
-
-    def reduce(self, o):
-        self.values = o.values if self.values is None else np.concatenate([self.values, o.values])
 
 
 class WeightedMomentsTask(MRTask):

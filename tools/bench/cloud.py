@@ -184,7 +184,7 @@ def bench_formation(sizes: list[int], rounds: int, timeout: float, tmp: Path) ->
 # ------------------------------------------------------------------------------------------ 2. failure detection
 def embedded_member(flatfile: Path, name: str, cloud_size: int, timeout: float) -> cluster.Cloud:
     return cluster.init(ip="127.0.0.1", port=free_port_pair(), name=name, flatfile=str(flatfile),
-                        cloud_size=cloud_size, progress=False, timeout=timeout)
+                        cloud_size=cloud_size, progress=False, timeout=timeout, verbose=False)
 
 
 def detection_round(launcher: Launcher, name: str, timeout: float, poll: float) -> dict[str, float]:

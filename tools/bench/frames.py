@@ -180,7 +180,7 @@ def run(path: Path, repeat: int) -> dict[str, Any]:
     import cluster
     import frame  # noqa: F401  (module import time is reported apart from the parse)
     modules_s = time.perf_counter() - t0
-    cloud = cluster.init(port=None, progress=False)
+    cloud = cluster.init(port=None, progress=False, verbose=False)
     try:
         rss_node = rss_mb()
         runs, fr = [], None

@@ -326,7 +326,7 @@ def run(node_counts: list[int], calls: int, csv: Path, repeat: int, timeout: flo
         raise ValueError("--breakdown measures on the embedded node: include 1 in --nodes")
     for n in node_counts:
         if n == 1:
-            cloud = cluster.init(port=None, progress=False)
+            cloud = cluster.init(port=None, progress=False, verbose=False)
             try:
                 results.append(bench_one(cloud, 1, calls, csv, repeat, "embedded node (cluster.init), same process"))
                 if breakdown:

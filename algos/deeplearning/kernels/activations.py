@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..hyper import ACT_ELU, ACT_RECTIFIER, ACT_TANH
+from ..hyper import ACT_ELU, ACT_RECTIFIER, ACT_TANH, Q_EXP_RECTIFIER
 from .jit import JIT
 
 @njit(**JIT)
@@ -25,12 +25,14 @@ def activate(act, net):
 
 
 @njit(**JIT)
-def derivative(act, a):
-    """d activation / d net, written in terms of the activation a."""
+def derivative(act, a, quirks=0):
+    """d activation / d net, written in terms of the activation a (the exp_rectifier_derivative quirk: exp(a))."""
     if act == ACT_TANH:
         return 1.0 - a * a
     if act == ACT_ELU:
-        return 1.0 if a >= 0.0 else a + 1.0
+        if a >= 0.0:
+            return 1.0
+        return math.exp(a) if quirks & Q_EXP_RECTIFIER else a + 1.0
     if act == ACT_RECTIFIER:
         return 1.0 if a > 0.0 else 0.0
     return 1.0
@@ -48,11 +50,12 @@ def activate_np(act: int, net: np.ndarray) -> np.ndarray:
     return net
 
 
-def derivative_np(act: int, a: np.ndarray) -> np.ndarray:
+def derivative_np(act: int, a: np.ndarray, quirks: int = 0) -> np.ndarray:
     if act == ACT_TANH:
         return 1.0 - a * a
     if act == ACT_ELU:
-        return np.where(a >= 0, np.float32(1.0), a + np.float32(1.0))
+        below = np.exp(np.minimum(a, 0)) if quirks & Q_EXP_RECTIFIER else a + np.float32(1.0)
+        return np.where(a >= 0, np.float32(1.0), below).astype(np.float32)
     if act == ACT_RECTIFIER:
         return (a > 0).astype(np.float32)
     return np.ones_like(a)

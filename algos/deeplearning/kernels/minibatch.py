@@ -7,12 +7,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_GRADIENT, F_OUTPUT, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT,
-                     H_SPARSITY_BETA, OUT_AUTOENCODER)
+from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_GRADIENT, F_OUTPUT, F_QUIRKS, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT,
+                     H_SPARSITY_BETA, OUT_AUTOENCODER, Q_DROPOUT_GRADIENT)
 from ..network import NetState
 from .activations import derivative_np
 from .checks import check_hyper, check_rows
-from .dropout import fill_masks_batch
+from .dropout import HIDDEN_MASK, INPUT_MASK, fill_masks_batch
 from .forward import forward_np
 from .losses import output_grad_np
 from .optimizers import apply_update_kernel
@@ -101,6 +101,7 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
 
     X0, yb, rw, offb = gather("X"), gather("y"), gather("row_weight"), gather("offset")
     B = X0.shape[0]
+    quirks = int(flags[F_QUIRKS])
 
     def fill_masks(m: np.ndarray, layer: int, ratio: float) -> None:
         at = 0
@@ -112,13 +113,13 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
     A0 = X0
     if hyper[H_INPUT_DROPOUT] > 0:
         m0 = np.empty_like(X0)
-        fill_masks(m0, 0, float(hyper[H_INPUT_DROPOUT]))
+        fill_masks(m0, INPUT_MASK, float(hyper[H_INPUT_DROPOUT]))
         A0 = X0 * m0
     for l in range(L - 1):
         ratio = hyper[H_HIDDEN_DROPOUT + l]
         if ratio > 0:
             mk = np.empty((B, spec.units[l + 1]), dtype=np.float32)
-            fill_masks(mk, l + 1, float(ratio))
+            fill_masks(mk, HIDDEN_MASK, float(ratio))
             masks[l + 1] = mk
     acts, wins = forward_np(state, A0, hyper, act, out_kind, masks)
     if beta > 0:
@@ -127,7 +128,7 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         for l in range(L - 1):
             sl = slice(int(state.b_off[l]), int(state.b_off[l]) + spec.units[l + 1])
             state.avg_act[sl] = 0.999 ** B * state.avg_act[sl] + 0.001 * (decay @ acts[l + 1])
-    e, row_loss = output_grad_np(out_kind, gcode, act, acts[-1], yb, X0, offb, hyper)
+    e, row_loss = output_grad_np(out_kind, gcode, act, acts[-1], yb, X0, offb, hyper, quirks)
     totals[1] += float(rw @ row_loss)
     totals[0] += B
     # The row-weighted gradients summed over the batch and divided by the batch SIZE, not by the rows it got:
@@ -151,8 +152,8 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         gb[state.b_off[l]:state.b_off[l + 1]] = Grows.sum(axis=0, dtype=np.float64)
         if l > 0:
             E = Grows @ W  # pre-update weights, as in H2O's bprop
-            G = E * derivative_np(act, acts[l])
-            if masks[l] is not None:
+            G = E * derivative_np(act, acts[l], quirks)
+            if masks[l] is not None and not quirks & Q_DROPOUT_GRADIENT:
                 G *= masks[l]
     apply_update_kernel(state.w, state.b, state.w_g2, state.w_dx2, state.w_v, state.b_g2, state.b_dx2,
                         state.b_v, state.avg_act, state.units, state.w_off, state.b_off, gw, gb, hyper,

@@ -3,8 +3,9 @@
 Momentum (manual rate, as H2O's ``bprop``): with ``lr = rate*rate_decay^l/(1+rate_annealing*n)*(1-m)``, plain
 ``d = -lr*grad; w += d + m*v; v = d``; Nesterov ``v = m*v - grad; w += lr*v``. The momentum follows the documented
 linear ramp momentum_start -> momentum_stable over momentum_ramp samples (H2O's training never advances it: a
-QUIRK fixed). A bias's ADADELTA rate is fed with the bias's own gradient squared (H2O uses the mean of the
-neuron's weight grad^2). :func:`apply_update_kernel` is the mini-batch path's one fused update over the state.
+QUIRK fixed; the momentum_ramp quirk reproduces H2O's). A bias's ADADELTA rate is fed with the bias's own gradient
+squared (H2O uses the mean of the neuron's weight grad^2: the bias_adadelta quirk, :func:`row_grad2`).
+:func:`apply_update_kernel` is the mini-batch path's one fused update over the state.
 """
 from __future__ import annotations
 
@@ -13,15 +14,19 @@ import math
 import numpy as np
 from numba import njit
 
-from ..hyper import (F_ADAPTIVE, F_N_LAYERS, F_NESTEROV, F_OUTPUT, F_SKIP_ZERO_GRAD, H_AVERAGE_ACTIVATION,
+from ..hyper import (F_ADAPTIVE, F_N_LAYERS, F_NESTEROV, F_OUTPUT, F_QUIRKS, F_SKIP_ZERO_GRAD, H_AVERAGE_ACTIVATION,
                      H_EPSILON, H_L1, H_L2, H_MAX_W2, H_MOMENTUM_RAMP, H_MOMENTUM_STABLE, H_MOMENTUM_START, H_RATE,
-                     H_RATE_ANNEALING, H_RATE_DECAY, H_RHO, H_SPARSITY_BETA, OUT_AUTOENCODER)
+                     H_RATE_ANNEALING, H_RATE_DECAY, H_RHO, H_SPARSITY_BETA, OUT_AUTOENCODER, Q_BIAS_ADADELTA,
+                     Q_MOMENTUM_RAMP)
 from .jit import JIT
 
 @njit(**JIT)
-def momentum_at(hyper, n):
-    """The DOCUMENTED linear ramp (H2O's training code never advances it: a QUIRK we fix)."""
+def momentum_at(hyper, n, quirks=0):
+    """The DOCUMENTED linear ramp (H2O's training code calls momentum(-1), which never ramps: a QUIRK we fix,
+    reproduced by the momentum_ramp quirk)."""
     m0, ramp, m1 = hyper[H_MOMENTUM_START], hyper[H_MOMENTUM_RAMP], hyper[H_MOMENTUM_STABLE]
+    if quirks & Q_MOMENTUM_RAMP:
+        n = -1.0
     if n >= ramp:
         return m1
     return m0 + (m1 - m0) * n / ramp
@@ -122,17 +127,36 @@ def row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps
 
 
 @njit(**JIT)
+def row_grad2(W, row, src, g, skip_zero, l1, l2):
+    """Mean over row ``row``'s weights of their squared gradient (data + l1 + l2, before the step; a weight the
+    fast mode skips adds 0): what H2O feeds the neuron's bias ADADELTA with (the bias_adadelta quirk)."""
+    n = src.size
+    s = 0.0
+    for c in range(n):
+        wv = np.float64(W[row, c])
+        gd = np.float64(g) * np.float64(src[c])
+        if skip_zero and gd == 0.0:
+            continue
+        sgn = 1.0 if wv > 0.0 else (-1.0 if wv < 0.0 else 0.0)
+        gr = gd + l1 * sgn + l2 * wv
+        s += gr * gr
+    return s / n
+
+
+@njit(**JIT)
 def _bias_step(b, b_g2, b_dx2, b_v, idx, gdata, adaptive, nesterov, rho, eps, lr, mom, l1, l2,
-               sparsity):
-    """Update bias ``b[idx]`` with data gradient ``gdata``; ``sparsity`` = beta*(rho_hat - target)."""
+               sparsity, g2=-1.0):
+    """Update bias ``b[idx]`` with data gradient ``gdata``; ``sparsity`` = beta*(rho_hat - target); ``g2 >= 0``
+    feeds ADADELTA with that squared gradient instead of the bias's own (the bias_adadelta quirk)."""
     bv = b[idx]
     sgn = 1.0 if bv > 0.0 else (-1.0 if bv < 0.0 else 0.0)
     gr = gdata + l1 * sgn + l2 * bv
     if adaptive:
         # Project decision: the bias's own grad^2 (H2O feeds the mean weight grad^2: a QUIRK).
-        b_g2[idx] = rho * b_g2[idx] + (1.0 - rho) * gr * gr
+        gg = gr * gr if g2 < 0.0 else g2
+        b_g2[idx] = rho * b_g2[idx] + (1.0 - rho) * gg
         lr = math.sqrt((b_dx2[idx] + eps) / (b_g2[idx] + eps))
-        b_dx2[idx] = rho * b_dx2[idx] + (1.0 - rho) * lr * lr * gr * gr
+        b_dx2[idx] = rho * b_dx2[idx] + (1.0 - rho) * lr * lr * gg
         b[idx] = bv - lr * gr
     elif nesterov:
         b_v[idx] = mom * b_v[idx] - gr
@@ -148,17 +172,19 @@ def _bias_step(b, b_g2, b_dx2, b_v, idx, gdata, adaptive, nesterov, rho, eps, lr
 
 @njit(**JIT)
 def bias_steps(b, b_g2, b_dx2, b_v, avg_act, base, k, rows, gs, n, adaptive, nesterov, rho, eps, lr, mom,
-                l1, l2, beta, target):
-    """``_bias_step`` for biases ``base + rows[:n]`` with data gradients ``gs[:n]``.
+                l1, l2, beta, target, g2s, use_g2):
+    """``_bias_step`` for biases ``base + rows[:n]`` with data gradients ``gs[:n]`` (``use_g2``: ADADELTA fed
+    ``g2s[:n]``, the bias_adadelta quirk).
 
     One tight loop of independent updates (ADADELTA written out), so the CPU overlaps their
-    float64 div/sqrt latency chains; calling ``_bias_step`` per row ran ~4x slower.
+    float64 div/sqrt latency chains; calling ``_bias_step`` per row ran ~4x slower (the quirk takes that path:
+    it is for measuring, and the tight loop stays the plain ADADELTA).
     """
-    if not adaptive or beta > 0.0:
+    if not adaptive or beta > 0.0 or use_g2:
         for t in range(n):
             sp = beta * (avg_act[base + rows[t] // k] - target) if beta > 0.0 else 0.0
             _bias_step(b, b_g2, b_dx2, b_v, base + rows[t], np.float64(gs[t]), adaptive, nesterov, rho, eps,
-                       lr, mom, l1, l2, sp)
+                       lr, mom, l1, l2, sp, g2s[t] if use_g2 else -1.0)
         return
     for t in range(n):
         idx = base + rows[t]
@@ -188,7 +214,9 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
     n_layers = flags[F_N_LAYERS]
     adaptive, nesterov, skip_zero, rho, eps, l1, l2, max_w2 = optimizer_settings(hyper, flags)
     beta = hyper[H_SPARSITY_BETA] if flags[F_OUTPUT] == OUT_AUTOENCODER else 0.0
-    mom = 0.0 if adaptive else momentum_at(hyper, samples_seen)
+    quirks = flags[F_QUIRKS]
+    bias_g2 = adaptive and (quirks & Q_BIAS_ADADELTA) != 0
+    mom = 0.0 if adaptive else momentum_at(hyper, samples_seen, quirks)
     one = np.float32(1.0)
     for l in range(n_layers):
         cols = units[l]
@@ -215,6 +243,7 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
                         break
                 if not nz:
                     continue
+            g2 = row_grad2(Wl, row, src, one, skip_zero, l1, l2) if bias_g2 else -1.0
             row_step(Wl, G2l, DX2l, Vl, row, src, one, skip_zero, adaptive, nesterov, rho, eps, lr, mom,
                       l1, l2, max_w2)
             if skip_zero and gbv == 0.0:
@@ -223,4 +252,4 @@ def apply_update_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units
             if hidden and beta > 0.0:
                 sp = beta * (avg_act[b_off[l] + row // k] - hyper[H_AVERAGE_ACTIVATION])
             _bias_step(b, b_g2, b_dx2, b_v, b_off[l] + row, gbv, adaptive, nesterov, rho, eps, lr, mom,
-                       l1, l2, sp)
+                       l1, l2, sp, g2)

@@ -28,16 +28,16 @@ import numpy as np
 from frame.llvm_intrinsics import atomic_load, prefetch
 from numba import njit
 
-from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_GRADIENT, F_N_LAYERS, F_OUTPUT, G_CROSS_ENTROPY,
+from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_GRADIENT, F_N_LAYERS, F_OUTPUT, F_QUIRKS, G_CROSS_ENTROPY,
                      H_AVERAGE_ACTIVATION, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT, H_SPARSITY_BETA, OUT_AUTOENCODER,
-                     OUT_LINEAR, OUT_SOFTMAX)
+                     OUT_LINEAR, OUT_SOFTMAX, Q_AUTOENCODER_GRADIENT, Q_BIAS_ADADELTA, Q_DROPOUT_GRADIENT)
 from ..network import NetState
 from .activations import activate, derivative
 from .checks import check_hyper, check_rows
-from .dropout import fill_mask_range
+from .dropout import HIDDEN_MASK, INPUT_MASK, fill_mask_range
 from .jit import JIT
 from .losses import dist_grad
-from .optimizers import bias_steps, layer_rate, momentum_at, optimizer_settings, row_step
+from .optimizers import bias_steps, layer_rate, momentum_at, optimizer_settings, row_grad2, row_step
 from .team import KernelTeam, share, team_barrier
 
 @njit(**JIT)
@@ -91,6 +91,9 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     adaptive, nesterov, skip_zero, rho, eps, l1, l2, max_w2 = optimizer_settings(hyper, flags)
     in_drop = hyper[H_INPUT_DROPOUT]
     beta = hyper[H_SPARSITY_BETA] if out_kind == OUT_AUTOENCODER else 0.0
+    quirks = flags[F_QUIRKS]
+    bias_g2 = adaptive and (quirks & Q_BIAS_ADADELTA) != 0
+    dropped_learn = (quirks & Q_DROPOUT_GRADIENT) != 0
     n_in = units[0]
     n_out = units[n_layers]
     a_off = np.zeros(n_layers + 2, dtype=np.int64)
@@ -109,6 +112,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     live = np.zeros(max_rows, dtype=np.int64)
     step_rows = np.zeros(max_rows, dtype=np.int64)
     step_g = np.zeros(max_rows, dtype=np.float32)
+    step_g2 = np.zeros(max_rows, dtype=np.float64)
     g_unit = np.zeros(max_rows, dtype=np.float32)
     rows_done = 0
     loss_sum = 0.0
@@ -123,7 +127,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
         c0, c1 = share(n_in, tid, nteam)
         if in_drop > 0.0:
             m0 = masks[0:n_in]
-            fill_mask_range(m0, seed, counter, 0, in_drop, c0, c1)
+            fill_mask_range(m0, seed, counter, INPUT_MASK, in_drop, c0, c1)
             for c in range(c0, c1):
                 a0[c] = X[i, c] * m0[c]
         else:
@@ -143,7 +147,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             n_units = units[l + 1]
             j0, j1 = share(n_units, tid, nteam)
             if ratio > 0.0:
-                fill_mask_range(mk, seed, counter, l + 1, ratio, j0, j1)
+                fill_mask_range(mk, seed, counter, HIDDEN_MASK, ratio, j0, j1)
             # H2O skips a dropped neuron in gemv: net 0, no bias, f(0) = 0.
             n_live = 0
             for j in range(j0, j1):
@@ -196,13 +200,14 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
         else:
             for j in range(n_out):
                 gr, lo = dist_grad(gcode, np.float64(X[i, j]), np.float64(outa[j]), hyper)
-                e_top[j] = rw * gr * derivative(act, outa[j])
+                da = 1.0 if quirks & Q_AUTOENCODER_GRADIENT else derivative(act, outa[j], quirks)
+                e_top[j] = rw * gr * da
                 row_loss += lo
         if tid == 0:
             loss_sum += rw * row_loss
         rows_done += 1
         # ---------------- backprop, each layer updated immediately (error pushed with pre-update w)
-        mom = 0.0 if adaptive else momentum_at(hyper, counter)
+        mom = 0.0 if adaptive else momentum_at(hyper, counter, quirks)
         for l in range(n_layers - 1, -1, -1):
             cols = units[l]
             hidden = l < n_layers - 1
@@ -226,8 +231,8 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step.
             for j in range(j0, j1):
                 if hidden:
-                    gj = np.float32(e_cur[j] * derivative(act, cur[j]))
-                    g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0) else gj
+                    gj = np.float32(e_cur[j] * derivative(act, cur[j], quirks))
+                    g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0 and not dropped_learn) else gj
                 else:
                     g_unit[j] = e_top[j]
             n_step = 0
@@ -247,11 +252,14 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
                     _prefetch_span(w_dx2, nb, cols)
                 if l > 0 and gch != 0.0:
                     _push_error(e_prev, Wl, row, gch)
+                if bias_g2:
+                    step_g2[t] = row_grad2(Wl, row, prev, gch, skip_zero, l1, l2)
                 row_step(Wl, G2l, DX2l, Vl, row, prev, gch, skip_zero, adaptive, nesterov, rho, eps,
                           lr, mom, l1, l2, max_w2)
             # Biases after the rows: independent scalar chains the CPU can overlap.
             bias_steps(b, b_g2, b_dx2, b_v, avg_act, b_off[l], k, step_rows, step_g, n_step, adaptive, nesterov,
-                        rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION])
+                        rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION], step_g2,
+                        bias_g2)
             if l > 0 and nteam > 1:
                 # the layer below needs the whole error: sum the threads' shares, each thread a slice
                 gen = team_barrier(bar, nteam, gen)
