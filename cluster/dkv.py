@@ -42,7 +42,7 @@ from typing import Any, Callable
 import msgpack
 import numpy as np
 
-from .errors import NodeLostError, ProtocolError
+from .errors import NodeLostError, ProtocolError, RequestRefusedError
 from .placement import explicit_home, holders, home_of, homed_key, unhomed
 from .protocol import register_op
 from .shard import Shard, prefix_matcher
@@ -258,6 +258,10 @@ class DKV:
             lost = await self._copy_to_holders(stamped)
             if lost:
                 await self._settle(lost)
+                # the missed holders get their copies from a re-replication pass (it retries until they hear us)
+                replicas = self.node.services.get("replicas")
+                if replicas is not None:
+                    replicas.schedule()
 
     async def _settle(self, lost: list[str]) -> None:
         """A write that missed holders lost on the way counts only once this node knows it is not on the minority
@@ -423,8 +427,12 @@ class DKV:
             if size >= limit or i == len(stamped) - 1:
                 try:
                     taken += await self.node.call(holder, "dkv.replica_put", {"items": batch})
-                except NodeLostError:
-                    log.info("holder %s was lost while copies were sent to it", holder)
+                except (NodeLostError, RequestRefusedError) as exc:
+                    if isinstance(exc, RequestRefusedError) and exc.kind != "removed":
+                        raise
+                    # lost, or it holds this node dead (a link cut one way): as unreachable. The copy was stored
+                    # here already, so failing the write would report "not done" for a value that stays
+                    log.info("holder %s was lost (or does not hear this node) while copies were sent to it", holder)
                     return None
                 batch, size = [], 0
         return taken

@@ -84,4 +84,10 @@ class QuotaExceededError(AquiferError, MemoryError):
 
 
 class RequestRefusedError(AquiferError):
-    """A node refused a request before running it (unknown op, bad arguments, over a budget, wrong cloud)."""
+    """A node refused a request before running it (unknown op, bad arguments, over a budget, wrong cloud).
+    ``kind`` says why in one word: ``"removed"`` means the node holds the sender dead or removed (it would not
+    hear it, as if the link were cut)."""
+
+    def __init__(self, message: str = "", kind: str = "refused"):
+        super().__init__(message)
+        self.kind = kind

@@ -87,7 +87,10 @@ class Rebalancer:
                 if h != me and not node.is_dead(h):
                     asks.setdefault(h, []).append(k)
         answers = await asyncio.gather(*(self._versions(h, ks) for h, ks in asks.items()))
-        theirs: dict[str, dict[str, tuple[int, int]]] = dict(zip(asks, answers))
+        # a holder that did not answer is left out of this pass (not taken for one without copies), and the
+        # pass counts as busy so that another one follows
+        theirs: dict[str, dict[str, tuple[int, int]]] = {h: a for h, a in zip(asks, answers) if a is not None}
+        unanswered = len(theirs) < len(asks)
         sends: dict[str, list] = {}
         drops: list[tuple[str, int]] = []
         for k in keys:
@@ -132,10 +135,11 @@ class Rebalancer:
         if todo or drops:
             log.info("re-replication: copied %d of %d key copies to their holders, dropped %d copies (%.2f s)",
                      sum(copied), todo, len(drops), time.monotonic() - t0)
-        return bool(todo or drops)
+        return bool(todo or drops or unanswered)
 
-    async def _versions(self, holder: str, keys: list[str]) -> dict[str, tuple[int, int]]:
-        """``{key: (version or -1, version of a later delete or 0)}`` of ``holder``'s copies (empty if it is lost)."""
+    async def _versions(self, holder: str, keys: list[str]) -> dict[str, tuple[int, int]] | None:
+        """``{key: (version or -1, version of a later delete or 0)}`` of ``holder``'s copies (None if it did not
+        answer: lost, or it does not hear this node yet)."""
         out: dict[str, tuple[int, int]] = {}
         for i in range(0, len(keys), _VERSIONS_BATCH):
             batch = keys[i:i + _VERSIONS_BATCH]
@@ -143,7 +147,7 @@ class Rebalancer:
                 got = await self.node.call(holder, "dkv.versions", {"keys": batch})
             except AquiferError as exc:
                 log.info("re-replication: %s did not answer (%s)", holder, exc)
-                return {}
+                return None
             out.update((k, (int(v), int(t))) for k, (v, t) in zip(batch, got))
         return out
 

@@ -43,7 +43,7 @@ class _Pending:
 
 
 # failure classes that keep their type across hops (the caller handles them, whichever node raised them)
-_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, NoQuorumError, QuotaExceededError, RequestRefusedError)}
+_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, NoQuorumError, QuotaExceededError)}
 
 
 def exception_from_map(err: dict, src: str) -> Exception:
@@ -57,6 +57,8 @@ def exception_from_map(err: dict, src: str) -> Exception:
                             keys=[k for k in keys if isinstance(k, str)] if isinstance(keys, list) else ())
         exc.args = (message,)
         return exc
+    if etype == "RequestRefusedError":
+        return RequestRefusedError(message, kind=str(err.get("kind", "refused")))
     kept = _KEEP_TYPE.get(etype)
     if kept is not None:
         return kept(message)
