@@ -110,11 +110,14 @@ def test_a_model_file_of_format_1_still_loads_and_predicts_the_same(data_frame, 
     model = algos.load_model(MODEL_FILE)
     assert model.model_id == str(recorded["file.model_id"])
     preds = model.predict(data_frame).as_numpy()
-    np.testing.assert_array_equal(preds, recorded["file.predictions"])
+    if str(recorded["cpu"]) == host_cpu():
+        np.testing.assert_array_equal(preds, recorded["file.predictions"])
+    else:          # float64 scoring through BLAS: another CPU's kernels may round the last bit differently
+        np.testing.assert_allclose(preds, recorded["file.predictions"], rtol=1e-12, atol=1e-15)
     # format 1 had no thread_mode / block_momentum: read as what the environment's defaults trained with
     assert (model.params["thread_mode"], model.params["block_momentum"]) == ("sequential", True)
     assert model.meta.format == MODEL_FORMAT and model.meta.partial == ""      # read as the current format
-    assert model.model_performance(train=True).auc() == float(recorded["file.train_auc"])
+    assert model.model_performance(train=True).auc() == pytest.approx(float(recorded["file.train_auc"]), abs=1e-12)
     algos.remove_model(model.model_id)
 
 
