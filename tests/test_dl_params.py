@@ -387,6 +387,21 @@ def test_project_decisions_max_w2_and_mini_batch():
     assert (e["mini_batch_size"], e["max_w2"]) == (32, 10.0)
 
 
+def test_mini_batches_take_adadelta_mini_batch_setting_unless_given():
+    """H2O's rho/epsilon are for per-sample steps; batches take Zeiler's 0.95 / 1e-6 (a noted change), a value the
+    user changed is kept, per-sample training and the manual rate are untouched."""
+    e, notes = eff(mini_batch_size=128)
+    assert (e["rho"], e["epsilon"]) == (0.95, 1e-6)
+    assert any(n.startswith("rho: 0.99 -> 0.95 (ADADELTA's mini-batch setting") for n in notes)
+    assert (eff()[0]["rho"], eff()[0]["epsilon"]) == (0.99, 1e-8)
+    e, _ = eff(mini_batch_size=128, rho=0.9, epsilon=1e-7)
+    assert (e["rho"], e["epsilon"]) == (0.9, 1e-7)
+    e, _ = eff(mini_batch_size=128, adaptive_rate=False)
+    assert (e["rho"], e["epsilon"]) == (0.0, 0.0)
+    again, notes = eff(**eff(mini_batch_size=128)[0])
+    assert (again["rho"], again["epsilon"]) == (0.95, 1e-6) and not any(n.startswith(("rho", "epsilon")) for n in notes)
+
+
 def test_categorical_encoding_auto_is_one_hot_internal():
     assert eff()[0]["categorical_encoding"] == "OneHotInternal"
     assert eff(categorical_encoding="one_hot_internal")[0]["categorical_encoding"] == "OneHotInternal"
