@@ -144,7 +144,10 @@ class Rebalancer:
         for i in range(0, len(keys), _VERSIONS_BATCH):
             batch = keys[i:i + _VERSIONS_BATCH]
             try:
-                got = await self.node.call(holder, "dkv.versions", {"keys": batch})
+                # bounded by the failure detector's window, not the 60 s RPC default: a pass waiting on one holder
+                # copies nothing to the others meanwhile (an unanswered holder makes the pass busy: it runs again)
+                got = await self.node.call(holder, "dkv.versions", {"keys": batch},
+                                           timeout=self.node.config.dead_after, retries=0)
             except AquiferError as exc:
                 log.info("re-replication: %s did not answer (%s)", holder, exc)
                 return None

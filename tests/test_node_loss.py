@@ -39,8 +39,11 @@ def connect_all(nodes, **kw):
 
 
 def wait_census(client, timeout=60.0):
-    return wait_until(lambda: (lambda c: c if c["under"] == 0 and c["stray"] == 0 else None)(client.dkv.census()),
-                      timeout, "every key to be at its copies again")
+    try:
+        return wait_until(lambda: (lambda c: c if c["under"] == 0 and c["stray"] == 0 else None)(client.dkv.census()),
+                          timeout, "every key to be at its copies again")
+    except TimeoutError as exc:      # say where it stands: the census and each member's re-replication passes
+        raise TimeoutError(f"{exc}: census {client.dkv.census()}, cloud {client.status()}") from None
 
 
 def test_replication_1_fails_exactly_what_needs_the_lost_keys_and_the_cloud_goes_on(launcher):
