@@ -14,7 +14,8 @@ Runs, each in its own process (``python -m tools.trial_run --json``, so every pe
 and prints per run: samples/s (training samples over the wall time of ``train``, scoring included), that
 wall time, test error and logloss, peak RSS, and the machine. ``--compare-h2o`` also runs H2O-3 (``pip
 install h2o``; needs Java) on the same CSVs with the same parameters and prints the ratios; ``--h2o-python``
-runs that side with another interpreter (a venv holding ``h2o``), so that H2O is never installed next to us.
+runs that side with another interpreter (a venv holding ``h2o`` and ``pandas``), so that H2O is never installed
+next to us.
 
     python -m tools.bench.deeplearning                      # all runs (about 3 minutes on 2 cores)
     python -m tools.bench.deeplearning --runs trial --json
@@ -60,14 +61,16 @@ def run_ours(name: str, extra: list[str], timeout: float) -> dict:
 
 
 def run_h2o_in(python: str, name: str, extra: list[str], timeout: float) -> dict:
-    """:func:`run_h2o` in another interpreter (one whose environment has ``h2o``); its last line is the JSON."""
+    """:func:`run_h2o` in another interpreter (one whose environment has ``h2o``), its result on a marked line."""
     code = ("import json, sys; from tools.bench.deeplearning import run_h2o; "
-            "print(json.dumps(run_h2o(sys.argv[1], sys.argv[2:])))")
+            "print('H2O_RESULT', json.dumps(run_h2o(sys.argv[1], sys.argv[2:])))")
     proc = subprocess.run([python, "-c", code, name, *extra], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"H2O-3 run {name} with {python} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    # h2o-py prints its own lines (the cluster table, "closing session") around ours
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("H2O_RESULT "))
+    return json.loads(line.split(" ", 1)[1])
 
 
 def run_h2o(name: str, extra: list[str]) -> dict:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per run (default: %(default)s)")
     ap.add_argument("--compare-h2o", action="store_true", help="also run H2O-3 (pip install h2o; needs Java)")
     ap.add_argument("--h2o-python", default=None,
-                    help="with --compare-h2o: run H2O-3 with this interpreter (a venv holding h2o)")
+                    help="with --compare-h2o: run H2O-3 with this interpreter (a venv holding h2o and pandas)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     from tools.bench.frames import machine_info
