@@ -206,6 +206,17 @@ def test_checkpoint_continues_epochs_and_history(prostate, base):
     assert more.params["checkpoint"] == base.model_id
 
 
+def test_checkpoint_switching_to_mini_batches_keeps_its_adadelta_setting(prostate, base):
+    """mini_batch_size may change at a restart; rho/epsilon may not, so defaults go on as the checkpoint's."""
+    assert (base.params["mini_batch_size"], base.params["rho"], base.params["epsilon"]) == (1, 0.99, 1e-8)
+    batched = fit(prostate, epochs=4, checkpoint=base, mini_batch_size=16)
+    assert (batched.params["mini_batch_size"], batched.params["rho"], batched.params["epsilon"]) == (16, 0.99, 1e-8)
+    fresh = fit(prostate, epochs=2, mini_batch_size=16)
+    assert (fresh.params["rho"], fresh.params["epsilon"]) == (0.95, 1e-6)
+    back = fit(prostate, epochs=4, checkpoint=fresh)                 # per-sample again: the batches' setting goes on
+    assert (back.params["mini_batch_size"], back.params["rho"], back.params["epsilon"]) == (1, 0.95, 1e-6)
+
+
 @pytest.mark.parametrize("change, name", [({"activation": "Tanh"}, "activation"), ({"hidden": [9]}, "hidden"),
                                           ({"rho": 0.9}, "rho"), ({"epochs": 1}, "epochs"),
                                           ({"epochs": 2}, "epochs")])

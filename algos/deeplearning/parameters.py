@@ -83,7 +83,7 @@ from ..params import COMMON, Param, ParamTable, is_int, is_real
 __all__ = [
     "ACTIVATIONS", "CHECKPOINT_MUTABLE", "PARAMS", "PARAM_ALIASES", "PROBLEMS", "THREAD_MODES",
     "auto_distribution", "check_checkpoint", "check_for_problem", "default_dropout_ratios", "effective_params",
-    "param_docs_table", "validate",
+    "keep_checkpoint_adadelta", "param_docs_table", "validate",
 ]
 
 PROBLEMS: tuple[str, ...] = ("regression", "binomial", "multinomial", "autoencoder")
@@ -497,6 +497,19 @@ Quadratic, Absolute, Huber or Quantile
 # (1 - rho) * epsilon per step, so with batch_size times fewer steps it stays small for most of the run (the
 # booklet's network, batches of 128, 10 epochs: 14.25 % test error, 12.86 % with these; docs/architecture.md).
 MINI_BATCH_ADADELTA = {"rho": 0.95, "epsilon": 1e-6}
+
+
+def keep_checkpoint_adadelta(eff: dict[str, Any], params: Mapping[str, Any], old: Mapping[str, Any]) -> None:
+    """A checkpoint restart goes on with the checkpoint's rho/epsilon where ``params`` (the request) leaves them at
+    H2O's defaults: they may not change, while ``mini_batch_size`` may, which would resolve them differently.
+
+    >>> eff = {"rho": 0.95, "epsilon": 1e-6}
+    >>> keep_checkpoint_adadelta(eff, {"mini_batch_size": 16}, {"rho": 0.99, "epsilon": 1e-8}); eff["rho"]
+    0.99
+    """
+    for name in MINI_BATCH_ADADELTA:
+        if (name not in params or not _changed(params, name)) and name in old:
+            eff[name] = old[name]
 
 
 def _set(eff: dict[str, Any], notes: list[str], name: str, value: Any, why: str) -> None:
