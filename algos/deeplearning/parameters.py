@@ -196,8 +196,10 @@ PARAMS: ParamTable = ParamTable("Deep Learning", [
        level="expert"),
     # -- optimiser
     _p("adaptive_rate", True, "bool", "ADADELTA adaptive learning rate."),
-    _p("rho", 0.99, "float", "ADADELTA decay factor (at this default, 0.95 with mini_batch_size > 1).", min=0, max=1, max_open=True, level="expert"),
-    _p("epsilon", 1e-8, "float", "ADADELTA smoothing term (at this default, 1e-6 with mini_batch_size > 1).", min=0, level="expert"),
+    _p("rho", 0.99, "float", "ADADELTA decay factor (at this default, 0.95 with mini_batch_size > 1).", min=0,
+       max=1, max_open=True, level="expert"),
+    _p("epsilon", 1e-8, "float", "ADADELTA smoothing term (at this default, 1e-6 with mini_batch_size > 1).",
+       min=0, level="expert"),
     _p("rate", 0.005, "float", "Learning rate (adaptive_rate off).", min=0, level="expert"),
     _p("rate_annealing", 1e-6, "float", "Rate annealing: rate / (1 + rate_annealing * samples).", min=0,
        level="expert"),
@@ -499,17 +501,20 @@ Quadratic, Absolute, Huber or Quantile
 MINI_BATCH_ADADELTA = {"rho": 0.95, "epsilon": 1e-6}
 
 
-def keep_checkpoint_adadelta(eff: dict[str, Any], params: Mapping[str, Any], old: Mapping[str, Any]) -> None:
+def keep_checkpoint_adadelta(eff: dict[str, Any], params: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
     """A checkpoint restart goes on with the checkpoint's rho/epsilon where ``params`` (the request) leaves them at
     H2O's defaults: they may not change, while ``mini_batch_size`` may, which would resolve them differently.
+    Returns notes on what it set, as :func:`effective_params` does.
 
     >>> eff = {"rho": 0.95, "epsilon": 1e-6}
-    >>> keep_checkpoint_adadelta(eff, {"mini_batch_size": 16}, {"rho": 0.99, "epsilon": 1e-8}); eff["rho"]
-    0.99
+    >>> keep_checkpoint_adadelta(eff, {"mini_batch_size": 16}, {"rho": 0.99, "epsilon": 1e-8})[0]
+    'rho: 0.95 -> 0.99 (as the checkpoint: it may not change at a restart)'
     """
+    notes: list[str] = []
     for name in MINI_BATCH_ADADELTA:
         if (name not in params or not _changed(params, name)) and name in old:
-            eff[name] = old[name]
+            _set(eff, notes, name, old[name], "as the checkpoint: it may not change at a restart")
+    return notes
 
 
 def _set(eff: dict[str, Any], notes: list[str], name: str, value: Any, why: str) -> None:

@@ -88,7 +88,9 @@ class Trainer:
             if not isinstance(self.checkpoint, DeepLearningModel):
                 raise ValueError(f"checkpoint {self.checkpoint.model_id!r} is a {self.checkpoint.algo} model, not "
                                  f"Deep Learning")
-            parameters.keep_checkpoint_adadelta(self.p, parms, self.checkpoint.params)
+            for note in parameters.keep_checkpoint_adadelta(self.p, parms, self.checkpoint.params):
+                log.info("%s", note)
+                self.notes.append(note)
             parameters.check_checkpoint(self.checkpoint.params, self.p, epochs_trained=self.checkpoint.meta.epochs)
         if self.p.get("export_checkpoints_dir"):
             d = os.path.abspath(os.path.expanduser(self.p["export_checkpoints_dir"]))
