@@ -9,8 +9,8 @@ aquifer's mean at least H2O's mean minus one H2O standard deviation (r2, AUC) or
 H2O-3 never enters this process: it runs ``tools/bench/h2o_worker.py`` under the Python that has ``h2o``
 (this one when ``h2o`` is importable, else ``--h2o-python``)::
 
-    python3 -m venv /work/h2o-venv && /work/h2o-venv/bin/pip install h2o     # the wheel ships the jar; needs Java
-    python -m tools.bench.accuracy --h2o-python /work/h2o-venv/bin/python
+    python3 -m venv ~/h2o-venv && ~/h2o-venv/bin/pip install h2o     # the wheel ships the jar; needs Java
+    python -m tools.bench.accuracy --h2o-python ~/h2o-venv/bin/python
     python -m tools.bench.accuracy --cases auto_mpg prostate --seeds 1 2 3 --no-h2o
     python -m tools.bench.accuracy --set 'h2o_quirks=["bias_adadelta"]'   # one of our parameters changed
     python -m tools.bench.accuracy --cases quirks --set 'h2o_quirks=["momentum_ramp"]'   # the quirk cases

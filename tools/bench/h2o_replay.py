@@ -13,7 +13,7 @@ our bias ADADELTA
 (``MathUtils.approxSqrt``, a bit trick within -1 %/+6 %), which moves the curve by as much again; with both
 as H2O the curves agree to 3 decimals.
 
-    python -m tools.bench.h2o_replay --h2o-python /work/h2o-venv/bin/python     # H2O's curve vs ours
+    python -m tools.bench.h2o_replay --h2o-python ~/h2o-venv/bin/python     # H2O's curve vs ours
 
 The H2O random generator here is for this comparison only: aquifer's own training uses numpy's generators.
 """

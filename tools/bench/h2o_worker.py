@@ -3,8 +3,8 @@
 It imports only the standard library and ``h2o``, so it runs in a separate environment (the project never
 imports h2o into its own)::
 
-    python3 -m venv /work/h2o-venv && /work/h2o-venv/bin/pip install h2o      # the wheel ships the jar
-    echo '{"runs": [...]}' | /work/h2o-venv/bin/python tools/bench/h2o_worker.py
+    python3 -m venv ~/h2o-venv && ~/h2o-venv/bin/pip install h2o      # the wheel ships the jar
+    echo '{"runs": [...]}' | ~/h2o-venv/bin/python tools/bench/h2o_worker.py
 
 Input (stdin, JSON): ``{"runs": [run, ...], "nthreads": -1, "max_mem": "2G"}``; a run is ``{"train": csv,
 "test": csv or null, "header": 1 or -1 (no header), "validation": bool (the test frame validates), "y": column
