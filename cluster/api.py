@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import threading
-from typing import Any, Coroutine
+from typing import TYPE_CHECKING, Any, Coroutine
 
 from . import session
 from .config import DEFAULT_PORT, MAX_PORT, WEB_PLUGIN, NodeConfig
@@ -34,6 +34,9 @@ from .errors import CloudUnreachableError, NodeLostError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .progress import ProgressBar
 from .session import current
+
+if TYPE_CHECKING:                      # annotations only: the node module is imported when a cloud starts
+    from .node import Node
 
 log = logging.getLogger("aquifer.api")
 
