@@ -47,7 +47,10 @@ def row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps
     ``w[base + c]`` Numba's negative-index wraparound and possible aliasing stop LLVM from
     vectorising (measured 6x slower).  2-D views made once per layer replace per-row 1-D slices
     (each slice costs NRT refcounting).  ``skip_zero`` leaves a weight whose data gradient is
-    exactly 0 untouched (H2O's fast_mode / _shortcut).
+    exactly 0 untouched (H2O's fast_mode / _shortcut). The weight is written as ``w - step * (0 or 1)``,
+    not ``w if keep else w - step``: LLVM turns the latter into a masked store (``vmaskmovps``), which
+    AMD Zen cores microcode; it made this loop 2.1x slower there (4.3 against 2.0 cycles a weight,
+    docs/benchmarks.md). Multiplying by exactly 0 or 1 gives the same bits.
     """
     n = src.size
     f_rho = np.float32(rho)
@@ -75,7 +78,7 @@ def row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps
             q = (dx2 + f_eps) / (eg + f_eps)
             ed = f_rho * dx2 + t * q
             keep = skip_zero & (gd == zero)
-            W[row, c] = wv if keep else wv - np.sqrt(q) * gr
+            W[row, c] = wv - np.sqrt(q) * (gr * (zero if keep else one))
             G2[row, c] = g2 if keep else eg
             DX2[row, c] = dx2 if keep else ed
     elif adaptive:
@@ -91,7 +94,7 @@ def row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps
             q = (dx2 + f_eps) / (eg + f_eps)
             ed = f_rho * dx2 + t * q
             keep = skip_zero & (gd == zero)
-            W[row, c] = wv if keep else wv - np.sqrt(q) * gr
+            W[row, c] = wv - np.sqrt(q) * (gr * (zero if keep else one))
             G2[row, c] = g2 if keep else eg
             DX2[row, c] = dx2 if keep else ed
     elif nesterov:
@@ -103,7 +106,7 @@ def row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps
             v = V[row, c]
             vn = f_m * v - gr
             keep = skip_zero & (gd == zero)
-            W[row, c] = wv if keep else wv + f_lr * vn
+            W[row, c] = wv + f_lr * (vn * (zero if keep else one))
             V[row, c] = v if keep else vn
     else:
         for c in range(n):
@@ -114,7 +117,8 @@ def row_step(W, G2, DX2, V, row, src, g, skip_zero, adaptive, nesterov, rho, eps
             v = V[row, c]
             dn = -f_lr * gr
             keep = skip_zero & (gd == zero)
-            W[row, c] = wv if keep else wv + dn + f_m * v
+            mk = zero if keep else one
+            W[row, c] = (wv + dn * mk) + f_m * (v * mk)
             V[row, c] = v if keep else dn
     if max_w2 < np.inf:
         ss = np.float32(0.0)
