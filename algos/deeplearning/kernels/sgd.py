@@ -75,14 +75,17 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
     threads may run it concurrently on the same state arrays (each with its own scratch).
 
     Team mode (``nteam > 1``): ``nteam`` threads call it together with the same arguments but ``tid``,
-    sharing the scratch ``acts/errs/wins`` (one slot per neuron), ``eparts`` (float32[nteam, neurons],
-    each thread's share of the back-propagated error) and ``bar`` (the barrier, int64[16] with bar[0] =
-    nteam). Thread ``tid`` owns a fixed contiguous slice of every layer's neurons: it computes their
-    activations and steps their weight rows and biases, so no two threads write one weight and each
-    core keeps its half of the weights in its own cache (a balanced split of each sample's work list
-    moved rows between cores and measured slower); barriers after each layer keep the sample's steps in
-    the one-thread order. The result equals the one-thread run up to the summation order of
-    back-propagated errors (deterministic for a team size). Only thread 0's loss sum counts.
+    sharing the scratch ``acts`` (one slot per neuron plus a second input buffer), ``errs/wins`` (one slot
+    per neuron), ``eparts`` (float32[nteam, neurons], each thread's share of the back-propagated error) and
+    ``bar`` (the barrier, int64[16] with bar[0] = nteam). Thread ``tid`` owns a fixed contiguous slice of
+    every layer's neurons: it computes their activations and steps their weight rows and biases, so no two
+    threads write one weight and each core keeps its half of the weights in its own cache (a balanced split
+    of each sample's work list moved rows between cores and measured slower); barriers after each layer
+    keep the sample's steps in the one-thread order. Each thread sums the shares of the error of its own
+    neurons only, and samples alternate input buffers, so a sample needs one barrier per layer each way
+    (8 for three hidden layers, from 12: +6 % samples/s for a team of 2, docs/benchmarks.md). The result
+    equals the one-thread run up to the summation order of back-propagated errors (deterministic for a
+    team size). Only thread 0's loss sum counts.
     """
     n_layers = flags[F_N_LAYERS]
     act = flags[F_ACTIVATION]
@@ -123,7 +126,10 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             continue
         counter = samples_seen + ii
         # ---------------- forward (training mode: dropout masks, no scaling)
-        a0 = acts[0:n_in]
+        # The input activations alternate between two buffers, so a thread may fill the next sample's
+        # while the others still step layer 0 with this one's: the input barrier ends the sample.
+        in_base = a_off[n_layers + 1] if rows_done & 1 else 0
+        a0 = acts[in_base:in_base + n_in]
         c0, c1 = share(n_in, tid, nteam)
         if in_drop > 0.0:
             m0 = masks[0:n_in]
@@ -140,7 +146,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             k = 2 if (hidden and act == ACT_MAXOUT) else 1
             # 2-D views made once per layer: per-row slices cost NRT refcounting in the hot loop.
             Wl = w[w_off[l]:w_off[l + 1]].reshape((units[l + 1] * k, cols))
-            prev = acts[a_off[l]:a_off[l + 1]]
+            prev = a0 if l == 0 else acts[a_off[l]:a_off[l + 1]]
             cur = acts[a_off[l + 1]:a_off[l + 2]]
             mk = masks[a_off[l + 1]:a_off[l + 2]]
             ratio = hyper[H_HIDDEN_DROPOUT + l] if hidden else 0.0
@@ -218,7 +224,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             G2l = w_g2[w_off[l]:w_off[l + 1]].reshape(shape)
             DX2l = w_dx2[w_off[l]:w_off[l + 1]].reshape(shape)
             Vl = w_v[w_off[l]:w_off[l + 1]].reshape(shape)
-            prev = acts[a_off[l]:a_off[l + 1]]
+            prev = a0 if l == 0 else acts[a_off[l]:a_off[l + 1]]
             cur = acts[a_off[l + 1]:a_off[l + 2]]
             e_cur = errs[a_off[l + 1]:a_off[l + 2]]
             mk = masks[a_off[l + 1]:a_off[l + 2]]
@@ -228,6 +234,13 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
             ratio = hyper[H_HIDDEN_DROPOUT + l] if hidden else 0.0
             n_units = units[l + 1]
             j0, j1 = share(n_units, tid, nteam)
+            if hidden and nteam > 1:
+                # this layer's error: the sum of the threads' shares, for this thread's neurons only
+                for j in range(j0, j1):
+                    tot_e = np.float32(0.0)
+                    for t in range(nteam):
+                        tot_e += eparts[t, a_off[l + 1] + j]
+                    e_cur[j] = tot_e
             # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step.
             for j in range(j0, j1):
                 if hidden:
@@ -261,18 +274,7 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
                         rho, eps, lr, mom, l1, l2, beta if hidden else 0.0, hyper[H_AVERAGE_ACTIVATION], step_g2,
                         bias_g2)
             if l > 0 and nteam > 1:
-                # the layer below needs the whole error: sum the threads' shares, each thread a slice
-                gen = team_barrier(bar, nteam, gen)
-                e_all = errs[a_off[l]:a_off[l + 1]]
-                c0, c1 = share(cols, tid, nteam)
-                for c in range(c0, c1):
-                    tot_e = np.float32(0.0)
-                    for t in range(nteam):
-                        tot_e += eparts[t, a_off[l] + c]
-                    e_all[c] = tot_e
-                gen = team_barrier(bar, nteam, gen)
-        # the next sample overwrites activations the other threads' last row steps still read
-        gen = team_barrier(bar, nteam, gen)
+                gen = team_barrier(bar, nteam, gen)     # every thread's share of the layer below's error
     return rows_done, loss_sum
 
 
@@ -297,7 +299,7 @@ def train_rows(state: NetState, X: np.ndarray, y: np.ndarray, row_weight: np.nda
     y, row_weight, offset, order = (np.ascontiguousarray(a) for a in (y, row_weight, offset, order))
     nteam = 1 if team is None else team.size
     neurons = int(np.sum(state.units))
-    acts, errs = np.zeros(neurons, np.float32), np.zeros(neurons, np.float32)
+    acts, errs = np.zeros(neurons + state.units[0], np.float32), np.zeros(neurons, np.float32)
     wins = np.zeros(neurons, np.int64)
     eparts = np.zeros((nteam, neurons) if nteam > 1 else (1, 1), np.float32)
     bar = np.zeros(16, np.int64)
