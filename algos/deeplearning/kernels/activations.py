@@ -46,7 +46,7 @@ def activate_np(act: int, net: np.ndarray) -> np.ndarray:
     if act == ACT_ELU:
         return np.where(net >= 0, net, np.expm1(np.minimum(net, 0))).astype(np.float32)
     if act == ACT_RECTIFIER:
-        return np.maximum(net, 0).astype(np.float32)
+        return np.maximum(net, 0).astype(np.float32, copy=False)
     return net
 
 

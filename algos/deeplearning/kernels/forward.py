@@ -39,7 +39,7 @@ def forward_np(state: NetState, A0: np.ndarray, hyper: np.ndarray, act: int, out
             ratio = hyper[H_HIDDEN_DROPOUT + l]
             if masks is not None:
                 if masks[l + 1] is not None:
-                    a = a * masks[l + 1]
+                    a = np.multiply(a, masks[l + 1], out=a)   # a is this layer's own new array
             elif ratio > 0:
                 a = a * np.float32(1.0 - ratio)
         acts.append(np.ascontiguousarray(a, dtype=np.float32))

@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..hyper import (ACT_MAXOUT, F_ACTIVATION, F_GRADIENT, F_OUTPUT, F_QUIRKS, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT,
-                     H_SPARSITY_BETA, OUT_AUTOENCODER, Q_DROPOUT_GRADIENT)
+from ..hyper import (ACT_MAXOUT, ACT_RECTIFIER, F_ACTIVATION, F_GRADIENT, F_OUTPUT, F_QUIRKS, H_HIDDEN_DROPOUT,
+                     H_INPUT_DROPOUT, H_SPARSITY_BETA, OUT_AUTOENCODER, Q_DROPOUT_GRADIENT)
 from ..network import NetState
 from .activations import derivative_np
 from .checks import check_hyper, check_rows
@@ -114,7 +114,8 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
     if hyper[H_INPUT_DROPOUT] > 0:
         m0 = np.empty_like(X0)
         fill_masks(m0, INPUT_MASK, float(hyper[H_INPUT_DROPOUT]))
-        A0 = X0 * m0
+        # X0 is a gathered copy; an autoencoder still needs it unmasked as its target
+        A0 = X0 * m0 if out_kind == OUT_AUTOENCODER else np.multiply(X0, m0, out=X0)
     for l in range(L - 1):
         ratio = hyper[H_HIDDEN_DROPOUT + l]
         if ratio > 0:
@@ -151,9 +152,10 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         np.matmul(Grows.T, acts[l], out=gw[state.w_off[l]:state.w_off[l + 1]].reshape(W.shape))
         gb[state.b_off[l]:state.b_off[l + 1]] = Grows.sum(axis=0, dtype=np.float64)
         if l > 0:
-            E = Grows @ W  # pre-update weights, as in H2O's bprop
-            G = E * derivative_np(act, acts[l], quirks)
-            if masks[l] is not None and not quirks & Q_DROPOUT_GRADIENT:
+            G = Grows @ W  # E, with the pre-update weights, as in H2O's bprop
+            G *= derivative_np(act, acts[l], quirks)
+            # A Rectifier's derivative is already 0 wherever the mask is (a dropped unit's activation is 0).
+            if masks[l] is not None and not quirks & Q_DROPOUT_GRADIENT and act != ACT_RECTIFIER:
                 G *= masks[l]
     apply_update_kernel(state.w, state.b, state.w_g2, state.w_dx2, state.w_v, state.b_g2, state.b_dx2,
                         state.b_v, state.avg_act, state.units, state.w_off, state.b_off, gw, gb, hyper,
