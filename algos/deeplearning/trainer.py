@@ -285,8 +285,6 @@ class Trainer:
             duty = (last_score_end - last_score_start) / since if since > 0 else 0.0
             score_now = (iterations == 1 or done or timeout or p["score_each_iteration"]
                          or (since > p["score_interval"] and duty < p["score_duty_cycle"]))
-            job.update(progress=min(1.0, epoch_counter / epochs),
-                       msg=f"{epoch_counter:.2f}/{epochs:g} epochs, {samples:,} samples")
             if score_now:
                 last_score_start = time.time()
                 metrics = self._again("scoring", lambda: self._score(state, hyper, flags, resp, cols, valid_resp,
@@ -310,6 +308,10 @@ class Trainer:
                 stop_reason = self._stop_reason(metrics, history)
             # what a run that stops now keeps (cancelled, a member holding data lost), and the checkpoint file
             self._last = (state, metrics, list(history), samples, iterations, epoch_counter, priors, start)
+            # progress after the iteration is complete, scoring included: a run stopped once progress shows
+            # always has an iteration to keep
+            job.update(progress=min(1.0, epoch_counter / epochs),
+                       msg=f"{epoch_counter:.2f}/{epochs:g} epochs, {samples:,} samples")
             if score_now and p["export_checkpoints_dir"]:
                 self._write_checkpoint(f"written while training, at iteration {iterations}")
             if done or timeout or stop_reason:
