@@ -13,9 +13,10 @@ Runs, each in its own process (``python -m tools.trial_run --json``, so every pe
 
 and prints per run: samples/s (training samples over the wall time of ``train``, scoring included), that
 wall time, test error and logloss, peak RSS, and the machine. ``--compare-h2o`` also runs H2O-3 (``pip
-install h2o``; needs Java) on the same CSVs with the same parameters and prints the ratios; ``--h2o-python``
-runs that side with another interpreter (a venv holding ``h2o`` and ``pandas``), so that H2O is never installed
-next to us.
+install h2o``; needs Java) on the same CSVs with the same parameters and prints the ratios, and for ``trial``
+issue 13's goal judged against that same run (>= 10x H2O-3 per sample at <= its test error + 0.2 points; without
+``--compare-h2o`` only H2O-3's reference figures from another machine are at hand); ``--h2o-python`` runs that
+side with another interpreter (a venv holding ``h2o`` and ``pandas``), so that H2O is never installed next to us.
 
     python -m tools.bench.deeplearning                      # all runs (about 3 minutes on 2 cores)
     python -m tools.bench.deeplearning --runs trial --json
@@ -37,6 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 H2O = {"trial": (2746.0, 0.1344), "rectifier": (1454.0, 0.141)}
 GOAL_SAMPLES_PER_S, GOAL_EXTRA_ERROR, GOAL_MB_SECONDS = 27_000.0, 0.005, 10.0
 GOAL_TRIAL_MB_ERROR = 0.134            # issue 13: the trial network in batches of 128, within GOAL_MB_SECONDS
+GOAL_SAME_RUN_SPEEDUP, GOAL_SAME_RUN_EXTRA_ERROR = 10.0, 0.002     # issue 13: against H2O-3 run just after ours
 
 RUNS = {
     "trial": ["--epochs", "10"],
@@ -104,12 +106,19 @@ def verdicts(name: str, res: dict) -> list[str]:
     out = []
     if name in H2O:
         sps, err = H2O[name]
-        out.append(f"{res['samples_per_s'] / sps:.1f}x H2O-3's {sps:,.0f} samples/s; test error "
-                   f"{100 * (res['test_error'] - err):+.2f} points vs H2O-3's {100 * err:.2f} %")
+        out.append(f"{res['samples_per_s'] / sps:.1f}x H2O-3's reference {sps:,.0f} samples/s (another machine); "
+                   f"test error {100 * (res['test_error'] - err):+.2f} points vs its {100 * err:.2f} %")
     if name == "trial":
         ok = res["samples_per_s"] >= GOAL_SAMPLES_PER_S and res["test_error"] <= H2O["trial"][1] + GOAL_EXTRA_ERROR
         out.append(f"goal {GOAL_SAMPLES_PER_S:,.0f} samples/s at <= {100 * (H2O['trial'][1] + GOAL_EXTRA_ERROR):.2f} "
                    f"% error: {'met' if ok else 'MISSED'}")
+    h = res.get("h2o")
+    if name == "trial" and isinstance(h, dict):
+        ratio = res["samples_per_s"] / h["samples_per_s"]
+        ok = ratio >= GOAL_SAME_RUN_SPEEDUP and res["test_error"] <= h["test_error"] + GOAL_SAME_RUN_EXTRA_ERROR
+        out.append(f"goal (same run) >= {GOAL_SAME_RUN_SPEEDUP:.0f}x H2O-3 per sample at <= its error + "
+                   f"{100 * GOAL_SAME_RUN_EXTRA_ERROR:.1f} points: {ratio:.2f}x, "
+                   f"{100 * (res['test_error'] - h['test_error']):+.2f} points: {'met' if ok else 'MISSED'}")
     if name == "trial_mb128":
         ok = res["train_wall_s"] <= GOAL_MB_SECONDS and res["test_error"] <= GOAL_TRIAL_MB_ERROR
         out.append(f"goal <= {100 * GOAL_TRIAL_MB_ERROR:.1f} % within {GOAL_MB_SECONDS:.0f} s: "
