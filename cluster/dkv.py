@@ -288,11 +288,9 @@ class DKV:
             for key, value in zip(batch, await self.get_many(batch)):
                 if value is None:
                     # what this node saw, so that a chunk missing on a live cloud can be traced (a rejoin race)
-                    m = getattr(self.node, "membership", None)
-                    if m is not None:
-                        log.warning("chunk %s not found: holders %s (states %s); members %s, epoch %s", key,
-                                    self.holders(key), [m.state_of(h) for h in self.holders(key)], list(m.members),
-                                    m.epoch)
+                    m, hs = self.node.membership, self.holders(key)
+                    log.warning("chunk %s not found: holders %s (states %s); members %s, epoch %s", key, hs,
+                                [m.state_of(h) for h in hs], list(m.members), m.epoch)
                     raise KeyError(f"chunk {key} is missing in the cloud")
                 out[key] = value
                 self.shard.cache_put(key, value)
