@@ -26,10 +26,16 @@ def raw_request(node, op="dkv.keys", args=None, *, curve=None, wait_ms=3000):
     sock.setsockopt(zmq.LINGER, 0)
     if curve:
         sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = curve
+    # a refused CURVE handshake is a protocol error: libzmq drops the connection's pipe, and a blocking send
+    # on a DEALER with no pipe waits forever, so the send is bounded like the answer
+    sock.setsockopt(zmq.SNDTIMEO, wait_ms)
     sock.connect(f"tcp://127.0.0.1:{node.port + 1}")
     try:
-        sock.send_multipart(protocol.encode("req", src="stranger", cloud="", msg_id=1,
-                                            body={"op": op, "args": args or {"prefix": ""}, "timeout": 5.0}))
+        try:
+            sock.send_multipart(protocol.encode("req", src="stranger", cloud="", msg_id=1,
+                                                body={"op": op, "args": args or {"prefix": ""}, "timeout": 5.0}))
+        except zmq.Again:
+            return None
         if not sock.poll(wait_ms):
             return None
         return protocol.decode(sock.recv_multipart(), max_bytes=1 << 26)
