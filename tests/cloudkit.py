@@ -31,10 +31,27 @@ def fmnist_csvs(out_dir: Path, rows: int = 10_000) -> tuple[str, str]:
     return str(out["train"][0]), str(out["test"][0])
 
 
+def _port_range() -> tuple[int, int]:
+    """Where test nodes listen: below the kernel's ephemeral range, from which outgoing connections (other
+    nodes', clients') take their local ports, so a port found free is not taken by one before its node binds."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return (20000, low) if low >= 22000 else (10000, 20000)
+
+
+_handed_out: set[int] = set()     # ports given to this process's tests: never twice, free or not
+
+
 def free_port_pair(ip: str = "127.0.0.1") -> int:
-    """A port p such that p and p+1 are both free now (REST port, cluster port)."""
-    for _ in range(200):
-        port = random.randrange(20000, 60000, 2)
+    """A port p such that p and p+1 are both free now (REST port, cluster port), outside the ephemeral range
+    and not handed out before in this process."""
+    start, stop = _port_range()
+    for _ in range(400):
+        port = random.randrange(start, stop - 1, 2)
+        if port in _handed_out:
+            continue
         ok = True
         for p in (port, port + 1):
             with socket.socket() as s:
@@ -44,6 +61,7 @@ def free_port_pair(ip: str = "127.0.0.1") -> int:
                     ok = False
                     break
         if ok:
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port pair")
 
