@@ -86,7 +86,8 @@ class QuotaExceededError(AquiferError, MemoryError):
 class RequestRefusedError(AquiferError):
     """A node refused a request before running it (unknown op, bad arguments, over a budget, wrong cloud).
     ``kind`` says why in one word: ``"removed"`` means the node holds the sender dead or removed (it would not
-    hear it, as if the link were cut)."""
+    hear it, as if the link were cut); ``"behind"`` that the sender's member set is newer than any the node heard
+    of within a few heartbeats (try again)."""
 
     def __init__(self, message: str = "", kind: str = "refused"):
         super().__init__(message)

@@ -30,7 +30,7 @@ from . import protocol
 from .blas import single_threaded_blas
 from .config import PACKAGE_VERSION, WEB_PLUGIN, NodeConfig, parse_size
 from .dkv import DKV
-from .errors import AquiferError, NodeLostError, NoQuorumError, ProtocolError, RpcTimeoutError
+from .errors import AquiferError, NodeLostError, NoQuorumError, ProtocolError, RequestRefusedError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .gateway import GatewayWatch
 from .jobs import JobService
@@ -104,7 +104,7 @@ class Node:
                                         replication=config.replication)
         self.transport = Transport(config, self.boot, self._on_frames, keys=self.keys, warn=self.warnings.warning)
         self.rpc = Rpc(self.id, self._send_message, self._send_reply, config.rpc_timeout,
-                       peer_inbound_bytes=config.peer_inbound_bytes)
+                       peer_inbound_bytes=config.peer_inbound_bytes, gate=self._catch_up)
         self.pool = ThreadPoolExecutor(max_workers=config.compute_threads, thread_name_prefix="aquifer-compute",
                                        initializer=single_threaded_blas)
         self.dropped: Counter = Counter()
@@ -490,6 +490,28 @@ class Node:
             if self.is_dead(node):
                 raise NodeLostError(node, f"cannot send {mtype}")
             raise NodeLostError(node, "no connection could be made before the deadline")
+
+    async def _catch_up(self, msg: protocol.Message) -> None:
+        """A request sent under a newer member set than this node knows (a member just re-admitted, asked to work
+        before it heard the cloud's answer) waits until this node has adopted it: served under the old view it
+        would look for keys on the wrong holders. A known member that sent it is pinged, so its answer carries
+        the set at once; after a few heartbeats the request is refused, naming both epochs."""
+        epoch, m = msg.body.get("epoch", 0), self.membership
+        if epoch <= m.epoch:
+            return
+        interval = self.config.heartbeat_interval
+        peer = m.peers.get(msg.src)            # only a node already known is pinged (no new connections)
+        if peer is not None and peer.refused is None:
+            loop = asyncio.get_running_loop()
+            await self.transport.send(msg.src, self._heartbeat_frames(), deadline=loop.time() + interval,
+                                      droppable=False)
+        deadline = time.monotonic() + 3 * interval
+        while m.epoch < epoch:
+            if time.monotonic() > deadline:
+                raise RequestRefusedError(f"node {self.id} knows member set epoch {m.epoch}; the request from "
+                                          f"{msg.src:.100} was sent under epoch {epoch}, which this node has not "
+                                          f"heard of: try again", kind="behind")
+            await asyncio.sleep(interval / 40)
 
     async def _send_reply(self, reply_to: bytes, msg_id: int, body: dict) -> None:
         frames = protocol.encode("rep", src=self.id, cloud=self.config.name, msg_id=msg_id, body=body)

@@ -70,8 +70,9 @@ class Rpc:
     ``reply(to, msg_id, body)`` sends a reply back on the connection a request came from."""
 
     def __init__(self, self_id: str, send: Callable, reply: Callable, default_timeout: float,
-                 peer_inbound_bytes: int = 1 << 62):
+                 peer_inbound_bytes: int = 1 << 62, gate: Callable[[Message], Any] | None = None):
         self.self_id = self_id
+        self._gate = gate            # awaited before a request's handler (within its deadline): may refuse it
         self._send = send
         self._reply = reply
         self.default_timeout = default_timeout
@@ -217,7 +218,7 @@ class Rpc:
             handler = self.handlers.get(op)
             if handler is None:
                 raise LookupError(f"op {op!r} is not served by node {self.self_id}")
-            result = await asyncio.wait_for(handler(**msg.body["args"]), msg.body["timeout"])
+            result = await asyncio.wait_for(self._gated(handler, msg), msg.body["timeout"])
             body = {"ok": True, "result": result}
         except asyncio.CancelledError:
             self._running.pop(key, None)
@@ -238,11 +239,18 @@ class Rpc:
             except Exception:
                 pass
 
+    async def _gated(self, handler: Handler, msg: Message) -> Any:
+        if self._gate is not None:
+            await self._gate(msg)
+        return await handler(**msg.body["args"])
+
     def error_map(self, exc: BaseException, tb: bool = True) -> dict:
         if isinstance(exc, RemoteError):          # forwarded: keep the original node and traceback
             return {"type": exc.type, "message": exc.message, "traceback": exc.remote_traceback, "node": exc.node}
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if tb else ""
         err = {"node": self.self_id, "type": type(exc).__name__, "message": str(exc), "traceback": text}
+        if isinstance(exc, RequestRefusedError):
+            err["kind"] = exc.kind
         if isinstance(exc, NodeLostError):
             err["lost"] = exc.node
             err["keys"] = exc.keys[:1000]

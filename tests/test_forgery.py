@@ -211,6 +211,29 @@ def test_unknown_op_bad_arguments_and_malformed_requests_are_answered_within_100
         s.close()
 
 
+def test_a_request_under_a_member_set_the_node_never_hears_of_is_refused_within_three_heartbeats(launcher):
+    (node,) = launcher.cloud(1)
+    interval = NodeConfig().heartbeat_interval
+    s = Stranger(node)
+    try:
+        epoch = status(node)["epoch"]
+        s.send("req", src="stranger", body={"op": "echo", "args": {"x": 1}, "timeout": 30.0, "epoch": epoch},
+               msg_id=1)
+        assert s.receive().body == {"ok": True, "result": 1}         # the node's own epoch: served at once
+        t0 = time.monotonic()
+        s.send("req", src="stranger", body={"op": "echo", "args": {"x": 2}, "timeout": 30.0, "epoch": epoch + 10**9},
+               msg_id=2)
+        s.request("echo", {"x": 3}, msg_id=3)                        # meanwhile others are served
+        assert s.receive().body == {"ok": True, "result": 3}
+        msg = s.receive(timeout_ms=int(5000 * interval))
+        assert msg.id == 2 and not msg.body["ok"] and msg.body["error"]["kind"] == "behind"
+        assert f"epoch {epoch + 10**9}" in msg.body["error"]["message"]
+        assert 3 * interval <= time.monotonic() - t0 < 5 * interval
+        assert status(node)["epoch"] == epoch and status(node)["size"] == 1
+    finally:
+        s.close()
+
+
 def test_twenty_thousand_garbage_messages_write_a_few_log_lines(launcher):
     (node,) = launcher.cloud(1)
     s = Stranger(node)
