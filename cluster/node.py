@@ -117,6 +117,7 @@ class Node:
         self.watch = GatewayWatch(self, addresses or [gateway]) if config.client else None
         self.formed_event = asyncio.Event()
         self.stopped = asyncio.Event()
+        self._heard = asyncio.Event()          # replaced (after being set) at each heartbeat answer
         self._lost_callbacks: list[Callable[[str, str], None]] = []
         self._member_callbacks: list[Callable[[Any], None]] = []
         self._tasks: list[asyncio.Task] = []
@@ -472,6 +473,8 @@ class Node:
                 self._drop("untrusted", f"a reply from {node} answers no request made to it")
         elif msg.type == "hb" and not self.config.client:
             self._apply(self.membership.on_heartbeat(node, msg.cloud, msg.body, now))
+            heard, self._heard = self._heard, asyncio.Event()
+            heard.set()                        # wakes requests waiting for a newer member set (_catch_up)
         elif msg.type == "refuse" and not self.config.client:
             self._apply(self.membership.on_refused(node, msg.cloud, msg.body["reason"], msg.body["fatal"], now))
         else:
@@ -507,11 +510,16 @@ class Node:
                                       droppable=False)
         deadline = time.monotonic() + 3 * interval
         while m.epoch < epoch:
-            if time.monotonic() > deadline:
+            heard = self._heard                # set by the next heartbeat answer (where a new set comes from)
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise RequestRefusedError(f"node {self.id} knows member set epoch {m.epoch}; the request from "
                                           f"{msg.src:.100} was sent under epoch {epoch}, which this node has not "
                                           f"heard of: try again", kind="behind")
-            await asyncio.sleep(interval / 40)
+            try:
+                await asyncio.wait_for(heard.wait(), left)
+            except asyncio.TimeoutError:
+                pass
 
     async def _send_reply(self, reply_to: bytes, msg_id: int, body: dict) -> None:
         frames = protocol.encode("rep", src=self.id, cloud=self.config.name, msg_id=msg_id, body=body)
