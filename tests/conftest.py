@@ -13,13 +13,29 @@ from cloudkit import Launcher, free_port_pair  # noqa: E402
 import netkit  # noqa: E402
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item (``rep_setup``, ``rep_call``), for fixtures' teardown."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
 @pytest.fixture
-def launcher(tmp_path):
-    """Starts real node processes; every one of them is killed at the end of the test."""
+def launcher(tmp_path, request):
+    """Starts real node processes; every one of them is killed at the end of the test. When the test failed,
+    the end of each node's log is printed (shown with the failure), so CI output says what the nodes saw."""
     kit = Launcher(tmp_path)
     try:
         yield kit
     finally:
+        failed = any(getattr(getattr(request.node, f"rep_{when}", None), "failed", False)
+                     for when in ("setup", "call"))
+        if failed:
+            for node in kit.procs:
+                lines = node.log_path.read_text(errors="replace").splitlines() if node.log_path.exists() else []
+                print(f"--- last lines of {node.log_path.name} (exit code {node.proc.poll()}) ---")
+                print("\n".join(line[:300] for line in lines[-15:]))
         kit.cleanup()
 
 
