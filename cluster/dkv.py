@@ -287,7 +287,8 @@ class DKV:
             batch = keys[i:i + batch_size]
             for key, value in zip(batch, await self.get_many(batch)):
                 if value is None:
-                    # what this node saw, so that a chunk missing on a live cloud can be traced (a rejoin race)
+                    # what this node saw, so that a chunk missing on a live cloud can be traced (it showed a
+                    # re-admitted member reading under its old member set: Node._catch_up)
                     m, hs = self.node.membership, self.holders(key)
                     log.warning("chunk %s not found: holders %s (states %s); members %s, epoch %s", key, hs,
                                 [m.state_of(h) for h in hs], list(m.members), m.epoch)

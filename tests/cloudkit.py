@@ -35,19 +35,20 @@ def _port_range() -> tuple[int, int]:
     """Where test nodes listen: below the kernel's ephemeral range, from which outgoing connections (other
     nodes', clients') take their local ports, so a port found free is not taken by one before its node binds."""
     try:
-        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
     return (20000, low) if low >= 22000 else (10000, 20000)
 
 
+PORT_RANGE = _port_range()
 _handed_out: set[int] = set()     # ports given to this process's tests: never twice, free or not
 
 
 def free_port_pair(ip: str = "127.0.0.1") -> int:
     """A port p such that p and p+1 are both free now (REST port, cluster port), outside the ephemeral range
     and not handed out before in this process."""
-    start, stop = _port_range()
+    start, stop = PORT_RANGE
     for _ in range(400):
         port = random.randrange(start, stop - 1, 2)
         if port in _handed_out:

@@ -33,7 +33,7 @@ def launcher(tmp_path, request):
                      for when in ("setup", "call"))
         if failed:
             for node in kit.procs:
-                lines = node.log_path.read_text(errors="replace").splitlines() if node.log_path.exists() else []
+                lines = node.log().splitlines() if node.log_path.exists() else []
                 print(f"--- last lines of {node.log_path.name} (exit code {node.proc.poll()}) ---")
                 print("\n".join(line[:300] for line in lines[-15:]))
         kit.cleanup()
