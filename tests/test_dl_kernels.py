@@ -15,6 +15,7 @@ from algos.deeplearning.hyper import (F_GRADIENT, G_GAMMA, G_POISSON, G_TWEEDIE,
                                       kernel_arrays_for)
 from algos.deeplearning.kernels import dropout_mask, forward, train_minibatch, train_minibatches, train_rows
 from algos.deeplearning.kernels.dropout import HIDDEN_MASK, INPUT_MASK
+from algos.deeplearning.kernels.losses import softmax_cross_entropy
 from algos.deeplearning.network import NetSpec, NetState, init_state
 from algos.deeplearning.parameters import ACTIVATIONS
 from algos.deeplearning.reference import RefNet
@@ -390,8 +391,39 @@ MB_CASES = [
 @pytest.mark.parametrize("act,output,kw", MB_CASES)
 def test_minibatch_step_matches_reference_sum_over_batch_size(act, output, kw):
     spec = _spec(act, output)
-    hk = dict(**kw)
-    hyper, flags = kernel_arrays_for(spec, **hk)
+    hyper, flags = kernel_arrays_for(spec, **kw)
+    _check_minibatch_step(spec, hyper, flags, output)
+
+
+@pytest.mark.parametrize("ratios", [(0.5, 0.5, 0.5), (0.5, 0.2, 0.5)])
+def test_minibatch_equal_hidden_layers_drop_the_reference_units(ratios):
+    # Equal hidden layers with equal ratios share one mask array in a batch (drawn once); a different ratio
+    # draws its own. Either way every row drops the units the per-row reference (and train_rows) drops.
+    spec = NetSpec((5, 6, 6, 6, 3), "RectifierWithDropout", "softmax")
+    hyper, flags = kernel_arrays_for(spec, hidden_dropout_ratios=ratios, input_dropout_ratio=0.2)
+    _check_minibatch_step(spec, hyper, flags, "softmax")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7, 8, 9, 10, 17, 128])
+def test_minibatch_softmax_kernel_has_the_bits_of_the_numpy_formula(n_classes):
+    # The fused kernel replaced these numpy lines; models trained before and after must stay bit-identical.
+    rng = np.random.default_rng(n_classes)
+    outa = rng.normal(0, 5, size=(300, n_classes)).astype(np.float32)
+    t = rng.integers(0, n_classes, 300).astype(np.float64)
+    e, loss = np.empty(outa.shape), np.empty(300)
+    softmax_cross_entropy(outa, t, e, loss)
+    z = outa.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(300)
+    ptrue = p[rows, t.astype(np.int64)]
+    p[rows, t.astype(np.int64)] -= 1.0
+    assert np.array_equal(e, p)
+    assert np.array_equal(loss, -np.log(np.maximum(ptrue, 1e-300)))
+
+
+def _check_minibatch_step(spec: NetSpec, hyper: np.ndarray, flags: np.ndarray, output: str) -> None:
     st = init_state(spec, seed=3)
     _perturb_optimizer_state(st, np.random.default_rng(2))
     before = st.copy()

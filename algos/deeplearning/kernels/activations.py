@@ -39,6 +39,27 @@ def derivative(act, a, quirks=0):
 
 
 
+@njit(**JIT)
+def bias_rectify(net, b, mask):
+    """In place over a batch's nets ``(B, n)``: ``max(net + float32(b), 0) * mask`` (``mask`` of shape ``(0, 0)``:
+    no dropout): a Rectifier hidden layer in one pass, the same bits as numpy's four (add, maximum, cast,
+    multiply), which allocated a temporary each and held the GIL between them."""
+    masked = mask.shape[0] > 0
+    for r in range(net.shape[0]):
+        for j in range(net.shape[1]):
+            v = net[r, j] + np.float32(b[j])
+            v = v if v > np.float32(0.0) else np.float32(0.0)
+            net[r, j] = v * mask[r, j] if masked else v
+
+
+@njit(**JIT)
+def times_rectifier_derivative(g, a):
+    """In place: ``g *= (a > 0)`` (as float32 1/0, so that the bits are numpy's ``g *= derivative_np(...)``)."""
+    for r in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            g[r, j] = g[r, j] * (np.float32(1.0) if a[r, j] > np.float32(0.0) else np.float32(0.0))
+
+
 def activate_np(act: int, net: np.ndarray) -> np.ndarray:
     if act == ACT_TANH:
         with np.errstate(over="ignore"):

@@ -9,10 +9,12 @@ import numpy as np
 
 from scoring.network import Network
 
-from ..hyper import ACT_MAXOUT, H_HIDDEN_DROPOUT, OUT_AUTOENCODER
+from ..hyper import ACT_MAXOUT, ACT_RECTIFIER, H_HIDDEN_DROPOUT, OUT_AUTOENCODER
 from ..network import NetState
-from .activations import activate_np
+from .activations import activate_np, bias_rectify
 from .checks import check_hyper
+
+NO_MASK = np.empty((0, 0), dtype=np.float32)
 
 
 def forward_np(state: NetState, A0: np.ndarray, hyper: np.ndarray, act: int, out_kind: int,
@@ -28,20 +30,25 @@ def forward_np(state: NetState, A0: np.ndarray, hyper: np.ndarray, act: int, out
         hidden = l < L - 1
         W = state.layer_weights(l)
         net = acts[-1] @ W.T
-        net += state.layer_biases(l).astype(np.float32)
         win = None
-        if hidden and act == ACT_MAXOUT:
-            net3 = net.reshape(net.shape[0], -1, 2)
-            win = (net3[:, :, 1] > net3[:, :, 0]).astype(np.int64)
-            net = np.take_along_axis(net3, win[:, :, None], axis=2)[:, :, 0]
-        a = activate_np(act, net) if (hidden or out_kind == OUT_AUTOENCODER) else net
-        if hidden:
-            ratio = hyper[H_HIDDEN_DROPOUT + l]
-            if masks is not None:
-                if masks[l + 1] is not None:
-                    a = np.multiply(a, masks[l + 1], out=a)   # a is this layer's own new array
-            elif ratio > 0:
-                a = a * np.float32(1.0 - ratio)
+        if hidden and act == ACT_RECTIFIER and masks is not None:
+            # training a Rectifier layer (the booklet's network): bias, activation and mask in one Numba pass
+            bias_rectify(net, state.layer_biases(l), NO_MASK if masks[l + 1] is None else masks[l + 1])
+            a = net
+        else:
+            net += state.layer_biases(l).astype(np.float32)
+            if hidden and act == ACT_MAXOUT:
+                net3 = net.reshape(net.shape[0], -1, 2)
+                win = (net3[:, :, 1] > net3[:, :, 0]).astype(np.int64)
+                net = np.take_along_axis(net3, win[:, :, None], axis=2)[:, :, 0]
+            a = activate_np(act, net) if (hidden or out_kind == OUT_AUTOENCODER) else net
+            if hidden:
+                ratio = hyper[H_HIDDEN_DROPOUT + l]
+                if masks is not None:
+                    if masks[l + 1] is not None:
+                        a = np.multiply(a, masks[l + 1], out=a)   # a is this layer's own new array
+                elif ratio > 0:
+                    a = a * np.float32(1.0 - ratio)
         acts.append(np.ascontiguousarray(a, dtype=np.float32))
         wins.append(win)
         if l == stop_layer:

@@ -49,9 +49,62 @@ def dist_grad(gcode, t, f, hyper):
 
 
 
+@njit(**{**JIT, "fastmath": False})
+def _numpy_sum(a):
+    """``a.sum()`` of a contiguous float64 row of at most 128 values, in numpy's order: its pairwise sum of 8
+    running accumulators (a block of <= 128 values is one leaf), started from the add identity 0."""
+    n = a.size
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[i]
+        return 0.0 + res
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    i = 8
+    while i < n - n % 8:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[i]
+        i += 1
+    return 0.0 + res
+
+
+@njit(**{**JIT, "fastmath": False})
+def softmax_cross_entropy(outa, t, e, loss):
+    """A batch's softmax + cross-entropy rows in one pass, with the bits of the numpy form in
+    :func:`output_grad_np` (whose dozen small calls per batch held the GIL that the other compute thread
+    waits for): ``e`` = p - onehot(t), ``loss`` = -log(p[t]); for at most 128 classes (:func:`_numpy_sum`)."""
+    for r in range(outa.shape[0]):
+        m = np.float64(outa[r, 0])
+        for j in range(1, outa.shape[1]):
+            m = max(m, np.float64(outa[r, j]))
+        row = e[r]
+        for j in range(outa.shape[1]):
+            row[j] = math.exp(np.float64(outa[r, j]) - m)
+        tot = _numpy_sum(row)
+        for j in range(outa.shape[1]):
+            row[j] = row[j] / tot
+        k = int(t[r])
+        loss[r] = -math.log(max(row[k], 1e-300))
+        row[k] = row[k] - 1.0
+
+
 def output_grad_np(out_kind: int, gcode: int, act: int, outa: np.ndarray, t: np.ndarray, X0: np.ndarray,
                     off: np.ndarray, hyper: np.ndarray, quirks: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(dE/dnet rows (B, n_out) float64, per-row loss (B,)) for the mini-batch path."""
+    if out_kind == OUT_SOFTMAX and gcode == G_CROSS_ENTROPY and outa.shape[1] <= 128:
+        e, loss = np.empty(outa.shape, dtype=np.float64), np.empty(outa.shape[0], dtype=np.float64)
+        softmax_cross_entropy(outa, t, e, loss)
+        return e, loss
     if out_kind == OUT_SOFTMAX:
         z = outa.astype(np.float64)
         z -= z.max(axis=1, keepdims=True)

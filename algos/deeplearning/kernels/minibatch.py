@@ -6,14 +6,16 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from ..hyper import (ACT_MAXOUT, ACT_RECTIFIER, F_ACTIVATION, F_GRADIENT, F_OUTPUT, F_QUIRKS, H_HIDDEN_DROPOUT,
                      H_INPUT_DROPOUT, H_SPARSITY_BETA, OUT_AUTOENCODER, Q_DROPOUT_GRADIENT)
 from ..network import NetState
-from .activations import derivative_np
+from .activations import derivative_np, times_rectifier_derivative
 from .checks import check_hyper, check_rows
 from .dropout import HIDDEN_MASK, INPUT_MASK, fill_masks_batch
 from .forward import forward_np
+from .jit import JIT
 from .losses import output_grad_np
 from .optimizers import apply_update_kernel
 
@@ -116,12 +118,15 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         fill_masks(m0, INPUT_MASK, float(hyper[H_INPUT_DROPOUT]))
         # X0 is a gathered copy; an autoencoder still needs it unmasked as its target
         A0 = X0 * m0 if out_kind == OUT_AUTOENCODER else np.multiply(X0, m0, out=X0)
+    drawn: dict = {}       # hidden masks depend on (units, ratio) only: equal layers share one (read-only)
     for l in range(L - 1):
-        ratio = hyper[H_HIDDEN_DROPOUT + l]
+        ratio = float(hyper[H_HIDDEN_DROPOUT + l])
         if ratio > 0:
-            mk = np.empty((B, spec.units[l + 1]), dtype=np.float32)
-            fill_masks(mk, HIDDEN_MASK, float(ratio))
-            masks[l + 1] = mk
+            key = (spec.units[l + 1], ratio)
+            if key not in drawn:
+                drawn[key] = np.empty((B, spec.units[l + 1]), dtype=np.float32)
+                fill_masks(drawn[key], HIDDEN_MASK, ratio)
+            masks[l + 1] = drawn[key]
     acts, wins = forward_np(state, A0, hyper, act, out_kind, masks)
     if beta > 0:
         # H2O's running mean 0.999*rho + 0.001*a, applied row after row through the batch.
@@ -150,13 +155,26 @@ def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, h
         else:
             Grows = G
         np.matmul(Grows.T, acts[l], out=gw[state.w_off[l]:state.w_off[l + 1]].reshape(W.shape))
-        gb[state.b_off[l]:state.b_off[l + 1]] = Grows.sum(axis=0, dtype=np.float64)
+        _column_sums(Grows, gb[state.b_off[l]:state.b_off[l + 1]])
         if l > 0:
             G = Grows @ W  # E, with the pre-update weights, as in H2O's bprop
-            G *= derivative_np(act, acts[l], quirks)
+            if act == ACT_RECTIFIER:
+                times_rectifier_derivative(G, acts[l])
+            else:
+                G *= derivative_np(act, acts[l], quirks)
             # A Rectifier's derivative is already 0 wherever the mask is (a dropped unit's activation is 0).
             if masks[l] is not None and not quirks & Q_DROPOUT_GRADIENT and act != ACT_RECTIFIER:
                 G *= masks[l]
     apply_update_kernel(state.w, state.b, state.w_g2, state.w_dx2, state.w_v, state.b_g2, state.b_dx2,
                         state.b_v, state.avg_act, state.units, state.w_off, state.b_off, gw, gb, hyper,
                         flags, step_counter)
+
+
+@njit(**{**JIT, "fastmath": False})
+def _column_sums(G, out):
+    """``out[:] = G.sum(axis=0, dtype=float64)`` with numpy's bits (each column summed in row order; no
+    reassociation allowed), in a third of numpy's time: its casting reduction was 3 % of a batch."""
+    out[:] = 0.0
+    for r in range(G.shape[0]):
+        for j in range(G.shape[1]):
+            out[j] += np.float64(G[r, j])
