@@ -241,12 +241,15 @@ def train_rows_kernel(w, b, w_g2, w_dx2, w_v, b_g2, b_dx2, b_v, avg_act, units, 
                     for t in range(nteam):
                         tot_e += eparts[t, a_off[l + 1] + j]
                     e_cur[j] = tot_e
-            # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step.
-            for j in range(j0, j1):
-                if hidden:
+            # dE/dnet per neuron (a dropped neuron gets none), then the list of rows to step. Branch-free
+            # (`&`, not `and`, with the invariant part hoisted): dropout is a coin flip per neuron.
+            if hidden:
+                drops = ratio > 0.0 and not dropped_learn
+                for j in range(j0, j1):
                     gj = np.float32(e_cur[j] * derivative(act, cur[j], quirks))
-                    g_unit[j] = np.float32(0.0) if (ratio > 0.0 and mk[j] == 0.0 and not dropped_learn) else gj
-                else:
+                    g_unit[j] = np.float32(0.0) if (drops & (mk[j] == 0.0)) else gj
+            else:
+                for j in range(j0, j1):
                     g_unit[j] = e_top[j]
             n_step = 0
             for j in range(j0, j1):
