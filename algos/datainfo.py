@@ -46,6 +46,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numba import carray, njit
+
+from frame.llvm_intrinsics import pointer
 
 TRANSFORMS = ("STANDARDIZE", "NORMALIZE", "DESCALE", "NONE")
 MISSING_HANDLING = ("MeanImputation", "Skip")
@@ -421,16 +424,11 @@ class DataInfo:
                     flat[idx] += 1.0                   # H2O adds colliding slots; one slot per row per column
                 else:
                     flat[idx] = 1.0
-        buf = np.empty(n, dtype=np.float64)
-        for j, pos in enumerate(self._num_pos):
-            np.subtract(cols[pos], self.norm_sub[j], out=buf)
-            buf *= self.norm_mul[j]
-            na = np.isnan(buf)
-            if na.any():
-                buf[na] = self._num_fill[j]
-                if skip:
-                    keep &= ~na
-            out[:, self.num_start + j] = buf
+        if self._num_pos:
+            nums = [np.ascontiguousarray(cols[pos], dtype=np.float64) for pos in self._num_pos]
+            addrs = np.array([c.ctypes.data for c in nums], dtype=np.int64)    # `nums` keeps them alive
+            _encode_numerics(addrs, n, self.norm_sub, self.norm_mul, self._num_fill, skip, out, self.num_start,
+                             keep)
         return out, keep
 
     def _resolve(self, columns) -> list[np.ndarray]:
@@ -552,6 +550,27 @@ def _norm(p: ColumnInfo, transform: str) -> tuple[float, float]:
     else:
         return 0.0, 1.0
     return float(sub), (1.0 / spread if math.isfinite(spread) and spread > 0 else 1.0)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _encode_numerics(addrs, n, sub, mul, fill, skip, out, start, keep):
+    """``out[:, start + j] = (col_j - sub[j]) * mul[j]`` in float64, then float32, where ``col_j`` is the float64
+    column of ``n`` values at address ``addrs[j]``; a NaN result (an NA, or inf * 0) takes ``fill[j]`` and, under
+    Skip, clears the row's ``keep``. Blocks of 64 rows, so that the block of ``out`` stays in cache while every
+    column writes its stride into it (numpy's five calls a column took 31 ms for a 7,500 x 784 chunk; a typed
+    list's item access per block and column, 12 ms)."""
+    for r0 in range(0, n, 64):
+        r1 = min(r0 + 64, n)
+        for j in range(addrs.size):
+            col = carray(pointer(addrs[j]), (n,), np.float64)
+            s, m, f = sub[j], mul[j], fill[j]
+            for r in range(r0, r1):
+                v = (col[r] - s) * m
+                if v != v:
+                    v = f
+                    if skip:
+                        keep[r] = False
+                out[r, start + j] = v
 
 
 def _cat_slots(c: np.ndarray, lookup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

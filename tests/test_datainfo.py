@@ -170,6 +170,28 @@ def test_skip_drops_rows_with_any_na_predictor():
     assert x[1, di.num_start] == 0.0                                # NaN reaching the input layer -> 0
 
 
+@pytest.mark.parametrize("mvh", ["MeanImputation", "Skip"])
+def test_numerics_of_any_dtype_and_layout_give_the_float64_formula_in_float32(mvh):
+    # The encoder reads each column as contiguous float64: ints, bools, float32 and strided views alike, with
+    # (x - sub) * mul in float64 and one float32 rounding, as numpy's formula; a NaN result is the NA.
+    rng = np.random.default_rng(5)
+    n = 150                                                          # more than one block of 64 rows
+    raw = [rng.integers(-5, 9, n).astype(np.int32), rng.random(n) < 0.3, rng.normal(size=n).astype(np.float32),
+           rng.normal(size=2 * n)[::2], rng.normal(size=n)]
+    raw[4][[3, 70]] = [NAN, np.inf]
+    infos = [ColumnInfo.from_values(f"c{i}", np.asarray(c, dtype=np.float64)) for i, c in enumerate(raw)]
+    di = build(infos, missing_values_handling=mvh)
+    x, keep = di.transform(raw)
+    want = [(np.asarray(c, dtype=np.float64) - di.norm_sub[j]) * di.norm_mul[j] for j, c in enumerate(raw)]
+    fill = di._num_fill
+    for j, w in enumerate(want):
+        na = np.isnan(w)
+        np.testing.assert_array_equal(x[:, di.num_start + j], np.where(na, fill[j], w).astype(np.float32))
+    assert keep.tolist() == ((~np.isnan(want[4])).tolist() if mvh == "Skip" else [True] * n)
+    empty, k0 = di.transform([c[:0] for c in raw])
+    assert empty.shape == (0, di.n_inputs) and k0.size == 0
+
+
 def test_all_na_numeric_kept_imputes_zero():
     col = num("allna", [NAN, NAN])
     di = build([col, num("x", X_VALS)], ignore_const_cols=False)
