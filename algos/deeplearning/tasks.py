@@ -31,7 +31,7 @@ import numpy as np
 from cluster import MRTask
 
 from ..datainfo import ColumnInfo, DataInfo, merge_moments, weighted_moments
-from .kernels import KernelTeam, RowSource, forward, train_minibatch, train_minibatches, train_rows
+from .kernels import BatchQueue, KernelTeam, RowSource, forward, train_minibatch, train_minibatches, train_rows
 from .network import STATE_ARRAYS, NetSpec, NetState
 
 # node-local cache of encoded chunks: cache_id -> {cidx: (X, y, w, offset)}; dropped at the end of a run
@@ -220,19 +220,25 @@ class DLTrainTask(NetworkTask):
         self.loss += loss
 
     def _train_balanced(self, pending: list, team: KernelTeam) -> None:
-        """Thread t trains the t-th slice of every chunk's sampled rows, on its own replica (or the shared
-        model for hogwild); dropout counters stay distinct across slices."""
+        """Per-sample: thread t trains the t-th slice of every chunk's sampled rows, on its own replica (or the
+        shared model for hogwild). Mini-batches: each thread takes the next batch of the node's chunks when it is
+        free (a :class:`BatchQueue`), so a core slowed for a while trains fewer batches instead of making the
+        other wait. Dropout counters stay each row's position in its chunk's order either way."""
         n = self.local_threads
         nets = [self._base if self.thread_mode == "hogwild" else self._base.copy() for _ in range(n)]
+        if self.mini_batch_size > 1:   # batches run on across chunks: no small batch per chunk
+            sources = [RowSource(X, y, w, off, order, chunk_seed, self.samples_seen)
+                       for X, y, w, off, order, chunk_seed in pending]
+            queue = BatchQueue(sources, self.mini_batch_size)
 
         def work(t: int) -> tuple[int, float]:
+            if self.mini_batch_size > 1:
+                return train_minibatches(nets[t], sources, self.hyper, self.flags, self.mini_batch_size, queue)
             mine = []                      # this thread's slice of each chunk
             for X, y, w, off, order, chunk_seed in pending:
                 lo, hi = order.size * t // n, order.size * (t + 1) // n
                 if hi > lo:
                     mine.append(RowSource(X, y, w, off, order[lo:hi], chunk_seed, self.samples_seen + lo))
-            if self.mini_batch_size > 1:   # batches run on across chunks: no small batch per chunk slice
-                return train_minibatches(nets[t], mine, self.hyper, self.flags, self.mini_batch_size)
             rows, loss = 0, 0.0
             for src in mine:
                 r, lo_sum = train_rows(nets[t], *src[:5], self.hyper, self.flags, src.seed, src.samples_seen)

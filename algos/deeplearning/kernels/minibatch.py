@@ -3,6 +3,7 @@ row-weighted gradients summed over the batch size, then one fused Numba update (
 """
 from __future__ import annotations
 
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -46,12 +47,15 @@ class RowSource(NamedTuple):
 
 
 def train_minibatches(state: NetState, sources: list, hyper: np.ndarray, flags: np.ndarray,
-                      batch_size: int) -> tuple[int, float]:
+                      batch_size: int, queue: "BatchQueue | None" = None) -> tuple[int, float]:
     """:func:`train_minibatch` over several :class:`RowSource` in turn (a thread's share of each chunk of an
     iteration; plain tuples in that order do too): batches run on from one source into the
     next, so a source holding few rows does not make a small batch of its own. (Cut per chunk, a small last
     iteration became batches of one or two rows, each a full ADADELTA step on a single row's gradient: the
     F-MNIST mini-batch run went from 0.17 to 1.2 training logloss in one iteration of 46 rows.)
+
+    ``queue``: a :class:`BatchQueue` over these same ``sources`` that other threads, each training its own
+    replica, take batches from too: this thread trains the batches it takes.
     """
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -59,23 +63,58 @@ def train_minibatches(state: NetState, sources: list, hyper: np.ndarray, flags: 
     sources = [RowSource(*src) for src in sources]
     for src in sources:
         check_rows(state, src.X, src.y, src.row_weight, src.offset, src.order, flags)
+    if queue is not None and queue.batch_size != batch_size:
+        raise ValueError(f"the queue cuts batches of {queue.batch_size} rows, not {batch_size}")
     totals = [0, 0.0]
     grads = (np.zeros_like(state.w), np.zeros_like(state.b))    # every batch overwrites them whole
-    parts: list = []                       # (source, positions lo..hi of its order) of the batch being filled
-    room = batch_size
+    for parts in (queue if queue is not None else cut_batches(sources, batch_size)):
+        _train_batch(state, sources, parts, batch_size, hyper, flags, grads, totals)
+    return totals[0], totals[1]
+
+
+def cut_batches(sources: list, batch_size: int) -> list[list[tuple[int, int, int]]]:
+    """The batches of ``sources`` in order, each a list of (source index, positions lo..hi of its order)."""
+    batches, parts, room = [], [], batch_size
     for s, src in enumerate(sources):
-        pos, n = 0, src.order.size
+        pos, n = 0, len(src[4])           # src.order
         while pos < n:
             take = min(room, n - pos)
             parts.append((s, pos, pos + take))
             pos += take
             room -= take
             if room == 0:
-                _train_batch(state, sources, parts, batch_size, hyper, flags, grads, totals)
+                batches.append(parts)
                 parts, room = [], batch_size
     if parts:
-        _train_batch(state, sources, parts, batch_size, hyper, flags, grads, totals)
-    return totals[0], totals[1]
+        batches.append(parts)
+    return batches
+
+
+class BatchQueue:
+    """The batches of ``sources`` (:func:`cut_batches`) for threads that each train their own replica: a thread
+    takes the next batch when it is free, so a core that runs slower for a while trains fewer batches instead
+    of leaving the other one idle at the end of the iteration (with half of each chunk each, the first thread
+    done waited 0.1-0.24 s of a 0.9 s iteration on this project's 2-core VM, docs/benchmarks.md).
+
+    >>> q = BatchQueue([RowSource(None, None, None, None, np.arange(5), 0, 0)], 2)
+    >>> [next(iter(q)) for _ in range(3)], list(q)
+    ([[(0, 0, 2)], [(0, 2, 4)], [(0, 4, 5)]], [])
+    """
+
+    def __init__(self, sources: list, batch_size: int):
+        self.batch_size = batch_size
+        self._batches = cut_batches(sources, batch_size)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __iter__(self):
+        while True:
+            with self._lock:
+                i = self._next
+                self._next += 1
+            if i >= len(self._batches):
+                return
+            yield self._batches[i]
 
 
 def _train_batch(state: NetState, sources: list, parts: list, batch_size: int, hyper: np.ndarray,
