@@ -61,6 +61,16 @@ def test_reads_by_index_list_negative_and_slice(fr):
     assert [fr.col_index(c) for c in ("b", 1, -2, np.int32(-1))] == [1, 1, 1, 2]
 
 
+def test_column_positions_follow_the_frame_as_it_changes(fr):
+    # col_index looks names up in a map built once per header: a new column (a new header) must show in it
+    wide = fr[["a", "b", "c"]]
+    assert wide.col_index("c") == 2
+    wide["d"] = wide["a"]
+    assert wide.col_index("d") == 3 and wide.mr_layout(["d", "a"])["vecs"] == [wide.vecs[3], wide.vecs[0]]
+    with pytest.raises(KeyError, match="no column 'e'"):
+        wide.col_index("e")
+
+
 @pytest.mark.parametrize("item", ["nope", 3, -4, 100, [0, 3], ["a", "nope"], [-4]])
 def test_a_name_or_index_matching_nothing_raises_keyerror_naming_the_columns(fr, item):
     with pytest.raises(KeyError) as e:
