@@ -21,6 +21,7 @@ False
 """
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import OrderedDict, deque
@@ -34,11 +35,28 @@ _MAX_PREFIX_TOMBSTONES = 10_000
 
 
 def prefix_matcher(prefixes) -> Callable[[str], bool]:
-    """Matches keys by their user-visible part or as they are."""
-    tup = tuple(prefixes)
+    """Matches keys by their user-visible part or as they are, in O(log n) for n prefixes.
+
+    A frame's delete or size names one prefix per column, and the node runs it against every key it holds (on
+    its event loop) and each later put against every prefix delete it remembers: testing each prefix in turn
+    took ~0.2 s for a 785-column frame's keys. Prefixes that extend another are dropped, so at most one of those
+    left can start a key, and in sorted order it is the last one not after the key.
+
+    >>> m = prefix_matcher(["b#", "a", "ab#"])
+    >>> [m(k) for k in ("ab#0", "b#1", "@n1@b#2", "b", "c")]
+    [True, True, True, False, False]
+    """
+    minimal: list[str] = []
+    for p in sorted(set(prefixes)):
+        if not minimal or not p.startswith(minimal[-1]):
+            minimal.append(p)
+
+    def starts(s: str) -> bool:
+        i = bisect.bisect_right(minimal, s) - 1
+        return i >= 0 and s.startswith(minimal[i])
 
     def match(key: str) -> bool:
-        return unhomed(key).startswith(tup) or key.startswith(tup)
+        return starts(unhomed(key)) or starts(key)
     return match
 
 
@@ -58,7 +76,7 @@ class Shard:
         self._lock = threading.Lock()
         self._clock = 0
         self._tombs: OrderedDict[str, tuple[int, float]] = OrderedDict()
-        self._prefix_tombs: deque = deque()          # (prefixes, version, time)
+        self._prefix_tombs: deque = deque()          # (prefix_matcher of a delete, version, time)
 
     # ---------------------------------------------------------------- versions
     def next_version(self) -> int:
@@ -182,7 +200,7 @@ class Shard:
                     self._tombs[k] = (version, now)
                     self._tombs.move_to_end(k)
                 if prefixes:
-                    self._prefix_tombs.append((tuple(prefixes), version, now))
+                    self._prefix_tombs.append((prefix_matcher(prefixes), version, now))
                 self._prune(now)
             match = prefix_matcher(prefixes) if prefixes else None
             doomed = [k for k in keys if k in self.store or k in self.cache]
@@ -206,8 +224,8 @@ class Shard:
         tomb = self._tombs.get(key)
         if tomb is not None and tomb[0] >= version:
             return tomb[0]
-        for prefixes, v, _ in self._prefix_tombs:
-            if v >= version and prefix_matcher(prefixes)(key):
+        for match, v, _ in self._prefix_tombs:
+            if v >= version and match(key):
                 return v
         return 0
 
