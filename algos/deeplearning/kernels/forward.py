@@ -1,5 +1,6 @@
-"""The forward pass in numpy: the mini-batch path's (float32 BLAS), and scoring and deepfeatures (through
-``scoring.network``, the one scoring forward pass of the cloud, the portable scorer and the POJO).
+"""The forward pass in numpy: the mini-batch path's (float32 BLAS; a training Rectifier layer's bias, activation and
+mask in one Numba pass), and scoring and deepfeatures (through ``scoring.network``, the one scoring forward pass of
+the cloud, the portable scorer and the POJO).
 
 Scoring scales hidden activations by ``1 - ratio`` (H2O's non-inverted dropout); training applies masks.
 """
