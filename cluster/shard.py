@@ -193,16 +193,16 @@ class Shard:
         (with ``version``) for ``tombstone_seconds``; returns the copies removed."""
         now = time.monotonic()
         gone = []
+        match = prefix_matcher(prefixes) if prefixes else None      # built outside the lock, once
         with self._lock:
             if version:
                 self._clock = max(self._clock, version)
                 for k in keys:
                     self._tombs[k] = (version, now)
                     self._tombs.move_to_end(k)
-                if prefixes:
-                    self._prefix_tombs.append((prefix_matcher(prefixes), version, now))
+                if match is not None:
+                    self._prefix_tombs.append((match, version, now))
                 self._prune(now)
-            match = prefix_matcher(prefixes) if prefixes else None
             doomed = [k for k in keys if k in self.store or k in self.cache]
             if match is not None:
                 doomed += [k for k in self.store if match(k)] + [k for k in self.cache if match(k)]

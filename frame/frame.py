@@ -51,6 +51,7 @@ class Frame:
                 raise KeyError(f"no frame {key!r} in the cloud ({key!r} holds a {value.type})")
             header = value.meta
         self._h = header
+        self._positions: tuple[dict, dict[str, int]] | None = None     # (header, name -> index): _name_positions
 
     # ---------------------------------------------------------------- shape and schema
     @property
@@ -171,7 +172,7 @@ class Frame:
     def _name_positions(self) -> dict[str, int]:
         """Each name's first index, built once per header (a header is replaced, never changed in place): a
         linear search per name made an MRTask over a 785-column frame spend 16 ms on its layout."""
-        cached = self.__dict__.get("_positions")
+        cached = self._positions
         if cached is None or cached[0] is not self._h:
             pos: dict[str, int] = {}
             for i, name in enumerate(self._h["names"]):

@@ -14,9 +14,8 @@ import pytest
 
 from algos.deeplearning.hyper import (F_GRADIENT, G_GAMMA, G_POISSON, G_TWEEDIE, H_HIDDEN_DROPOUT, H_INPUT_DROPOUT,
                                       kernel_arrays_for)
-from algos.deeplearning.kernels import (BatchQueue, RowSource, dropout_mask, forward, train_minibatch,
-                                        train_minibatches, train_rows)
-from algos.deeplearning.kernels.minibatch import cut_batches
+from algos.deeplearning.kernels import (BatchQueue, RowSource, dropout_mask, forward, train_batches,
+                                        train_minibatch, train_minibatches, train_rows)
 from algos.deeplearning.kernels.dropout import HIDDEN_MASK, INPUT_MASK
 from algos.deeplearning.kernels.losses import softmax_cross_entropy
 from algos.deeplearning.network import NetSpec, NetState, init_state
@@ -499,27 +498,29 @@ def test_batches_run_across_sources_and_a_short_batch_moves_by_its_share():
 
 
 def test_a_batch_queue_gives_each_batch_to_one_thread_once():
-    """Threads training replicas take batches from one BatchQueue: every batch once, cut as without a queue (a
-    batch spans the two sources), and one thread alone takes the plain run's steps, bit for bit."""
+    """Threads training replicas take batches from one BatchQueue: every batch once, cut as train_minibatches cuts
+    them (a batch spans the two sources), and one thread alone takes the plain run's steps, bit for bit."""
     spec = NetSpec((5, 7, 3), "RectifierWithDropout")
     hyper, flags = kernel_arrays_for(spec, input_dropout_ratio=0.2)
     X, y = _data(spec, flags, 12)
     w, off = np.ones(12), np.zeros(12)
     sources = [RowSource(np.ascontiguousarray(X[:5]), y[:5], w[:5], off[:5], np.arange(5, dtype=np.int64), 5, 0),
                RowSource(np.ascontiguousarray(X[5:]), y[5:], w[5:], off[5:], np.arange(7, dtype=np.int64), 6, 0)]
-    assert list(BatchQueue(sources, 4)) == cut_batches(sources, 4) == [[(0, 0, 4)], [(0, 4, 5), (1, 0, 3)],
-                                                                        [(1, 3, 7)]]
+    assert list(BatchQueue(sources, 4)) == [[(0, 0, 4)], [(0, 4, 5), (1, 0, 3)], [(1, 3, 7)]]
     plain, queued = init_state(spec, seed=2), init_state(spec, seed=2)
-    assert train_minibatches(plain, sources, hyper, flags, 4) == \
-        train_minibatches(queued, sources, hyper, flags, 4, BatchQueue(sources, 4))
+    assert train_minibatches(plain, sources, hyper, flags, 4) == train_batches(queued, BatchQueue(sources, 4),
+                                                                                hyper, flags)
     assert np.array_equal(plain.w, queued.w) and np.array_equal(plain.b, queued.b)
-    with pytest.raises(ValueError, match="batches of 4 rows, not 3"):
-        train_minibatches(queued, sources, hyper, flags, 3, BatchQueue(sources, 4))
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        BatchQueue(sources, 0)
+    bad = [sources[0]._replace(order=np.array([0, 9], dtype=np.int64))]
+    with pytest.raises(ValueError, match="row indices outside"):       # checked before the first batch
+        train_batches(queued, BatchQueue(bad, 4), hyper, flags)
     big = [RowSource(X, y, w, off, np.tile(np.arange(12, dtype=np.int64), 50), 7, 0)]    # 600 rows, 150 batches
     queue, nets, done = BatchQueue(big, 4), [init_state(spec, seed=2) for _ in range(2)], [None, None]
 
     def work(t):
-        done[t] = train_minibatches(nets[t], big, hyper, flags, 4, queue)
+        done[t] = train_batches(nets[t], queue, hyper, flags)
     threads = [threading.Thread(target=work, args=(t,)) for t in range(2)]
     for th in threads:
         th.start()

@@ -31,7 +31,7 @@ import numpy as np
 from cluster import MRTask
 
 from ..datainfo import ColumnInfo, DataInfo, merge_moments, weighted_moments
-from .kernels import BatchQueue, KernelTeam, RowSource, forward, train_minibatch, train_minibatches, train_rows
+from .kernels import BatchQueue, KernelTeam, RowSource, forward, train_batches, train_minibatch, train_rows
 from .network import STATE_ARRAYS, NetSpec, NetState
 
 # node-local cache of encoded chunks: cache_id -> {cidx: (X, y, w, offset)}; dropped at the end of a run
@@ -226,14 +226,15 @@ class DLTrainTask(NetworkTask):
         other wait. Dropout counters stay each row's position in its chunk's order either way."""
         n = self.local_threads
         nets = [self._base if self.thread_mode == "hogwild" else self._base.copy() for _ in range(n)]
-        if self.mini_batch_size > 1:   # batches run on across chunks: no small batch per chunk
-            sources = [RowSource(X, y, w, off, order, chunk_seed, self.samples_seen)
-                       for X, y, w, off, order, chunk_seed in pending]
-            queue = BatchQueue(sources, self.mini_batch_size)
+        # batches run on across chunks (no small batch per chunk), whichever thread is free taking the next
+        queue = None
+        if self.mini_batch_size > 1:
+            queue = BatchQueue([RowSource(X, y, w, off, order, seed, self.samples_seen)
+                                for X, y, w, off, order, seed in pending], self.mini_batch_size)
 
         def work(t: int) -> tuple[int, float]:
-            if self.mini_batch_size > 1:
-                return train_minibatches(nets[t], sources, self.hyper, self.flags, self.mini_batch_size, queue)
+            if queue is not None:
+                return train_batches(nets[t], queue, self.hyper, self.flags)
             mine = []                      # this thread's slice of each chunk
             for X, y, w, off, order, chunk_seed in pending:
                 lo, hi = order.size * t // n, order.size * (t + 1) // n

@@ -5,7 +5,8 @@ flat state of :class:`~algos.deeplearning.network.NetState` (no frames, no netwo
                            :class:`KernelTeam` every sample is trained by all threads together (:mod:`.team`).
 * :func:`train_minibatch`  real mini-batches (H2O forces size 1): numpy BLAS forward/backward in float32, one
                            fused Numba update over the flat arrays (:mod:`.minibatch`, :mod:`.optimizers`);
-                           a :class:`BatchQueue` hands an iteration's batches to threads training replicas.
+                           :func:`train_batches` takes them from a :class:`BatchQueue`, which threads
+                           training replicas share.
 * :func:`forward`          scoring-time forward or a hidden layer's activations (deepfeatures) (:mod:`.forward`).
 * :func:`dropout_mask`     the counter-based dropout RNG (:mod:`.dropout`).
 
@@ -16,9 +17,9 @@ them all).
 """
 from .dropout import dropout_mask
 from .forward import forward
-from .minibatch import BatchQueue, RowSource, train_minibatch, train_minibatches
+from .minibatch import BatchQueue, RowSource, train_batches, train_minibatch, train_minibatches
 from .sgd import train_rows
 from .team import KernelTeam
 
-__all__ = ["BatchQueue", "KernelTeam", "RowSource", "dropout_mask", "forward", "train_minibatch", "train_minibatches",
-           "train_rows"]
+__all__ = ["BatchQueue", "KernelTeam", "RowSource", "dropout_mask", "forward", "train_batches", "train_minibatch",
+           "train_minibatches", "train_rows"]

@@ -47,28 +47,25 @@ class RowSource(NamedTuple):
 
 
 def train_minibatches(state: NetState, sources: list, hyper: np.ndarray, flags: np.ndarray,
-                      batch_size: int, queue: "BatchQueue | None" = None) -> tuple[int, float]:
+                      batch_size: int) -> tuple[int, float]:
     """:func:`train_minibatch` over several :class:`RowSource` in turn (a thread's share of each chunk of an
     iteration; plain tuples in that order do too): batches run on from one source into the
     next, so a source holding few rows does not make a small batch of its own. (Cut per chunk, a small last
     iteration became batches of one or two rows, each a full ADADELTA step on a single row's gradient: the
     F-MNIST mini-batch run went from 0.17 to 1.2 training logloss in one iteration of 46 rows.)
-
-    ``queue``: a :class:`BatchQueue` over these same ``sources`` that other threads, each training its own
-    replica, take batches from too: this thread trains the batches it takes.
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return train_batches(state, BatchQueue(sources, batch_size), hyper, flags)
+
+
+def train_batches(state: NetState, queue: "BatchQueue", hyper: np.ndarray, flags: np.ndarray) -> tuple[int, float]:
+    """Trains ``state`` on the batches it takes from ``queue`` until none is left; returns (rows, weighted loss
+    sum). Threads that each train their own replica share one queue (:class:`BatchQueue`)."""
     check_hyper(state, hyper, flags)
-    sources = [RowSource(*src) for src in sources]
-    for src in sources:
-        check_rows(state, src.X, src.y, src.row_weight, src.offset, src.order, flags)
-    if queue is not None and queue.batch_size != batch_size:
-        raise ValueError(f"the queue cuts batches of {queue.batch_size} rows, not {batch_size}")
+    queue.check(state, flags)
     totals = [0, 0.0]
     grads = (np.zeros_like(state.w), np.zeros_like(state.b))    # every batch overwrites them whole
-    for parts in (queue if queue is not None else cut_batches(sources, batch_size)):
-        _train_batch(state, sources, parts, batch_size, hyper, flags, grads, totals)
+    for parts in queue:
+        _train_batch(state, queue.sources, parts, queue.batch_size, hyper, flags, grads, totals)
     return totals[0], totals[1]
 
 
@@ -76,7 +73,7 @@ def cut_batches(sources: list, batch_size: int) -> list[list[tuple[int, int, int
     """The batches of ``sources`` in order, each a list of (source index, positions lo..hi of its order)."""
     batches, parts, room = [], [], batch_size
     for s, src in enumerate(sources):
-        pos, n = 0, len(src[4])           # src.order
+        pos, n = 0, len(src.order)
         while pos < n:
             take = min(room, n - pos)
             parts.append((s, pos, pos + take))
@@ -91,21 +88,35 @@ def cut_batches(sources: list, batch_size: int) -> list[list[tuple[int, int, int
 
 
 class BatchQueue:
-    """The batches of ``sources`` (:func:`cut_batches`) for threads that each train their own replica: a thread
-    takes the next batch when it is free, so a core that runs slower for a while trains fewer batches instead
-    of leaving the other one idle at the end of the iteration (with half of each chunk each, the first thread
-    done waited 0.1-0.24 s of a 0.9 s iteration on this project's 2-core VM, docs/benchmarks.md).
+    """The batches of ``sources`` (:func:`cut_batches`), taken in order by whichever thread asks next. Threads that
+    each train their own replica share one: a core that runs slower for a while trains fewer batches instead of
+    leaving the other idle at the end of the iteration (with half of each chunk each, the first thread done
+    waited 0.1-0.24 s of a 0.9 s iteration on this project's 2-core VM, docs/benchmarks.md).
 
-    >>> q = BatchQueue([RowSource(None, None, None, None, np.arange(5), 0, 0)], 2)
+    >>> q = BatchQueue([(None, None, None, None, np.arange(5), 0, 0)], 2)
     >>> [next(iter(q)) for _ in range(3)], list(q)
     ([[(0, 0, 2)], [(0, 2, 4)], [(0, 4, 5)]], [])
     """
 
     def __init__(self, sources: list, batch_size: int):
-        self.batch_size = batch_size
-        self._batches = cut_batches(sources, batch_size)
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.batch_size = int(batch_size)
+        self.sources = [RowSource(*src) for src in sources]
+        self._batches = cut_batches(self.sources, self.batch_size)
         self._next = 0
+        self._checked: set = set()
         self._lock = threading.Lock()
+
+    def check(self, state: NetState, flags: np.ndarray) -> None:
+        """:func:`check_rows` on every source, once per network shape and flags (replicas share both, so the
+        threads sharing a queue scan the node's rows once, not once each)."""
+        key = (tuple(state.spec.units), state.spec.output, flags.tobytes())
+        with self._lock:
+            if key not in self._checked:
+                for src in self.sources:
+                    check_rows(state, src.X, src.y, src.row_weight, src.offset, src.order, flags)
+                self._checked.add(key)
 
     def __iter__(self):
         while True:
