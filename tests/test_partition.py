@@ -90,9 +90,11 @@ def test_a_cut_link_splits_nothing_and_a_cut_off_member_is_removed(netns_hosts, 
         stop, log_a, log_c = threading.Event(), [], []
         ths = [writer(ca, "majority", stop, log_a), writer(cc, "minority", stop, log_c)]
         time.sleep(0.5)
-        t_cut = time.monotonic()
         netkit.cut(c, a)
         netkit.cut(c, b)
+        # c is cut off once both links are cut: each cut runs two `ip` processes, so between the two cuts (tens
+        # of ms on a busy machine) a write through c to b could still succeed; the cut's time is after both
+        t_cut = time.monotonic()
         wait_until(lambda: ca.status()["size"] == 2, 15, "a and b to remove c")
         time.sleep(max(0.0, t_cut + 5 - time.monotonic()))
         netkit.heal(c, a)
