@@ -71,6 +71,14 @@ _HANDSHAKE_FAILED = {zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
                      zmq.EVENT_HANDSHAKE_FAILED_AUTH: "key refused"}
 
 
+# Contexts of transports not closed yet. pyzmq's Context.__del__ terminates a context it finds unclosed, and when a
+# context and its sockets become garbage together (a node's objects form cycles; one left unclosed after an error),
+# the sockets' weak references are cleared first, so term() waits forever for sockets not yet closed: the thread
+# that ran the garbage collector hangs (a compute thread did, in the test suite). Held here until close(), an
+# abandoned transport's context is never terminated by the collector: it leaks instead.
+_OPEN_CONTEXTS: set = set()
+
+
 class Transport:
     def __init__(self, config: NodeConfig, boot: int, on_frames: Callable, *, keys: Keys | None = None,
                  warn: Callable[[str, str], None] = lambda kind, text: log.warning(text)):
@@ -78,6 +86,7 @@ class Transport:
         self.boot = boot
         self.keys = keys
         self.ctx = zmq.asyncio.Context()
+        _OPEN_CONTEXTS.add(self.ctx)
         self.router: zmq.asyncio.Socket | None = None
         self.dealers: dict[str, zmq.asyncio.Socket] = {}
         self._tasks: list[asyncio.Task] = []
@@ -173,6 +182,7 @@ class Transport:
         self._dealer_tasks.clear()
         self.router = None
         self.ctx.destroy(linger=0)
+        _OPEN_CONTEXTS.discard(self.ctx)
 
     # ------------------------------------------------------------------ sending
     async def send(self, node: str, frames: list, *, deadline: float | None, droppable: bool,
