@@ -8,7 +8,8 @@ on everything before it, because a quoted field may hold separators, doubled quo
   header record when there is one): the importer decides that once, from the sample, never a range;
 * :mod:`frame.csv_records` finds each range's first record start (a scan of the grammar's states composed over
   the ranges in file order); ranges are parsed from there, each last record read past the range's end to its end;
-* blank lines are skipped, a last line without a line break is a record, ``\r\n`` and ``\n`` both end one.
+* blank lines are skipped, a last line without a line break is a record; ``\n``, ``\r\n`` and a bare ``\r``
+  (classic Mac, old Excel for Mac) each end one, as in H2O and pandas.
 
 One Numba kernel (:func:`_tokenize`, ``nogil`` so two threads parse two ranges in parallel; with two small
 helpers) splits the records, converts numeric fields straight to float64 and records the byte spans of
@@ -142,8 +143,8 @@ def _row_lane(buf, i, lane_stop, sep, tile, r, pow10):
             return -1
         if b == _NL:
             return i + 1
-        if b == _CR and i + 1 < buf.shape[0] and buf[i + 1] == _NL:
-            return i + 2
+        if b == _CR:
+            return i + 2 if i + 1 < buf.shape[0] and buf[i + 1] == _NL else i + 1
         return -1
 
 
@@ -177,13 +178,13 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                             _flush_tile(tile, nums, row)
                         return _DONE, pos, row, col
                     q = pos
-                    while q < n and (buf[q] == _SP or buf[q] == _CR or (buf[q] == _TAB and sep != _TAB)):
+                    while q < n and (buf[q] == _SP or (buf[q] == _TAB and sep != _TAB)):
                         q += 1
                     if q >= n:
                         if row & tmask:
                             _flush_tile(tile, nums, row)
                         return _DONE, n, row, col
-                    if buf[q] == _NL:
+                    if buf[q] == _NL or buf[q] == _CR:
                         pos = q + 1
                         continue
                     break
@@ -298,7 +299,7 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                         i += 1
                     if i < n:
                         b = buf[i]
-                        ok = b == sep or b == _NL or (b == _CR and (i + 1 >= n or buf[i + 1] == _NL))
+                        ok = b == sep or b == _NL or b == _CR
                 if ok and nd <= 19:
                     if mant == 0:
                         v = 0.0
@@ -318,11 +319,9 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                     return _ODD, p, row, col
                 # not a number: empty, an NA string of this column, or something for Python to judge
                 j = p
-                while j < n and buf[j] != sep and buf[j] != _NL:
+                while j < n and buf[j] != sep and buf[j] != _NL and buf[j] != _CR:
                     j += 1
                 e2 = j
-                if e2 > p and buf[e2 - 1] == _CR and (j >= n or buf[j] == _NL):
-                    e2 -= 1
                 while e2 > p and (buf[e2 - 1] == _SP or (buf[e2 - 1] == _TAB and sep != _TAB)):
                     e2 -= 1
                 ln = e2 - p
@@ -366,16 +365,14 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                     i += 1
                 if i < n:
                     b = buf[i]
-                    if not (b == sep or b == _NL or (b == _CR and (i + 1 >= n or buf[i + 1] == _NL))):
+                    if not (b == sep or b == _NL or b == _CR):
                         return _QUOTE, p, row, col
                 pos = i
             else:
                 j = p
-                while j < n and buf[j] != sep and buf[j] != _NL:
+                while j < n and buf[j] != sep and buf[j] != _NL and buf[j] != _CR:
                     j += 1
                 e2 = j
-                if e2 > p and buf[e2 - 1] == _CR and (j >= n or buf[j] == _NL):
-                    e2 -= 1
                 tok_s[slots[col], row] = p
                 tok_e[slots[col], row] = e2
                 tok_q[slots[col], row] = 0
@@ -392,9 +389,9 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
             if b == _NL:
                 eol = True
                 nxt = pos + 1
-            elif b == _CR and (pos + 1 >= n or buf[pos + 1] == _NL):
+            elif b == _CR:       # \r\n, or a bare \r (classic Mac line ends: H2O and pandas end the line)
                 eol = True
-                nxt = pos + 2 if pos + 1 < n else n
+                nxt = pos + 2 if pos + 1 < n and buf[pos + 1] == _NL else pos + 1
         if eol:
             if col != ncols - 1:
                 return _FEW, pos, row, col
@@ -411,7 +408,7 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
         if space_sep:
             while q < n and buf[q] == _SP:
                 q += 1
-        at_eol = q >= n or buf[q] == _NL or (buf[q] == _CR and (q + 1 >= n or buf[q + 1] == _NL))
+        at_eol = q >= n or buf[q] == _NL or buf[q] == _CR
         if col == ncols - 1:
             if not at_eol:
                 return _MANY, q, row, col
@@ -519,7 +516,8 @@ def _read_field(arr: np.ndarray, p: int, n: int, sep: int, quote: int, eof: bool
         return b"".join(parts), True, i
     j = _find_either(arr, sep, _NL, p, n)
     j = n if j < 0 else j
-    e = j - 1 if j > p and arr[j - 1] == _CR else j
+    cr = _find_byte(arr, _CR, p, j)         # a field ends at \n, \r\n or a bare \r
+    e = j if cr < 0 else cr
     return arr[p:e].tobytes(), False, e
 
 

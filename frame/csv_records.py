@@ -30,11 +30,22 @@ _NL, _CR, _SP, _TAB = 10, 13, 32, 9
 
 
 def _count_newlines(arr: np.ndarray, start: int, end: int) -> int:
-    """``\\n`` bytes in ``arr[start:end]``; numpy in 1 MB blocks (8 GB/s, 3x a scalar Numba loop, and the
-    temporary stays small)."""
+    """Line ends in ``arr[start:end]``: ``\\n``, ``\\r\\n`` and a bare ``\\r`` (classic Mac; H2O and pandas read it
+    as a line end too) count one each; a ``\\r`` whose ``\\n`` is at ``end`` is counted with that ``\\n``. numpy
+    in 1 MB blocks (8 GB/s, 3x a scalar Numba loop, and the temporary stays small); files without ``\\r`` pay
+    one more comparison."""
     n = 0
+    size = arr.shape[0]
     for lo in range(start, end, 1 << 20):
-        n += int(np.count_nonzero(arr[lo:min(end, lo + (1 << 20))] == _NL))
+        hi = min(end, lo + (1 << 20))
+        blk = arr[lo:hi]
+        n += int(np.count_nonzero(blk == _NL))
+        cr = blk == _CR
+        if cr.any():
+            nxt = arr[lo + 1:min(size, hi + 1)] == _NL          # the byte after each (none after the last)
+            bare = cr.copy()
+            bare[:nxt.shape[0]] &= ~nxt
+            n += int(np.count_nonzero(bare))
     return n
 
 
@@ -55,11 +66,11 @@ def _as_u8(buf: Any) -> np.ndarray:
 
 
 def count_lines(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> int:
-    """Number of ``\\n`` bytes in ``buf[start:end]``: the file line of byte ``start`` is
-    ``1 + count_lines(buf, 0, start)``.
+    """Number of line ends (``\\n``, ``\\r\\n`` or a bare ``\\r``) in ``buf[start:end]``: the file line of byte
+    ``start`` is ``1 + count_lines(buf, 0, start)``.
 
-    >>> count_lines(b"a\\nb\\nc", 0, 3), count_lines(b"a\\nb\\nc")
-    (1, 2)
+    >>> count_lines(b"a\\nb\\nc", 0, 3), count_lines(b"a\\nb\\nc"), count_lines(b"a\\r\\nb\\rc")
+    (1, 2, 2)
     """
     arr = _as_u8(buf)
     end = arr.shape[0] if end is None else end
@@ -70,12 +81,12 @@ def count_lines(buf: bytes | memoryview, start: int = 0, end: int | None = None)
 
 def _skip_blank(arr: np.ndarray, pos: int, n: int, sep: int) -> int:
     """Position of the first non-blank line at or after line start ``pos`` (as the kernel skips them)."""
-    blank = (_SP, _CR) if sep == _TAB else (_SP, _CR, _TAB)
+    blank = (_SP,) if sep == _TAB else (_SP, _TAB)
     while pos < n:
         q = pos
         while q < n and int(arr[q]) in blank:
             q += 1
-        if q < n and arr[q] == _NL:
+        if q < n and (arr[q] == _NL or arr[q] == _CR):
             pos = q + 1
             continue
         return pos
@@ -108,8 +119,8 @@ def _find_either(buf, a, b, pos, limit):
 
 @lru_cache(maxsize=64)
 def _byte_classes(sep: str, quote: str) -> tuple[int, int, np.ndarray]:
-    cls = np.zeros(256, dtype=np.int8)   # 0 other, 1 separator, 2 line feed, 3 quote
-    cls[[ord(sep), _NL, ord(quote)]] = (1, 2, 3)
+    cls = np.zeros(256, dtype=np.int8)   # 0 other, 1 separator, 2 line end (\\n or \\r), 3 quote
+    cls[[ord(sep), _NL, _CR, ord(quote)]] = (1, 2, 2, 3)
     return ord(sep), ord(quote), cls
 
 
@@ -128,7 +139,8 @@ def _bytes_of(setup: ParseSetup) -> tuple[int, int, np.ndarray]:
 # do. Ranges without a quote byte skip the scan (their map follows from the last separator or line break).
 S_RECORD, S_FIELD, S_UNQUOTED, S_QUOTED, S_CLOSED = range(5)   # at a record start, a field start, inside an
 # unquoted field, inside a quoted field, just after a quote in a quoted field (a doubled quote, or its end)
-# byte classes: 0 other, 1 separator, 2 line feed, 3 quote
+# byte classes: 0 other, 1 separator, 2 line end (\n or \r: in \r\n the \n starts a blank line, which the parser
+# skips; a bare \r ends a line as in H2O and pandas), 3 quote
 _TRANSITIONS = np.array([
     [S_UNQUOTED, S_FIELD, S_RECORD, S_QUOTED],      # S_RECORD: a quote opens a field only as its first byte
     [S_UNQUOTED, S_FIELD, S_RECORD, S_QUOTED],      # S_FIELD
@@ -198,10 +210,10 @@ def _next_record(buf, pos, hi, state, cls, table):
 
 @njit(nogil=True, cache=True)
 def _last_special(buf, lo, hi, sep):
-    """Index of the last separator or line feed in buf[lo:hi], or -1."""
+    """Index of the last separator or line end byte in buf[lo:hi], or -1."""
     i = hi - 1
     while i >= lo:
-        if buf[i] == sep or buf[i] == _NL:
+        if buf[i] == sep or buf[i] == _NL or buf[i] == _CR:
             return i
         i -= 1
     return -1
@@ -233,13 +245,13 @@ def boundary_map(buf: bytes | memoryview, lo: int, hi: int, setup: ParseSetup) -
         _scan_states(arr, lo, hi, cls, _TRANSITIONS, ends, firsts)
         return ends.tolist(), firsts.tolist()
     # no quote: every state but S_QUOTED leaves at the first separator or line break and ends by the last one
-    nl = _find_byte(arr, _NL, lo, hi)
+    nl = _find_either(arr, _NL, _CR, lo, hi)
     after = nl + 1 if nl >= 0 else -1
     firsts = [lo, after, after, -1, after]
     if hi == lo:
         return list(range(5)), firsts
     last = _last_special(arr, lo, hi, sep)
-    out = S_UNQUOTED if last != hi - 1 else S_RECORD if arr[last] == _NL else S_FIELD
+    out = S_UNQUOTED if last != hi - 1 else S_FIELD if arr[last] == sep else S_RECORD
     return [out, out, out, S_QUOTED, out], firsts
 
 

@@ -116,8 +116,8 @@ class ParseTask(MRTask):
         if known is not None:
             first = known - offset
         else:
-            nl = buf.find(b"\n", lo, hi)   # the guess: the first line start in the range
-            first = lo if start == self.data_start or buf[lo - 1] == 10 else hi if nl < 0 else nl + 1
+            nl = _line_end(buf, lo, hi)   # the guess: the first line start in the range
+            first = lo if start == self.data_start or buf[lo - 1] in (10, 13) else hi if nl < 0 else nl + 1
             ends, fsts = boundary_map(buf, lo, hi, setup)
             self.maps = [[cs.cidx, ends, [f + offset if f >= 0 else -1 for f in fsts], first + offset]]
         while True:
@@ -166,7 +166,7 @@ def _read_range(path: str, start: int, end: int, upto: int) -> tuple[bytearray, 
             if not more:
                 eof = True
                 break
-            nl = more.find(b"\n")
+            nl = _line_end(more, 0, len(more))
             if nl >= 0:
                 data += more[:nl + 1]
                 break
@@ -186,11 +186,13 @@ class CountLinesTask(MRTask):
         pos, end = cs.start, cs.start + cs.nrows
         with open(self.local_files.check(self.path), "rb") as fh:       # only under the node's --data-dir
             while pos < end:
-                block = os.pread(fh.fileno(), min(1 << 24, end - pos), pos)
+                # one byte past the block: a \r there is a line end only when no \n follows it
+                block = os.pread(fh.fileno(), min(1 << 24, end - pos) + 1, pos)
                 if not block:
                     break
-                self.count += block.count(b"\n")
-                pos += len(block)
+                size = min(len(block), end - pos)
+                self.count += count_lines(block, 0, size)
+                pos += size
 
     def reduce(self, o):
         self.count += o.count
@@ -219,9 +221,15 @@ def _read_sample(path: str) -> bytes:
     with opener(path, "rb") as fh:
         sample = fh.read(SAMPLE_BYTES)
     if len(sample) == SAMPLE_BYTES:             # do not guess from a cut last line
-        cut = sample.rfind(b"\n")
+        cut = max(sample.rfind(b"\n"), sample.rfind(b"\r"))
         sample = sample[:cut + 1] if cut > 0 else sample
     return sample
+
+
+def _line_end(buf: bytes | bytearray, lo: int, hi: int) -> int:
+    """Index of the first line end byte (``\\n``, or ``\\r``: a bare one ends a line too) in ``buf[lo:hi]``, or -1."""
+    ends = [k for k in (buf.find(b"\n", lo, hi), buf.find(b"\r", lo, hi)) if k >= 0]
+    return min(ends) if ends else -1
 
 
 def _is_gzip(path: str) -> bool:

@@ -250,24 +250,27 @@ class ParseSetup:
                    quote=d.get("quote", '"'), encoding=d.get("encoding", "utf-8"))
 
 
+_LINE_END = re.compile("\r\n|\r|\n")   # a bare \r ends a line too (classic Mac), as in H2O and pandas
+
+
 def _sample_lines(sample: bytes, encoding: str = "utf-8") -> list[str]:
-    """The sample's physical lines (blank ones kept: a quoted field may hold them), without a byte-order mark
-    or ``\r`` line ends. A sample not ending in a line break ends where the file does (the importer cuts a
+    """The sample's physical lines (blank ones kept: a quoted field may hold them), without a byte-order mark,
+    split at ``\n``, ``\r\n`` and a bare ``\r``. A sample not ending in a line break ends where the file does (the importer cuts a
     sample of a bigger file after a line break). Text not valid in ``encoding`` is refused."""
     if not isinstance(sample, (bytes, bytearray, memoryview)):
         raise ValueError(f"sample must be bytes, got {type(sample).__name__}")
     try:
         text = bytes(sample).decode(encoding)
     except UnicodeDecodeError as e:
-        line = bytes(sample)[:e.start].count(b"\n") + 1
+        line = len(_LINE_END.findall(bytes(sample)[:e.start].decode("latin-1"))) + 1
         raise ValueError(f"byte {e.start} (line {line}) is not valid {encoding}: {bytes(sample)[e.start:e.end]!r}; "
                          f"import with the file's encoding (encoding='latin-1', 'cp1252', ...)") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.split("\n")
+    lines = _LINE_END.split(text)
     if lines[-1] == "":
         lines.pop()   # after the final line break (a sample cut from a bigger file ends with one: _read_sample)
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+    return lines
 
 
 _MAX_JOINED_LINES = 10_000   # a record the guesser joins from more lines than this ends the sample

@@ -91,7 +91,7 @@ def test_every_two_way_split_numeric_fast_path():
         assert _split_parse(buf, setup, [cut])[0] == whole, f"split at byte {cut}"
 
 
-@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
 def test_every_split_all_numeric_rows_crlf_and_unterminated_last_line(ending):
     rows = [b"1,-2.5,3", b"4,5,-0", b"007,.5,1e2", b"", b"8,9.25,10", b"11,12,13"]
     buf = ending.join(rows)          # no final line break: the last row ends at the buffer end
@@ -158,13 +158,32 @@ def test_ecg_matches_pandas():
     np.testing.assert_array_equal(np.stack(blk.columns, axis=1), ref)
 
 
-@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
 @pytest.mark.parametrize("final", [True, False])
 def test_line_endings_and_final_newline(ending, final):
     rows = [b"1,x,\"q\"", b"2,,\"r\"", b"3,y,"]
     buf = ending.join(rows) + (ending if final else b"")
     setup = ParseSetup(",", False, ["a", "b", "c"], ["numeric", "string", "string"], [[], [], []])
     assert _values(_whole(buf, setup), setup) == [[1.0, 2.0, 3.0], ["x", None, "y"], ["q", "r", None]]
+
+
+def test_a_bare_carriage_return_ends_a_line_as_in_h2o_and_pandas():
+    """Classic Mac line ends (old Excel for Mac writes them): read as one record per line, not one long record
+    (which made 1 row of garbled fields out of a whole file, without a word). Mixed with \\n and \\r\\n, with a
+    header, blank lines and a quoted \\r kept as text, split at every byte: what pandas reads."""
+    buf = b'id,name,x\r1,"a\rb",2.5\r\r2,c,3\n3,"d",4\r\n\r4,e,5\r'
+    setup = guess_setup(buf)
+    assert setup.header and setup.column_names == ["id", "name", "x"]
+    want = pd.read_csv(io.BytesIO(buf))
+    whole = _values(_whole(buf, setup), setup)
+    assert whole == [want[c].tolist() for c in want.columns] == [[1.0, 2.0, 3.0, 4.0], ["a\rb", "c", "d", "e"],
+                                                                 [2.5, 3.0, 4.0, 5.0]]
+    for cut in range(len(buf) + 1):
+        assert _split_parse(buf, setup, [cut])[0] == whole, f"split at byte {cut}"
+    assert count_lines(buf) == 8 and count_lines(buf, 0, 13) == 1   # physical lines: the quoted \r is one too
+    bad = b"a,b\r1,2\r3,4,5\r"
+    with pytest.raises(ParseError, match=r"line 3, column 3: expected 2 fields, found more"):
+        _whole(bad, ParseSetup(",", True, ["a", "b"], ["numeric"] * 2, [[], []]))
 
 
 def test_trailing_separator_blank_lines_bom_and_spaces():

@@ -49,6 +49,28 @@ def three(tmp_path_factory):
         kit.cleanup()
 
 
+@pytest.mark.parametrize("end", [b"\r", b"\r\n"], ids=["CR", "CRLF"])
+def test_classic_mac_and_windows_line_ends_read_as_unix_ones_on_three_nodes(three, tmp_path, end):
+    """A bare \\r ends a line (classic Mac, old Excel for Mac), as in H2O and pandas: it made one long record."""
+    body = (SMALL / "prostate.csv").read_bytes()
+    head, rows = body.split(b"\n", 1)
+    unix = tmp_path / "unix.csv"
+    unix.write_bytes(head + b"\n" + rows * 40)
+    other = tmp_path / "other.csv"
+    other.write_bytes(unix.read_bytes().replace(b"\n", end))
+    want = frame.import_file(str(unix), cloud=three).as_pandas()
+    assert len(want) == 380 * 40
+    for chunk in (None, 1 << 12, 4099):
+        for fn in (frame.import_file, frame.upload_file):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                fr = fn(str(other), cloud=three, chunk_size=chunk)
+            try:
+                pd.testing.assert_frame_equal(fr.as_pandas(), want, obj=f"{fn.__name__} chunk_size={chunk}")
+            finally:
+                fr.remove()
+
+
 def test_prostate_repeated_300_times_on_three_nodes(three, tmp_path):
     body = (SMALL / "prostate.csv").read_bytes()
     head, rows = body.split(b"\n", 1)
@@ -60,12 +82,13 @@ def test_prostate_repeated_300_times_on_three_nodes(three, tmp_path):
     fr.remove()
 
 
-def test_an_error_on_three_nodes_names_the_file_line(three, tmp_path):
+@pytest.mark.parametrize("end", ["\n", "\r"], ids=["LF", "CR"])
+def test_an_error_on_three_nodes_names_the_file_line(three, tmp_path, end):
     lines = ["a,b,c"] + [f'{i},"t{i}",{i}' for i in range(100_000)]
     lines[77_777] = '1,"x'                          # file line 77,778: a quoted field with a line break ...
     lines[77_778] = '2,y"z,3'                       # ... closed in the next line and followed by junk
     path = tmp_path / "bad.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_bytes((end.join(lines) + end).encode())
     with pytest.raises(frame.ParseError, match=r"line 77778, column 2: .*bad.csv: unexpected 'z' after a closing quote"):
         frame.import_file(str(path), cloud=three, chunk_size=1 << 16)
 
@@ -79,8 +102,8 @@ TEXT = st.text(alphabet=LETTERS + " ,;\"\n\r-", min_size=1, max_size=8).filter(
 @st.composite
 def csv_files(draw):
     """(bytes, sep, header) of a small CSV pandas and aquifer must read alike: numbers (ints, decimals,
-    exponents, quoted), strings (with separators, quotes, line breaks), NAs, blank lines, CRLF, optional
-    header and final newline."""
+    exponents, quoted), strings (with separators, quotes, line breaks), NAs, blank lines, \\n, \\r\\n or \\r line
+    ends, optional header and final newline."""
     sep = draw(st.sampled_from([",", ";", "\t", "|"]))
     ncols = draw(st.integers(1, 4))
     kinds = draw(st.lists(st.sampled_from(["num", "str"]), min_size=ncols, max_size=ncols))
@@ -108,7 +131,9 @@ def csv_files(draw):
         lines.append(sep.join(row))
         if draw(st.integers(0, 9)) == 0:
             lines.append("")                # a blank line
-    ends = [draw(st.sampled_from(["\n", "\r\n"])) for _ in lines]
+    # a bare \r ends a line too; not a blank one: pandas's tokenizer then also eats the next line's first
+    # separator ('1\n\r,,0' gives [nan, 0, nan]: its quirk, where aquifer, H2O and Python's csv give [nan, nan, 0])
+    ends = [draw(st.sampled_from(["\n", "\r\n"] + (["\r"] if ln else []))) for ln in lines]
     body = "".join(ln + e for ln, e in zip(lines, ends))
     if not draw(st.booleans()):
         body = body[:-len(ends[-1])]        # no final line break
