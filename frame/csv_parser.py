@@ -34,6 +34,8 @@ Example:
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,12 +73,15 @@ class ParsedBlock:
     local_domain)`` pair for enum (codes index the *sorted* local domain, -1 = NA) or a ``list[str | None]``.
     ``first_line`` is the 1-based file line of the first data row. ``invalid`` maps a column index to
     ``[count, first field shown]`` of the fields that were neither a value of the column's type nor an NA
-    string and became NA.
+    string and became NA; ``rounded`` likewise the numbers a float64 cannot hold: integers beyond 2**53 that
+    became the nearest double, and finite literals beyond the double range that became +-inf (H2O keeps
+    integers up to 2**63 exact; our numeric columns are float64).
     """
     nrows: int
     columns: list
     first_line: int
     invalid: dict = field(default_factory=dict)
+    rounded: dict = field(default_factory=dict)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -225,7 +230,7 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                     nfrac = i - f0
                 # exact: an integer of <= 16 digits converts with one rounding (like float()); with a
                 # fraction, m has <= 15 digits (< 2**53) and the one division rounds once
-                if 0 < i - p <= 16 and i < n:
+                if 0 < i - p <= 16 and i < n and m <= 9007199254740992:   # beyond 2**53: Python judges rounding
                     b = buf[i]
                     fv = np.float64(m) / pow10[nfrac] if nfrac else np.float64(m)
                     if b == sep and col < ncols - 1 and not space_sep:
@@ -584,6 +589,7 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     tok_e = np.empty((ntok, cap), dtype=np.int64)
     tok_q = np.empty((ntok, cap), dtype=np.int8)
     invalid: dict[int, list] = {}
+    rounded: dict[int, list] = {}
 
     def err(at: int, column: int | None, msg: str, offset: int | None = None) -> ParseError:
         return ParseError(line0 + _count_newlines(arr, pos0, at), column, msg, offset)
@@ -626,6 +632,8 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
             if v is None:   # not a number: NA, counted and reported (H2O's parse turns it into NA silently)
                 v = np.nan
                 invalid.setdefault(col, [0, _show(text)])[0] += 1
+            elif _rounded(t, v):   # kept as the nearest double, counted and reported
+                rounded.setdefault(col, [0, _show(text)])[0] += 1
         tile[row & (_TILE - 1), plan.slots[col]] = v
         pos, phase = after, 1
     nrows = row
@@ -636,7 +644,19 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     if plan.tok_cols:
         _decode_tokens(buf if isinstance(buf, bytes) else memoryview(arr), setup, plan, nrows, tok_s, tok_e,
                        tok_q, columns, invalid, err)
-    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line, invalid=invalid)
+    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line, invalid=invalid, rounded=rounded)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _rounded(text: str, v: float) -> bool:
+    """Whether number ``text`` (stripped) became a different value as float64 ``v``: an integer beyond 2**53 that
+    is not a double, or a finite literal beyond the double range (``v`` infinite). Decimal fractions are not
+    counted: a double never holds most of them exactly, and the nearest one is what every CSV reader gives."""
+    if math.isinf(v):
+        return True
+    return abs(v) >= 9007199254740992.0 and _INTEGER.fullmatch(text) is not None and int(text) != int(v)
 
 
 def _decode_tokens(src: bytes | memoryview, setup: ParseSetup, plan: _Plan, nrows: int, tok_s: np.ndarray,

@@ -109,8 +109,10 @@ class Frame:
     @property
     def parse_summary(self) -> dict | None:
         """For a frame parsed from a file: ``{"source", "rows", "header", "sep", "encoding", "invalid": {column:
-        {"count", "type", "first"}}}``, the values that were not of their column's type and became NA (H2O's parse
-        reports invalid lines likewise). None for frames made otherwise."""
+        {"count", "type", "first"}}, "rounded": {...}}``: the values that were not of their column's type and
+        became NA (H2O's parse reports invalid lines likewise), and the numbers a float64 cannot hold (integers
+        beyond 2**53, which H2O keeps exact up to 2**63, and literals beyond the double range). None for frames
+        made otherwise."""
         return self._h.get("parse")
 
     @property
@@ -405,6 +407,9 @@ class Frame:
                 ms = s.to_numpy(dtype="datetime64[ms]").astype(np.int64).astype(np.float64)
                 ms[s.isna().to_numpy()] = np.nan
                 columns.append((str(name), "time", None, ms, None))
+            elif pd.api.types.is_complex_dtype(s.dtype):
+                raise ValueError(f"column {name!r} is complex ({s.dtype}): frames hold no complex numbers; pass "
+                                 f"its real and imaginary parts as two columns")
             elif pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
                 if s.hasnans and s.dtype.kind in "iub" or isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
                     na = s.isna().to_numpy()

@@ -103,7 +103,7 @@ class ParseTask(MRTask):
     rows: list = None          # [[cidx, nrows]]
     domains: list = None       # [[cidx, [local domain or None per column]]]
     maps: list = None          # [[cidx, ends, firsts, guessed first]] (file offsets)
-    invalid: list = None       # [[cidx, [[column, count, shown]]]]
+    invalid: list = None       # [[cidx, [[column, count, shown, "na" | "rounded"]]]]
     failed: list = None        # [[cidx, line in the range, column, message, file byte offset or None]]
 
     def map(self, cs):
@@ -139,7 +139,7 @@ class ParseTask(MRTask):
             cs.put_local(vec, value)
         self.rows = [[cs.cidx, block.nrows]]
         self.domains = [[cs.cidx, domains]]
-        self.invalid = [[cs.cidx, [[c, n, shown] for c, (n, shown) in block.invalid.items()]]]
+        self.invalid = [[cs.cidx, _changed_values(block)]]
 
     def _failed(self, cs, exc: ParseError, offset: int) -> None:
         """Return a parse error: its line counted from the range's start (the caller adds the lines before the
@@ -348,7 +348,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         for i in range(nranges):
             espc.append(espc[-1] + rows[i])
         domains_ = _unify(sorted(domains.items()), setup, vecs, espc, source.homes, cloud, key)
-        parse = _summary(path, setup, espc[-1], [(c, n, s) for i in range(nranges) for c, n, s in invalid.get(i, [])])
+        parse = _summary(path, setup, espc[-1], [tuple(e) for i in range(nranges) for e in invalid.get(i, [])])
         header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains_,
                    "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
                    "owned": vecs, "source": path, "parse": parse}
@@ -370,23 +370,39 @@ def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> N
         raise ParseError(line + lines, column, f"{path}: {message}", offset)
 
 
-def _summary(path: str, setup: ParseSetup, nrows: int, invalid: list[tuple[int, int, str]]) -> dict:
-    """The frame's parse summary: rows, and per column the values that became NA without being NA strings."""
-    per: dict[str, dict] = {}
-    for c, n, shown in invalid:
-        rec = per.setdefault(setup.column_names[c], {"count": 0, "type": setup.column_types[c], "first": shown})
+def _changed_values(block) -> list[list]:
+    """A block's counts of values that became NA or were rounded, as ``[column, count, shown, kind]``."""
+    return [[c, n, shown, kind] for kind, per in (("na", block.invalid), ("rounded", block.rounded))
+            for c, (n, shown) in per.items()]
+
+
+def _summary(path: str, setup: ParseSetup, nrows: int, changed: list[tuple[int, int, str, str]]) -> dict:
+    """The frame's parse summary: rows, and per column the values that became NA without being NA strings
+    (``invalid``) and the numbers a float64 could not hold (``rounded``)."""
+    per: dict[str, dict[str, dict]] = {"na": {}, "rounded": {}}
+    for c, n, shown, kind in changed:
+        rec = per[kind].setdefault(setup.column_names[c], {"count": 0, "type": setup.column_types[c], "first": shown})
         rec["count"] += n
     return {"source": path, "rows": nrows, "header": setup.header, "sep": setup.sep, "encoding": setup.encoding,
-            "invalid": per}
+            "invalid": per["na"], "rounded": per["rounded"]}
 
 
 def _report(parse: dict) -> None:
-    """Warn (and log) once per import, naming every column with values that became NA and their counts."""
-    bad = parse["invalid"]
-    if bad:
-        what = "; ".join(f"column {name!r} ({r['type']}): {r['count']:,} (first {r['first']})"
-                         for name, r in bad.items())
-        msg = f"{parse['source']}: values that were not of their column's type became NA: {what}"
+    """Warn (and log) once per import, naming every column with values that became NA or were rounded, with
+    their counts."""
+    def columns(per: dict) -> str:
+        return "; ".join(f"column {name!r} ({r['type']}): {r['count']:,} (first {r['first']})"
+                         for name, r in per.items())
+    msgs = []
+    if parse["invalid"]:
+        msgs.append(f"{parse['source']}: values that were not of their column's type became NA: "
+                    f"{columns(parse['invalid'])}")
+    if parse.get("rounded"):
+        first = next(iter(parse["rounded"]))
+        msgs.append(f"{parse['source']}: numbers a float64 cannot hold were rounded (integers beyond 2**53 to the "
+                    f"nearest double, beyond the double range to +-inf): {columns(parse['rounded'])}; import such "
+                    f"a column as text to keep it exact (col_types={{{first!r}: 'string'}})")
+    for msg in msgs:
         log.warning(msg)
         warnings.warn(msg, ParseWarning, stacklevel=3)
 
@@ -454,7 +470,7 @@ def _parse_here(path: str, setup: ParseSetup, key: str, cloud, chunk_size: int |
         else:
             vals = np.concatenate([b.columns[j] for b in blocks]) if blocks else np.empty(0)
             columns.append((name, ctype, None, vals, None))
-    parse = _summary(path, setup, nrows, [(c, n, s) for b in blocks for c, (n, s) in b.invalid.items()])
+    parse = _summary(path, setup, nrows, [tuple(e) for b in blocks for e in _changed_values(b)])
     fr = write_frame(columns, nrows, key=key, cloud=cloud, parse=parse)
     _report(parse)
     return fr

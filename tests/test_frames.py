@@ -96,6 +96,8 @@ def test_numpy_and_pandas_round_trips(one):
     assert out["flag"].astype(bool).tolist() == df["flag"].tolist()
     for f in (fr, fi):
         f.remove()
+    with pytest.raises(ValueError, match=r"column 'z' is complex \(complex128\)"):   # not its real part, silently
+        Frame.from_pandas(pd.DataFrame({"x": [1.0, 2.0], "z": [1 + 2j, 3j]}))
 
 
 def test_asfactor_assign_back_and_split_frame(one):

@@ -257,6 +257,25 @@ def test_invalid_values_are_reported_by_column(one, tmp_path):
     assert fr.parse_summary["invalid"] == {}
 
 
+def test_integers_beyond_two_to_the_53_are_reported_and_kept_as_text(one, tmp_path):
+    path = tmp_path / "ids.csv"
+    ids = [1234567890123456789 + i for i in range(3000)]
+    path.write_text("id,x\n" + "".join(f"{v},{i}\n" for i, v in enumerate(ids)))
+    changed = sum(int(float(v)) != v for v in ids)       # doubles are 256 apart here: 11 ids are exact
+    assert changed == 2989
+    with pytest.warns(frame.ParseWarning, match=r"numbers a float64 cannot hold were rounded .*column 'id' "
+                                                r"\(numeric\): 2,989 \(first '1234567890123456789'\).*"
+                                                r"col_types=\{'id': 'string'\}"):
+        fr = frame.import_file(str(path), chunk_size=4096)
+    assert fr.parse_summary["rounded"] == {"id": {"count": changed, "type": "numeric",
+                                                  "first": "'1234567890123456789'"}}
+    assert fr.parse_summary["invalid"] == {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fr = frame.import_file(str(path), col_types={"id": "string"}, chunk_size=4096)
+    assert fr.as_pandas()["id"].tolist()[-1] == str(1234567890123456789 + 2999)
+
+
 def test_non_utf8_needs_its_encoding(one, tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("name,n\n".encode() + "".join(f"caf\u00e9{i},{i}\n" for i in range(3000)).encode("latin-1"))

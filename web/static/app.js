@@ -175,13 +175,15 @@ async function framePage(key, colOffset = 0, rowOffset = 0) {
                         f.preview.map(r => h("tr", {}, r.map(v => h("td", {}, fmt(v))))), {id: "preview"});
   const rowPager = pager({offset: f.row_offset, limit: 10, total: f.rows, items: f.preview},
                          o => framePage(key, colOffset, o));
-  const invalid = f.parse && f.parse.invalid && Object.keys(f.parse.invalid).length
-    ? h("p", {class: "notice"}, "Values not of their column's type (now NA): ",
-        Object.entries(f.parse.invalid).map(([c, v]) => `${c}: ${v.count}`).join(", ")) : null;
+  const notice = (what, per) => per && Object.keys(per).length
+    ? h("p", {class: "notice"}, what, Object.entries(per).map(([c, v]) => `${c}: ${v.count}`).join(", ")) : null;
+  const invalid = notice("Values not of their column's type (now NA): ", f.parse && f.parse.invalid);
+  const rounded = notice("Numbers a float64 cannot hold (rounded; import the column as string to keep them): ",
+                         f.parse && f.parse.rounded);
   page(`Frame ${f.frame_id}`,
        h("p", {}, `${f.rows} rows × ${f.columns} columns · ${f.chunks} chunks · ${bytes(f.bytes)} `,
          h("a", {class: "button", href: `#/train?frame=${enc(f.frame_id)}`}, "Build a model…")),
-       invalid, h("h2", {}, "Columns"), colPager, summaries, h("h2", {}, "Rows"), rowPager, preview);
+       invalid, rounded, h("h2", {}, "Columns"), colPager, summaries, h("h2", {}, "Rows"), rowPager, preview);
 }
 
 // ---------------------------------------------------------------------------------------------- jobs
