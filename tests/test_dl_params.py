@@ -590,3 +590,14 @@ def test_doctests():
 
     res = doctest.testmod(algos.deeplearning.parameters)
     assert res.attempted >= 10 and res.failed == 0
+
+
+def test_adadelta_needs_epsilon_and_rho_both_positive_as_h2o():
+    """H2O refuses epsilon 0 with rho > 0 and rho 0 with epsilon > 0 before training (checked against H2O-3 3.46);
+    epsilon 0 used to be accepted here and to fail in training as an unstable model."""
+    with pytest.raises(ValueError, match=r"epsilon must be > 0 if rho is > 0 .*got 0\.0"):
+        eff(epsilon=0)
+    with pytest.raises(ValueError, match=r"rho must be > 0 if epsilon is > 0 .*got 0\.0"):
+        eff(rho=0)
+    assert eff(rho=0, epsilon=0, adaptive_rate=False)[0]["adaptive_rate"] is False   # plain SGD reads neither
+    assert eff(epsilon=1.0)[0]["epsilon"] == 1.0                                      # H2O accepts it too

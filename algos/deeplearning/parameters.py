@@ -478,6 +478,12 @@ def _check_others(p: Mapping[str, Any], problem: str, nclasses: int) -> None:
     if p["thread_mode"] == "team" and p["mini_batch_size"] > 1:
         raise ValueError("thread_mode 'team' splits per-sample SGD between threads; with mini_batch_size > 1 use "
                          "replicas, hogwild, sequential or AUTO")
+    if p["adaptive_rate"]:     # H2O's two ADADELTA rules (epsilon 0 made the model unstable in training instead)
+        if p["rho"] > 0 and p["epsilon"] <= 0:
+            raise ValueError(f"epsilon must be > 0 if rho is > 0 (ADADELTA divides by E[g^2] + epsilon), got "
+                             f"{p['epsilon']}")
+        if p["epsilon"] > 0 and p["rho"] <= 0:
+            raise ValueError(f"rho must be > 0 if epsilon is > 0 (ADADELTA's moving averages), got {p['rho']}")
 
 
 def check_for_problem(p: Mapping[str, Any], problem: str, nclasses: int) -> None:
