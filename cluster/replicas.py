@@ -10,8 +10,8 @@ background: it asks each key's other live holders for their versions (op ``dkv.v
 * drops its copy when it is no longer a holder and every holder (all alive) has the newest version, or when a
   holder deleted the key after that version (a copy that missed a delete is not revived).
 
-A pass that changed something is followed by another (holders may have been busy), until one finds nothing to
-do. Copies travel in messages of ``rebalance_batch_bytes``. Progress (keys and bytes to copy, copied) is in the
+A pass that changed something, or that leaves a copy to drop once another node's send has landed, is followed by
+another (holders may have been busy), until one finds nothing to do. Copies travel in messages of ``rebalance_batch_bytes``. Progress (keys and bytes to copy, copied) is in the
 node's status (``admin cloud``) and its heartbeats. The minority side of a partition does not copy.
 """
 from __future__ import annotations
@@ -93,6 +93,7 @@ class Rebalancer:
         unanswered = len(theirs) < len(asks)
         sends: dict[str, list] = {}
         drops: list[tuple[str, int]] = []
+        waiting = False     # a copy this node will drop once another node's send reaches every holder
         for k in keys:
             mine = shard.versions.get(k)
             if mine is None:                          # deleted meanwhile
@@ -106,13 +107,19 @@ class Rebalancer:
             newest = max([mine, *(v for v, _ in others.values())])
             all_alive = all(h == me or h in others for h in hs)
             if mine < newest:                          # a holder has a newer copy: it sends it where needed
-                if me not in hs and all_alive and all(v >= mine for v, _ in others.values()):
-                    drops.append((k, 0))
+                if me not in hs and all_alive:
+                    if all(v >= mine for v, _ in others.values()):
+                        drops.append((k, 0))
+                    else:
+                        waiting = True
                 continue
             first = next((h for h in hs if (h == me) or (h in others and others[h][0] == newest)), None)
             if first is not None and first != me:
-                if me not in hs and all_alive and all(v >= newest for v, _ in others.values()):
-                    drops.append((k, 0))
+                if me not in hs and all_alive:
+                    if all(v >= newest for v, _ in others.values()):
+                        drops.append((k, 0))
+                    else:
+                        waiting = True
                 continue
             for h, (v, _) in others.items():
                 if v < newest:
@@ -135,7 +142,9 @@ class Rebalancer:
         if todo or drops:
             log.info("re-replication: copied %d of %d key copies to their holders, dropped %d copies (%.2f s)",
                      sum(copied), todo, len(drops), time.monotonic() - t0)
-        return bool(todo or drops or unanswered)
+        # another pass follows while this node waits for another's copies to land (it found nothing to do itself:
+        # without one, its stray copies stayed until the next membership change)
+        return bool(todo or drops or unanswered or waiting)
 
     async def _versions(self, holder: str, keys: list[str]) -> dict[str, tuple[int, int]] | None:
         """``{key: (version or -1, version of a later delete or 0)}`` of ``holder``'s copies (None if it did not
