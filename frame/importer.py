@@ -35,13 +35,15 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import cluster
+from cluster.dkv import Value
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
 from .csv_parser import NeedMore, ParseError, count_lines, parse_range, unify_domains
 from .csv_records import boundary_map, data_start, record_starts_from_maps
 from .frame import Frame, store_frame, write_frame
-from .store import check_key, delete_vecs, new_vec_key
+from .rollups import chunk_partials, rollups_from_partials
+from .store import check_key, delete_vecs, new_vec_key, rollup_key
 from .parse_setup import ParseSetup, guess_setup
 
 log = logging.getLogger("aquifer.import")
@@ -105,6 +107,7 @@ class ParseTask(MRTask):
     maps: list = None          # [[cidx, ends, firsts, guessed first]] (file offsets)
     invalid: list = None       # [[cidx, [[column, count, shown, "na" | "rounded"]]]]
     failed: list = None        # [[cidx, line in the range, column, message, file byte offset or None]]
+    rollups: list = None       # [[cidx, (numeric and time columns) x 10 partial rollups, row-major]]
 
     def map(self, cs):
         setup = ParseSetup.from_dict(self.setup)
@@ -140,6 +143,7 @@ class ParseTask(MRTask):
         self.rows = [[cs.cidx, block.nrows]]
         self.domains = [[cs.cidx, domains]]
         self.invalid = [[cs.cidx, _changed_values(block)]]
+        self.rollups = [[cs.cidx, chunk_partials([block.columns[j] for j in _rolled(setup)]).ravel().tolist()]]
 
     def _failed(self, cs, exc: ParseError, offset: int) -> None:
         """Return a parse error: its line counted from the range's start (the caller adds the lines before the
@@ -147,7 +151,7 @@ class ParseTask(MRTask):
         self.failed = [[cs.cidx, exc.line, exc.column, exc.message, None if exc.offset is None else exc.offset + offset]]
 
     def reduce(self, o):
-        for name in ("rows", "domains", "maps", "invalid", "failed"):
+        for name in ("rows", "domains", "maps", "invalid", "failed", "rollups"):
             setattr(self, name, (getattr(self, name) or []) + (getattr(o, name) or []))
 
 
@@ -330,6 +334,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
     try:
         task = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin).do_all(source, cloud=cloud)
         rows, domains, invalid = dict(task.rows or ()), dict(task.domains or ()), dict(task.invalid or ())
+        partials = dict(task.rollups or ())
         maps = {c: (ends, firsts, bounds[c + 1], guess) for c, ends, firsts, guess in task.maps}
         true = record_starts_from_maps([maps[i][:3] for i in range(nranges)])
         wrong = [i for i in range(nranges) if true[i] != maps[i][3]]
@@ -344,6 +349,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
             rows.update(again.rows or ())
             domains.update(again.domains or ())
             invalid.update(again.invalid or ())
+            partials.update(again.rollups or ())
         espc = [0]
         for i in range(nranges):
             espc.append(espc[-1] + rows[i])
@@ -353,11 +359,28 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
                    "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
                    "owned": vecs, "source": path, "parse": parse}
         fr = store_frame(header_, cloud)
+        _store_rollups(setup, vecs, [partials[i] for i in range(nranges)], cloud)
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
     _report(parse)
     return fr
+
+
+def _rolled(setup: ParseSetup) -> list[int]:
+    """The columns whose rollups the parse computes: numeric and time (enum codes are final only after the
+    domains are unified; strings have none)."""
+    return [j for j, t in enumerate(setup.column_types) if t in ("numeric", "time")]
+
+
+def _store_rollups(setup: ParseSetup, vecs: list[str], partials: list[list[float]], cloud) -> None:
+    """Store the rollups of the parsed numeric and time columns, as H2O's parse does, so that the first use
+    (a summary, a model's standardisation: 0.5 s on the 785 F-MNIST columns) does not decode them again."""
+    cols = _rolled(setup)
+    if not cols or not partials:
+        return
+    stats = rollups_from_partials([np.asarray(p, dtype=np.float64).reshape(len(cols), 10) for p in partials])
+    cloud.dkv.put_many([(rollup_key(vecs[j]), Value("rollups", st)) for j, st in zip(cols, stats)])
 
 
 def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> None:

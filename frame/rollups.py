@@ -29,15 +29,16 @@ class RollupTask(MRTask):
     nonint: np.ndarray = None
 
     def map(self, cs):
-        k = len(cs)
-        out = np.empty((k, 10))
-        for i in range(k):
-            out[i] = _column_stats(cs[i])
+        self.set_partial(chunk_partials([cs[i] for i in range(len(cs))]))
+
+    def set_partial(self, out: np.ndarray) -> "RollupTask":
+        """Take one chunk's :func:`chunk_partials` (what ``map`` computes) as this task's state."""
         self.n, self.mean, self.m2, self.mins, self.maxs, self.nas, self.zeros, self.pinfs, self.ninfs, \
             self.nonint = (np.ascontiguousarray(out[:, j]) for j in range(10))
         # infinities count toward min/max as H2O does
         self.mins = np.where(self.ninfs > 0, -np.inf, self.mins)
         self.maxs = np.where(self.pinfs > 0, np.inf, self.maxs)
+        return self
 
     def reduce(self, o):
         if self.n is None:
@@ -98,6 +99,23 @@ def _column_stats(x):
             if np.isfinite(v):
                 m2 += (v - mean) * (v - mean)
     return np.array([n, mean, m2, lo, hi, nas, zeros, pinfs, ninfs, nonint], dtype=np.float64)
+
+
+def chunk_partials(columns) -> np.ndarray:
+    """(k, 10) partial rollups of one chunk's k columns (float64 arrays, NaN = NA): what a RollupTask maps."""
+    out = np.empty((len(columns), 10))
+    for i, x in enumerate(columns):
+        out[i] = _column_stats(x)
+    return out
+
+
+def rollups_from_partials(partials: list[np.ndarray]) -> list[dict]:
+    """Each column's rollups from its chunks' partials, merged in chunk order as one node's RollupTask merges
+    them (the import computes them from the parsed values, as H2O's parse starts every vec's rollups)."""
+    acc = RollupTask().set_partial(partials[0])
+    for p in partials[1:]:
+        acc.reduce(RollupTask().set_partial(p))
+    return [acc.stats(i) for i in range(len(acc.n))]
 
 
 def rollup_stats(frame, cloud=None) -> list[dict]:

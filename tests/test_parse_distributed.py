@@ -276,6 +276,31 @@ def test_integers_beyond_two_to_the_53_are_reported_and_kept_as_text(one, tmp_pa
     assert fr.as_pandas()["id"].tolist()[-1] == str(1234567890123456789 + 2999)
 
 
+def test_the_import_stores_numeric_rollups_equal_to_a_rollup_task(one, tmp_path):
+    """As H2O's parse: numeric and time columns come with their rollups, computed from the parsed values (no
+    decode later), bit-equal to what a RollupTask computes over the chunks; enum columns get theirs on first use."""
+    from frame.rollups import RollupTask
+    from frame.store import rollup_key
+    rng = np.random.default_rng(5)
+    lines = ["x,n,t,c"] + [f"{rng.normal():.6g},{rng.integers(-3, 3)},2020-01-{1 + i % 28:02d},{'abc'[i % 3]}"
+                           for i in range(5000)]
+    lines[17] = "1e400,NA,2020-01-02,a"            # +inf (reported as rounded) and an NA
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.warns(frame.ParseWarning, match="'1e400'"):
+        fr = frame.import_file(str(path), chunk_size=4096, col_types={"t": "time"})
+    assert fr.nchunks > 10
+    stored = one.dkv.get_many([rollup_key(v) for v in fr.vecs])
+    assert [v is not None for v in stored] == [True, True, True, False]
+    task = RollupTask().do_all(fr, columns=[0, 1, 2], cloud=one)
+    for i in range(3):
+        assert dict(stored[i].meta) == task.stats(i), fr.names[i]
+    assert stored[0].meta["pinfs"] == 1 and stored[1].meta["na_count"] == 1
+    assert fr.rollups()[3]["max"] == 2     # the enum column's, computed now
+    fr.remove()
+    assert one.dkv.get_many([rollup_key(v) for v in fr.vecs]) == [None] * 4
+
+
 def test_non_utf8_needs_its_encoding(one, tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("name,n\n".encode() + "".join(f"caf\u00e9{i},{i}\n" for i in range(3000)).encode("latin-1"))
