@@ -358,8 +358,8 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains_,
                    "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
                    "owned": vecs, "source": path, "parse": parse}
-        fr = store_frame(header_, cloud)
-        _store_rollups(setup, vecs, [partials[i] for i in range(nranges)], cloud)
+        _store_rollups(setup, vecs, [partials[i] for i in range(nranges)], cloud)   # before the header: a
+        fr = store_frame(header_, cloud)                                              # failure leaves neither
     except BaseException:
         delete_vecs(cloud, vecs)
         raise
