@@ -11,8 +11,9 @@ background: it asks each key's other live holders for their versions (op ``dkv.v
   holder deleted the key after that version (a copy that missed a delete is not revived).
 
 A pass that changed something, or that leaves a copy to drop once another node's send has landed, is followed by
-another (holders may have been busy), until one finds nothing to do. Copies travel in messages of ``rebalance_batch_bytes``. Progress (keys and bytes to copy, copied) is in the
-node's status (``admin cloud``) and its heartbeats. The minority side of a partition does not copy.
+another (holders may have been busy), until one finds nothing to do. Copies travel in messages of
+``rebalance_batch_bytes``. Progress (keys and bytes to copy, copied) is in the node's status (``admin cloud``)
+and its heartbeats. The minority side of a partition does not copy.
 """
 from __future__ import annotations
 
@@ -106,17 +107,16 @@ class Rebalancer:
                 continue
             newest = max([mine, *(v for v, _ in others.values())])
             all_alive = all(h == me or h in others for h in hs)
-            if mine < newest:                          # a holder has a newer copy: it sends it where needed
+            # another node sends this key where needed: a holder with a newer copy, or the first holder with
+            # the newest; a copy here that no holder needs goes once every holder has that version
+            if mine < newest:
+                sender_has = mine
+            else:
+                first = next((h for h in hs if (h == me) or (h in others and others[h][0] == newest)), None)
+                sender_has = newest if first is not None and first != me else None
+            if sender_has is not None:
                 if me not in hs and all_alive:
-                    if all(v >= mine for v, _ in others.values()):
-                        drops.append((k, 0))
-                    else:
-                        waiting = True
-                continue
-            first = next((h for h in hs if (h == me) or (h in others and others[h][0] == newest)), None)
-            if first is not None and first != me:
-                if me not in hs and all_alive:
-                    if all(v >= newest for v, _ in others.values()):
+                    if all(v >= sender_has for v, _ in others.values()):
                         drops.append((k, 0))
                     else:
                         waiting = True

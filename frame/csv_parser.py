@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from frame.csv_records import (_CR, _NL, _SP, _TAB, _as_u8, _count_newlines, _find_byte, _find_either, _skip_blank,
+from frame.csv_records import (_CR, _NL, _SP, _TAB, _as_u8, _count_line_ends, _find_byte, _find_either, _skip_blank,
                                count_lines, first_record)
 from frame.parse_setup import ParseSetup, parse_number, parse_time
 
@@ -63,6 +63,9 @@ class ParseError(ValueError):
         where = f"line {line}" + (f", column {column}" if column is not None else "") + \
             (f", byte {offset}" if offset is not None else "")
         super().__init__(f"{where}: {message}")
+
+
+_EXACT_INTS = 2 ** 53   # every integer up to this is a double; beyond, a parse may round
 
 
 @dataclass
@@ -228,9 +231,9 @@ def _tokenize(buf, pos, end, phase, row, col, sep, quote, kinds, slots, tile, nu
                         m = m * 10 + d
                         i += 1
                     nfrac = i - f0
-                # exact: an integer of <= 16 digits converts with one rounding (like float()); with a
-                # fraction, m has <= 15 digits (< 2**53) and the one division rounds once
-                if 0 < i - p <= 16 and i < n and m <= 9007199254740992:   # beyond 2**53: Python judges rounding
+                # exact: an integer of <= 16 digits up to 2**53 is a double (beyond, Python judges whether it
+                # was rounded); with a fraction, m has <= 15 digits (< 2**53) and the one division rounds once
+                if 0 < i - p <= 16 and i < n and m <= _EXACT_INTS:
                     b = buf[i]
                     fv = np.float64(m) / pow10[nfrac] if nfrac else np.float64(m)
                     if b == sep and col < ncols - 1 and not space_sep:
@@ -577,11 +580,11 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     elif not (isinstance(first, int) and start <= first <= n):
         raise ValueError(f"first record start {first!r} outside [{start}, {n}]")
     pos = first
-    line0 = file_start_line + _count_newlines(arr, start, pos)   # invariant: line0 is the file line of pos
+    line0 = file_start_line + _count_line_ends(arr, start, pos)   # invariant: line0 is the file line of pos
     first_row = _skip_blank(arr, pos, n, plan.sep) if pos < end else pos
-    first_line = line0 + (_count_newlines(arr, pos, first_row) if first_row > pos else 0)
+    first_line = line0 + (_count_line_ends(arr, pos, first_row) if first_row > pos else 0)
 
-    cap = _count_newlines(arr, pos, end) + 1 if pos < end else 0
+    cap = _count_line_ends(arr, pos, end) + 1 if pos < end else 0
     nums = np.empty((len(plan.num_cols), cap), dtype=np.float64)
     tile = np.empty((_TILE, len(plan.num_cols)), dtype=np.float64)
     ntok = len(plan.tok_cols)
@@ -592,7 +595,7 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     rounded: dict[int, list] = {}
 
     def err(at: int, column: int | None, msg: str, offset: int | None = None) -> ParseError:
-        return ParseError(line0 + _count_newlines(arr, pos0, at), column, msg, offset)
+        return ParseError(line0 + _count_line_ends(arr, pos0, at), column, msg, offset)
 
     pos0 = pos
     phase, row, col = 0, 0, 0
@@ -656,7 +659,7 @@ def _rounded(text: str, v: float) -> bool:
     counted: a double never holds most of them exactly, and the nearest one is what every CSV reader gives."""
     if math.isinf(v):
         return True
-    return abs(v) >= 9007199254740992.0 and _INTEGER.fullmatch(text) is not None and int(text) != int(v)
+    return abs(v) >= _EXACT_INTS and _INTEGER.fullmatch(text) is not None and int(text) != int(v)
 
 
 def _decode_tokens(src: bytes | memoryview, setup: ParseSetup, plan: _Plan, nrows: int, tok_s: np.ndarray,

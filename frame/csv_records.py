@@ -24,12 +24,12 @@ from numba import njit
 from frame.parse_setup import ParseSetup
 
 __all__ = ["S_RECORD", "S_FIELD", "S_UNQUOTED", "S_QUOTED", "S_CLOSED", "boundary_map", "record_starts",
-           "record_starts_from_maps", "data_start", "first_record", "count_lines"]
+           "record_starts_from_maps", "data_start", "first_record", "count_lines", "line_end"]
 
 _NL, _CR, _SP, _TAB = 10, 13, 32, 9
 
 
-def _count_newlines(arr: np.ndarray, start: int, end: int) -> int:
+def _count_line_ends(arr: np.ndarray, start: int, end: int) -> int:
     """Line ends in ``arr[start:end]``: ``\\n``, ``\\r\\n`` and a bare ``\\r`` (classic Mac; H2O and pandas read it
     as a line end too) count one each; a ``\\r`` whose ``\\n`` is at ``end`` is counted with that ``\\n``. numpy
     in 1 MB blocks (8 GB/s, 3x a scalar Numba loop, and the temporary stays small); files without ``\\r`` pay
@@ -76,7 +76,7 @@ def count_lines(buf: bytes | memoryview, start: int = 0, end: int | None = None)
     end = arr.shape[0] if end is None else end
     if not 0 <= start <= end <= arr.shape[0]:
         raise ValueError(f"bad range [{start}, {end}) for a buffer of {arr.shape[0]} bytes")
-    return _count_newlines(arr, start, end)
+    return _count_line_ends(arr, start, end)
 
 
 def _skip_blank(arr: np.ndarray, pos: int, n: int, sep: int) -> int:
@@ -105,6 +105,18 @@ def _find_byte(arr: np.ndarray, byte: int, pos: int, limit: int) -> int:
             return pos + k
         pos, step = hi, min(step * 8, 1 << 22)
     return -1
+
+
+def line_end(buf: Any, lo: int, hi: int) -> int:
+    """Index of the first line end byte in ``buf[lo:hi]`` (``\\n``, or ``\\r``: a bare one ends a line too), or -1.
+
+    >>> line_end(b"ab\\r\\ncd\\n", 0, 7), line_end(b"ab\\ncd", 3, 5)
+    (2, -1)
+    """
+    arr = _as_u8(buf)
+    nl = _find_byte(arr, _NL, lo, hi)
+    cr = _find_byte(arr, _CR, lo, hi if nl < 0 else nl)     # files without \r scan one line for it
+    return nl if cr < 0 else cr
 
 
 @njit(nogil=True, cache=True)
@@ -245,7 +257,7 @@ def boundary_map(buf: bytes | memoryview, lo: int, hi: int, setup: ParseSetup) -
         _scan_states(arr, lo, hi, cls, _TRANSITIONS, ends, firsts)
         return ends.tolist(), firsts.tolist()
     # no quote: every state but S_QUOTED leaves at the first separator or line break and ends by the last one
-    nl = _find_either(arr, _NL, _CR, lo, hi)
+    nl = line_end(arr, lo, hi)
     after = nl + 1 if nl >= 0 else -1
     firsts = [lo, after, after, -1, after]
     if hi == lo:

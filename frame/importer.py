@@ -35,15 +35,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 import cluster
-from cluster.dkv import Value
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
 from .csv_parser import NeedMore, ParseError, count_lines, parse_range, unify_domains
-from .csv_records import boundary_map, data_start, record_starts_from_maps
+from .csv_records import boundary_map, data_start, line_end, record_starts_from_maps
 from .frame import Frame, store_frame, write_frame
-from .rollups import chunk_partials, rollups_from_partials
-from .store import check_key, delete_vecs, new_vec_key, rollup_key
+from .rollups import chunk_partials, rollups_from_partials, store_rollups
+from .store import check_key, delete_vecs, new_vec_key
 from .parse_setup import ParseSetup, guess_setup
 
 log = logging.getLogger("aquifer.import")
@@ -119,7 +118,7 @@ class ParseTask(MRTask):
         if known is not None:
             first = known - offset
         else:
-            nl = _line_end(buf, lo, hi)   # the guess: the first line start in the range
+            nl = line_end(buf, lo, hi)   # the guess: the first line start in the range
             first = lo if start == self.data_start or buf[lo - 1] in (10, 13) else hi if nl < 0 else nl + 1
             ends, fsts = boundary_map(buf, lo, hi, setup)
             self.maps = [[cs.cidx, ends, [f + offset if f >= 0 else -1 for f in fsts], first + offset]]
@@ -170,7 +169,7 @@ def _read_range(path: str, start: int, end: int, upto: int) -> tuple[bytearray, 
             if not more:
                 eof = True
                 break
-            nl = _line_end(more, 0, len(more))
+            nl = line_end(more, 0, len(more))
             if nl >= 0:
                 data += more[:nl + 1]
                 break
@@ -228,12 +227,6 @@ def _read_sample(path: str) -> bytes:
         cut = max(sample.rfind(b"\n"), sample.rfind(b"\r"))
         sample = sample[:cut + 1] if cut > 0 else sample
     return sample
-
-
-def _line_end(buf: bytes | bytearray, lo: int, hi: int) -> int:
-    """Index of the first line end byte (``\\n``, or ``\\r``: a bare one ends a line too) in ``buf[lo:hi]``, or -1."""
-    ends = [k for k in (buf.find(b"\n", lo, hi), buf.find(b"\r", lo, hi)) if k >= 0]
-    return min(ends) if ends else -1
 
 
 def _is_gzip(path: str) -> bool:
@@ -354,7 +347,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         for i in range(nranges):
             espc.append(espc[-1] + rows[i])
         domains_ = _unify(sorted(domains.items()), setup, vecs, espc, source.homes, cloud, key)
-        parse = _summary(path, setup, espc[-1], [tuple(e) for i in range(nranges) for e in invalid.get(i, [])])
+        parse = _summary(path, setup, espc[-1], [e for i in range(nranges) for e in invalid.get(i, [])])
         header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains_,
                    "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
                    "owned": vecs, "source": path, "parse": parse}
@@ -377,10 +370,9 @@ def _store_rollups(setup: ParseSetup, vecs: list[str], partials: list[list[float
     """Store the rollups of the parsed numeric and time columns, as H2O's parse does, so that the first use
     (a summary, a model's standardisation: 0.5 s on the 785 F-MNIST columns) does not decode them again."""
     cols = _rolled(setup)
-    if not cols or not partials:
-        return
-    stats = rollups_from_partials([np.asarray(p, dtype=np.float64).reshape(len(cols), 10) for p in partials])
-    cloud.dkv.put_many([(rollup_key(vecs[j]), Value("rollups", st)) for j, st in zip(cols, stats)])
+    if cols and partials:
+        stats = rollups_from_partials([np.asarray(p, dtype=np.float64).reshape(len(cols), 10) for p in partials])
+        store_rollups([vecs[j] for j in cols], stats, cloud)
 
 
 def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> None:
@@ -399,7 +391,7 @@ def _changed_values(block) -> list[list]:
             for c, (n, shown) in per.items()]
 
 
-def _summary(path: str, setup: ParseSetup, nrows: int, changed: list[tuple[int, int, str, str]]) -> dict:
+def _summary(path: str, setup: ParseSetup, nrows: int, changed: list[list]) -> dict:
     """The frame's parse summary: rows, and per column the values that became NA without being NA strings
     (``invalid``) and the numbers a float64 could not hold (``rounded``)."""
     per: dict[str, dict[str, dict]] = {"na": {}, "rounded": {}}
@@ -420,7 +412,7 @@ def _report(parse: dict) -> None:
     if parse["invalid"]:
         msgs.append(f"{parse['source']}: values that were not of their column's type became NA: "
                     f"{columns(parse['invalid'])}")
-    if parse.get("rounded"):
+    if parse["rounded"]:
         first = next(iter(parse["rounded"]))
         msgs.append(f"{parse['source']}: numbers a float64 cannot hold were rounded (integers beyond 2**53 to the "
                     f"nearest double, beyond the double range to +-inf): {columns(parse['rounded'])}; import such "
@@ -493,7 +485,7 @@ def _parse_here(path: str, setup: ParseSetup, key: str, cloud, chunk_size: int |
         else:
             vals = np.concatenate([b.columns[j] for b in blocks]) if blocks else np.empty(0)
             columns.append((name, ctype, None, vals, None))
-    parse = _summary(path, setup, nrows, [tuple(e) for b in blocks for e in _changed_values(b)])
+    parse = _summary(path, setup, nrows, [e for b in blocks for e in _changed_values(b)])
     fr = write_frame(columns, nrows, key=key, cloud=cloud, parse=parse)
     _report(parse)
     return fr

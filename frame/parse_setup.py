@@ -255,8 +255,8 @@ _LINE_END = re.compile("\r\n|\r|\n")   # a bare \r ends a line too (classic Mac)
 
 def _sample_lines(sample: bytes, encoding: str = "utf-8") -> list[str]:
     """The sample's physical lines (blank ones kept: a quoted field may hold them), without a byte-order mark,
-    split at ``\n``, ``\r\n`` and a bare ``\r``. A sample not ending in a line break ends where the file does (the importer cuts a
-    sample of a bigger file after a line break). Text not valid in ``encoding`` is refused."""
+    split at ``\n``, ``\r\n`` and a bare ``\r``. A sample not ending in a line break ends where the file does (the
+    importer cuts a sample of a bigger file after a line break). Text not valid in ``encoding`` is refused."""
     if not isinstance(sample, (bytes, bytearray, memoryview)):
         raise ValueError(f"sample must be bytes, got {type(sample).__name__}")
     try:

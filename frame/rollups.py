@@ -118,6 +118,13 @@ def rollups_from_partials(partials: list[np.ndarray]) -> list[dict]:
     return [acc.stats(i) for i in range(len(acc.n))]
 
 
+def store_rollups(vecs: list[str], stats: list[dict], cloud) -> list[Value]:
+    """Cache each vec's rollups in the DKV (one put for all); returns the stored values."""
+    values = [Value("rollups", st) for st in stats]
+    cloud.dkv.put_many([(rollup_key(v), value) for v, value in zip(vecs, values)])
+    return values
+
+
 def rollup_stats(frame, cloud=None) -> list[dict]:
     """Rollups of every column of ``frame``, computing (once, in one MRTask) those not yet cached."""
     cloud = cloud or frame.cloud
@@ -127,12 +134,12 @@ def rollup_stats(frame, cloud=None) -> list[dict]:
     if missing and frame.nrows:
         header = frame.header
         task = RollupTask().do_all(frame, columns=missing, cloud=cloud)
-        items = []
+        stats = []
         for j, i in enumerate(missing):
             st = task.stats(j)
             if header["types"][i] == "enum" and len(header["domains"][i] or []) > 2:
                 st["mean"] = st["sigma"] = float("nan")       # H2O: no mean of a many-level factor
-            cached[i] = Value("rollups", st)
-            items.append((keys[i], cached[i]))
-        cloud.dkv.put_many(items)
+            stats.append(st)
+        for i, value in zip(missing, store_rollups([frame.vecs[i] for i in missing], stats, cloud)):
+            cached[i] = value
     return [dict(v.meta) if v is not None else {s: float("nan") for s in STATS} for v in cached]
