@@ -20,8 +20,8 @@ MIN_CHUNK_ROWS = 1000             # H2O: chunks hold between 1e3 and 1e6 values
 
 
 def encode_chunk(values, ctype: str) -> Value:
-    """Encode one column chunk of type ``numeric``/``time`` (float or int array), ``enum`` (int codes,
-    -1 = NA) or ``string`` (list of str/None)."""
+    """Encode one column chunk of type ``numeric``/``time`` (float or int array; an int array may be a numpy
+    masked array, masked where NA), ``enum`` (int codes, -1 = NA) or ``string`` (list of str/None)."""
     if ctype == "string":
         enc = codecs.encode_strings(list(values))
     elif ctype == "enum":
@@ -31,14 +31,13 @@ def encode_chunk(values, ctype: str) -> Value:
             codes = np.where(na, -1, codes).astype(np.int64)
         enc = codecs.encode(codes.astype(np.int64, copy=False), categorical=True)
     else:
-        arr = np.asarray(values)
-        if arr.dtype.kind == "b":
-            arr = arr.astype(np.int64)
-        elif arr.dtype.kind in "iu":
+        na = np.ma.getmask(values)
+        arr = np.asarray(np.ma.getdata(values))
+        if arr.dtype.kind in "biu":
             arr = arr.astype(np.int64, copy=False)
         else:
             arr = np.ascontiguousarray(arr, dtype=np.float64)
-        enc = codecs.encode(arr)
+        enc = codecs.encode(arr, None if na is np.ma.nomask else np.asarray(na))
     header, data = codecs.to_wire(enc)
     return Value("chunk", header, (data,))
 

@@ -390,7 +390,8 @@ class Frame:
     @classmethod
     def from_pandas(cls, df, *, destination_frame: str | None = None, nchunks: int | None = None,
                     cloud=None) -> "Frame":
-        """A frame from a pandas DataFrame: numeric, bool, categorical, string/object and datetime columns."""
+        """A frame from a pandas DataFrame: numeric, bool, categorical, string/object and datetime columns.
+        Integer columns (numpy or nullable ``Int64``/``boolean``, with their NAs) are kept exact, as int64."""
         import pandas as pd
         columns = []
         for name in df.columns:
@@ -415,8 +416,7 @@ class Frame:
                     na = s.isna().to_numpy()
                     if s.dtype.kind in "iub" or str(s.dtype) in ("Int8", "Int16", "Int32", "Int64", "UInt8",
                                                                   "UInt16", "UInt32", "UInt64", "boolean"):
-                        vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
-                        columns.append((str(name), "numeric", None, vals, "int64" if not na.any() else None))
+                        columns.append((str(name), "numeric", None, *_nullable_ints(name, s, na)))
                         continue
                     vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
                     columns.append((str(name), "numeric", None, vals, "float64"))
@@ -493,6 +493,18 @@ def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tup
     else:
         espc = plan_chunks(nrows, ncols, len(members), cores)
     return [int(x) for x in espc], spread_homes(len(espc) - 1, members)
+
+
+def _nullable_ints(name, s, na: np.ndarray) -> tuple:
+    """A pandas nullable integer or boolean column as exact integers (a float64 would round those beyond
+    2**53), masked where NA, and its dtype hint."""
+    if str(s.dtype) == "UInt64" and not s.isna().all() and int(s.max()) >= 2 ** 63:
+        if na.any():
+            raise ValueError(f"column {name!r} (UInt64) holds NA and values >= 2**63: frames keep such integers "
+                             f"exact only without NA; fill the NAs or pass it as float64 or strings")
+        return s.to_numpy(dtype=np.uint64), "uint64"
+    vals = s.to_numpy(dtype=np.int64, na_value=0)
+    return (np.ma.masked_array(vals, mask=na), None) if na.any() else (vals, "int64")
 
 
 def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, cloud=None,

@@ -100,6 +100,25 @@ def test_numpy_and_pandas_round_trips(one):
         Frame.from_pandas(pd.DataFrame({"x": [1.0, 2.0], "z": [1 + 2j, 3j]}))
 
 
+def test_pandas_nullable_integers_stay_exact_beyond_2_53(one):
+    """Int64 with NA used to go through float64: 2**60 + 1 came back as 2**60 (and the column as float64)."""
+    big = 2 ** 60 + 1
+    df = pd.DataFrame({"a": pd.array([big, None, -big, 3] * 1000, dtype="Int64"),
+                       "b": pd.array([big, 1, 2, 3] * 1000, dtype="Int64"),
+                       "flag": pd.array([True, None, False, True] * 1000, dtype="boolean"),
+                       "u": pd.array([2 ** 64 - 1, 0, 1, 2] * 1000, dtype="UInt64")})
+    fr = Frame.from_pandas(df, nchunks=3)
+    out = fr.as_pandas()
+    assert out["a"].dtype == "Int64" and out["a"].isna().sum() == 1000
+    assert out["a"].dropna().astype(object).tolist() == df["a"].dropna().astype(object).tolist()
+    assert out["b"].dtype == np.int64 and out["b"].tolist() == df["b"].astype(object).tolist()
+    assert out["flag"].isna().sum() == 1000 and out["flag"].dropna().tolist() == [1, 0, 1] * 1000
+    assert out["u"].dtype == np.uint64 and out["u"].tolist() == df["u"].astype(object).tolist()
+    fr.remove()
+    with pytest.raises(ValueError, match=r"column 'u' \(UInt64\) holds NA and values >= 2\*\*63"):
+        Frame.from_pandas(pd.DataFrame({"u": pd.array([2 ** 64 - 1, None], dtype="UInt64")}))
+
+
 def test_asfactor_assign_back_and_split_frame(one):
     fr = Frame.from_numpy(np.column_stack([np.arange(1000.0), np.arange(1000) % 3]), names=["x", "y"])
     fr["y"] = fr["y"].asfactor()
