@@ -77,14 +77,18 @@ class ParsedBlock:
     ``first_line`` is the 1-based file line of the first data row. ``invalid`` maps a column index to
     ``[count, first field shown]`` of the fields that were neither a value of the column's type nor an NA
     string and became NA; ``rounded`` likewise the numbers a float64 cannot hold: integers beyond 2**53 that
-    became the nearest double, and finite literals beyond the double range that became +-inf (H2O keeps
-    integers up to 2**63 exact; our numeric columns are float64).
+    became the nearest double, and finite literals beyond the double range that became +-inf. As H2O keeps
+    integers up to 2**63 exact, a numeric column with integers beyond 2**53 whose other values are all integers
+    too is in ``ints``: an int64 masked array (masked = NA), what its chunk stores (``columns`` keeps the
+    nearest doubles, which rollups and models use), and ``exact`` holds its ``[count, first shown]``.
     """
     nrows: int
     columns: list
     first_line: int
     invalid: dict = field(default_factory=dict)
     rounded: dict = field(default_factory=dict)
+    ints: dict = field(default_factory=dict)
+    exact: dict = field(default_factory=dict)
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -592,7 +596,8 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     tok_e = np.empty((ntok, cap), dtype=np.int64)
     tok_q = np.empty((ntok, cap), dtype=np.int8)
     invalid: dict[int, list] = {}
-    rounded: dict[int, list] = {}
+    rounded: dict[int, list] = {}   # column -> [count, first shown, its row]
+    big: dict[int, list] = {}       # column -> [rows, int values, first shown]: integers beyond 2**53 in int64
 
     def err(at: int, column: int | None, msg: str, offset: int | None = None) -> ParseError:
         return ParseError(line0 + _count_line_ends(arr, pos0, at), column, msg, offset)
@@ -635,8 +640,14 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
             if v is None:   # not a number: NA, counted and reported (H2O's parse turns it into NA silently)
                 v = np.nan
                 invalid.setdefault(col, [0, _show(text)])[0] += 1
-            elif _rounded(t, v):   # kept as the nearest double, counted and reported
-                rounded.setdefault(col, [0, _show(text)])[0] += 1
+            elif _rounded(t, v):   # kept as the nearest double, counted and reported (or exact, below)
+                i = int(t) if _INTEGER.fullmatch(t) else None
+                if i is not None and _INT64_MIN <= i <= _INT64_MAX:
+                    entry = big.setdefault(col, [[], [], _show(text)])
+                    entry[0].append(row)
+                    entry[1].append(i)
+                else:
+                    rounded.setdefault(col, [0, _show(text), row])[0] += 1
         tile[row & (_TILE - 1), plan.slots[col]] = v
         pos, phase = after, 1
     nrows = row
@@ -647,10 +658,44 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     if plan.tok_cols:
         _decode_tokens(buf if isinstance(buf, bytes) else memoryview(arr), setup, plan, nrows, tok_s, tok_e,
                        tok_q, columns, invalid, err)
-    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line, invalid=invalid, rounded=rounded)
+    ints, exact = {}, {}
+    for col, (rows, vals, shown) in big.items():
+        kept = int64_column(columns[col], np.asarray(rows, dtype=np.int64), np.asarray(vals, dtype=np.int64))
+        if kept is None:   # the column holds fractions (or infinities) too: a float64 column, these rounded
+            entry = rounded.setdefault(col, [0, shown, rows[0]])
+            entry[0] += len(rows)
+            if rows[0] < entry[2]:
+                entry[1:] = shown, rows[0]
+        else:
+            ints[col], exact[col] = kept, [len(rows), shown]
+    rounded = {col: [count, shown] for col, (count, shown, _) in rounded.items()}
+    return ParsedBlock(nrows=nrows, columns=columns, first_line=first_line, invalid=invalid, rounded=rounded,
+                       ints=ints, exact=exact)
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_INT64_MIN, _INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
+def int64_column(x: np.ndarray, rows: np.ndarray, vals: np.ndarray) -> np.ma.MaskedArray | None:
+    """Float64 column ``x`` (NaN = NA) as exact int64, with ``x[rows]`` (integers a double rounded) replaced by
+    ``vals``; None when another value is not an integer of the int64 range (a fraction, an infinity).
+
+    >>> int64_column(np.array([1.0, np.nan, 2.0 ** 60]), np.array([2]), np.array([2 ** 60 + 1])).tolist()
+    [1, None, 1152921504606846977]
+    >>> int64_column(np.array([0.5, 2.0 ** 60]), np.array([1]), np.array([2 ** 60 + 1])) is None
+    True
+    """
+    na = np.isnan(x)
+    other = ~na
+    other[rows] = False
+    y = x[other]
+    if not (np.all(np.abs(y) < 2.0 ** 63) and np.all(y == np.round(y))):
+        return None
+    ints = np.zeros(x.size, dtype=np.int64)
+    ints[other] = y.astype(np.int64)
+    ints[rows] = vals
+    return np.ma.masked_array(ints, mask=na)
 
 
 def _rounded(text: str, v: float) -> bool:

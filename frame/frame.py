@@ -110,9 +110,9 @@ class Frame:
     def parse_summary(self) -> dict | None:
         """For a frame parsed from a file: ``{"source", "rows", "header", "sep", "encoding", "invalid": {column:
         {"count", "type", "first"}}, "rounded": {...}}``: the values that were not of their column's type and
-        became NA (H2O's parse reports invalid lines likewise), and the numbers a float64 cannot hold (integers
-        beyond 2**53, which H2O keeps exact up to 2**63, and literals beyond the double range). None for frames
-        made otherwise."""
+        became NA (H2O's parse reports invalid lines likewise), and the numbers that were rounded (integers beyond
+        2**53 in a column that also holds fractions: in an integer column they are kept exact up to 2**63, as in
+        H2O; literals beyond the double range). None for frames made otherwise."""
         return self._h.get("parse")
 
     @property
@@ -291,6 +291,7 @@ class Frame:
                 col = [s for p, _ in parts for s in p]
                 out.append((col[lo:hi], None))
                 continue
+            parts = _same_kind(parts)
             vals = np.concatenate([p for p, _ in parts]) if parts else np.empty(0)
             nas = [m if m is not None else np.zeros(len(p), bool) for p, m in parts]
             na = np.concatenate(nas) if any(m is not None for _, m in parts) else None
@@ -493,6 +494,24 @@ def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tup
     else:
         espc = plan_chunks(nrows, ncols, len(members), cores)
     return [int(x) for x in espc], spread_homes(len(espc) - 1, members)
+
+
+def _same_kind(parts: list[tuple]) -> list[tuple]:
+    """A column's decoded chunks ``(values, na)``, with float chunks made int64 when another chunk is int64 and
+    theirs are all integers of its range: a CSV column keeps integers beyond 2**53 exact in the chunks that hold
+    them (the others are float chunks of integers), and concatenating those with floats would round them."""
+    if not any(p.dtype.kind in "iu" for p, _ in parts) or all(p.dtype.kind in "iu" for p, _ in parts):
+        return parts
+    out = []
+    for p, m in parts:
+        if p.dtype.kind == "f":
+            na = np.isnan(p)
+            ok = p[~na]
+            if not (np.all(np.abs(ok) < 2.0 ** 63) and np.all(ok == np.round(ok))):
+                return parts
+            p, m = np.where(na, 0, p).astype(np.int64), (na if m is None else m | na) if na.any() else m
+        out.append((p, m))
+    return out
 
 
 def _nullable_ints(name, s, na: np.ndarray) -> tuple:

@@ -38,7 +38,7 @@ import cluster
 from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
-from .csv_parser import NeedMore, ParseError, count_lines, parse_range, unify_domains
+from .csv_parser import NeedMore, ParseError, count_lines, int64_column, parse_range, unify_domains
 from .csv_records import boundary_map, data_start, line_end, record_starts_from_maps
 from .frame import Frame, store_frame, write_frame
 from .rollups import chunk_partials, rollups_from_partials, store_rollups
@@ -73,13 +73,13 @@ class ByteRanges:
 def _encode_block(block, setup: ParseSetup):
     """(vec index, chunk value) for every column of a parsed block, and the enum columns' local domains."""
     values, domains = [], []
-    for col, ctype in zip(block.columns, setup.column_types):
+    for j, (col, ctype) in enumerate(zip(block.columns, setup.column_types)):
         if ctype == "enum":
             codes, dom = col
             values.append(encode_chunk(codes, "enum"))
             domains.append(dom)
         else:
-            values.append(encode_chunk(col, ctype))
+            values.append(encode_chunk(block.ints.get(j, col), ctype))
             domains.append(None)
     return values, domains
 
@@ -347,7 +347,9 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         for i in range(nranges):
             espc.append(espc[-1] + rows[i])
         domains_ = _unify(sorted(domains.items()), setup, vecs, espc, source.homes, cloud, key)
-        parse = _summary(path, setup, espc[-1], [e for i in range(nranges) for e in invalid.get(i, [])])
+        changed = [[i, *e] for i in range(nranges) for e in invalid.get(i, [])]
+        parse = _summary(path, setup, espc[-1], [e[1:] for e in changed],
+                         _reads_exact(setup, [partials[i] for i in range(nranges)], changed))
         header_ = {"key": key, "names": setup.column_names, "types": setup.column_types, "domains": domains_,
                    "vecs": vecs, "espc": espc, "homes": source.homes, "dtypes": [None] * len(vecs),
                    "owned": vecs, "source": path, "parse": parse}
@@ -375,6 +377,20 @@ def _store_rollups(setup: ParseSetup, vecs: list[str], partials: list[list[float
         store_rollups([vecs[j] for j in cols], stats, cloud)
 
 
+def _reads_exact(setup: ParseSetup, partials: list[list[float]], changed: list[list]):
+    """Whether column c reads back as int64 (``Frame._read_columns``): each chunk of it either kept integers
+    beyond 2**53 exact (an int64 chunk) or holds only integers below 2**63 in magnitude (its partial rollups:
+    no non-integer, no infinity). ``changed``: ``[chunk, column, count, shown, kind]``."""
+    at = {c: k for k, c in enumerate(_rolled(setup))}
+    int_chunks = {(i, c) for i, c, _, _, kind in changed if kind == "exact"}
+
+    def integral(i: int, c: int) -> bool:
+        n, mean, m2, lo, hi, nas, zeros, pinfs, ninfs, nonint = partials[i][10 * at[c]:10 * at[c] + 10]
+        return not (nonint or pinfs or ninfs) and lo >= -2.0 ** 63 and hi < 2.0 ** 63
+
+    return lambda c: all((i, c) in int_chunks or integral(i, c) for i in range(len(partials)))
+
+
 def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> None:
     """Raise the parse error of the earliest range, if any, with its file line (the lines before its range
     counted on the nodes: the caller may not have the file)."""
@@ -386,16 +402,24 @@ def _raise_first(failed: list | None, path: str, source: ByteRanges, cloud) -> N
 
 
 def _changed_values(block) -> list[list]:
-    """A block's counts of values that became NA or were rounded, as ``[column, count, shown, kind]``."""
-    return [[c, n, shown, kind] for kind, per in (("na", block.invalid), ("rounded", block.rounded))
+    """A block's counts of values that became NA, were rounded or were kept exact as int64 (integers beyond
+    2**53), as ``[column, count, shown, kind]``."""
+    return [[c, n, shown, kind]
+            for kind, per in (("na", block.invalid), ("rounded", block.rounded), ("exact", block.exact))
             for c, (n, shown) in per.items()]
 
 
-def _summary(path: str, setup: ParseSetup, nrows: int, changed: list[list]) -> dict:
+def _summary(path: str, setup: ParseSetup, nrows: int, changed: list[list], reads_exact=lambda c: False) -> dict:
     """The frame's parse summary: rows, and per column the values that became NA without being NA strings
-    (``invalid``) and the numbers a float64 could not hold (``rounded``)."""
+    (``invalid``) and the numbers a float64 could not hold (``rounded``). Integers beyond 2**53 that a chunk
+    kept exact count as rounded unless ``reads_exact(column)``: the column is integers of the int64 range
+    throughout, so it reads back as int64 (else it reads as float64)."""
     per: dict[str, dict[str, dict]] = {"na": {}, "rounded": {}}
     for c, n, shown, kind in changed:
+        if kind == "exact":
+            if reads_exact(c):
+                continue
+            kind = "rounded"
         rec = per[kind].setdefault(setup.column_names[c], {"count": 0, "type": setup.column_types[c], "first": shown})
         rec["count"] += n
     return {"source": path, "rows": nrows, "header": setup.header, "sep": setup.sep, "encoding": setup.encoding,
@@ -414,8 +438,8 @@ def _report(parse: dict) -> None:
                     f"{columns(parse['invalid'])}")
     if parse["rounded"]:
         first = next(iter(parse["rounded"]))
-        msgs.append(f"{parse['source']}: numbers a float64 cannot hold were rounded (integers beyond 2**53 to the "
-                    f"nearest double, beyond the double range to +-inf): {columns(parse['rounded'])}; import such "
+        msgs.append(f"{parse['source']}: numbers were rounded (integers beyond 2**53 in a column that also "
+                    f"holds fractions, or beyond 2**63, to the nearest double; beyond the double range to +-inf): {columns(parse['rounded'])}; import such "
                     f"a column as text to keep it exact (col_types={{{first!r}: 'string'}})")
     for msg in msgs:
         log.warning(msg)
@@ -449,6 +473,9 @@ def _unify(chunk_domains: list, setup: ParseSetup, vecs, espc, homes, cloud, key
     return domains
 
 
+_NO_ROWS = np.empty(0, dtype=np.int64)
+
+
 def _parse_here(path: str, setup: ParseSetup, key: str, cloud, chunk_size: int | None = None) -> Frame:
     """Parse in this process (gzip, or a file only the caller has) and ship the chunks to their homes."""
     opener = gzip.open if _is_gzip(path) else open
@@ -472,7 +499,7 @@ def _parse_here(path: str, setup: ParseSetup, key: str, cloud, chunk_size: int |
         firsts = record_starts_from_maps(list(pool.map(scan, range(nranges))))
         blocks = list(pool.map(parse, range(nranges)))
     nrows = sum(b.nrows for b in blocks)
-    columns = []
+    columns, exact = [], set()
     for j, (name, ctype) in enumerate(zip(setup.column_names, setup.column_types)):
         if ctype == "enum":
             glob, remaps = unify_domains([b.columns[j][1] for b in blocks])
@@ -484,8 +511,14 @@ def _parse_here(path: str, setup: ParseSetup, key: str, cloud, chunk_size: int |
             columns.append((name, "string", None, [s for b in blocks for s in b.columns[j]], None))
         else:
             vals = np.concatenate([b.columns[j] for b in blocks]) if blocks else np.empty(0)
+            if any(j in b.ints for b in blocks):
+                ints = [b.ints[j] if j in b.ints else int64_column(b.columns[j], _NO_ROWS, _NO_ROWS)
+                        for b in blocks]
+                if all(x is not None for x in ints):
+                    vals = np.ma.concatenate(ints)
+                    exact.add(j)
             columns.append((name, ctype, None, vals, None))
-    parse = _summary(path, setup, nrows, [e for b in blocks for e in _changed_values(b)])
+    parse = _summary(path, setup, nrows, [e for b in blocks for e in _changed_values(b)], exact.__contains__)
     fr = write_frame(columns, nrows, key=key, cloud=cloud, parse=parse)
     _report(parse)
     return fr

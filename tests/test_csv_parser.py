@@ -187,9 +187,9 @@ def test_a_bare_carriage_return_ends_a_line_as_in_h2o_and_pandas():
 
 
 def test_numbers_a_double_cannot_hold_are_counted_as_rounded():
-    """An integer beyond 2**53 (a 16-19 digit id: H2O keeps it exact up to 2**63) becomes the nearest double and a
-    literal beyond the double range becomes inf: both counted per column, never silent. Exact big integers, decimal
-    fractions and 1e308 are not counted."""
+    """An integer beyond 2**53 (a 16-19 digit id: H2O keeps it exact up to 2**63) becomes the nearest double when
+    its block holds fractions too (else it is kept exact in ``ints``) and a literal beyond the double range becomes
+    inf: both counted per column, never silent. Exact big integers, decimal fractions and 1e308 are not counted."""
     body = (b'id\n9007199254740993\n9007199254740992\n-12345678901234567890123\n"9999999999999999"\n1e400\n'
             b'-1e400\n1e308\n0.1\n123456789012345678\n18014398509481984\n')
     setup = ParseSetup(",", True, ["id"], ["numeric"], [[]])
@@ -199,9 +199,15 @@ def test_numbers_a_double_cannot_hold_are_counted_as_rounded():
         assert values == [float(t) for t in ["9007199254740993", "9007199254740992", "-12345678901234567890123",
                                              "9999999999999999", "1e400", "-1e400", "1e308", "0.1",
                                              "123456789012345678", "18014398509481984"]]
-        assert sum(b.rounded.get(0, [0])[0] for b in blocks) == 6, cuts     # 2**53 + 1, the 23 digits, the
-        assert all(b.invalid == {} for b in blocks)                         # quoted 16 nines, +-1e400, 12345...78
-    assert parse_range(body, 0, len(body), setup).rounded == {0: [6, "'9007199254740993'"]}
+        counted = sum(b.rounded.get(0, [0])[0] + b.exact.get(0, [0])[0] for b in blocks)
+        assert counted == 6, cuts                       # 2**53 + 1, the 23 digits, the quoted 16 nines, +-1e400,
+        assert all(b.invalid == {} for b in blocks)     # 12345...78
+    whole = parse_range(body, 0, len(body), setup)
+    assert whole.rounded == {0: [6, "'9007199254740993'"]} and whole.ints == {}
+    only_ints = b"id\n123456789012345678\n18014398509481984\n"      # a block of integers only keeps them exact
+    ints = parse_range(only_ints, 0, len(only_ints), setup)
+    assert ints.rounded == {} and ints.exact == {0: [1, "'123456789012345678'"]}
+    assert ints.ints[0].tolist() == [123456789012345678, 18014398509481984]
 
 
 def test_trailing_separator_blank_lines_bom_and_spaces():

@@ -257,23 +257,65 @@ def test_invalid_values_are_reported_by_column(one, tmp_path):
     assert fr.parse_summary["invalid"] == {}
 
 
-def test_integers_beyond_two_to_the_53_are_reported_and_kept_as_text(one, tmp_path):
+def _ids_file(tmp_path):
+    ids = [None if i % 101 == 5 else (-1 if i % 2 else 1) * (1234567890123456789 + i) if i % 3 else i
+           for i in range(3000)]
+    ids[-1] = 2 ** 63 - 1
     path = tmp_path / "ids.csv"
-    ids = [1234567890123456789 + i for i in range(3000)]
-    path.write_text("id,x\n" + "".join(f"{v},{i}\n" for i, v in enumerate(ids)))
-    changed = sum(int(float(v)) != v for v in ids)       # doubles are 256 apart here: 11 ids are exact
-    assert changed == 2989
-    with pytest.warns(frame.ParseWarning, match=r"numbers a float64 cannot hold were rounded .*column 'id' "
-                                                r"\(numeric\): 2,989 \(first '1234567890123456789'\).*"
-                                                r"col_types=\{'id': 'string'\}"):
-        fr = frame.import_file(str(path), chunk_size=4096)
-    assert fr.parse_summary["rounded"] == {"id": {"count": changed, "type": "numeric",
-                                                  "first": "'1234567890123456789'"}}
-    assert fr.parse_summary["invalid"] == {}
+    path.write_text("id,x\n" + "".join(f"{'' if v is None else v},{i}\n" for i, v in enumerate(ids)))
+    return path, ids
+
+
+def test_integers_beyond_two_to_the_53_are_kept_exact_on_three_nodes(three, tmp_path):
+    path, ids = _ids_file(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fr = frame.import_file(str(path), col_types={"id": "string"}, chunk_size=4096)
-    assert fr.as_pandas()["id"].tolist()[-1] == str(1234567890123456789 + 2999)
+        fr = frame.import_file(str(path), chunk_size=4096, cloud=three)
+    assert fr.nchunks > 10 and fr.parse_summary["rounded"] == {}
+    assert [None if v is pd.NA else v for v in fr.as_pandas()["id"].astype(object)] == ids
+    fr.remove()
+
+
+@pytest.mark.parametrize("fn", [frame.import_file, frame.upload_file])
+def test_integers_beyond_two_to_the_53_are_kept_exact_as_h2o_keeps_them(one, tmp_path, fn):
+    """A 19-digit id column, with NAs, negatives and small integers between, reads back exact at every chunk
+    size (H2O keeps integers up to 2**63 in long chunks; a float64 would change 2,989 of these 3,000 ids)."""
+    path, ids = _ids_file(tmp_path)
+    for chunk in (4096, 20_000, 1 << 20):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")       # nothing was rounded: no warning
+            fr = fn(str(path), chunk_size=chunk)
+        got = fr.as_pandas()["id"]
+        assert str(got.dtype) == "Int64"
+        assert [None if v is pd.NA else v for v in got.astype(object)] == ids, chunk
+        assert fr.parse_summary["rounded"] == {} and fr.types["id"] == "numeric"
+        assert fr.rollups()[0]["max"] == float(2 ** 63 - 1)     # models and rollups see the nearest doubles
+        fr.remove()
+
+
+@pytest.mark.parametrize("fn", [frame.import_file, frame.upload_file])
+def test_integers_beyond_two_to_the_53_in_a_column_with_fractions_are_reported(one, tmp_path, fn):
+    """A column that also holds a fraction (here in another chunk) reads back as float64: its big integers are
+    the nearest doubles, counted and reported, and string keeps them; so is an integer beyond int64."""
+    path = tmp_path / "mixed.csv"
+    ids = [1234567890123456789 + i for i in range(3000)]
+    rows = [f"{v},{2 ** 64 + 1 if i == 7 else i}" for i, v in enumerate(ids)] + ["0.5,1"]
+    path.write_text("id,y\n" + "\n".join(rows) + "\n")
+    changed = sum(int(float(v)) != v for v in ids)       # doubles are 256 apart here: 11 ids are exact
+    assert changed == 2989
+    with pytest.warns(frame.ParseWarning, match=r"numbers were rounded .*column 'id' "
+                                                r"\(numeric\): 2,989 \(first '1234567890123456789'\).*"
+                                                r"col_types=\{'(id|y)': 'string'\}"):
+        fr = fn(str(path), chunk_size=4096)
+    assert fr.parse_summary["rounded"] == {
+        "id": {"count": changed, "type": "numeric", "first": "'1234567890123456789'"},
+        "y": {"count": 1, "type": "numeric", "first": "'18446744073709551617'"}}
+    assert fr.parse_summary["invalid"] == {}
+    assert fr.as_pandas()["id"].dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fr = fn(str(path), col_types={"id": "string", "y": "string"}, chunk_size=4096)
+    assert fr.as_pandas()["id"].tolist()[-2] == str(1234567890123456789 + 2999)
 
 
 def test_the_import_stores_numeric_rollups_equal_to_a_rollup_task(one, tmp_path):

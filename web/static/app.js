@@ -178,7 +178,7 @@ async function framePage(key, colOffset = 0, rowOffset = 0) {
   const notice = (what, per) => per && Object.keys(per).length
     ? h("p", {class: "notice"}, what, Object.entries(per).map(([c, v]) => `${c}: ${v.count}`).join(", ")) : null;
   const invalid = notice("Values not of their column's type (now NA): ", f.parse && f.parse.invalid);
-  const rounded = notice("Numbers a float64 cannot hold (rounded; import the column as string to keep them): ",
+  const rounded = notice("Numbers rounded to the nearest double (import the column as string to keep them): ",
                          f.parse && f.parse.rounded);
   page(`Frame ${f.frame_id}`,
        h("p", {}, `${f.rows} rows × ${f.columns} columns · ${f.chunks} chunks · ${bytes(f.bytes)} `,
