@@ -460,6 +460,9 @@ class _Plan:
         self.na_len = np.array(lens or [0], dtype=np.int64)
         self.na_off = np.array(off, dtype=np.int64)
         self.na_sets = [set(s) for s in setup.na_strings]
+        # NA strings that are numbers (-999): the kernel parses them as numbers, so their values become NA after
+        self.na_numbers = {c: np.array(sorted(v)) for c in self.num_cols
+                           if (v := {x for s in setup.na_strings[c] if (x := parse_number(s)) is not None})}
         self.na_bytes_of = [{x.encode(setup.encoding) for x in s} | {b""} for s in setup.na_strings]
         self.sep = ord(setup.sep)
         self.quote = ord(setup.quote)
@@ -655,6 +658,8 @@ def _parse_range(buf: bytes | memoryview, start: int, end: int, setup: ParseSetu
     columns: list = [None] * setup.ncols
     for k, c in enumerate(plan.num_cols):
         columns[c] = nums[k, :nrows]
+        if c in plan.na_numbers:
+            columns[c][np.isin(columns[c], plan.na_numbers[c])] = np.nan
     if plan.tok_cols:
         _decode_tokens(buf if isinstance(buf, bytes) else memoryview(arr), setup, plan, nrows, tok_s, tok_e,
                        tok_q, columns, invalid, err)

@@ -13,10 +13,13 @@ Rules (H2O ``ParseSetup.guessSetup`` / ``CsvParser`` / ``PreviewParseWriter.gues
 * **Types** per column from counts of numbers, zeros, strings, dates and empties (H2O's decision list), so a
   column of numbers plus a single stray token such as ``"?"`` is numeric, a column of mostly unique strings is
   ``string`` and repeated strings are ``enum``.
-* **NA strings**: every column's ``na_strings`` are the user's plus the spellings in :data:`NA_LIKE` (as pandas
-  reads them); the empty field is always NA. Stray strings in a column guessed numeric are *not* NA strings: the
-  parser turns them into NA, counts them and the importer reports the counts per column (H2O does the same
-  silently). H2O's "categorical with 0s for NAs" rule is not applied: a "0" level stays a level.
+* **NA strings**: the empty field is always NA, and so are the user's ``na_strings`` in any column (a number
+  among them, e.g. ``-999``, makes that value NA in a numeric column: pandas' rule; H2O ignores it). The
+  spellings in :data:`NA_LIKE` are NA in numeric and time columns only: in enum and string columns they stay
+  levels and strings, as in H2O (``Na`` is sodium, ``NA`` Namibia). Other stray strings in a column guessed
+  numeric are *not* NA strings: the parser turns them into NA, counts them and the importer reports the counts
+  per column (H2O does the same silently). H2O's "categorical with 0s for NAs" rule is not applied: a "0" level
+  stays a level.
 * Unnamed columns are called ``C1..Cn`` as in H2O. A UTF-8 byte-order mark is ignored.
 
 Quoted fields may contain the separator, doubled quotes and line breaks: the guesser joins a sample's lines
@@ -493,9 +496,9 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
             if c < len(r):
                 st.add(r[c], na_c, kinds)
         t = normalize_type(user_types[c]) if user_types[c] is not None else st.guess(len(guess_rows))
-        # the NA spellings are missing values in every column (as in pandas); anything else that is not of the
-        # column's type becomes NA at parse time *and is counted* (H2O does it silently)
+        # the NA spellings are missing numbers and times; in enum and string columns they are text, as in H2O.
+        # Anything else that is not of the column's type becomes NA at parse time *and is counted* (H2O: silently)
         types.append(t)
-        nas.append(sorted(user_na[c] | set(NA_LIKE)))
+        nas.append(sorted(user_na[c] | set(NA_LIKE) if t in ("numeric", "time") else user_na[c]))
     return ParseSetup(sep=sep, header=has_header, column_names=names, column_types=types,
                       na_strings=nas, quote=quote, encoding=encoding)

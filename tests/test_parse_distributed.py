@@ -111,8 +111,8 @@ def csv_files(draw):
     header = draw(st.booleans())
 
     def cell(kind):
-        if draw(st.integers(0, 9)) == 0:
-            return draw(st.sampled_from(["", "NA"]))
+        if draw(st.integers(0, 9)) == 0:   # "NA" is NA in numbers only: in text it is text, as in H2O
+            return draw(st.sampled_from(["", "NA"] if kind == "num" else [""]))
         if kind == "num":
             v = draw(st.one_of(st.integers(-10**6, 10**6).map(str),
                                st.decimals(-1000, 1000, places=draw(st.integers(0, 6)), allow_nan=False).map(str),
@@ -126,8 +126,8 @@ def csv_files(draw):
     lines = [sep.join(f"c{j}" for j in range(ncols))] if header else []
     for _ in range(nrows):
         row = [cell(k) for k in kinds]
-        if ncols == 1 and row[0] == "":
-            row = ["NA"]                    # a single empty field is a blank line: skipped by both
+        if ncols == 1 and row[0] == "":     # a single empty field is a blank line: skipped by both
+            row = ["NA" if kinds[0] == "num" else "a"]
         lines.append(sep.join(row))
         if draw(st.integers(0, 9)) == 0:
             lines.append("")                # a blank line

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import msgpack
+import numpy as np
 import pytest
 
 from frame.csv_parser import parse_range
@@ -140,11 +141,35 @@ def test_numeric_with_na_like_and_stray_token():
     assert blk.invalid == {1: [2, "'?'"]}
 
 
-def test_enum_zeros_stay_levels_and_na_spellings_are_na_in_every_column():
+def test_enum_zeros_stay_levels_and_na_spellings_are_na_in_numeric_columns_only():
     s = guess_setup(b"c\na\n0\nb\na\nb\n0\n")
     assert s.column_types == ["enum"] and "0" not in s.na_strings[0]   # no silent "0 -> NA" (H2O's rule)
-    assert all(set(NA_LIKE) <= set(n) for n in guess_setup(b"a,b,c\nx,1,y\nz,2,y\n").na_strings)
+    s = guess_setup(b"a,b,c\nx,1,y\nz,2,y\n", col_types={"c": "time"})
+    assert s.na_strings[0] == [] and set(NA_LIKE) <= set(s.na_strings[1]) and set(NA_LIKE) <= set(s.na_strings[2])
 
+
+def test_na_spellings_in_text_columns_stay_text_as_in_h2o():
+    """Na is sodium and NA Namibia: H2O 3.46 keeps all nine NA_LIKE spellings as levels of an enum column (and
+    as strings), only the empty field is NA; they used to become NA here, silently. In a numeric column they are
+    NA; a user's na_strings are NA everywhere."""
+    body = b"elem,v\nNa,1\nK,NA\nNa,3\nNA,null\n,5\nK,6\n"
+    s = guess_setup(body)
+    assert s.column_types == ["enum", "numeric"]
+    blk = parse_range(body, 0, len(body), s)
+    codes, dom = blk.columns[0]
+    assert [None if c < 0 else dom[c] for c in codes] == ["Na", "K", "Na", "NA", None, "K"]
+    assert np.isnan(blk.columns[1]).tolist() == [False, True, False, True, False, False] and blk.invalid == {}
+    s = guess_setup(body, col_types={"elem": "string"}, na_strings={"elem": ["Na"]})
+    assert parse_range(body, 0, len(body), s).columns[0] == [None, "K", None, "NA", None, "K"]
+
+
+def test_na_strings_that_are_numbers_make_those_values_na():
+    """pandas' rule (na_values=["-999"] also matches -999.0); H2O 3.46 ignores such na_strings silently."""
+    body = b"a,b\n1,-999\n-999,4\n3,-999.0\n-999.5,-9990\n"
+    s = guess_setup(body, na_strings={"b": ["-999"]})
+    blk = parse_range(body, 0, len(body), s)
+    assert np.isnan(blk.columns[1]).tolist() == [True, False, True, False] and blk.invalid == {}
+    assert blk.columns[0].tolist() == [1, -999, 3, -999.5]
 
 def test_user_na_strings_list_and_dict():
     s = guess_setup(b"a,b\n1,x\n-999,y\n2,x\n", na_strings=["-999"])
