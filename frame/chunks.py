@@ -86,6 +86,10 @@ def decode_native(value: Value):
     return codecs.decode(enc), codecs.decode_na(enc)
 
 
+def is_string_chunk(value: Value) -> bool:
+    return _enc(value).codec == "str"
+
+
 def chunk_rows(value: Value) -> int:
     return int(value.meta["nrows"])
 

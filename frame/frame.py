@@ -27,7 +27,7 @@ from cluster.mrtask import chunk_key
 from . import ops
 from .chunks import decode_native, encode_chunk, plan_chunks, spread_homes
 from .rollups import rollup_stats
-from .store import check_key, delete_vecs, new_vec_key, put_header
+from .store import check_destination, check_key, delete_vecs, new_vec_key, put_header
 
 TYPES = ("numeric", "enum", "string", "time")
 PUT_BATCH_BYTES = 16 << 20
@@ -159,8 +159,12 @@ class Frame:
         i = self.col_index(col)
         if self._h["types"][i] != "enum":
             raise ValueError(f"column {self.names[i]!r} is {self._h['types'][i]}, not categorical: use asfactor()")
+        new, old = [str(d) for d in domain], self._h["domains"][i] or []
+        if len(new) != len(old) or len(set(new)) != len(new):
+            raise ValueError(f"column {self.names[i]!r}: a new domain needs {len(old)} distinct levels (one per "
+                             f"code), got {new if len(new) <= 10 else f'{len(new)} levels'}")
         h = {**self._h, "domains": list(self._h["domains"])}
-        h["domains"][i] = [str(d) for d in domain]
+        h["domains"][i] = new
         self._h = h
         if h.get("stored", True):
             self._cloud.dkv.put(self.key, Value("frame", h, immutable=False))
@@ -226,7 +230,7 @@ class Frame:
     def _view(self, cols: list[int]) -> "Frame":
         """A column selection sharing this frame's vecs. It is not stored in the DKV (it owns nothing)."""
         h = self._h
-        names = [h["names"][c] for c in cols]
+        names = _unique_names([h["names"][c] for c in cols])
         header = {**h, "key": f"{self.key}[{','.join(names) if len(names) <= 3 else f'{len(names)} cols'}]",
                   "names": names, "types": [h["types"][c] for c in cols],
                   "domains": [h["domains"][c] for c in cols], "vecs": [h["vecs"][c] for c in cols],
@@ -238,7 +242,8 @@ class Frame:
         """``fr["y"] = fr["y"].asfactor()`` or ``fr[784] = fr[784].asfactor()``: replace a column, by name or
         by index (negative from the end), with a one-column frame of the same row layout; the column keeps its
         name. A new *name* appends a column (as h2o-py); an index out of range raises ``KeyError``. This frame
-        takes ownership of the new vec.
+        takes ownership of the new vec; a column it cannot take (a column of another frame, a selection) is
+        copied, so that removing one frame never takes data from another.
 
         >>> fr = Frame.from_numpy(np.array([[1.0, 0.0], [2.0, 1.0]]), names=["x", "y"])   # doctest: +SKIP
         >>> fr[1] = fr[1].asfactor()                                                      # doctest: +SKIP
@@ -254,6 +259,9 @@ class Frame:
         h = {k: (list(v) if isinstance(v, list) else v) for k, v in self._h.items()}
         h.setdefault("dtypes", [None] * self.ncols)
         vec, ctype, dom = column._h["vecs"][0], column._h["types"][0], column._h["domains"][0]
+        if vec not in column._h["owned"] and vec not in h["owned"]:
+            vec = ops.copy_column(column)          # shared, it would vanish with the frame that owns it
+            h["owned"] = sorted(set(h["owned"]) | {vec})
         dtype = column._h.get("dtypes", [None])[0]
         if i is not None:
             h["vecs"][i], h["types"][i], h["domains"][i], h["dtypes"][i] = vec, ctype, dom, dtype
@@ -283,6 +291,10 @@ class Frame:
         n = last - first
         keys = [k for c in cols for k in self.chunk_keys(c)[first:last]]
         values = self._cloud.dkv.get_many(keys) if keys else []
+        if any(v is None for v in values):
+            c = cols[[v is None for v in values].index(True) // n]
+            raise KeyError(f"frame {self.key!r}: the data of column {self._h['names'][c]!r} is gone (was the "
+                           f"frame that owns it removed?)")
         lo, hi = (start - espc[first], stop - espc[first]) if self.nchunks else (0, 0)
         out = []
         for j, c in enumerate(cols):
@@ -303,7 +315,10 @@ class Frame:
         for NA (categoricals as their codes, strings as NaN)."""
         cols = self._read_columns(list(range(self.ncols)))
         arrays = []
-        for (vals, na), t in zip(cols, self._h["types"]):
+        dtypes = self._h.get("dtypes") or [None] * self.ncols
+        for (vals, na), t, hint in zip(cols, self._h["types"], dtypes):
+            if hint == "uint64" and vals.dtype == np.int64:     # stored as int64 bits: 2**64 - 1 read as -1
+                vals = vals.view(np.uint64)
             if t == "string":
                 arrays.append(np.full(self.nrows, np.nan))
             elif na is not None and na.any():
@@ -314,8 +329,10 @@ class Frame:
                 arrays.append(vals)
         if not arrays:
             return np.empty((self.nrows, 0))
-        if all(a.dtype.kind in "iu" for a in arrays):
-            return np.column_stack(arrays).astype(np.int64, copy=False)
+        if all(a.dtype.kind in "iu" for a in arrays):   # int64 (uint64 if all are; float64 if they mix)
+            unsigned = all(a.dtype == np.uint64 for a in arrays)
+            return np.column_stack(arrays).astype(np.uint64 if unsigned else np.result_type(np.int64, *arrays),
+                                                  copy=False)
         return np.column_stack([a.astype(np.float64, copy=False) for a in arrays])
 
     def as_pandas(self, nrows: int | None = None, start: int = 0):
@@ -385,6 +402,8 @@ class Frame:
             raise ValueError(f"from_numpy takes numeric arrays, got dtype {arr.dtype} (use from_pandas for "
                              f"strings and categoricals)")
         names = list(names) if names is not None else [f"C{i + 1}" for i in range(arr.shape[1])]
+        if len(names) != arr.shape[1]:
+            raise ValueError(f"{len(names)} names for {arr.shape[1]} columns")
         columns = [(n, "numeric", None, arr[:, i], str(arr.dtype)) for i, n in enumerate(names)]
         return write_frame(columns, arr.shape[0], key=destination_frame, cloud=cloud, nchunks=nchunks)
 
@@ -477,6 +496,7 @@ def from_task_outputs(task, names: Sequence[str], *, key: str | None = None, clo
 
 def store_frame(header: dict, cloud) -> Frame:
     """Store a complete frame header (its chunks already in the DKV) and return the frame's handle."""
+    check_destination(header["key"], cloud)
     return Frame(header["key"], put_header(header, cloud), cloud)
 
 
@@ -494,6 +514,24 @@ def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tup
     else:
         espc = plan_chunks(nrows, ncols, len(members), cores)
     return [int(x) for x in espc], spread_homes(len(espc) - 1, members)
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """Column names made unique as H2O names a column selected twice: ``a, a0, a1``.
+
+    >>> _unique_names(["a", "b", "a", "a"])
+    ['a', 'b', 'a0', 'a1']
+    """
+    seen, out = set(names), []
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            k = 0
+            while f"{n}{k}" in seen:
+                k += 1
+            n = f"{n}{k}"
+            seen.add(n)
+        out.append(n)
+    return out
 
 
 def _same_kind(parts: list[tuple]) -> list[tuple]:
@@ -534,7 +572,7 @@ def write_frame(columns: list[tuple], nrows: int, *, key: str | None = None, clo
     behind if a step fails."""
     cloud = _cloud_or_current(cloud)
     key = key or f"frame_{uuid.uuid4().hex[:12]}"
-    check_key(key)
+    check_destination(key, cloud)        # before any chunk is written
     names = [c[0] for c in columns]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate column names: {sorted({n for n in names if names.count(n) > 1})}")

@@ -42,7 +42,7 @@ from .csv_parser import NeedMore, ParseError, count_lines, int64_column, parse_r
 from .csv_records import boundary_map, data_start, line_end, record_starts_from_maps
 from .frame import Frame, store_frame, write_frame
 from .rollups import chunk_partials, rollups_from_partials, store_rollups
-from .store import check_key, delete_vecs, new_vec_key
+from .store import check_destination, check_key, delete_vecs, new_vec_key
 from .parse_setup import ParseSetup, guess_setup
 
 log = logging.getLogger("aquifer.import")
@@ -313,6 +313,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
     sample = _read_sample(path)
     setup = _setup(path, sample, sep, header, col_names, col_types, na_strings, encoding)
     key = frame_key(path, destination_frame)
+    check_destination(key, cloud)            # before any range is parsed
     if _is_gzip(path):
         return _parse_here(path, setup, key, cloud, chunk_size)
     size = os.path.getsize(path)
@@ -535,4 +536,6 @@ def upload_file(path: str, sep: str | None = None, header=None, col_types=None, 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
     setup = _setup(path, _read_sample(path), sep, header, col_names, col_types, na_strings, encoding)
-    return _parse_here(path, setup, frame_key(path, destination_frame), cloud, chunk_size)
+    key = frame_key(path, destination_frame)
+    check_destination(key, cloud)
+    return _parse_here(path, setup, key, cloud, chunk_size)

@@ -13,7 +13,7 @@ from cluster.mrtask import MRTask
 
 from .chunks import decode_native, encode_chunk
 from .rollups import rollup_stats
-from .store import delete_vecs, new_vec_key, put_header
+from .store import check_destination, delete_vecs, new_vec_key, put_header
 
 if TYPE_CHECKING:                 # frame.frame imports this module: its Frame class is only a type here
     from .frame import Frame
@@ -21,6 +21,7 @@ if TYPE_CHECKING:                 # frame.frame imports this module: its Frame c
 
 def _stored_like(frame: "Frame", header: dict) -> "Frame":
     """Store ``header`` and return a handle of the input frame's class on it."""
+    check_destination(header["key"], frame.cloud)
     return type(frame)(header["key"], put_header(header, frame.cloud), frame.cloud)
 
 
@@ -65,6 +66,26 @@ class ToCodesTask(MRTask):
             codes = np.searchsorted(self.numeric_levels, v).astype(np.int64)
             codes[np.isnan(v)] = -1
         cs.put_local(self.out_vec, encode_chunk(codes, "enum"))
+
+
+class CopyVecTask(MRTask):
+    """Copy one column's chunks into a new vec, each on its node (chunk values are immutable: the same bytes
+    under the new keys)."""
+    out_vec: str = ""
+
+    def map(self, cs):
+        cs.put_local(self.out_vec, cs.values[0])
+
+
+def copy_column(column: Frame) -> str:
+    """A new vec holding a copy of one-column frame ``column``'s data; returns its key."""
+    out = new_vec_key()
+    try:
+        CopyVecTask(out_vec=out).do_all(column, cloud=column.cloud)
+    except BaseException:
+        delete_vecs(column.cloud, [out])
+        raise
+    return out
 
 
 def _level_name(v: float) -> str:
@@ -146,8 +167,16 @@ def split_frame(frame: Frame, ratios=(0.75,), destination_frames=None, seed: int
     if not ratios or any(r <= 0 for r in ratios) or sum(ratios) >= 1:
         raise ValueError(f"ratios must be positive and sum to less than 1, got {ratios}")
     n = len(ratios) + 1
-    if destination_frames is not None and len(destination_frames) != n:
-        raise ValueError(f"destination_frames needs {n} names, got {len(destination_frames)}")
+    if destination_frames is not None:
+        destination_frames = list(destination_frames)
+        if len(destination_frames) != n:
+            raise ValueError(f"destination_frames needs {n} names, got {len(destination_frames)}")
+        if len(set(destination_frames)) != n:
+            raise ValueError(f"destination_frames repeats a key: {destination_frames}")
+        if frame.key in destination_frames:   # H2O refuses too: the source would be replaced by a part
+            raise ValueError(f"destination_frames names the frame being split, {frame.key!r}")
+        for key in destination_frames:
+            check_destination(key, frame.cloud)
     seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None or seed == -1 else int(seed)
     types = list(frame.header["types"])
     out_vecs = [[new_vec_key() for _ in range(frame.ncols)] for _ in range(n)]

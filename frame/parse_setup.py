@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import calendar
+from collections import Counter
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -225,7 +226,7 @@ class ParseSetup:
         if len(self.column_types) != n or len(self.na_strings) != n:
             raise ValueError(f"column_names ({n}), column_types ({len(self.column_types)}) and na_strings "
                              f"({len(self.na_strings)}) must have the same length")
-        dup = sorted({c for c in self.column_names if self.column_names.count(c) > 1})
+        dup = sorted(c for c, k in Counter(self.column_names).items() if k > 1)   # not list.count: 20k columns
         if dup:
             raise ValueError(f"duplicate column names: {dup}")
         self.column_types = [normalize_type(t) for t in self.column_types]

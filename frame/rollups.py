@@ -11,6 +11,7 @@ from numba import njit
 from cluster.dkv import Value
 from cluster.mrtask import MRTask
 
+from .chunks import decode_native, is_string_chunk
 from .store import rollup_key
 
 STATS = ("min", "max", "mean", "sigma", "na_count", "zero_count", "rows", "pinfs", "ninfs", "is_int")
@@ -29,7 +30,11 @@ class RollupTask(MRTask):
     nonint: np.ndarray = None
 
     def map(self, cs):
-        self.set_partial(chunk_partials([cs[i] for i in range(len(cs))]))
+        out = chunk_partials([cs[i] for i in range(len(cs))])
+        for i, value in enumerate(cs.values):
+            if is_string_chunk(value):    # read as numbers a string chunk is all NA: count its real NAs
+                out[i, 5] = sum(s is None for s in decode_native(value)[0])
+        self.set_partial(out)
 
     def set_partial(self, out: np.ndarray) -> "RollupTask":
         """Take one chunk's :func:`chunk_partials` (what ``map`` computes) as this task's state."""

@@ -34,6 +34,16 @@ def check_key(key: str) -> None:
         raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # ")
 
 
+def check_destination(key: str, cloud) -> None:
+    """Refuse ``key`` as the key of a new frame when it is not a valid frame key or holds something other than a
+    frame (a model, a job: storing a frame there would replace it, silently). A frame there is replaced, as in
+    H2O."""
+    check_key(key)
+    old = cloud.dkv.get(key)
+    if old is not None and old.type != "frame":
+        raise ValueError(f"{key!r} holds a {old.type}, not a frame: choose another destination key")
+
+
 def put_header(header: dict, cloud) -> dict:
     """Store a frame header under its key (mutable: columns can be assigned later); returns the stored header."""
     header = {**header, "stored": True}

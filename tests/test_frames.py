@@ -119,6 +119,72 @@ def test_pandas_nullable_integers_stay_exact_beyond_2_53(one):
         Frame.from_pandas(pd.DataFrame({"u": pd.array([2 ** 64 - 1, None], dtype="UInt64")}))
 
 
+def test_split_frame_and_new_frames_refuse_destinations_that_would_destroy_data(one):
+    """split_frame stored its parts under any key: the source's own (100 rows became 47), a chunk or rollup key
+    of another frame (which then could not be read), or twice the same key. A new frame may replace a frame
+    (as in H2O) but not a model or another kind of value."""
+    from cluster.dkv import Value
+    victim = Frame.from_numpy(np.arange(10.0), destination_frame="victim")
+    src = Frame.from_numpy(np.arange(100.0), destination_frame="src")
+    for dest, why in (([victim.vecs[0] + "$rollups", "o1"], "bad frame key"),
+                      ([victim.chunk_keys(0)[0], "o1"], "bad frame key"), (["a#b", "o1"], "bad frame key"),
+                      (["src", "o1"], "names the frame being split, 'src'"), (["dd", "dd"], "repeats a key")):
+        with pytest.raises(ValueError, match=why):
+            src.split_frame([0.5], destination_frames=dest, seed=1)
+    one.dkv.put("a_model", Value("model", {"algo": "deeplearning"}))
+    with pytest.raises(ValueError, match="'a_model' holds a model, not a frame"):
+        src.split_frame([0.5], destination_frames=["a_model", "o1"], seed=1)
+    with pytest.raises(ValueError, match="'a_model' holds a model, not a frame"):
+        Frame.from_numpy(np.arange(3.0), destination_frame="a_model")
+    with pytest.raises(ValueError, match="'a_model' holds a model, not a frame"):
+        frame.import_file(str(SMALL / "iris_wheader.csv"), destination_frame="a_model")
+    assert one.dkv.get("a_model").type == "model"
+    assert frame.get_frame("src").nrows == 100 and frame.get_frame("victim").as_numpy()[:, 0].tolist() == \
+        list(range(10))
+    assert {k for k in (r["key"] for r in one.dkv.keys("")) if k in ("o1", "dd")} == set()
+    a, b = src.split_frame([0.5], destination_frames=["victim", "o1"], seed=1)   # a frame may be replaced
+    assert frame.get_frame("victim").nrows == a.nrows
+    one.dkv.delete("a_model")
+    for f in (a, b, src):
+        f.remove()
+
+
+def test_a_column_assigned_from_another_frame_outlives_that_frame(one):
+    """y["x"] = x["x"] shared x's vec: removing x took the column from y (read failed with an AttributeError).
+    Now the column is copied; a selection read after its parent is gone names what is missing."""
+    x = Frame.from_numpy(np.arange(4.0), names=["x"])
+    y = Frame.from_numpy(np.arange(4.0) * 10, names=["y"])
+    y["x"] = x["x"]
+    y["x2"] = x["x"].asfactor()                # owned by the asfactor result: taken, not copied
+    view = x["x"]
+    x.remove()
+    assert y.as_pandas()["x"].tolist() == [0, 1, 2, 3] and y.as_pandas()["x2"].tolist() == ["0", "1", "2", "3"]
+    with pytest.raises(KeyError, match=r"the data of column 'x' is gone \(was the frame that owns it removed"):
+        view.as_pandas()
+    vecs = set(y.vecs)
+    y.remove()                                 # the copy goes with y
+    assert not [r["key"] for r in one.dkv.keys("") if r["key"].split("@")[-1].split("#")[0] in vecs]
+
+
+def test_small_frame_api_mistakes_are_refused_or_kept_right(one):
+    """A careless user's sweep: each of these lost or changed data silently, or could not be read back."""
+    with pytest.raises(ValueError, match="1 names for 3 columns"):          # two columns used to vanish
+        Frame.from_numpy(np.arange(6.0).reshape(2, 3), names=["x"])
+    u = Frame.from_numpy(np.array([[2 ** 64 - 1, 5]], dtype=np.uint64))
+    assert u.as_numpy().dtype == np.uint64 and u.as_numpy().tolist() == [[2 ** 64 - 1, 5]]   # was [[-1, 5]]
+    c = Frame.from_pandas(pd.DataFrame({"a": pd.Categorical(list("xyzx")), "s": [None, "p", "q", "p"]}))
+    for bad in (["p"], ["p", "p", "q"]):                                   # the frame became unreadable
+        with pytest.raises(ValueError, match="a new domain needs 3 distinct levels"):
+            c.set_domain("a", bad)
+    c.set_domain("a", ["X", "Y", "Z"])
+    assert c.as_pandas()["a"].tolist() == ["X", "Y", "Z", "X"]
+    assert c.summary(return_data=True)["s"]["missing"] == 1                # every string row counted missing
+    twice = c[["a", "a", "s"]]
+    assert twice.names == ["a", "a0", "s"] and twice.as_pandas().shape == (4, 3)   # as H2O names them
+    for f in (u, c):
+        f.remove()
+
+
 def test_asfactor_assign_back_and_split_frame(one):
     fr = Frame.from_numpy(np.column_stack([np.arange(1000.0), np.arange(1000) % 3]), names=["x", "y"])
     fr["y"] = fr["y"].asfactor()
