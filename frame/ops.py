@@ -27,25 +27,41 @@ def _stored_like(frame: "Frame", header: dict) -> "Frame":
 
 # ------------------------------------------------------------------------------------- asfactor
 class UniqueTask(MRTask):
-    """Distinct values of one column: numbers (as float64) or strings."""
+    """Distinct values of one column: numbers (float64 from float chunks, int64 from integer chunks, so that
+    integers beyond 2**53 stay distinct) or strings."""
     nums: np.ndarray = None
+    ints: np.ndarray = None
     strs: list = None
 
     def map(self, cs):
         vals, na = decode_native(cs.values[0])
         if isinstance(vals, list):
             self.strs = sorted({v for v in vals if v is not None})
+            return
+        if na is not None:
+            vals = vals[~na]
+        if vals.dtype.kind in "iu":
+            self.ints = np.unique(vals.astype(np.int64, copy=False))
         else:
-            v = vals.astype(np.float64)
-            if na is not None:
-                v = v[~na]
-            self.nums = np.unique(v[~np.isnan(v)])
+            self.nums = np.unique(vals[~np.isnan(vals)])
 
     def reduce(self, o):
-        if o.nums is not None:
-            self.nums = o.nums if self.nums is None else np.union1d(self.nums, o.nums)
+        for name in ("nums", "ints"):
+            mine, theirs = getattr(self, name), getattr(o, name)
+            if theirs is not None:
+                setattr(self, name, theirs if mine is None else np.union1d(mine, theirs))
         if o.strs is not None:
             self.strs = o.strs if self.strs is None else sorted(set(self.strs) | set(o.strs))
+
+    def levels(self) -> np.ndarray:
+        """The sorted numeric levels: int64 when integer chunks hold some and the float chunks' values are all
+        integers of the int64 range (a CSV id column keeps its big integers exact), else float64."""
+        nums = self.nums if self.nums is not None else np.empty(0)
+        if self.ints is None:
+            return nums
+        if np.all(np.abs(nums) < 2.0 ** 63) and np.all(nums == np.round(nums)):
+            return np.union1d(self.ints, nums.astype(np.int64))
+        return np.union1d(self.ints.astype(np.float64), nums)
 
 
 class ToCodesTask(MRTask):
@@ -59,6 +75,13 @@ class ToCodesTask(MRTask):
         if isinstance(vals, list):
             index = {d: i for i, d in enumerate(self.domain)}
             codes = np.array([-1 if v is None else index[v] for v in vals], dtype=np.int64)
+        elif self.numeric_levels.dtype.kind == "i":      # exact integer levels (UniqueTask.levels)
+            missing = np.isnan(vals) if vals.dtype.kind == "f" else np.zeros(len(vals), bool)
+            if na is not None:
+                missing |= na
+            v = np.where(missing, 0, vals).astype(np.int64)
+            codes = np.searchsorted(self.numeric_levels, v).astype(np.int64)
+            codes[missing] = -1
         else:
             v = vals.astype(np.float64)
             if na is not None:
@@ -88,8 +111,8 @@ def copy_column(column: Frame) -> str:
     return out
 
 
-def _level_name(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else repr(float(v))
+def _level_name(v) -> str:
+    return str(int(v)) if isinstance(v, (int, np.integer)) or float(v).is_integer() else repr(float(v))
 
 
 def asfactor(frame: Frame) -> Frame:
@@ -108,7 +131,7 @@ def asfactor(frame: Frame) -> Frame:
     if ctype == "string":
         domain, levels = list(u.strs or []), None
     else:
-        levels = u.nums if u.nums is not None else np.empty(0)
+        levels = u.levels()
         domain = [_level_name(v) for v in levels]
     if len(domain) > 10_000_000:
         raise ValueError(f"column {frame.names[0]!r} has {len(domain)} levels: over H2O's limit of 10,000,000")

@@ -467,9 +467,11 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
     forced = _resolve_header(header)
     has_header = _guess_header(rows, set(NA_LIKE)) if forced is None else forced
     data = rows[1:] if has_header else rows
-    # an empty last field is a column (pandas reads it so), unless the header is one field shorter: then
-    # the data lines end in one trailing separator (which the parser allows)
-    ncols = max(len(r) for r in rows)
+    # the most common field count (the longest of equals): a ragged line is then the one the parse error names,
+    # not the good lines around it. An empty last field is a column (pandas reads it so), unless the header is
+    # one field shorter: then the data lines end in one trailing separator (which the parser allows)
+    counts = Counter(len(r) for r in rows)
+    ncols = max(counts, key=lambda k: (counts[k], k))
     if has_header and len(rows[0]) == ncols - 1 and all(r[-1] == "" for r in data if len(r) == ncols):
         ncols -= 1
 

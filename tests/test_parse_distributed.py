@@ -273,6 +273,9 @@ def test_integers_beyond_two_to_the_53_are_kept_exact_on_three_nodes(three, tmp_
         fr = frame.import_file(str(path), chunk_size=4096, cloud=three)
     assert fr.nchunks > 10 and fr.parse_summary["rounded"] == {}
     assert [None if v is pd.NA else v for v in fr.as_pandas()["id"].astype(object)] == ids
+    levels = fr["id"].asfactor()                # distinct as integers, not as their nearest doubles
+    got = levels.as_pandas()["id"]
+    assert got.astype(object).where(got.notna(), None).tolist() == [None if v is None else str(v) for v in ids]
     fr.remove()
 
 

@@ -5,7 +5,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from frame.csv_parser import parse_range
+from frame.csv_parser import ParseError, parse_range
 from frame.parse_setup import (NA_LIKE, ParseSetup, guess_setup, normalize_type, parse_number, parse_time,
                                 split_fields)
 from cloudkit import DATA, SMALL
@@ -245,3 +245,13 @@ def test_doctests():
     import frame.parse_setup
     res = doctest.testmod(frame.parse_setup)
     assert res.failed == 0 and res.attempted > 0
+
+
+def test_a_ragged_line_is_the_one_the_error_names():
+    """The column count was the sample's longest record, so one line with a field too many made every good line
+    'one field short' and the error named line 2; now the most common count decides (pandas names line 3 too)."""
+    body = b"a,b,c\n1,2,3\n4,5,6,7\n6,7,8\n"
+    s = guess_setup(body)
+    assert s.column_names == ["a", "b", "c"]
+    with pytest.raises(ParseError, match="line 3, column 4: expected 3 fields, found more"):
+        parse_range(body, 0, len(body), s)
