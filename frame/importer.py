@@ -332,14 +332,16 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         maps = {c: (ends, firsts, bounds[c + 1], guess) for c, ends, firsts, guess in task.maps}
         true = record_starts_from_maps([maps[i][:3] for i in range(nranges)])
         wrong = [i for i in range(nranges) if true[i] != maps[i][3]]
-        _raise_first([f for f in task.failed or () if f[0] not in wrong], path, source, cloud)
+        failed = [f for f in task.failed or () if f[0] not in wrong]
+        if failed and (not wrong or min(failed)[0] < min(wrong)):
+            _raise_first(failed, path, source, cloud)   # no range before it is parsed again: it is the first
         if wrong:   # ranges that begin inside a quoted field: parse them again from their true first record
             log.info("%s: %d of %d ranges begin inside a quoted field; parsing them again", path, len(wrong),
                      nranges)
             again = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin,
                               firsts=[[i, true[i]] for i in wrong]).do_all(ByteRanges(bounds, source.homes, wrong),
                                                                            cloud=cloud)
-            _raise_first(again.failed, path, source, cloud)
+            _raise_first(failed + (again.failed or []), path, source, cloud)   # the earliest of them all
             rows.update(again.rows or ())
             domains.update(again.domains or ())
             invalid.update(again.invalid or ())

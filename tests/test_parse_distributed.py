@@ -384,3 +384,19 @@ def test_a_record_over_the_limit_names_its_line_and_the_limit(one, tmp_path, mon
     path.write_text("a,b\n1,x\n2,\"never closed\n" + "3,y\n" * 1_000_000)
     with pytest.raises(frame.ParseError, match=r"line \d+: .*runs more than 1 MiB further \(the limit of a record\)"):
         frame.import_file(str(path), chunk_size=1 << 16)
+
+
+@pytest.mark.parametrize("chunk", [1024, 1500, 4096])
+def test_the_first_bad_record_is_named_when_it_follows_a_long_quoted_field(one, tmp_path, chunk):
+    """The ranges that begin inside a quoted field are parsed again; a later range's error used to be raised
+    before them, so the error named the second bad record (line 3,404 here) instead of the first."""
+    quoted = '"' + "\n".join(["q"] * 600) + '"'
+    lines = ["a,b"] + ["0,0"] * 2000 + [f"1,{quoted}", "2,2", "3,3,3"] + ["4,4"] * 800 + ["5,5,5", "6,6"]
+    body = "\n".join(lines) + "\n"
+    path = tmp_path / "bad.csv"
+    path.write_text(body)
+    first = body[:body.index("3,3,3")].count("\n") + 1
+    assert first == 2603
+    for fn in (frame.import_file, frame.upload_file):
+        with pytest.raises(frame.ParseError, match=f"line {first}, column 3: .*expected 2 fields, found more"):
+            fn(str(path), chunk_size=chunk)
