@@ -24,12 +24,12 @@ class FileAccess:
         self.dirs = None if dirs is None else tuple(os.path.realpath(d) for d in dirs)
         self.node = node
 
-    def check(self, path: str) -> str:
-        """The real path of ``path`` when tasks may read it here; PermissionError naming the rule otherwise."""
+    def check(self, path: str, verb: str = "read") -> str:
+        """The real path of ``path`` when tasks may ``verb`` it here; PermissionError naming the rule otherwise."""
         real = os.path.realpath(path)
         if self.dirs is None or any(os.path.commonpath((d, real)) == d for d in self.dirs):
             return real
-        raise PermissionError(f"node {self.node} does not let tasks read {path}: it is outside its data dirs "
+        raise PermissionError(f"node {self.node} does not let tasks {verb} {path}: it is outside its data dirs "
                               f"({', '.join(self.dirs)}); start the node with --data-dir DIR to allow a directory")
 
 

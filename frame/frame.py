@@ -160,7 +160,7 @@ class Frame:
         if self._h["types"][i] != "enum":
             raise ValueError(f"column {self.names[i]!r} is {self._h['types'][i]}, not categorical: use asfactor()")
         new, old = [str(d) for d in domain], self._h["domains"][i] or []
-        if len(new) != len(old) or len(set(new)) != len(new):
+        if (old and len(new) != len(old)) or len(set(new)) != len(new):   # (a column of bare codes has none yet)
             raise ValueError(f"column {self.names[i]!r}: a new domain needs {len(old)} distinct levels (one per "
                              f"code), got {new if len(new) <= 10 else f'{len(new)} levels'}")
         h = {**self._h, "domains": list(self._h["domains"])}

@@ -29,9 +29,12 @@ def rollup_key(vec: str) -> str:
 
 
 def check_key(key: str) -> None:
-    """Refuse a frame key that could collide with internal keys (``$...``, ``@node@...``, chunk ``#``)."""
-    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or any(c in key for c in "#\0"):
-        raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # ")
+    """Refuse a frame key that could collide with internal keys (``$...``, ``@node@...``, chunk ``#``) or that
+    holds control characters (a line break in a key ends up alone on a line of every file that names it)."""
+    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or "#" in key or \
+            any(c < " " or c == "\x7f" for c in key):
+        raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # or "
+                         f"control characters")
 
 
 def check_destination(key: str, cloud) -> None:

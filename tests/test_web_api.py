@@ -362,3 +362,56 @@ def test_no_web_leaves_the_port_closed(tmp_path):
         assert "web UI and REST API at" not in node.log()
     finally:
         kit.cleanup()
+
+
+def test_an_open_node_answers_only_to_its_own_host_names(web):
+    """A page under an attacker's domain that resolves to 127.0.0.1 (DNS rebinding) reached an open node with
+    the page's origin; now /3/ answers 403 unless Host is an IP address or this machine's name."""
+    import socket
+    base_a, _, _ = web
+    status, body, _ = http(base_a, "/3/Cloud", headers={"Host": "attacker.example:54321"})
+    assert status == 403 and "DNS-rebinding" in body["detail"]
+    assert http(base_a, "/3/Cloud", headers={"Host": f"localhost:{base_a.rsplit(':', 1)[1]}"})[0] == 200
+    assert http(base_a, "/3/Cloud", headers={"Host": socket.gethostname()})[0] == 200
+    assert http(base_a, "/")[0] == 200       # the page holds no data
+
+
+def test_export_checkpoints_dir_from_rest_stays_under_the_data_dir(web):
+    """The node wrote <export_checkpoints_dir>/<model_id> anywhere its user could write (~/.ssh/authorized_keys,
+    with a frame key holding a line of the caller's choosing); a REST caller now writes under --data-dir only."""
+    base_a, _, info = web
+    for target in ("/proc/aquifer-outside", "/proc/self/../aquifer-outside"):    # /proc: even root cannot write
+        status, body, _ = http(base_a, "/3/ModelBuilders/deeplearning", "POST",
+                               {"training_frame": info["frame"], "response_column": "y", "hidden": [2], "epochs": 1,
+                                "export_checkpoints_dir": target, "model_id": "authorized_keys"})
+        assert status == 403 and "export_checkpoints_dir" in body["detail"] and "outside" in body["detail"], body
+        assert not os.path.exists(target)
+    status, body, _ = http(base_a, "/3/ImportFiles", "POST", {"path": str(info["csv"]),
+                                                             "destination_frame": "x\nssh-ed25519 AAAA"})
+    assert status == 400 and "control characters" in body["detail"]
+
+
+def test_half_open_connections_are_dropped_and_capped(web):
+    """Connections that never finish their headers stayed open forever: a few hundred exhausted the node's file
+    descriptors (its cluster port too). Now at most MAX_CONNECTIONS are open, and a half-sent request is dropped
+    after IDLE_SECONDS."""
+    import socket
+    import time
+    from web.server import IDLE_SECONDS, MAX_CONNECTIONS
+    base_a, _, _ = web
+    host, port = base_a[len("http://"):].rsplit(":", 1)
+    socks = []
+    try:
+        for _ in range(MAX_CONNECTIONS + 20):
+            s = socket.create_connection((host, int(port)), timeout=5)
+            s.sendall(b"GET /3/Cloud HTTP/1.1\r\nHost: x\r\n")        # and never the blank line
+            socks.append(s)
+        t0 = time.monotonic()
+        for s in socks:
+            s.settimeout(max(0.1, IDLE_SECONDS + 10 - (time.monotonic() - t0)))
+            assert s.recv(1) == b""                                   # closed by the node, within the deadline
+        assert time.monotonic() - t0 < IDLE_SECONDS + 10
+    finally:
+        for s in socks:
+            s.close()
+    assert_healthy(base_a)

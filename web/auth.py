@@ -12,6 +12,8 @@ True
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import socket
 
 from cluster.security import read_token
 
@@ -37,3 +39,28 @@ def authorized(header: str | None, token: str | None) -> bool:
         return True
     scheme, _, given = (header or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def local_names() -> frozenset[str]:
+    """The host names an open node answers to besides IP addresses: ``localhost`` and this machine's names."""
+    return frozenset(n.lower() for n in ("localhost", socket.gethostname(), socket.getfqdn()) if n)
+
+
+def host_allowed(host: str | None, names: frozenset[str]) -> bool:
+    """Whether an open node serves a request whose ``Host`` header is ``host``: an IP address, or one of
+    ``names``. Any other name may be a DNS-rebinding page in the user's browser, which reaches a node on loopback
+    under the attacker's domain and would act with the page's origin (a token stops that; an open node has none).
+
+    >>> names = frozenset({"localhost"})
+    >>> [host_allowed(h, names) for h in ("127.0.0.1:54321", "[::1]:80", "localhost", "evil.example:54321", None)]
+    [True, True, True, False, False]
+    """
+    if not host:
+        return False
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name in names

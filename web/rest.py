@@ -507,6 +507,12 @@ def train(req: Request) -> dict:
     body = body_dict(req)
     est = algos.DeepLearningEstimator(**body)        # the Python API's checks and messages (ValueError: 400)
     p = est.params
+    if p.get("export_checkpoints_dir"):  # the node writes there: only under its --data-dir, as it reads
+        p_dir = os.path.abspath(p["export_checkpoints_dir"])
+        try:
+            FileAccess(req.cloud.node.config.readable_dirs(), req.cloud.node.id).check(p_dir, "write under")
+        except PermissionError as exc:
+            raise ApiError(403, "forbidden", f"parameter 'export_checkpoints_dir': {exc}") from None
     if p["training_frame"] is None:
         raise ApiError(400, "bad parameter", "parameter 'training_frame' is required")
     train_fr = _get_frame(req, p["training_frame"])

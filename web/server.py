@@ -18,6 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -25,13 +26,20 @@ import cluster
 from cluster.errors import CloudUnreachableError, JobCancelledError, NodeLostError, RemoteError, RpcTimeoutError
 
 from . import rest
-from .auth import authorized, bearer_token
+from .auth import authorized, bearer_token, host_allowed, local_names
 from .openapi import openapi_document
 
 log = logging.getLogger("aquifer.web")
 
 MAX_BODY_BYTES = 1 << 20        # a request body larger than this is refused (413) before it is read
 WEB_THREADS = 4                 # requests worked on at once; more wait their turn
+# A client that never finishes its request must not hold a socket: half-sent headers are dropped after
+# IDLE_SECONDS (aiohttp's keep-alive timer runs from the connection's start), a body after BODY_SECONDS, and at
+# most MAX_CONNECTIONS are open at once (the rest are closed on arrival), so file descriptors stay for the
+# cluster port (a few hundred half-open connections used to exhaust them and cut the node off).
+IDLE_SECONDS = 15.0
+BODY_SECONDS = 30.0
+MAX_CONNECTIONS = 256
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
@@ -123,6 +131,8 @@ class WebServer:
         self.cloud = cluster.Cloud(node, asyncio.get_running_loop(), threading.current_thread(), progress=False)
         self.pool = ThreadPoolExecutor(max_workers=WEB_THREADS, thread_name_prefix="aquifer-web")
         self.runner: web.AppRunner | None = None
+        self.listener: asyncio.Server | None = None
+        self.names = local_names()
         self.app = self._make_app()
 
     @property
@@ -131,12 +141,23 @@ class WebServer:
 
     # ------------------------------------------------------------------ life cycle
     async def start(self) -> None:
-        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+        self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0, keepalive_timeout=IDLE_SECONDS)
         await self.runner.setup()
-        await web.TCPSite(self.runner, self.node.config.ip, self.node.config.port).start()
+        self.listener = await asyncio.get_running_loop().create_server(
+            self._connection, self.node.config.ip, self.node.config.port, reuse_address=True)
         log.info("web UI and REST API at %s%s", self.url, " (bearer token required)" if self.token else "")
 
+    def _connection(self) -> asyncio.Protocol:
+        """aiohttp's protocol for a new connection, or one that closes it when MAX_CONNECTIONS are open."""
+        server = self.runner.server
+        if len(server.connections) >= MAX_CONNECTIONS:
+            log.warning("web: %d connections open; closing a new one", len(server.connections))
+            return _Refuse()
+        return server()
+
     async def stop(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
         if self.runner is not None:
             await self.runner.cleanup()
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -173,6 +194,11 @@ class WebServer:
     @web.middleware
     async def _guard(self, request: web.Request, handler):
         if request.path.startswith("/3/"):
+            if self.token is None and not host_allowed(request.host, self.names):
+                return error_body(403, "forbidden", f"Host {request.host!r} is not an address of this node: an open "
+                                  f"node answers only to IP addresses and this machine's names (a page under another "
+                                  f"name may be a DNS-rebinding attack); use its IP address, or give the cloud a "
+                                  f"--security-dir")
             if not authorized(request.headers.get("Authorization"), self.token):
                 resp = error_body(401, "unauthorized", "this node needs 'Authorization: Bearer <token>' (the token "
                                   "of the cloud's security dir)")
@@ -190,7 +216,11 @@ class WebServer:
                 if request.content_type != "application/json":
                     return error_body(415, "unsupported media type", f"{route.method} {route.path} takes "
                                       f"Content-Type application/json, got {request.content_type!r}")
-                raw = await request.read()          # aiohttp refuses more than MAX_BODY_BYTES (413)
+                try:                                # aiohttp refuses more than MAX_BODY_BYTES (413)
+                    raw = await asyncio.wait_for(request.read(), BODY_SECONDS)
+                except asyncio.TimeoutError:
+                    return error_body(408, "request timeout", f"the request body did not arrive within "
+                                      f"{BODY_SECONDS:.0f} s")
                 if raw.strip():
                     try:
                         body = await self._run(json.loads, raw)
@@ -200,7 +230,7 @@ class WebServer:
             if route.response == "binary":
                 name, data = await self._run(route.fn, req)
                 return web.Response(body=data, content_type="application/octet-stream",
-                                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                                    headers={"Content-Disposition": attachment(name)})
             payload = await self._run(lambda: json.dumps(rest.jsonable(route.fn(req)), allow_nan=False).encode())
             return web.Response(body=payload, content_type="application/json")
         return handle
@@ -213,6 +243,22 @@ class WebServer:
 
     async def _index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(os.path.join(STATIC, "index.html"))
+
+
+class _Refuse(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+def attachment(name: str) -> str:
+    """A ``Content-Disposition`` for a download named ``name`` (any model id): an ASCII fallback and the exact
+    name in RFC 6266's ``filename*`` (a quote, a non-ASCII letter or a line break in an id broke the header).
+
+    >>> print(attachment('q"x\u00fc'))
+    attachment; filename="q_x_"; filename*=UTF-8''q%22x%C3%BC
+    """
+    ascii_name = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def start(node) -> WebServer:

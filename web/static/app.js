@@ -39,6 +39,19 @@ async function api(path, {method = "GET", body} = {}) {
   return resp.json();
 }
 
+// A link sends no Authorization header: with a token, fetch the file with it and save the blob.
+async function download(e, path, name) {
+  if (!token) return;                       // the plain link works on an open node
+  e.preventDefault();
+  const resp = await fetch(path, {headers: {"Authorization": `Bearer ${token}`}});
+  if (resp.status === 401) { askToken(); return; }
+  if (!resp.ok) { alert(`download failed: HTTP ${resp.status}`); return; }
+  const url = URL.createObjectURL(await resp.blob());
+  const a = h("a", {href: url, download: name});
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 function askToken() {
   const panel = document.getElementById("token-panel");
   panel.hidden = false;
@@ -298,7 +311,8 @@ async function modelPage(key) {
   }
   page(`Model ${m.model_id}`,
        h("p", {}, `${m.kind} · response ${m.response || "(autoencoder)"} · ${fmt(m.epochs)} epochs · ${bytes(m.bytes)} `,
-         h("a", {class: "button", href: `/3/Models/${enc(key)}/download`, download: m.model_id}, "Download model file")),
+         h("a", {class: "button", href: `/3/Models/${enc(key)}/download`, download: m.model_id,
+                 onclick: e => download(e, `/3/Models/${enc(key)}/download`, m.model_id)}, "Download model file")),
        h("h2", {}, "Scoring history"), historyChart(m.scoring_history),
        h("h2", {}, "Variable importances"), varimp,
        m.confusion_matrix ? h("h2", {}, "Confusion matrix") : null, m.confusion_matrix ? confusionTable(m.confusion_matrix) : null,
