@@ -11,6 +11,7 @@ suspected as long as its event loop runs (kernels run on the compute pool, never
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -40,6 +41,9 @@ def _default_max_mem() -> int:
     # half the machine: H2O gives its JVM heap (which is mostly its DKV) a quarter by default; we keep column
     # chunks compressed, and what the compute pool needs beside the store is not counted here
     return physical_memory_bytes() // 2 or 4 << 30
+
+
+MIN_HEARTBEAT = 0.05   # seconds: the shortest heartbeat interval a node accepts
 
 
 @dataclass
@@ -118,8 +122,8 @@ class NodeConfig:
     def validate(self) -> None:
         if not 1 <= self.port <= MAX_PORT:
             raise ValueError(f"port must be in 1..{MAX_PORT} (port+1 is the cluster port), got {self.port}")
-        if self.heartbeat_interval <= 0:
-            raise ValueError(f"heartbeat_interval must be > 0, got {self.heartbeat_interval}")
+        if not MIN_HEARTBEAT <= self.heartbeat_interval < math.inf:   # below it an idle node spins a core
+            raise ValueError(f"heartbeat_interval must be >= {MIN_HEARTBEAT} s, got {self.heartbeat_interval}")
         if not self.heartbeat_interval < self.suspect_after < self.dead_after:
             raise ValueError(
                 "need heartbeat_interval < suspect_after < dead_after, got "
@@ -157,6 +161,6 @@ def parse_size(text: str) -> int:
         value = float(number)
     except ValueError:
         raise ValueError(f"expected a size such as 4g, 512m or 1000000, got {text!r}") from None
-    if not value > 0:
-        raise ValueError(f"a size must be > 0, got {text!r}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"a size must be > 0 and finite, got {text!r}")
     return int(value * scale)

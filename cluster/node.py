@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -649,7 +650,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ModuleNotFoundError, ValueError):
+        return False
+
+
 def config_from_args(args: argparse.Namespace) -> NodeConfig:
+    """The node's configuration from its command line; ValueError names an option that cannot be obeyed (an
+    option accepted and then ignored would leave the operator believing it holds)."""
+    if args.nthreads is not None and args.nthreads < 1:
+        raise ValueError(f"--nthreads must be >= 1, got {args.nthreads}")
+    if args.identity and not args.security_dir:
+        raise ValueError("--identity names a key pair of --security-dir: give the security dir too")
+    if args.ip:
+        try:
+            ipaddress.ip_address(args.ip)
+        except ValueError:
+            raise ValueError(f"--ip must be an IP address of this machine, got {args.ip!r}") from None
+    for name in args.plugin:
+        if not _importable(name.strip()):
+            raise ValueError(f"--plugin {name}: no module named {name.strip()!r} can be imported")
     peers = read_flatfile(args.flatfile) if args.flatfile else []
     ip = args.ip or guess_own_ip([(h, p) for h, p in peers if p != args.port or h not in ("127.0.0.1", "localhost")])
     suspect = args.suspect_after if args.suspect_after is not None else min(NodeConfig().suspect_after,
@@ -660,7 +682,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
                      identity=args.identity, require_security=args.require_security, replication=args.replication)
     base = tuple(p for p in cfg.plugins if p != WEB_PLUGIN) if args.no_web else cfg.plugins
     cfg.plugins = (*base, *args.plugin)
-    if args.nthreads:
+    if args.nthreads is not None:
         cfg.compute_threads = args.nthreads
     if args.max_mem_size:
         cfg.max_mem_size = args.max_mem_size

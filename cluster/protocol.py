@@ -182,7 +182,8 @@ def encode(type: str, *, src: str, cloud: str, msg_id: int = 0, body: dict | Non
             return obj.item()
         if isinstance(obj, (set, frozenset, tuple)):
             return list(obj)
-        raise TypeError(f"cannot send a {type(obj).__name__} ({obj!r:.60})")
+        kind = "int beyond 64 bits" if isinstance(obj, int) else obj.__class__.__name__   # (`type` is the message's)
+        raise TypeError(f"cannot send a {kind} ({obj!r:.60})")
 
     def pack_body(b):
         # small bytes stay inline; only big ones go out of band

@@ -151,3 +151,36 @@ def test_big_bytes_travel_out_of_band_wherever_they_sit_and_plain_lists_pass_unt
     assert protocol._outline(plain) is plain            # a list of plain values is not walked in Python
     again = protocol.encode("rep", src="a", cloud="c", msg_id=4, body={"ok": True, "result": result["nested"]})
     assert len(again) == 3 and bytes(again[2]) == big  # a received buffer (a memoryview) is passed on out of band
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--plugin", "no_such_module_xyz"], "--plugin no_such_module_xyz: no module named"),
+    (["--identity", "bob"], "--identity names a key pair of --security-dir"),
+    (["--nthreads", "0"], "--nthreads must be >= 1, got 0"),
+    (["--nthreads", "-3"], "--nthreads must be >= 1, got -3"),
+    (["--max-mem-size", "inf"], "--max-mem-size"),
+    (["--ip", "foo"], "--ip must be an IP address"),
+    (["--heartbeat-interval", "0.00001"], "heartbeat_interval must be >= 0.05 s"),
+])
+def test_node_options_that_cannot_be_obeyed_are_refused_before_it_starts(args, words):
+    """Each was accepted and ignored (a missing plugin, --identity alone, --nthreads 0 meaning all cores), or
+    ended in a traceback, or (a 10 us heartbeat) made an idle node spin a core."""
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "cluster.node", "--port", str(free_port_pair()), *args], capture_output=True,
+                         text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert res.returncode == 2 and words in res.stderr, (res.returncode, res.stderr[-500:])
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--timeout", "nan", "cloud"], "argument --timeout: expected seconds"),
+    (["--timeout", "-1", "cloud"], "argument --timeout: expected seconds"),
+    (["--timeout", "inf", "cloud"], "argument --timeout: expected seconds"),
+    (["--identity", "x", "cloud"], "--identity names a key pair of --security-dir"),
+])
+def test_admin_options_that_cannot_be_obeyed_are_usage_errors(args, words):
+    """They were taken and then failed as "no aquifer node answered" (or, --identity alone, ignored)."""
+    from cloudkit import admin
+    res = admin(*args)
+    assert res.returncode == 2 and words in res.stderr, (res.returncode, res.stderr[-300:])

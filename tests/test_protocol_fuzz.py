@@ -197,3 +197,11 @@ def test_the_node_still_serves_after_the_fuzzing(fuzz_node):
     msg = ask(sock, next(_ids), "echo", {"x": "still here"})
     assert msg.body == {"ok": True, "result": "still here"}
     assert node.proc.poll() is None and "Traceback" not in node.log().replace("traceback", "")
+
+
+def test_a_value_that_cannot_travel_is_named():
+    """encode's parameter ``type`` shadowed the builtin in its fallback: an int beyond 64 bits (a parameter a
+    REST caller sent) raised "'str' object is not callable" instead of saying what could not be sent."""
+    from cluster.protocol import MESSAGE_SCHEMAS, encode
+    with pytest.raises(TypeError, match=r"cannot send a int beyond 64 bits \(10000000000"):
+        encode(next(iter(MESSAGE_SCHEMAS)), src="a", cloud="c", body={"x": 10 ** 30})

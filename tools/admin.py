@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from typing import Callable
@@ -174,7 +175,11 @@ def cmd_cancel(cloud, args):
     matches = [r["key"] for r in cluster.Job.list(cloud) if r["key"] == key or unhomed(r["key"]) == key]
     if not matches:
         raise KeyError(f"no job {key!r} (see: python -m tools.admin jobs)")
-    status = cluster.Job.get(matches[0], cloud).cancel()
+    job = cluster.Job.get(matches[0], cloud)
+    if job.status not in ("CREATED", "RUNNING"):    # nothing to stop: say so, not "cancel requested"
+        return {"job": matches[0], "status": job.status, "cancel_requested": False}, \
+            f"{unhomed(matches[0])} has already ended ({job.status}): nothing to cancel"
+    status = job.cancel()
     return {"job": matches[0], "status": status, "cancel_requested": True}, \
         f"cancel requested for {unhomed(matches[0])} (status {status}); it stops at its next chunk or iteration"
 
@@ -244,12 +249,23 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
 }
 
 
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, 86400], got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.admin", description="Administer a running aquifer cloud.")
     p.add_argument("--cluster", default="127.0.0.1:54321", metavar="HOST:PORT",
                    help="any node of the cloud, by its REST port (default 127.0.0.1:54321); several, comma-separated, "
                         "are tried in turn")
-    p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the cloud (default 10)")
+    p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for the cloud (default 10)")
     p.add_argument("--security-dir", metavar="DIR", help="the cloud's security dir (its nodes run with "
                                                          "--security-dir): talk CURVE with its keys")
     p.add_argument("--identity", metavar="NAME", help="which key pair of DIR/private to use (default: cloud, "
@@ -265,7 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.identity and not args.security_dir:
+        parser.error("--identity names a key pair of --security-dir: give the security dir too")
     logging.basicConfig(level=logging.ERROR)
     if args.command in LOCAL_COMMANDS:
         try:
