@@ -34,6 +34,8 @@ from cluster.dkv import Value, homed_key
 from cluster.jobs import CREATED, JOB_PREFIX, RUNNING as JOB_RUNNING
 from frame.frame import chunk_bytes
 from frame.importer import frame_key
+from frame.parse_setup import check_encoding
+from frame.store import check_destination
 
 from .params import json_value, parameter_table
 
@@ -144,7 +146,15 @@ def cloud_status(req: Request) -> dict:
             "node": node.id, "version": PACKAGE_VERSION}
 
 
+def _no_parameters(req: Request, what: str) -> None:
+    """An endpoint that takes none refuses a body that says something (``{}`` or none at all is fine)."""
+    body = body_dict(req)
+    if body:
+        raise ApiError(400, "bad parameter", f"unknown {what} parameter {sorted(body)[0]!r} (none are taken)")
+
+
 def shutdown(req: Request) -> dict:
+    _no_parameters(req, "shutdown")
     return req.cloud.call("cloud.shutdown", timeout=30.0)
 
 
@@ -186,6 +196,7 @@ def get_job(req: Request) -> dict:
 
 
 def cancel_job(req: Request) -> dict:
+    _no_parameters(req, "cancel")
     key = job_key(req, req.path["job_id"])
     job = cluster.Job.get(key, req.cloud)
     job.info()                                  # 404 before anything for a job that is not there
@@ -329,16 +340,28 @@ def import_files(req: Request) -> dict:
     na = body.get("na_strings")
     if na is not None and not (isinstance(na, list) and all(isinstance(s, str) for s in na)):
         raise ApiError(400, "bad parameter", f"parameter 'na_strings' must be a list of strings, got {na!r}")
+    if "\0" in path:
+        raise ApiError(400, "bad parameter", "parameter 'path' holds a NUL character")
+    if sep is not None and len(sep) != 1:
+        raise ApiError(400, "bad parameter", f"parameter 'sep' must be one character, got {sep!r}")
+    try:
+        check_encoding(encoding)
+    except ValueError as exc:
+        raise ApiError(400, "bad parameter", f"parameter 'encoding': {exc}") from None
     path = os.path.abspath(path)
     node = req.cloud.node
     try:     # the REST caller is another process: it reads only under the node's --data-dir, as its tasks do
         FileAccess(node.config.readable_dirs(), node.id).check(path)
     except PermissionError as exc:
         raise ApiError(403, "forbidden", str(exc)) from None
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise ApiError(400, "bad parameter", f"parameter 'path': no such file on node {node.id}: {path} "
                        "(the path must be readable by every node)")
+    if not os.path.isfile(path):
+        raise ApiError(400, "bad parameter", f"parameter 'path': {path} is not a regular file (a directory, a "
+                       f"pipe or a device)")
     key = frame_key(path, dest)          # ValueError (400) for a bad destination key
+    check_destination(key, req.cloud)    # a model there: 400 now, not a failed job
     check_unlocked(req.cloud, key, "import into")
     job = cluster.Job.start(f"Import {path}", cloud=req.cloud, dest=key)
 
@@ -484,9 +507,7 @@ def delete_model(req: Request) -> dict:
 
 
 def predict(req: Request) -> dict:
-    body = body_dict(req)
-    if body:
-        raise ApiError(400, "bad parameter", f"unknown prediction parameter {sorted(body)[0]!r} (none are taken)")
+    _no_parameters(req, "prediction")
     model = _get_model(req, req.path["model_id"])
     fr = _get_frame(req, req.path["frame_id"])
     pred = model.predict(fr)
