@@ -14,6 +14,7 @@ parent's vecs. ``frame.remove(key)`` deletes the header and every chunk and roll
 """
 from __future__ import annotations
 
+import operator
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
@@ -369,8 +370,9 @@ class Frame:
     as_data_frame = as_pandas
 
     def head(self, n: int = 10):
-        """The first ``n`` rows as a pandas DataFrame."""
-        return self.as_pandas(nrows=min(n, self.nrows))
+        """The first ``n`` rows as a pandas DataFrame (all but the last ``-n`` for a negative ``n``, as pandas)."""
+        n = operator.index(n)
+        return self.as_pandas(nrows=min(n, self.nrows) if n >= 0 else max(0, self.nrows + n))
 
     def rows(self, start: int, count: int):
         """Rows ``[start, start + count)`` as a pandas DataFrame (fewer at the end of the frame).
@@ -392,7 +394,12 @@ class Frame:
     def from_numpy(cls, array, names: Sequence[str] | None = None, *, destination_frame: str | None = None,
                    nchunks: int | None = None, cloud=None) -> "Frame":
         """A frame from a 1-D or 2-D numpy array (each column keeps its kind: int, float, bool).
-        ``nchunks`` overrides the automatic chunking."""
+        ``nchunks`` overrides the automatic chunking. A masked array's masked values are NA."""
+        if _is_pandas(array):
+            raise TypeError("from_numpy takes a numpy array: use Frame.from_pandas for a DataFrame (it keeps the "
+                            "column names and kinds)")
+        if isinstance(array, np.ma.MaskedArray):   # np.asarray would keep the hidden values
+            array = array.astype(np.float64).filled(np.nan) if np.ma.getmask(array).any() else array.data
         arr = np.asarray(array)
         if arr.ndim == 1:
             arr = arr[:, None]
@@ -413,6 +420,12 @@ class Frame:
         """A frame from a pandas DataFrame: numeric, bool, categorical, string/object and datetime columns.
         Integer columns (numpy or nullable ``Int64``/``boolean``, with their NAs) are kept exact, as int64."""
         import pandas as pd
+        if isinstance(df, pd.Series):
+            df = df.to_frame()
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"from_pandas takes a pandas DataFrame, got {type(df).__name__}")
+        if df.columns.has_duplicates:
+            raise ValueError(f"duplicate column names: {sorted(map(str, df.columns[df.columns.duplicated()]))}")
         columns = []
         for name in df.columns:
             s = df[name]
@@ -444,8 +457,9 @@ class Frame:
                 vals = s.to_numpy()
                 columns.append((str(name), "numeric", None, vals, str(vals.dtype)))
             else:
-                vals = [None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA) else str(v)
-                        for v in s.tolist()]
+                na = s.isna().to_numpy()       # None, NaN of any float type, pd.NA, NaT (not the text "NaT")
+                vals = [None if m else v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v)
+                        for v, m in zip(s.tolist(), na)]
                 columns.append((str(name), "string", None, vals, None))
         return write_frame(columns, len(df), key=destination_frame, cloud=cloud, nchunks=nchunks)
 
@@ -508,12 +522,16 @@ def layout_for(nrows: int, ncols: int, cloud, nchunks: int | None = None) -> tup
     members = [m["node"] for m in st["members"] if m["state"] != "dead"]
     cores = min(m["cores"] for m in st["members"]) if st["members"] else 1
     if nchunks is not None:
-        if nchunks < 1:
-            raise ValueError(f"nchunks must be >= 1, got {nchunks}")
+        if not isinstance(nchunks, (int, np.integer)) or isinstance(nchunks, bool) or nchunks < 1:
+            raise ValueError(f"nchunks must be an integer >= 1, got {nchunks!r}")
         espc = np.linspace(0, nrows, min(nchunks, max(nrows, 1)) + 1).round().astype(np.int64)
     else:
         espc = plan_chunks(nrows, ncols, len(members), cores)
     return [int(x) for x in espc], spread_homes(len(espc) - 1, members)
+
+
+def _is_pandas(obj) -> bool:
+    return type(obj).__module__.startswith("pandas")
 
 
 def _unique_names(names: list[str]) -> list[str]:

@@ -158,7 +158,8 @@ class SplitTask(MRTask):
     counts: list = None            # [[cidx, n_split0, n_split1, ...]]
 
     def map(self, cs):
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, cs.cidx])
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, cs.cidx, self.seed >> 32 & 0xFFFFFFFF] if self.seed >> 32
+                                    else [self.seed & 0xFFFFFFFF, cs.cidx])   # (a 32-bit seed: splits as before)
         r = rng.random(cs.nrows)
         which = np.searchsorted(self.bounds, r, side="right")
         natives = [decode_native(v) for v in cs.values]
@@ -186,8 +187,8 @@ class SplitTask(MRTask):
 def split_frame(frame: Frame, ratios=(0.75,), destination_frames=None, seed: int | None = None) -> list[Frame]:
     """Split rows at random into ``len(ratios) + 1`` frames of about those fractions (H2O's split_frame:
     ratios must sum to less than 1; the last frame takes the rest). Each split keeps the row order."""
-    ratios = [float(r) for r in (ratios if isinstance(ratios, (list, tuple)) else [ratios])]
-    if not ratios or any(r <= 0 for r in ratios) or sum(ratios) >= 1:
+    ratios = [float(r) for r in np.atleast_1d(np.asarray(ratios, dtype=np.float64))]
+    if not ratios or not all(r > 0 for r in ratios) or not sum(ratios) < 1:     # (NaN fails both)
         raise ValueError(f"ratios must be positive and sum to less than 1, got {ratios}")
     n = len(ratios) + 1
     if destination_frames is not None:
@@ -200,6 +201,8 @@ def split_frame(frame: Frame, ratios=(0.75,), destination_frames=None, seed: int
             raise ValueError(f"destination_frames names the frame being split, {frame.key!r}")
         for key in destination_frames:
             check_destination(key, frame.cloud)
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
     seed = int(np.random.SeedSequence().entropy % (2**31)) if seed is None or seed == -1 else int(seed)
     types = list(frame.header["types"])
     out_vecs = [[new_vec_key() for _ in range(frame.ncols)] for _ in range(n)]

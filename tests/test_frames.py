@@ -181,7 +181,22 @@ def test_small_frame_api_mistakes_are_refused_or_kept_right(one):
     assert c.summary(return_data=True)["s"]["missing"] == 1                # every string row counted missing
     twice = c[["a", "a", "s"]]
     assert twice.names == ["a", "a0", "s"] and twice.as_pandas().shape == (4, 3)   # as H2O names them
-    for f in (u, c):
+    masked = Frame.from_numpy(np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False]))
+    assert np.isnan(masked.as_numpy()[:, 0]).tolist() == [False, True, False]      # the hidden 2.0 was kept
+    odd = Frame.from_pandas(pd.DataFrame({"o": [pd.NaT, np.float32("nan"), b"ab", "x", None]}, dtype=object))
+    assert odd.as_pandas()["o"].tolist() == [None, None, "ab", "x", None]         # were 'NaT', 'nan', "b'ab'"
+    assert len(masked.head(-1)) == 2                                               # pandas' head(-1)
+    for call, words in ((lambda: Frame.from_pandas({"a": [1]}), "takes a pandas DataFrame"),
+                        (lambda: Frame.from_pandas(pd.DataFrame([[1, 2]], columns=["a", "a"])), "duplicate column"),
+                        (lambda: Frame.from_numpy(pd.DataFrame({"a": [1.0]})), "use Frame.from_pandas"),
+                        (lambda: c.split_frame([float("nan")]), "ratios must be positive"),
+                        (lambda: c.split_frame([0.5], seed=1.7), "seed must be an integer"),
+                        (lambda: Frame.from_numpy(np.zeros(3), nchunks=2.5), "nchunks must be")):
+        with pytest.raises((TypeError, ValueError), match=words):
+            call()
+    a, b = masked.split_frame(np.array([0.5]), seed=2 ** 32 + 1)                   # numpy ratios; a 64-bit seed
+    assert a.nrows + b.nrows == 3
+    for f in (u, c, masked, odd, a, b):
         f.remove()
 
 
