@@ -69,6 +69,8 @@ class ModelBuilder:
         """Validate ``params``, then train one model, or the fold models and the main model when ``nfolds >= 2`` or
         a ``fold_column`` asks for cross-validation."""
         p = self.params.validate(params)
+        if isinstance(y, int) and not isinstance(y, bool) and isinstance(training_frame, Frame):
+            y = column_name(training_frame, y, "y")         # an index, as h2o-py: every algorithm sees a name
         if p["nfolds"] >= 2 or p["fold_column"] is not None:
             return train_with_cv(self, p, x, y, training_frame, validation_frame, verbose, job=job)
         return self.prepare(p, x, y, training_frame, validation_frame, job=job, verbose=verbose).run()
@@ -155,27 +157,38 @@ def check_frames(train, valid) -> None:
         raise ValueError("validation_frame must be a Frame or None")
 
 
-def resolve_columns(train: Frame, x, y: str | None, params: dict, *, supervised: bool = True,
+def resolve_columns(train: Frame, x, y, params: dict, *, supervised: bool = True,
                     algo_name: str = "this algorithm") -> tuple[list[str], list[str]]:
     """(predictors, dropped string columns) of a training run: ``x`` (names or indices, default every other
-    column) without the response, weights, offset, fold and ignored columns; string columns cannot be predictors.
-    ValueError names a column missing from the frame."""
+    column but ``ignored_columns``; not both, as h2o-py) without the response, weights, offset, fold and ignored
+    columns; string columns cannot be predictors. ``y`` is a name or an index. ValueError names a column missing
+    from the frame, an index out of range, or a special column of the wrong type (:func:`check_special_columns`).
+
+    >>> resolve_columns(train, x=["a"], y="y", params={"ignored_columns": ["b"]})     # doctest: +SKIP
+    Traceback (most recent call last):
+    ValueError: Properties x and ignored_columns cannot be specified simultaneously
+    """
     names = train.names
+    ignored = params.get("ignored_columns") or []
+    if x is not None and ignored:
+        raise ValueError("Properties x and ignored_columns cannot be specified simultaneously")
+    y = column_name(train, y, "y") if y is not None else None
     special = {c for c in (params.get("weights_column"), params.get("offset_column"), params.get("fold_column"))
                if c}
     for c in special | ({y} if y else set()):
         if c not in names:
             raise ValueError(f"column {c!r} is not in the training frame {train.key}")
+    for c in ignored:
+        if c not in names:
+            raise ValueError(f"ignored column {c!r} is not in the training frame {train.key}")
     if supervised and y is None:
         raise ValueError("y (the response column) is required unless autoencoder=True")
+    check_special_columns(train, y, params)
     if x is None:
-        x = [c for c in names if c != y and c not in special and c not in (params.get("ignored_columns") or [])]
+        x = [c for c in names if c != y and c not in special and c not in ignored]
     elif isinstance(x, (str, int)):
         x = [x]
-    x = [names[c] if isinstance(c, int) else c for c in x]
-    for c in x:
-        if c not in names:
-            raise ValueError(f"predictor {c!r} is not in the training frame {train.key}")
+    x = [column_name(train, c, "predictor") for c in x]
     x = [c for c in x if c != y and c not in special]
     types = train.types
     dropped = [c for c in x if types[c] == "string"]
@@ -183,6 +196,52 @@ def resolve_columns(train: Frame, x, y: str | None, params: dict, *, supervised:
     if not usable:
         raise ValueError(f"no usable predictor columns (string columns cannot feed {algo_name})")
     return usable, dropped
+
+
+def response_name(train: Frame, y, params: dict) -> str | None:
+    """The response column's name: ``y`` (a name or an index) or the ``response_column`` parameter (h2o-py's
+    alias); both given, they must agree."""
+    given = params.get("response_column")
+    if y is None:
+        y = given
+    y = None if y is None else column_name(train, y, "y")
+    if given is not None and y != given:
+        raise ValueError(f"y {y!r} and response_column {given!r} name different columns: give one")
+    return y
+
+
+def column_name(train: Frame, c, what: str) -> str:
+    """The name of column ``c`` of ``train`` given by name or index (negative from the end, as h2o-py).
+
+    ValueError names a column missing from the frame, or an index out of range and the column count."""
+    names = train.names
+    if isinstance(c, bool) or not isinstance(c, (str, int)):
+        raise ValueError(f"{what} must be a column name or index, got {type(c).__name__} {c!r}")
+    if isinstance(c, int):
+        if not -len(names) <= c < len(names):
+            raise ValueError(f"{what} index {c} is out of range: the training frame {train.key} has {len(names)} "
+                             f"columns")
+        return names[c]
+    if c not in names:
+        raise ValueError(f"{what} {c!r} is not in the training frame {train.key}")
+    return c
+
+
+def check_special_columns(train: Frame, y: str | None, params: dict) -> None:
+    """H2O's checks of the weights and offset columns: numeric, weights non-negative, neither the response."""
+    types = train.types
+    for role in ("weights_column", "offset_column", "fold_column"):
+        if y is not None and params.get(role) == y:
+            raise ValueError(f"Response column must be different from {role} (both are {y!r})")
+    for role, what in (("weights_column", "weights"), ("offset_column", "offset")):
+        c = params.get(role)
+        if c and types[c] != "numeric":
+            raise ValueError(f"{what} must be numeric: {role} {c!r} is {types[c]}")
+    w = params.get("weights_column")
+    if w:
+        low = dict(zip(train.names, train.rollups()))[w]["min"]
+        if low is not None and low < 0:
+            raise ValueError(f"weights must be non-negative: weights_column {w!r} has a minimum of {low}")
 
 
 def problem_of(train: Frame, y: str | None) -> tuple[str, int]:

@@ -249,7 +249,7 @@ def _fold_levels(train: Frame, fold_column: str) -> np.ndarray:
         raise ValueError(f"fold_column {fold_column!r} has {int(st['na_count'])} missing values: every row "
                          f"needs a fold")
     u = UniqueTask().do_all(train[fold_column], cloud=train.cloud)
-    levels = np.asarray(u.nums if u.nums is not None else [], dtype=np.float64)
+    levels = np.asarray(u.levels(), dtype=np.float64)      # numbers or enum codes (integer chunks included)
     if t == "numeric" and not np.all(levels == np.floor(levels)):
         raise ValueError(f"fold_column {fold_column!r} holds non-integer values: folds must be integers or "
                          f"categories")

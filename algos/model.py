@@ -18,6 +18,8 @@ True
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
 
@@ -94,6 +96,7 @@ class ModelMetadata:
         if missing or unknown:
             raise ValueError(f"{cls.__name__}: model meta lacks {missing} / has unknown fields {unknown}")
         values = dict(meta)
+        _check_types(cls, values)
         if values.get("cv") is not None:
             values["cv"] = CrossValidation(**values["cv"])
         return cls(**values)
@@ -104,6 +107,48 @@ class ModelMetadata:
         this process does not know)."""
         names = {f.name for f in dataclasses.fields(ModelMetadata)}
         return ModelMetadata.from_meta({k: v for k, v in meta.items() if k in names})
+
+
+# the field declarations' types a stored meta may hold (msgpack gives ints for whole floats)
+_ACCEPTS: dict[Any, tuple[type, ...]] = {str: (str,), int: (int,), float: (int, float), bool: (bool,),
+                                         dict: (dict,), list: (list,), np.ndarray: (np.ndarray,),
+                                         CrossValidation: (dict,)}
+
+
+def _check_types(cls, values: Mapping[str, Any]) -> None:
+    """Each field of a stored meta has its declared type (a hand-made file cannot pass a string for a number and
+    fail later, far from the cause), a known ``kind``, and a response domain of distinct labels for a classifier
+    only. ValueError names the field."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        v, hint = values[f.name], hints[f.name]
+        args = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+        ok = tuple(t for a in args if a is not type(None) for t in _ACCEPTS.get(typing.get_origin(a) or a, (object,)))
+        if v is None and type(None) in args:
+            continue
+        if not isinstance(v, ok) or (isinstance(v, bool) and bool not in ok):
+            raise ValueError(f"model meta field {f.name!r} must be {_type_text(hint)}, got {type(v).__name__} "
+                             f"{v!r:.60}")
+    kind, domain = values.get("kind"), values.get("response_domain")
+    if kind not in KINDS:
+        raise ValueError(f"model meta field 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    classifier = kind in ("binomial", "multinomial")
+    if classifier != (domain is not None):
+        want = "needs its class labels" if classifier else "has none"
+        raise ValueError(f"model meta field 'response_domain': a {kind} model {want}, got {domain!r:.60}")
+    if classifier and (not all(isinstance(d, str) for d in domain) or len(set(domain)) != len(domain)
+                       or len(domain) < 2 or (len(domain) == 2) != (kind == "binomial")):
+        raise ValueError(f"model meta field 'response_domain' must be distinct labels (strings), 2 for binomial, "
+                         f"3 or more for multinomial; got {domain!r:.80} for a {kind} model")
+    for name in ("x", "array_names", "owned_frames", "owned_models"):
+        if not all(isinstance(c, str) for c in values.get(name) or []):
+            raise ValueError(f"model meta field {name!r} must be a list of strings")
+
+
+def _type_text(hint) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("numpy.", "np.")
 
 
 def _metric_getter(name: str, doc: str):
@@ -152,12 +197,27 @@ class Model:
     def response_domain(self) -> list[str] | None:
         return self.meta.response_domain
 
+    def frame_of(self, data, what: str = "test_data") -> Frame:
+        """``data`` as a Frame: a Frame, or the key of one in this model's cloud (as h2o-py); TypeError otherwise."""
+        if isinstance(data, Frame):
+            return data
+        if isinstance(data, str):
+            return get_frame(data, cloud=self.cloud)
+        raise TypeError(f"{what} must be a Frame (or a frame key), got {type(data).__name__} {data!r:.40}"
+                        + (" (train=True / valid=True / xval=True give the stored metrics)"
+                           if isinstance(data, bool) else ""))
+
     def store(self) -> None:
         """Write this handle's metadata back to the DKV (after changing fields such as ``meta.cv``)."""
         self.cloud.dkv.put(self.model_id, Value("model", self.meta.to_meta(), self.buffers))
 
     def restore_exports(self) -> None:
         """Re-create what the model exported into frames (called by ``load_model``); nothing by default."""
+
+    def validate(self) -> None:
+        """Check that a model read from a file can be used (``load_model`` calls it before storing the model): raise
+        ValueError naming what is inconsistent. The fields' types are checked by ``Metadata.from_meta``; an
+        algorithm adds its own rules (shapes, settings); none by default."""
 
     # ---------------------------------------------------------------- metrics
     def metrics(self, which: str) -> ModelMetrics | None:
@@ -169,7 +229,7 @@ class Model:
                           xval: bool = False) -> ModelMetrics:
         """Metrics on ``test_data`` (scored now), or the stored training/validation/cross-validation metrics."""
         if test_data is not None:
-            return self.score_frame(test_data)
+            return self.score_frame(self.frame_of(test_data, "test_data"))
         for asked, which, hint in ((xval, "xval", "train with nfolds >= 2"),
                                    (valid, "valid", "train with a validation_frame")):
             if asked:

@@ -35,7 +35,7 @@ import cluster
 from cluster.dkv import Value
 
 from .model import Model
-from .registry import algorithms, builder_for, model_value
+from .registry import algorithms, builder_for, check_model_key, model_value
 
 __all__ = ["FILE_FORMAT", "FILE_VERSION", "ModelFileError", "save_model", "load_model", "read_model_file",
            "write_model_file"]
@@ -93,20 +93,27 @@ def load_model(path: str | os.PathLike, cloud=None) -> Model:
     """Read a file written by :func:`save_model` and store the model in ``cloud`` under its id
     (replacing a model of the same id, as H2O's ``load_model``).
 
-    Frames and models it owned that are not in this cloud are dropped from its ownership lists (a file holds
-    the model only); what the model exports into frames (Deep Learning's ``export_weights_and_biases``) is
-    made again.
+    The loaded model owns only what the load stores: the file holds the model alone, so the frames and models its
+    meta says it owned are dropped from its ownership lists (adopting keys of the same names already in the cloud
+    would let a crafted file make ``remove_model`` delete them); what the model exports into frames (Deep
+    Learning's ``export_weights_and_biases``) is made again, and owned. A model id that is the key of a frame
+    (any value but a model) is refused.
 
     >>> load_model("/tmp/models/DeepLearning_model_1a2b").predict(test)     # doctest: +SKIP
     """
     cloud = cloud or cluster.current()
     model_id, value = read_model_file(path)
+    if not isinstance(model_id, str) or not model_id or value.type != "model" or not isinstance(value.meta, dict):
+        raise ModelFileError(f"{path}: not a model (model id {model_id!r:.60}, value type {value.type!r:.20}, meta "
+                             f"{type(value.meta).__name__})")
     algo = value.meta.get("algo")
     if algo not in algorithms():
         raise ModelFileError(f"{path}: a {algo!r} model; this aquifer loads {', '.join(algorithms())} models")
     cls = builder_for(algo).model_class
     fmt = value.meta.get("format", 1)
-    if int(fmt) > cls.MODEL_FORMAT:
+    if not isinstance(fmt, int) or isinstance(fmt, bool):
+        raise ModelFileError(f"{path}: model meta field 'format' must be int, got {fmt!r:.40}")
+    if fmt > cls.MODEL_FORMAT:
         raise ModelFileError(f"{path}: the model's meta format is version {fmt}, this aquifer reads "
                              f"up to version {cls.MODEL_FORMAT}: upgrade aquifer to load it")
     try:
@@ -114,18 +121,20 @@ def load_model(path: str | os.PathLike, cloud=None) -> Model:
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     meta.model_id = model_id
-    meta.owned_frames = [k for k in meta.owned_frames if _present(cloud, k)]
-    meta.owned_models = [k for k in meta.owned_models if _present(cloud, k)]
+    meta.owned_frames, meta.owned_models = [], []
+    try:
+        check_model_key(model_id, cloud, what=f"{path}: the model id")
+    except ValueError as exc:
+        raise ModelFileError(str(exc)) from None
     value = Value("model", meta.to_meta(), value.buffers)
-    cloud.dkv.put(model_id, value)
     restored = cls(model_id, value, cloud)
+    try:
+        restored.validate()                               # before it is stored: a bad file changes nothing
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    cloud.dkv.put(model_id, value)
     restored.restore_exports()
     return restored
-
-
-def _present(cloud, key: str) -> bool:
-    # a prefix listing, not a get: a get would fetch a whole (cross-validation) model to test its presence
-    return any(r["key"] == key for r in cloud.dkv.keys(key))
 
 
 def read_model_file(path: str | os.PathLike) -> tuple[str, Value]:
@@ -256,6 +265,10 @@ def _decode(data: np.ndarray, header_len: int) -> tuple[str, Value]:
     for i, (dt, shape, off) in enumerate(header["buffers"]):
         if dt not in _DTYPES:
             raise ModelFileError(f"buffer {i} has dtype {dt!r}: only numeric dtypes are allowed")
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape) \
+                or not isinstance(off, int):
+            raise ModelFileError(f"buffer {i} has shape {shape!r:.60} at offset {off!r:.20}: non-negative ints "
+                                 f"expected")
         dtype = np.dtype(dt)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         lo = start + int(off)

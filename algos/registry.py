@@ -63,6 +63,19 @@ def model_value(model_id: str, cloud) -> Value:
     return value
 
 
+def check_model_key(model_id: str, cloud, what: str = "model_id") -> None:
+    """Refuse to store a model under a key that holds another kind of value (a frame): storing it would replace
+    that value (H2O: "expected a value of type Model; found a Frame"). A free key, or one holding a model (replaced,
+    as H2O's ``load_model`` and training do), is fine.
+
+    A prefix listing, not a get: a get would fetch a whole (cross-validation) model to learn its type."""
+    for r in cloud.dkv.keys(model_id):
+        if r["key"] == model_id and r["type"] != "model":
+            found = str(r["type"]).capitalize()
+            raise ValueError(f"{what} {model_id!r} is the key of a {r['type']}: expected a value of type Model; "
+                             f"found a {found} (choose another model id, or remove the {r['type']} first)")
+
+
 def get_model(model_id: str, cloud=None) -> Model:
     """The model stored under ``model_id`` (from any node or client of the cloud), as its algorithm's class.
 

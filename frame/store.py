@@ -9,7 +9,7 @@ every frame module (the Frame handle, operations, rollups, import) can use it wi
 >>> check_key("$vec/x")
 Traceback (most recent call last):
 ...
-ValueError: bad frame key '$vec/x': use a non-empty name not starting with $ or @, without # 
+ValueError: bad frame key '$vec/x': use a non-empty name not starting with $ or @, without # or control characters
 """
 from __future__ import annotations
 

@@ -463,6 +463,12 @@ class ModelMetricsBinomial(ModelMetrics):
             raise ValueError(f"{metric} is undefined (0/0) at every threshold")
         return float(self._ths[idx])
 
+    def default_threshold(self) -> float:
+        """The label threshold a model keeps: max F1's, or 0.5 where F1 is undefined at every threshold (one class
+        only), as H2O's ``AUC2.defaultThreshold``."""
+        idx = max_idx(self._criterion("f1"))
+        return 0.5 if idx < 0 else float(self._ths[idx])
+
     def _at_thresholds(self, name: str, thresholds: Sequence[float] | None) -> Any:
         values = self._criterion(name)
         if thresholds is None:

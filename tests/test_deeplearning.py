@@ -233,3 +233,92 @@ def test_no_environment_variable_changes_training(cloud, monkeypatch):
     assert np.array_equal(plain.state.w, again.state.w)         # a kernel team is deterministic
     hog = fit(thread_mode="hogwild", block_momentum=False)
     assert (hog.params["thread_mode"], hog.params["block_momentum"]) == ("hogwild", False)
+
+
+# ------------------------------------------------------------------------------- frames to score and validate
+PROSTATE_X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
+
+
+def _frame(df: pd.DataFrame, enums=("CAPSULE",)) -> Frame:
+    fr = Frame.from_pandas(df)
+    for c in enums:
+        fr[c] = fr[c].asfactor()
+    return fr
+
+
+def _small(prostate, **kw):
+    return DeepLearningEstimator(hidden=[3], epochs=1, seed=1, reproducible=True, **kw)
+
+
+def test_validation_frame_is_adapted_and_checked_as_model_performance_scores_it(cloud, prostate):
+    """One rule for a frame to score (H2O's adaptTestForTrain): a type mismatch is refused before any job, naming
+    the column; a classifier's response given as numbers or strings is made categorical; a missing predictor is
+    read as NA, so the validation metrics equal model_performance on the same frame."""
+    df = prostate.as_pandas()
+    n = jobs_now(cloud)
+    for bad, pattern in ((_frame(df.astype({"PSA": str})), "column 'PSA' is numeric in the model but string"),
+                         (_frame(df.astype({"PSA": str}), ("CAPSULE", "PSA")), "'PSA' is numeric in the model but enum"),
+                         (_frame(df.drop(columns=["CAPSULE"]), ()), "no response column 'CAPSULE'")):
+        with pytest.raises(ValueError, match=pattern):
+            _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=bad)
+    assert jobs_now(cloud) == n
+    expected = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=prostate)
+    auc = expected.model_performance(valid=True).auc()
+    for as_given in (_frame(df.astype({"CAPSULE": int}), ()), _frame(df.astype({"CAPSULE": str}), ())):
+        dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=as_given)
+        assert dl.model_performance(valid=True).auc() == pytest.approx(auc)
+        assert dl.model_performance(as_given).auc() == pytest.approx(auc)
+    no_psa = _frame(df.drop(columns=["PSA"]))
+    dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=no_psa)
+    na_psa = _frame(df.assign(PSA=np.nan))
+    assert dl.model_performance(valid=True).auc() == pytest.approx(dl.model_performance(na_psa).auc())
+    assert np.array_equal(dl.predict(no_psa).as_numpy(), dl.predict(na_psa).as_numpy())
+    with pytest.raises(ValueError, match="no columns in common with the training set"):
+        dl.predict(_frame(df[["ID"]], ()))
+
+
+def test_a_mismatched_response_is_refused_not_misread(cloud, prostate):
+    """A regression model scored on levels, or a classifier on a level it never saw, is refused naming the column
+    (and the level and its rows), in model_performance and as a validation frame alike."""
+    df = prostate.as_pandas()
+    reg = _small(prostate).train(x=["AGE", "PSA"], y="VOL", training_frame=prostate)
+    with pytest.raises(ValueError, match="response column 'VOL' is numeric in the model .* but enum"):
+        reg.model_performance(_frame(df, ("CAPSULE", "VOL")))
+    unseen = _frame(df.assign(CAPSULE=np.where(df.CAPSULE.astype(str) == "1", "2", "0")))
+    dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    count = int((df.CAPSULE.astype(str) == "1").sum())
+    with pytest.raises(ValueError, match=rf"'CAPSULE' .* levels unseen in training: '2' \({count} rows\)"):
+        dl.model_performance(unseen)
+    with pytest.raises(ValueError, match=rf"levels unseen in training: '2' \({count} rows\)"):
+        _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=unseen)
+    with pytest.raises(ValueError, match="response column 'VOL' is numeric in the model"):
+        _small(prostate).train(x=["AGE", "PSA"], y="VOL", training_frame=prostate,
+                               validation_frame=_frame(df, ("CAPSULE", "VOL")))
+
+
+def test_binomial_trains_when_validation_or_a_holdout_has_no_positive_rows(cloud, prostate):
+    """F1 is 0/0 at every threshold on one class: the model keeps H2O's default threshold 0.5 (AUC2's
+    defaultThreshold) instead of failing at the end of training."""
+    df = prostate.as_pandas()
+    negatives = _frame(df[df.CAPSULE.astype(str) == "0"].reset_index(drop=True))
+    dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=negatives)
+    assert dl.model.meta.threshold == 0.5
+    assert dl.model_performance(valid=True).default_threshold() == 0.5
+    folds = _frame(df.assign(fold=np.where(df.CAPSULE.astype(str) == "1", 0, np.arange(len(df)) % 3)))
+    cv = _small(prostate, fold_column="fold").train(x=PROSTATE_X, y="CAPSULE", training_frame=folds)
+    assert cv.model.meta.cv.nfolds == 3
+
+
+def test_weights_and_offset_columns_are_checked_before_any_job(cloud, prostate):
+    """H2O: "weights must be numeric", "offset must be numeric", "Response column must be different from
+    offset_column" -- with y given to train(), not only as response_column."""
+    df = prostate.as_pandas()
+    fr = _frame(df.assign(wl=np.where(df.AGE > 65, "5", "7"), neg=df.AGE - 70.0), ("CAPSULE", "wl"))
+    n = jobs_now(cloud)
+    for params, pattern in (({"weights_column": "wl"}, "weights must be numeric"),
+                            ({"weights_column": "neg"}, "weights must be non-negative"),
+                            ({"offset_column": "wl"}, "offset must be numeric"),
+                            ({"offset_column": "VOL"}, "Response column must be different from offset_column")):
+        with pytest.raises(ValueError, match=pattern):
+            _small(prostate, **params).train(x=["AGE", "PSA"], y="VOL", training_frame=fr)
+    assert jobs_now(cloud) == n

@@ -229,3 +229,18 @@ def _three_node_checks(client):
     odd_fr = Frame.from_pandas(odd, nchunks=6, cloud=client)
     assert int(np.argmax(ae.anomaly(odd_fr).as_numpy()[:, 0])) == 0
     assert ae.deepfeatures(fr, 0).shape == (600, 3)
+
+
+def test_scoring_methods_name_what_they_expect(cloud, signal):
+    """A frame or its key (as h2o-py); anything else is a TypeError naming the argument, not an AttributeError."""
+    dl = DeepLearningEstimator(hidden=[3], epochs=1, seed=1, reproducible=True).train(x=SIGNAL_X, y="y",
+                                                                                      training_frame=signal)
+    assert dl.predict(signal.key).nrows == signal.nrows
+    assert dl.model_performance(signal.key).rmse() == pytest.approx(dl.model_performance(signal).rmse())
+    for call in (lambda: dl.predict(None), lambda: dl.predict(3.5), lambda: dl.model_performance(True)):
+        with pytest.raises(TypeError, match="test_data must be a Frame"):
+            call()
+    with pytest.raises(TypeError, match="train=True"):
+        dl.model_performance(True)
+    with pytest.raises(TypeError, match="layer must be an int"):
+        dl.deepfeatures(signal, "0")

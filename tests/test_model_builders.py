@@ -231,3 +231,28 @@ def test_model_files_of_another_algorithm(data, tmp_path):
     back = algos.load_model(path)
     assert isinstance(back, MeanModel) and back.meta.value == m.meta.value
     assert np.allclose(back.predict(fr).as_numpy()[:, 0], m.meta.value[0])
+
+
+def test_resolve_columns_follows_h2o_py_and_names_what_is_wrong(data):
+    """x and ignored_columns exclude each other; an ignored column, an index out of range, and special columns of
+    the wrong type or equal to the response are refused naming them; y may be an index, as x."""
+    df, fr = data
+    with pytest.raises(ValueError, match="Properties x and ignored_columns cannot be specified simultaneously"):
+        resolve_columns(fr, ["a"], "cls", {"ignored_columns": ["w"]})
+    with pytest.raises(ValueError, match="ignored column 'NOPE' is not in the training frame"):
+        resolve_columns(fr, None, "cls", {"ignored_columns": ["NOPE"]})
+    with pytest.raises(ValueError, match="predictor index 100 is out of range: .* has 4 columns"):
+        resolve_columns(fr, [0, 100], "cls", {})
+    assert resolve_columns(fr, [0, 3], 2, {}) == (["a", "num"], [])
+    assert MeanEstimator().train(x=[0], y=2, training_frame=fr).model.meta.response == "cls"
+    with pytest.raises(ValueError, match="y index 9 is out of range"):
+        resolve_columns(fr, None, 9, {})
+    with pytest.raises(ValueError, match="Response column must be different from offset_column"):
+        resolve_columns(fr, None, "num", {"offset_column": "num"})
+    with pytest.raises(ValueError, match="weights must be numeric: weights_column 'cls' is enum"):
+        resolve_columns(fr, None, "num", {"weights_column": "cls"})
+    with pytest.raises(ValueError, match="offset must be numeric: offset_column 'cls' is enum"):
+        resolve_columns(fr, None, "num", {"offset_column": "cls"})
+    negative = Frame.from_pandas(df.assign(w=df.w - 1.0))
+    with pytest.raises(ValueError, match="weights must be non-negative: weights_column 'w' has a minimum of -0"):
+        resolve_columns(negative, None, "num", {"weights_column": "w"})

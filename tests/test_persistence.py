@@ -191,6 +191,51 @@ def test_corrupt_and_foreign_files_fail_clearly(saved, tmp_path):
         algos.load_model(tmp_path / "nope")
 
 
+def _crafted(saved, path, model_id=None, **meta_changes):
+    """A copy of the ``saved`` file with its model id or meta fields changed, written with a valid digest (what a
+    hostile tool can make)."""
+    from cluster.dkv import Value
+    key, value = persistence.read_model_file(saved)
+    header, arrays = persistence._encode(model_id or key, Value("model", {**value.meta, **meta_changes},
+                                                                value.buffers))
+    persistence._write(path, header, arrays)
+    return path
+
+
+def test_a_loaded_model_never_adopts_keys_already_in_the_cloud(cloud, prostate, base, saved, tmp_path):
+    """A file naming the user's frame and model as owned must not make remove_model delete them."""
+    victim = fit(prostate, epochs=1, model_id="victim_model")
+    evil = _crafted(saved, tmp_path / "evil", model_id="evil_model", owned_frames=[prostate.key],
+                    owned_models=[victim.model_id])
+    loaded = algos.load_model(evil)
+    assert loaded.meta.owned_frames == [] and loaded.meta.owned_models == []
+    algos.remove_model(loaded.model_id)
+    assert frame.get_frame(prostate.key).nrows == 380
+    assert algos.get_model(victim.model_id).kind == "binomial"
+    algos.remove_model(victim.model_id)
+
+
+def test_a_file_whose_model_id_is_a_frame_key_is_refused(cloud, prostate, saved, tmp_path):
+    clash = _crafted(saved, tmp_path / "clash", model_id=prostate.key)
+    with pytest.raises(persistence.ModelFileError, match=rf"'{prostate.key}' is the key of a frame: expected a "
+                                                         r"value of type Model; found a Frame"):
+        algos.load_model(clash)
+    assert frame.get_frame(prostate.key).types["CAPSULE"] == "enum"
+    again = algos.load_model(saved)                   # replacing a model of the same id is fine (H2O's load)
+    assert algos.load_model(saved).model_id == again.model_id
+
+
+def test_training_refuses_a_model_id_that_is_a_frame_key_before_any_job(cloud, prostate):
+    jobs = len(cluster.Job.list(cloud))
+    with pytest.raises(ValueError, match=rf"model_id '{prostate.key}' is the key of a frame: expected a value of "
+                                         r"type Model; found a Frame"):
+        fit(prostate, epochs=1, model_id=prostate.key)
+    with pytest.raises(ValueError, match="found a Frame"):
+        fit(prostate, epochs=1, model_id=prostate.key, nfolds=2)
+    assert len(cluster.Job.list(cloud)) == jobs
+    assert frame.get_frame(prostate.key).nrows == 380
+
+
 # ------------------------------------------------------------------------------------------- checkpoints
 def test_checkpoint_continues_epochs_and_history(prostate, base):
     more = fit(prostate, epochs=4, checkpoint=base)
@@ -297,3 +342,50 @@ def test_three_nodes_load_get_model_from_another_client_and_admin(launcher, pros
     finally:
         other.shutdown()
         first.shutdown()
+
+
+def test_checkpoint_restart_refuses_other_predictors(cloud, prostate, base):
+    """H2O: "Ignored columns must be the same as for the checkpointed model" (the restart trained the checkpoint's
+    columns and recorded the new ones)."""
+    with pytest.raises(ValueError, match=r"Ignored columns must be the same .* lose \['DCAPS', 'DPROS'"):
+        DeepLearningEstimator(**{**BASE, "epochs": 3, "checkpoint": base}).train(
+            x=["AGE", "RACE", "PSA", "VOL", "GLEASON"], y="CAPSULE", training_frame=prostate)
+    same = DeepLearningEstimator(**{**BASE, "epochs": 3, "checkpoint": base}).train(
+        x=list(reversed(X)), y="CAPSULE", training_frame=prostate).model
+    assert same.meta.x == base.meta.x
+
+
+@pytest.mark.parametrize("changes, pattern", [
+    ({"format": "3"}, "field 'format' must be int"),
+    ({"kind": "ranking"}, "field 'kind' must be one of"),
+    ({"params": ["hidden"]}, "field 'params' must be dict"),
+    ({"params": {"hidden": [8]}}, r"field 'params' lacks \["),
+    ({"response_domain": [0, 1]}, "field 'response_domain' must be distinct labels"),
+    ({"response_domain": None}, "field 'response_domain': a binomial model needs its class labels"),
+    ({"threshold": "0.5"}, "field 'threshold' must be float"),
+    ({"threshold": float("nan")}, "threshold must be finite"),
+    ({"kind": "regression", "response_domain": None}, "a Regression model needs a linear output"),
+    ({"kind": "multinomial"}, "3 or more for multinomial"),
+    ({"x": "AGE"}, "field 'x' must be list"),
+    ({"spec": {"units": [7, 8]}}, "malformed model meta"),
+])
+def test_a_hand_made_meta_is_refused_at_load_naming_the_field(cloud, saved, tmp_path, changes, pattern):
+    """A file whose digest is valid but whose meta has a wrong type or an inconsistent value fails at load, not later
+    in predict, and stores nothing."""
+    bad = _crafted(saved, tmp_path / "bad", model_id="hand_made", **changes)
+    with pytest.raises(persistence.ModelFileError, match=pattern):
+        algos.load_model(bad)
+    assert "hand_made" not in {r["model_id"] for r in algos.list_models()}
+
+
+def test_a_buffer_of_negative_shape_is_refused(saved, tmp_path):
+    data = Path(saved).read_bytes()
+    import msgpack
+    import struct
+    _, _, _, hlen = struct.unpack("<8sIIQ", data[:24])
+    header = msgpack.unpackb(data[24:24 + hlen], raw=False)
+    header["buffers"][0][1] = [-1, 4]
+    packed = msgpack.packb(header, use_bin_type=True)
+    persistence._write(tmp_path / "neg", packed, [])
+    with pytest.raises(persistence.ModelFileError, match="buffer 0 has shape .* non-negative ints"):
+        algos.load_model(tmp_path / "neg")

@@ -8,7 +8,8 @@ class (named after the levels), or ``predict`` alone for regression, as H2O.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Mapping
 
 import numpy as np
 
@@ -21,9 +22,133 @@ from ..datainfo import DataInfo
 from ..model import Model
 from . import hyper
 from .metadata import ALGO, MODEL_FORMAT, DeepLearningMetadata
-from .network import NetSpec, NetState
+from .network import STATE_ARRAYS, NetSpec, NetState
 from .predict import PredictTask, Scoring
-from .tasks import DLScoreTask
+from .tasks import ClassCountTask, DLScoreTask
+
+
+@dataclass(frozen=True)
+class FrameRules:
+    """The one statement of what a frame scored by a model (``predict``, ``model_performance``) or used to validate
+    a training run must hold, and how it is adapted: H2O's ``Model.adaptTestForTrain``.
+
+    * a predictor the frame lacks is read as NA (H2O substitutes a column of NaN); a frame with none of them is
+      refused;
+    * a categorical predictor (or a classifier's response) that arrived as strings or numbers is made categorical
+      (``asfactor``: numbers name their levels "1", "2.5") and its levels mapped onto the training domain, unseen
+      predictor levels to the NA slot;
+    * a numeric predictor given as strings or levels, a regression response given as levels or strings, and a
+      weights or offset column that is not numeric are refused, naming the column;
+    * the response is required where it is scored; a response level unseen in training is refused, naming the levels
+      and their rows (the model cannot score them; dropping the rows would change the metrics silently).
+
+    ``predictors``: name -> categorical in training.
+    """
+    predictors: Mapping[str, bool]
+    kind: str
+    response: str | None
+    weights_column: str | None = None
+    offset_column: str | None = None
+
+    @property
+    def classifier(self) -> bool:
+        return self.kind in ("binomial", "multinomial")
+
+    def check(self, fr: Frame, response: bool) -> list[str]:
+        """Refuse what cannot be adapted (no work: types and names only); return the predictors ``fr`` lacks."""
+        types = fr.types
+        missing = [c for c in self.predictors if c not in types]
+        if self.predictors and len(missing) == len(self.predictors):
+            raise ValueError(f"frame {fr.key} has no columns in common with the training set (the model's "
+                             f"predictors: {list(self.predictors)[:10]})")
+        for c, categorical in self.predictors.items():
+            t = types.get(c)
+            if t is None:
+                continue
+            if categorical and t not in ("enum", "string", "numeric"):
+                raise ValueError(f"column {c!r} is categorical in the model but {t} in {fr.key}")
+            if not categorical and t in ("string", "enum"):
+                raise ValueError(f"column {c!r} is numeric in the model but {t} in {fr.key}")
+        y = self.response
+        if response and self.kind != "autoencoder":
+            if y not in types:
+                raise ValueError(f"frame {fr.key} has no response column {y!r}")
+            if self.classifier and types[y] not in ("enum", "string", "numeric"):
+                raise ValueError(f"response column {y!r} is categorical in the model but {types[y]} in {fr.key}")
+            if not self.classifier and types[y] != "numeric":
+                raise ValueError(f"response column {y!r} is numeric in the model (regression) but {types[y]} in "
+                                 f"{fr.key}: its level codes are not values")
+        for name, what in ((self.weights_column, "weights"), (self.offset_column, "offset")):
+            if name and name in types and types[name] != "numeric":
+                raise ValueError(f"{what} must be numeric: column {name!r} is {types[name]} in {fr.key}")
+        if self.offset_column and self.offset_column not in types:
+            raise ValueError(f"frame {fr.key} lacks the offset column {self.offset_column!r}")
+        return missing
+
+    @contextmanager
+    def adapted(self, fr: Frame, cloud, response: bool = False):
+        """``fr`` checked, with each categorical predictor (and, with ``response``, a classifier's response) that
+        arrived as strings or numbers made categorical; the converted columns are deleted when the block ends."""
+        self.check(fr, response)
+        types = fr.types
+        convert = [c for c, categorical in self.predictors.items() if categorical and types.get(c) in
+                   ("string", "numeric")]
+        y = self.response
+        if response and self.classifier and types.get(y) in ("string", "numeric"):
+            convert.append(y)
+        if not convert:
+            yield fr
+            return
+        view, temp = fr[fr.names], []
+        try:
+            for c in convert:
+                view[c] = fr[c].asfactor()
+                temp.append(view.vecs[view.col_index(c)])
+            yield view
+        finally:
+            delete_vecs(cloud, temp)
+
+    def roles(self, fr: Frame, info: DataInfo, cloud, response: bool,
+              weights_column: str | None = None) -> tuple[dict, list[str]]:
+        """The ``resp`` of the chunk tasks (see ``tasks.prepared_chunk``) and the columns to read, of an adapted
+        frame: predictors (domain maps; a missing one read as NA), the response when scored (``ymap``), the
+        weights column (when given and in ``fr``) and the offset."""
+        missing = set(self.check(fr, response))
+        cols = [c if c not in missing else fr.names[0] for c in info.columns]    # a stand-in, read as NA
+        scored = response and self.kind != "autoencoder"
+        kind = ("classification" if self.classifier else self.kind) if scored else "autoencoder"
+        resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": kind, "maps": {},
+                "na": [j for j, c in enumerate(info.columns) if c in missing]}
+        domains = fr.domains
+        for j, c in enumerate(info.columns):
+            if c in info.domains and c not in missing and list(domains[c] or []) != list(info.domains[c]):
+                resp["maps"][str(j)] = info.map_domain(c, domains[c] or []).astype(np.float64)
+        if scored:
+            y = self.response
+            resp["y"] = len(cols)
+            cols.append(y)
+            if self.classifier and list(domains[y] or []) != list(info.response["domain"]):
+                ymap = info.map_domain(y, domains[y] or [])
+                _refuse_unseen_levels(fr, y, ymap, cloud)
+                resp["ymap"] = ymap.astype(np.float64).tolist()
+        for key, name in (("w", weights_column), ("off", self.offset_column)):
+            if name and name in fr.names:
+                resp[key] = len(cols)
+                cols.append(name)
+        return resp, cols
+
+
+def _refuse_unseen_levels(fr: Frame, y: str, ymap: np.ndarray, cloud) -> None:
+    """A response level unseen in training that rows of ``fr`` hold cannot be scored: refused, naming them."""
+    unseen = np.flatnonzero(ymap < 0)
+    if unseen.size == 0:
+        return
+    counts = ClassCountTask(nclasses=len(ymap), resp={"y": 0, "w": -1}).do_all(fr, columns=[y], cloud=cloud).counts
+    held = [(fr.domains[y][i], int(counts[i])) for i in unseen if counts is not None and counts[i] > 0]
+    if held:
+        text = ", ".join(f"{lv!r} ({n} rows)" for lv, n in held[:10])
+        raise ValueError(f"response column {y!r} of {fr.key} has levels unseen in training: {text}; the model "
+                         f"cannot score them (H2O refuses them too): drop or relabel those rows")
 
 
 class DeepLearningModel(Model):
@@ -62,62 +187,29 @@ class DeepLearningModel(Model):
         return hyper.kernel_arrays(self.meta.params, self.spec, self.meta.huber_delta)
 
     # ---------------------------------------------------------------- scoring frames
+    def _columns(self) -> "FrameRules":
+        """What a frame to score must hold, and how it is adapted (:class:`FrameRules`)."""
+        info, p = self.info, self.meta.params
+        return FrameRules(predictors={c: c in info.domains for c in info.columns}, kind=self.kind,
+                          response=self.meta.response, weights_column=p.get("weights_column"),
+                          offset_column=p.get("offset_column"))
+
     def _resp_for(self, fr: Frame, anomaly: bool = False) -> tuple[dict, list]:
         """How a scoring frame's columns feed the model: predictor columns (by name, with domain maps)."""
-        info = self.info
-        missing = [c for c in info.columns if c not in fr.names]
-        if missing:
-            raise ValueError(f"frame {fr.key} lacks the model's predictor columns {missing[:10]}")
-        maps = {}
-        for j, c in enumerate(info.columns):
-            if c in info.domains:
-                if fr.types[c] != "enum":
-                    raise ValueError(f"column {c!r} is categorical in the model but {fr.types[c]} in {fr.key}")
-                test_dom = fr.domains[c] or []
-                if list(test_dom) != list(info.domains[c]):
-                    maps[str(j)] = info.map_domain(c, test_dom).astype(np.float64)
-            elif fr.types[c] in ("string", "enum"):
-                raise ValueError(f"column {c!r} is numeric in the model but {fr.types[c]} in {fr.key}")
-        cols = list(info.columns)
-        resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": "autoencoder", "maps": maps,
-                "anomaly": anomaly}
-        off_col = self.meta.params.get("offset_column")
-        if off_col:
-            if off_col not in fr.names:
-                raise ValueError(f"frame {fr.key} lacks the offset column {off_col!r}")
-            resp["off"] = len(cols)
-            cols.append(off_col)
+        resp, cols = self._columns().roles(fr, self.info, self.cloud, response=False)
+        resp["anomaly"] = anomaly
         return resp, cols
 
     @contextmanager
     def _adapted(self, fr: Frame, response: bool = False):
-        """H2O's ``adaptTestForTrain``: ``fr`` with each categorical predictor (and, with ``response``, a
-        classifier's response) that arrived as strings or numbers made categorical (``asfactor``: numbers name
-        their levels "1", "2.5"), so that ``_resp_for`` maps its levels onto the training domain (unseen levels
-        take the NA slot). The converted columns are dropped when the block ends."""
-        info = self.info
-        convert = [c for c in info.columns if c in info.domains and c in fr.names
-                   and fr.types[c] in ("string", "numeric")]
-        y = self.meta.response
-        if response and self.kind in ("binomial", "multinomial") and y in fr.names \
-                and fr.types[y] in ("string", "numeric"):
-            convert.append(y)
-        if not convert:
-            yield fr
-            return
-        view, temp = fr[fr.names], []
-        try:
-            for c in convert:
-                view[c] = fr[c].asfactor()
-                temp.append(view.vecs[view.col_index(c)])
+        """``fr`` checked and adapted as H2O's ``adaptTestForTrain`` (:meth:`FrameRules.adapted`)."""
+        with self._columns().adapted(fr, self.cloud, response=response) as view:
             yield view
-        finally:
-            delete_vecs(self.cloud, temp)
 
     def predict(self, test_data: Frame) -> Frame:
         """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``); categorical
         columns may arrive as strings or numbers (mapped onto the training levels, as H2O's adaptTestForTrain)."""
-        with self._adapted(test_data) as adapted:
+        with self._adapted(self.frame_of(test_data)) as adapted:
             return self._predict(adapted)
 
     def _predict(self, test_data: Frame) -> Frame:
@@ -148,21 +240,9 @@ class DeepLearningModel(Model):
 
     def _scores(self, fr: Frame, weights_column: str | None) -> tuple[np.ndarray, ...]:
         """(rows, y, raw outputs, weights, offsets) of the rows of ``fr`` with a response and a positive weight."""
-        y = self.meta.response
-        if self.kind != "autoencoder" and y not in fr.names:
-            raise ValueError(f"frame {fr.key} has no response column {y!r}")
-        resp, cols = self._resp_for(fr)
-        if self.kind != "autoencoder":
-            resp.update(kind="classification" if self.kind in ("binomial", "multinomial") else "regression",
-                        y=len(cols))
-            cols.append(y)
-            if self.kind in ("binomial", "multinomial"):
-                test_dom = fr.domains[y] or []
-                if list(test_dom) != list(self.response_domain):
-                    resp["ymap"] = self.info.map_domain(y, test_dom).astype(np.float64).tolist()
-        if weights_column:
-            resp["w"] = len(cols)
-            cols.append(weights_column)
+        rules = self._columns()
+        rules.check(fr, response=True)
+        resp, cols = rules.roles(fr, self.info, self.cloud, response=True, weights_column=weights_column)
         hyper, flags = self.kernel_arrays()
         task = DLScoreTask(info=self.meta.info, spec=self.meta.spec, model=self.arrays, hyper=hyper, flags=flags,
                            resp=resp, sample_fraction=1.0, seed=0)
@@ -189,7 +269,7 @@ class DeepLearningModel(Model):
         """Per-row reconstruction MSE (``Reconstruction.MSE``), or per-feature squared errors."""
         if self.kind != "autoencoder":
             raise ValueError("anomaly() needs an autoencoder model (autoencoder=True)")
-        with self._adapted(test_data) as test_data:
+        with self._adapted(self.frame_of(test_data)) as test_data:
             resp, cols = self._resp_for(test_data, anomaly=True)
             names = [f"reconstr_{c}.SE" for c in self.info.coef_names] if per_feature else ["Reconstruction.MSE"]
             task = self._predict_task(resp, kind="autoencoder", per_feature=per_feature)
@@ -199,9 +279,11 @@ class DeepLearningModel(Model):
     def deepfeatures(self, test_data: Frame, layer: int) -> Frame:
         """Hidden layer ``layer`` (0-based) activations as columns ``DF.L{layer+1}.C{j+1}``."""
         n_hidden = len(self.spec.units) - 2
+        if not isinstance(layer, (int, np.integer)) or isinstance(layer, bool):
+            raise TypeError(f"layer must be an int (a hidden layer, 0-based), got {type(layer).__name__} {layer!r:.20}")
         if not 0 <= layer < n_hidden:
             raise ValueError(f"layer must be in [0, {n_hidden}), got {layer}")
-        with self._adapted(test_data) as test_data:
+        with self._adapted(self.frame_of(test_data)) as test_data:
             resp, cols = self._resp_for(test_data)
             width = self.spec.units[layer + 1]
             names = [f"DF.L{layer + 1}.C{j + 1}" for j in range(width)]
@@ -219,6 +301,25 @@ class DeepLearningModel(Model):
         """Write the model as one self-contained Java class (JDK only); ``path=""`` prints it."""
         from .export import INLINE_LIMIT, download_pojo
         return download_pojo(self, path, INLINE_LIMIT if inline_limit is None else inline_limit)
+
+    def validate(self) -> None:
+        """A model read from a file: every parameter recorded, the state arrays named and shaped as the network
+        says, and the rest what the portable model checks (encoding, network, kind against the output layer,
+        threshold, priors): one set of rules for both model files (:class:`scoring.PortableModel`)."""
+        from .export import portable_model
+        from .parameters import PARAMS
+        lacking = sorted(set(PARAMS) - set(self.meta.params))
+        if lacking:
+            raise ValueError(f"model meta field 'params' lacks {lacking[:10]}")
+        if list(self.meta.array_names) != list(STATE_ARRAYS) or len(self.buffers) != len(STATE_ARRAYS):
+            raise ValueError(f"model meta field 'array_names' must be {list(STATE_ARRAYS)} with one buffer each, got "
+                             f"{list(self.meta.array_names)} and {len(self.buffers)} buffers")
+        try:
+            portable_model(self)
+        except ValueError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"malformed model meta ({type(exc).__name__}: {exc})") from None
 
     def restore_exports(self) -> None:
         """Re-create the exported weight and bias frames of a model trained with ``export_weights_and_biases``."""

@@ -50,7 +50,8 @@ def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
     ``resp``: ``n_pred`` (the first n columns of ``cs`` are the predictors), and the indices in ``cs`` of the
     response (``y``), weights (``w``) and offset (``off``) columns, -1 when absent; ``kind`` is
     ``classification``, ``regression`` or ``autoencoder``; ``maps`` remaps enum predictor codes of a scoring
-    frame into the training domains.
+    frame into the training domains; ``na`` lists predictors the scoring frame lacks (their column is a stand-in,
+    read as NA, as H2O's adaptTestForTrain substitutes a column of NaN).
     """
     with _CACHE_LOCK:
         hit = _CACHE.get(cache_id, {}).get(cs.cidx)
@@ -58,6 +59,8 @@ def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
         return hit
     n = cs.nrows
     cols = [cs[i] for i in range(resp["n_pred"])]
+    for j in resp.get("na") or ():
+        cols[j] = np.full(n, np.nan)
     for j, m in (resp.get("maps") or {}).items():
         j = int(j)
         c = cols[j]

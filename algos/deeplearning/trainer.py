@@ -21,6 +21,7 @@ import math
 import os
 import time
 import uuid
+from contextlib import ExitStack
 
 import numpy as np
 
@@ -31,16 +32,16 @@ from frame import Frame
 from scoring import distributions
 from scoring.metrics import MORE_IS_BETTER
 
-from ..builder import check_frames, problem_of, resolve_columns
+from ..builder import check_frames, problem_of, resolve_columns, response_name
 from ..model import Model
 from ..datainfo import ColumnInfo, DataInfo
 from ..persistence import write_model_file
-from ..registry import resolve_checkpoint
+from ..registry import check_model_key, resolve_checkpoint
 from ..stopping import should_stop
 from . import parameters
 from .hyper import kernel_arrays
 from .metadata import ALGO, MODEL_FORMAT, MODEL_PREFIX, DeepLearningMetadata
-from .model import DeepLearningModel
+from .model import DeepLearningModel, FrameRules
 from .network import STATE_ARRAYS, NetSpec, NetState, check_network_fits, init_state
 from .predict import Scoring, link_inverse
 from .tasks import (ClassCountTask, CountRowsTask, DLScoreTask, DLTrainTask, DropCacheTask,
@@ -63,10 +64,15 @@ class Trainer:
         self.cloud = cloud or train.cloud
         self.train, self.valid, self.verbose, self.outer_job = train, valid, verbose, job
         self.autoencoder = bool(parms.get("autoencoder"))
-        self.y = None if self.autoencoder else y
+        self.y = None if self.autoencoder else response_name(train, y, parms)
         self.x, self.dropped_string = resolve_columns(train, x, self.y, parms, supervised=not self.autoencoder,
                                                       algo_name="Deep Learning")
         self.kind, self.nclasses = problem_of(train, self.y)
+        types = train.types
+        self.rules = FrameRules(predictors={c: types[c] == "enum" for c in self.x}, kind=self.kind, response=self.y,
+                                weights_column=parms.get("weights_column"), offset_column=parms.get("offset_column"))
+        if valid is not None:           # as model_performance would score it: refused now, not NA metrics later
+            self.rules.check(valid, response=True)
         if self.kind == "regression" and parms.get("distribution") in ("bernoulli", "multinomial"):
             raise ValueError(f"distribution {parms['distribution']!r} needs a categorical response: convert "
                              f"it with train[{self.y!r}] = train[{self.y!r}].asfactor()")
@@ -82,6 +88,7 @@ class Trainer:
         for note in self.notes:
             log.info("%s", note)
         self.model_id = parms.get("model_id") or f"{MODEL_PREFIX}_model_{uuid.uuid4().hex[:10]}"
+        check_model_key(self.model_id, self.cloud)         # before the job: never store over a frame
         self.checkpoint: DeepLearningModel | None = None
         if parms.get("checkpoint") is not None:
             self.checkpoint = resolve_checkpoint(parms["checkpoint"], self.cloud)
@@ -92,6 +99,7 @@ class Trainer:
                 log.info("%s", note)
                 self.notes.append(note)
             parameters.check_checkpoint(self.checkpoint.params, self.p, epochs_trained=self.checkpoint.meta.epochs)
+            self._check_checkpoint_columns()
         if self.p.get("export_checkpoints_dir"):
             d = os.path.abspath(os.path.expanduser(self.p["export_checkpoints_dir"]))
             try:
@@ -101,6 +109,16 @@ class Trainer:
             if not os.access(d, os.W_OK):
                 raise ValueError(f"export_checkpoints_dir {d!r} is not writable")
             self.p["export_checkpoints_dir"] = d
+
+    def _check_checkpoint_columns(self) -> None:
+        """A restart trains the checkpoint's predictors: other columns are refused (H2O: "Ignored columns must be the
+        same as for the checkpointed model"), not silently ignored while the model records them."""
+        before = list(self.checkpoint.meta.x)
+        if set(self.x) != set(before):
+            added, dropped = sorted(set(self.x) - set(before)), sorted(set(before) - set(self.x))
+            raise ValueError(f"Ignored columns must be the same as for the checkpointed model: the predictors would "
+                             f"gain {added} and lose {dropped} (give x={before})")
+        self.x = before
 
     @property
     def params(self) -> dict:
@@ -139,24 +157,11 @@ class Trainer:
                               weights=weights)
 
     def _resp(self, fr: Frame, info: DataInfo) -> tuple[dict, list[str]]:
-        cols = list(info.columns)
-        kind = {"binomial": "classification", "multinomial": "classification"}.get(self.kind, self.kind)
-        resp = {"n_pred": len(cols), "y": -1, "w": -1, "off": -1, "kind": kind, "maps": {}}
-        for j, c in enumerate(cols):
-            if c in info.domains and list(fr.domains[c] or []) != list(info.domains[c]):
-                resp["maps"][str(j)] = info.map_domain(c, fr.domains[c] or []).astype(np.float64)
-        if not self.autoencoder:
-            resp["y"] = len(cols)
-            cols.append(self.y)
-            if self.kind != "regression" and list(fr.domains[self.y] or []) != list(self.train.domains[self.y]):
-                resp["ymap"] = info.map_domain(self.y, fr.domains[self.y] or []).astype(np.float64).tolist()
-        for key, name in (("w", self.p.get("weights_column")), ("off", self.p.get("offset_column"))):
-            if name:
-                if name not in fr.names:
-                    raise ValueError(f"frame {fr.key} has no column {name!r}")
-                resp[key] = len(cols)
-                cols.append(name)
-        return resp, cols
+        """The chunk tasks' roles of the training frame or the (adapted) validation frame's columns."""
+        rules = FrameRules(predictors={c: c in info.domains for c in info.columns}, kind=self.kind,
+                           response=self.y, weights_column=self.p.get("weights_column"),
+                           offset_column=self.p.get("offset_column"))
+        return rules.roles(fr, info, self.cloud, response=True, weights_column=self.p.get("weights_column"))
 
     # ---------------------------------------------------------------- the run
     def run(self) -> DeepLearningModel:
@@ -166,7 +171,10 @@ class Trainer:
         run_id = uuid.uuid4().hex[:12]
         self.cache_ids = [f"dl-{run_id}-train", f"dl-{run_id}-valid"]
         try:
-            model = self._run(job)
+            with ExitStack() as stack:      # the validation frame as the model would score it (H2O's adaptTestForTrain)
+                self.valid_view = None if self.valid is None else stack.enter_context(
+                    self.rules.adapted(self.valid, self.cloud, response=True))
+                model = self._run(job)
             if own_job:
                 job.end_with(None)
             return model
@@ -213,7 +221,7 @@ class Trainer:
         n_trainers = len(replicate_to) if replicate_to else 1
         tspi = self._initial_tspi(eff_rows, n_trainers)
         self._force_shuffle(tspi, eff_rows, len(chunk_homes))
-        valid_resp = self._resp(self.valid, info) if self.valid is not None else None
+        valid_resp = self._resp(self.valid_view, info) if self.valid is not None else None
         samples = int(ck.meta.samples) if ck is not None else 0
         iterations = int(ck.meta.iterations) if ck is not None else 0
         history = list(ck.meta.history) if ck is not None else []
@@ -362,7 +370,7 @@ class Trainer:
         threshold = 0.5
         if self.kind == "binomial":
             m = metrics.get("valid") or metrics.get("train")
-            threshold = float(m.find_threshold_by_max_metric("f1"))
+            threshold = m.default_threshold()
         arrays = state.to_arrays()
         meta = DeepLearningMetadata(
             algo=ALGO, format=MODEL_FORMAT, model_id=self.model_id, kind=self.kind, params=_plain(self.p),
@@ -509,12 +517,12 @@ class Trainer:
             out["_huber_delta"] = delta if delta > 0 else self.huber_delta
         if valid_resp is not None:
             vresp, vcols = valid_resp
-            nv = self.valid.nrows
+            nv = self.valid_view.nrows
             vfrac = 1.0 if not p["score_validation_samples"] else min(1.0, p["score_validation_samples"] / max(nv, 1))
             vt = DLScoreTask(cache_id=self.cache_ids[1], info=info.to_state(), spec=spec.to_dict(),
                              model=state.to_arrays(), hyper=hyper, flags=flags, resp=vresp, sample_fraction=vfrac,
                              stratified=p["score_validation_sampling"] == "Stratified", seed=int(p["seed"]) + 1)
-            vt.do_all(self.valid, columns=vcols, cloud=self.cloud)
+            vt.do_all(self.valid_view, columns=vcols, cloud=self.cloud)
             out["valid"] = scoring.metrics_of_scores(*vt.collect())
         return out
 
