@@ -117,7 +117,11 @@ class Param:
             ok, cast, what = (is_int, int, "an int") if kind == "int" else (is_real, float, "a number (int or float)")
             if not ok(v):
                 raise self._type_error(what, v)
-            v = cast(v)
+            try:
+                v = cast(v)
+            except OverflowError:                    # an int beyond the double range
+                raise ValueError(f"parameter {self.name!r} must be {self.range_text()}, got an int of {len(str(v))} "
+                                 f"digits") from None
             self._check_range(v)
             return v
         if kind == "bool":
@@ -164,6 +168,8 @@ class Param:
         hi_bad = self.max is not None and (v >= self.max if self.max_open else v > self.max)
         if lo_bad or hi_bad:
             raise ValueError(f"{label} must be {self.range_text()}, got {v!r}")
+        if isinstance(v, int) and not INT64_MIN <= v <= INT64_MAX:   # a model's parameters travel as int64
+            raise ValueError(f"{label} must fit in 64 bits ({INT64_MIN} .. {INT64_MAX}), got {v}")
 
     def _enum(self, v: Any) -> str:
         if not isinstance(v, str):

@@ -68,7 +68,11 @@ def check_model_key(model_id: str, cloud, what: str = "model_id") -> None:
     that value (H2O: "expected a value of type Model; found a Frame"). A free key, or one holding a model (replaced,
     as H2O's ``load_model`` and training do), is fine.
 
-    A prefix listing, not a get: a get would fetch a whole (cross-validation) model to learn its type."""
+    A prefix listing, not a get: a get would fetch a whole (cross-validation) model to learn its type. Control
+    characters are refused too: a model id names files (checkpoints, downloads), one line of which it would
+    otherwise choose."""
+    if any(c < " " or c == "\x7f" for c in model_id):
+        raise ValueError(f"{what} {model_id!r} holds control characters")
     for r in cloud.dkv.keys(model_id):
         if r["key"] == model_id and r["type"] != "model":
             found = str(r["type"]).capitalize()

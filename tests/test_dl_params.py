@@ -127,6 +127,9 @@ def test_wrong_type_names_parameter_expected_type_and_value(name, value, expecte
     ("hidden_dropout_ratios", [0.5, 1.0], "in [0, 1)"), ("hidden", [10, 0], ">= 1"),
     ("class_sampling_factors", [1.0, 0.0], "> 0"), ("seed", 2**63, "in [-9223372036854775808"),
     ("epochs", math.inf, "finite"), ("l2", float("nan"), "NaN"),
+    # beyond 64 bits: accepted, such a model could not be sent between nodes, and `models` failed cloud-wide
+    ("stopping_rounds", 10**23, "must fit in 64 bits"), ("mini_batch_size", 2**64, "must fit in 64 bits"),
+    ("hidden", [10, 10**30], "must fit in 64 bits"), ("epochs", 10**400, "an int of 401 digits"),
 ])
 def test_out_of_range_names_parameter_and_range(name, value, range_text):
     with pytest.raises(ValueError) as ei:

@@ -232,6 +232,8 @@ def test_training_refuses_a_model_id_that_is_a_frame_key_before_any_job(cloud, p
         fit(prostate, epochs=1, model_id=prostate.key)
     with pytest.raises(ValueError, match="found a Frame"):
         fit(prostate, epochs=1, model_id=prostate.key, nfolds=2)
+    with pytest.raises(ValueError, match="holds control characters"):     # it names files: one line of them
+        fit(prostate, epochs=1, model_id="x\nssh-ed25519 AAAA")
     assert len(cluster.Job.list(cloud)) == jobs
     assert frame.get_frame(prostate.key).nrows == 380
 
