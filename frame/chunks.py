@@ -87,7 +87,7 @@ def decode_native(value: Value):
 
 
 def is_string_chunk(value: Value) -> bool:
-    return _enc(value).codec == "str"
+    return value.meta["codec"] == "str"
 
 
 def chunk_rows(value: Value) -> int:

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..model import ModelMetadata
+from .parameters import PARAMS
 
 MODEL_FORMAT = 3
 ALGO = "deeplearning"
@@ -41,6 +42,13 @@ def upgrade_params(params: Mapping[str, Any], fmt: int) -> dict:
         p.setdefault("thread_mode", mode)
         p.setdefault("block_momentum", True)
     return p
+
+
+def recorded_params(params: Mapping[str, Any]) -> dict:
+    """A model's parameters, with those it does not record at their defaults: a parameter added to the table after
+    the model was written (``h2o_quirks``, ``export_checkpoints_dir`` in format-1 files) trained as its default
+    says."""
+    return {**PARAMS.defaults(), **params}
 
 
 @dataclass(kw_only=True)
@@ -63,4 +71,6 @@ class DeepLearningMetadata(ModelMetadata):
         fmt = int(meta.get("format", 1)) if isinstance(meta, Mapping) else MODEL_FORMAT
         if fmt < MODEL_FORMAT:
             meta = {**meta, "format": MODEL_FORMAT, "params": upgrade_params(meta.get("params", {}), fmt)}
+        if isinstance(meta, Mapping) and isinstance(meta.get("params"), Mapping):
+            meta = {**meta, "params": recorded_params(meta["params"])}
         return super().from_meta(meta)
