@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -437,9 +438,16 @@ class Frame:
                 remap[-1] = -1
                 codes = remap[s.cat.codes.to_numpy()]
                 columns.append((str(name), "enum", sorted(cats), codes, None))
-            elif pd.api.types.is_datetime64_any_dtype(s.dtype):
-                ms = s.to_numpy(dtype="datetime64[ms]").astype(np.int64).astype(np.float64)
-                ms[s.isna().to_numpy()] = np.nan
+            elif pd.api.types.is_datetime64_any_dtype(s.dtype):    # UTC instants, tz-aware or not
+                ns = s.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+                na = s.isna().to_numpy()
+                cut = int(np.count_nonzero((ns % 1_000_000 != 0) & ~na))
+                if cut:      # time columns hold milliseconds, as H2O's
+                    warnings.warn(f"column {name!r}: {cut:,} times have parts below a millisecond, which a time "
+                                  f"column does not hold: they are truncated to the millisecond", UserWarning,
+                                  stacklevel=2)
+                ms = (ns // 1_000_000).astype(np.float64)
+                ms[na] = np.nan
                 columns.append((str(name), "time", None, ms, None))
             elif pd.api.types.is_complex_dtype(s.dtype):
                 raise ValueError(f"column {name!r} is complex ({s.dtype}): frames hold no complex numbers; pass "

@@ -186,6 +186,11 @@ def test_small_frame_api_mistakes_are_refused_or_kept_right(one):
     odd = Frame.from_pandas(pd.DataFrame({"o": [pd.NaT, np.float32("nan"), b"ab", "x", None]}, dtype=object))
     assert odd.as_pandas()["o"].tolist() == [None, None, "ab", "x", None]         # were 'NaT', 'nan', "b'ab'"
     assert len(masked.head(-1)) == 2                                               # pandas' head(-1)
+    times = pd.DataFrame({"t": pd.to_datetime(["2020-01-01 00:00:00.123456789", None, "2020-01-02"])})
+    with pytest.warns(UserWarning, match="column 't': 1 times have parts below a millisecond"):   # were cut silently
+        timed = Frame.from_pandas(times)
+    assert timed.as_pandas()["t"].iloc[0] == pd.Timestamp("2020-01-01 00:00:00.123")
+    timed.remove()
     for call, words in ((lambda: Frame.from_pandas({"a": [1]}), "takes a pandas DataFrame"),
                         (lambda: Frame.from_pandas(pd.DataFrame([[1, 2]], columns=["a", "a"])), "duplicate column"),
                         (lambda: Frame.from_numpy(pd.DataFrame({"a": [1.0]})), "use Frame.from_pandas"),

@@ -7,6 +7,7 @@ class (named after the levels), or ``predict`` alone for regression, as H2O.
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Mapping
@@ -61,6 +62,9 @@ class FrameRules:
         if self.predictors and len(missing) == len(self.predictors):
             raise ValueError(f"frame {fr.key} has no columns in common with the training set (the model's "
                              f"predictors: {list(self.predictors)[:10]})")
+        if missing:     # as H2O's "Test/Validation dataset is missing column ...: substituting in a column of NaN"
+            warnings.warn(f"frame {fr.key} lacks the model's predictor(s) {missing[:10]}"
+                          f"{' ...' if len(missing) > 10 else ''}: read as NA", UserWarning, stacklevel=3)
         for c, categorical in self.predictors.items():
             t = types.get(c)
             if t is None:
