@@ -186,7 +186,7 @@ def test_small_frame_api_mistakes_are_refused_or_kept_right(one):
     odd = Frame.from_pandas(pd.DataFrame({"o": [pd.NaT, np.float32("nan"), b"ab", "x", None]}, dtype=object))
     assert odd.as_pandas()["o"].tolist() == [None, None, "ab", "x", None]         # were 'NaT', 'nan', "b'ab'"
     assert len(masked.head(-1)) == 2                                               # pandas' head(-1)
-    times = pd.DataFrame({"t": pd.to_datetime(["2020-01-01 00:00:00.123456789", None, "2020-01-02"])})
+    times = pd.DataFrame({"t": pd.to_datetime(["2020-01-01 00:00:00.123456789", None, "2020-01-02 00:00:00.000"])})
     with pytest.warns(UserWarning, match="column 't': 1 times have parts below a millisecond"):   # were cut silently
         timed = Frame.from_pandas(times)
     assert timed.as_pandas()["t"].iloc[0] == pd.Timestamp("2020-01-01 00:00:00.123")
