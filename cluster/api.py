@@ -261,6 +261,8 @@ def _addresses(address) -> list[str]:
         host, sep, port_text = str(part).strip().rpartition(":")
         if not sep or not port_text.isdigit():
             raise ValueError(f"expected host:port, got {part!r}")
+        if not 1 <= int(port_text) <= MAX_PORT:      # the REST port; the cluster port is port + 1
+            raise ValueError(f"port of {part!r} must be in 1..{MAX_PORT}")
         out.append(f"{resolve(host)}:{int(port_text)}")
     if not out:
         raise ValueError("connect needs at least one host:port")

@@ -178,6 +178,7 @@ def test_node_options_that_cannot_be_obeyed_are_refused_before_it_starts(args, w
     (["--timeout", "-1", "cloud"], "argument --timeout: expected seconds"),
     (["--timeout", "inf", "cloud"], "argument --timeout: expected seconds"),
     (["--identity", "x", "cloud"], "--identity names a key pair of --security-dir"),
+    (["--cluster", "127.0.0.1:99999", "cloud"], "a port in 1..65534, got '127.0.0.1:99999'"),
 ])
 def test_admin_options_that_cannot_be_obeyed_are_usage_errors(args, words):
     """They were taken and then failed as "no aquifer node answered" (or, --identity alone, ignored)."""

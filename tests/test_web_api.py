@@ -115,8 +115,8 @@ def test_malformed_wrong_type_oversized_and_wrong_method(web):
     assert status == 415 and "application/json" in body["detail"]
     status, body, _ = http(base_a, "/3/ImportFiles", "POST", raw=b'{"path": "' + b"a" * (2 << 20) + b'"}')
     assert status == 413 and "larger than" in body["detail"]
-    status, body, _ = http(base_a, "/3/Cloud", "PUT", {})
-    assert status == 405 and "not allowed" in body["detail"]
+    status, body, headers = http(base_a, "/3/Cloud", "PUT", {})
+    assert status == 405 and "not allowed" in body["detail"] and "GET" in headers["Allow"]
     assert_healthy(base_a, base_b)
 
 

@@ -249,6 +249,16 @@ COMMANDS: dict[str, tuple[Callable, str]] = {
 }
 
 
+def _cluster(text: str) -> str:
+    """HOST:PORT[,HOST:PORT...] with ports a node can have (argparse type; names are resolved at connect)."""
+    from cluster.config import MAX_PORT
+    for part in text.split(","):
+        host, sep, port = part.strip().rpartition(":")
+        if not (sep and host and port.isdigit() and 1 <= int(port) <= MAX_PORT):
+            raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port in 1..{MAX_PORT}, got {part!r}")
+    return text
+
+
 def _seconds(text: str) -> float:
     """A positive, finite number of seconds (argparse type)."""
     try:
@@ -262,7 +272,7 @@ def _seconds(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m tools.admin", description="Administer a running aquifer cloud.")
-    p.add_argument("--cluster", default="127.0.0.1:54321", metavar="HOST:PORT",
+    p.add_argument("--cluster", default="127.0.0.1:54321", metavar="HOST:PORT", type=_cluster,
                    help="any node of the cloud, by its REST port (default 127.0.0.1:54321); several, comma-separated, "
                         "are tried in turn")
     p.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for the cloud (default 10)")

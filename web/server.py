@@ -182,7 +182,10 @@ class WebServer:
             detail = {404: f"no such endpoint: {request.method} {request.path} (see /openapi.json)",
                       405: f"{request.method} is not allowed on {request.path}",
                       413: f"the request body is larger than {MAX_BODY_BYTES} bytes"}.get(exc.status, exc.text)
-            return error_body(exc.status, exc.reason.lower(), detail)
+            resp = error_body(exc.status, exc.reason.lower(), detail)
+            if "Allow" in exc.headers:          # a 405 says which methods are allowed (RFC 9110)
+                resp.headers["Allow"] = exc.headers["Allow"]
+            return resp
         except asyncio.CancelledError:
             raise
         except Exception as exc:
