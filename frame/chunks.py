@@ -19,6 +19,16 @@ TARGET_CHUNK_BYTES = 16 << 20     # raw float64 bytes per chunk (all columns), a
 MIN_CHUNK_ROWS = 1000             # H2O: chunks hold between 1e3 and 1e6 values
 
 
+def int64_integers(x: np.ndarray) -> bool:
+    """Whether every value of float array ``x`` (no NaN) is an integer an int64 holds: such float chunks read
+    as int64 beside an integer chunk of the same column.
+
+    >>> [int64_integers(np.array(x)) for x in ([1.0, -2.0 ** 62], [0.5], [2.0 ** 63])]
+    [True, False, False]
+    """
+    return bool(np.all(np.abs(x) < 2.0 ** 63) and np.all(x == np.round(x)))
+
+
 def encode_chunk(values, ctype: str) -> Value:
     """Encode one column chunk of type ``numeric``/``time`` (float or int array; an int array may be a numpy
     masked array, masked where NA), ``enum`` (int codes, -1 = NA) or ``string`` (list of str/None)."""

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
+from frame.chunks import int64_integers
 from frame.csv_records import (_CR, _NL, _SP, _TAB, _as_u8, _count_line_ends, _find_byte, _find_either, _skip_blank,
                                count_lines, first_record)
 from frame.parse_setup import ParseSetup, parse_number, parse_time
@@ -695,7 +696,7 @@ def int64_column(x: np.ndarray, rows: np.ndarray, vals: np.ndarray) -> np.ma.Mas
     other = ~na
     other[rows] = False
     y = x[other]
-    if not (np.all(np.abs(y) < 2.0 ** 63) and np.all(y == np.round(y))):
+    if not int64_integers(y):
         return None
     ints = np.zeros(x.size, dtype=np.int64)
     ints[other] = y.astype(np.int64)

@@ -27,7 +27,7 @@ from cluster.dkv import Value
 from cluster.mrtask import chunk_key
 
 from . import ops
-from .chunks import decode_native, encode_chunk, plan_chunks, spread_homes
+from .chunks import decode_native, encode_chunk, int64_integers, plan_chunks, spread_homes
 from .rollups import rollup_stats
 from .store import check_destination, check_key, delete_vecs, new_vec_key, put_header
 
@@ -571,7 +571,7 @@ def _same_kind(parts: list[tuple]) -> list[tuple]:
         if p.dtype.kind == "f":
             na = np.isnan(p)
             ok = p[~na]
-            if not (np.all(np.abs(ok) < 2.0 ** 63) and np.all(ok == np.round(ok))):
+            if not int64_integers(ok):
                 return parts
             p, m = np.where(na, 0, p).astype(np.int64), (na if m is None else m | na) if na.any() else m
         out.append((p, m))

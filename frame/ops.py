@@ -11,7 +11,7 @@ import numpy as np
 
 from cluster.mrtask import MRTask
 
-from .chunks import decode_native, encode_chunk
+from .chunks import decode_native, encode_chunk, int64_integers
 from .rollups import rollup_stats
 from .store import check_destination, delete_vecs, new_vec_key, put_header
 
@@ -59,7 +59,7 @@ class UniqueTask(MRTask):
         nums = self.nums if self.nums is not None else np.empty(0)
         if self.ints is None:
             return nums
-        if np.all(np.abs(nums) < 2.0 ** 63) and np.all(nums == np.round(nums)):
+        if int64_integers(nums):
             return np.union1d(self.ints, nums.astype(np.int64))
         return np.union1d(self.ints.astype(np.float64), nums)
 
