@@ -269,7 +269,8 @@ def test_validation_frame_is_adapted_and_checked_as_model_performance_scores_it(
         assert dl.model_performance(valid=True).auc() == pytest.approx(auc)
         assert dl.model_performance(as_given).auc() == pytest.approx(auc)
     no_psa = _frame(df.drop(columns=["PSA"]))
-    dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=no_psa)
+    with pytest.warns(UserWarning, match=r"lacks the model's predictor\(s\) \['PSA'\]: read as NA"):
+        dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=no_psa)
     na_psa = _frame(df.assign(PSA=np.nan))
     assert dl.model_performance(valid=True).auc() == pytest.approx(dl.model_performance(na_psa).auc())
     with pytest.warns(UserWarning, match=r"lacks the model's predictor\(s\) \['PSA'\]: read as NA"):
