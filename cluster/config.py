@@ -92,6 +92,7 @@ class NodeConfig:
     # ---- resources
     max_mem_size: int = field(default_factory=_default_max_mem)   # bytes of DKV values this node may hold
     data_dirs: tuple[str, ...] = ()        # where tasks sent by others may read files; () = the working dir
+    web_hosts: tuple[str, ...] = ()        # host names an open node's REST API answers to besides its own
 
     # ---- MRTask tuning
     mr_key_selections: int = 8             # column selections whose chunk keys a node keeps derived

@@ -644,6 +644,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(default: cloud)")
     p.add_argument("--require-security", action="store_true",
                    help="refuse to start without --security-dir")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer REST requests addressed to NAME (repeatable): without --security-dir the API "
+                        "answers only to IP addresses and this machine's own names (DNS rebinding)")
     p.add_argument("--no-web", action="store_true",
                    help="do not serve the REST API and web UI on --port (as cluster.init(web=False))")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -679,7 +682,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     cfg = NodeConfig(ip=ip, port=args.port, name=args.name, flatfile_peers=peers, cloud_size=args.cloud_size,
                      heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after,
                      data_dirs=tuple(os.path.abspath(d) for d in args.data_dir), security_dir=args.security_dir,
-                     identity=args.identity, require_security=args.require_security, replication=args.replication)
+                     identity=args.identity, require_security=args.require_security, replication=args.replication,
+                     web_hosts=tuple(args.allow_host))
     base = tuple(p for p in cfg.plugins if p != WEB_PLUGIN) if args.no_web else cfg.plugins
     cfg.plugins = (*base, *args.plugin)
     if args.nthreads is not None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import algos
-from cloudkit import Launcher, admin, wait_until
+from cloudkit import Launcher, admin, free_port_pair, wait_until
 from webkit import assert_healthy, http, signal_csv, wait_job, web_cloud
 
 pytestmark = pytest.mark.slow
@@ -381,6 +381,20 @@ def test_an_open_node_answers_only_to_its_own_host_names(web):
     assert http(base_a, "/3/Cloud", headers={"Host": f"localhost:{base_a.rsplit(':', 1)[1]}"})[0] == 200
     assert http(base_a, "/3/Cloud", headers={"Host": socket.gethostname()})[0] == 200
     assert http(base_a, "/")[0] == 200       # the page holds no data
+
+
+def test_allow_host_names_another_host_an_open_node_answers_to(tmp_path):
+    """A cloud reached through a DNS alias (not this machine's own name) lists it with --allow-host."""
+    kit = Launcher(tmp_path)
+    try:
+        node = kit.start(free_port_pair(), None, extra=["--allow-host", "Aquifer.Example"])
+        node.wait_log("web UI and REST API at")
+        base = f"http://{node.address}"
+        assert http(base, "/3/Cloud", headers={"Host": "aquifer.example:80"})[0] == 200
+        status, body, _ = http(base, "/3/Cloud", headers={"Host": "other.example"})
+        assert status == 403 and "--allow-host NAME" in body["detail"]
+    finally:
+        kit.cleanup()
 
 
 def test_export_checkpoints_dir_from_rest_stays_under_the_data_dir(web):

@@ -132,7 +132,7 @@ class WebServer:
         self.pool = ThreadPoolExecutor(max_workers=WEB_THREADS, thread_name_prefix="aquifer-web")
         self.runner: web.AppRunner | None = None
         self.listener: asyncio.Server | None = None
-        self.names = local_names()
+        self.names = local_names() | {n.lower() for n in node.config.web_hosts}
         self.app = self._make_app()
 
     @property
@@ -200,8 +200,8 @@ class WebServer:
             if self.token is None and not host_allowed(request.host, self.names):
                 return error_body(403, "forbidden", f"Host {request.host!r} is not an address of this node: an open "
                                   f"node answers only to IP addresses and this machine's names (a page under another "
-                                  f"name may be a DNS-rebinding attack); use its IP address, or give the cloud a "
-                                  f"--security-dir")
+                                  f"name may be a DNS-rebinding attack); use its IP address, start the node with "
+                                  f"--allow-host NAME, or give the cloud a --security-dir")
             if not authorized(request.headers.get("Authorization"), self.token):
                 resp = error_body(401, "unauthorized", "this node needs 'Authorization: Bearer <token>' (the token "
                                   "of the cloud's security dir)")
