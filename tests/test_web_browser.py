@@ -138,3 +138,36 @@ def test_long_job_cancelled_from_its_button(ui_cloud, page, tmp_path):
     page.wait_for_selector(".state.CANCELLED")
     assert "cancelled" in page.locator("#job-error").inner_text()
     page.screenshot(path=str(tmp_path / "cancelled.png"))
+
+
+def test_model_download_carries_the_token_on_a_secured_cloud(browser, tmp_path):
+    """A plain link sends no Authorization header, so with a token the browser saved the 401 JSON as the model
+    file; the page now fetches the file with the token."""
+    from cloudkit import admin
+    from webkit import wait_job
+    assert admin("keygen", str(tmp_path / "sec")).returncode == 0
+    token = admin("--security-dir", str(tmp_path / "sec"), "token").stdout.strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    with web_cloud(tmp_path, 1, security_dir=tmp_path / "sec") as (node,):
+        base = f"http://{node.address}"
+        csv = tmp_path / "signal.csv"
+        signal_csv(csv)
+        _, started, _ = http(base, "/3/ImportFiles", "POST", {"path": str(csv)}, headers=auth)
+        wait_job(base, started["job"]["job_id"], headers=auth)
+        _, r, _ = http(base, "/3/ModelBuilders/deeplearning", "POST",
+                       {"training_frame": started["destination_frame"], "response_column": "y", "hidden": [4],
+                        "epochs": 1, "model_id": "secured_model"}, headers=auth)
+        assert wait_job(base, r["job"]["job_id"], headers=auth)["status"] == "DONE"
+        pg = browser.new_page(accept_downloads=True)
+        try:
+            pg.add_init_script(f"sessionStorage.setItem('aquifer-token', {token!r})")
+            pg.goto(base + "/#/models/secured_model")
+            link = pg.locator("a.button", has_text="Download model file")
+            with pg.expect_download(timeout=30_000) as dl:
+                link.click()
+            saved = tmp_path / "downloaded.aqm"
+            dl.value.save_as(saved)
+            assert dl.value.suggested_filename == "secured_model"
+            assert saved.read_bytes()[:8] == b"AQFMODEL"
+        finally:
+            pg.close()

@@ -44,9 +44,10 @@ def http(base: str, path: str, method: str = "GET", body=None, *, raw: bytes | N
     return status, payload, rh
 
 
-def wait_job(base: str, job_id: str, timeout: float = 120.0, states=("DONE", "FAILED", "CANCELLED")) -> dict:
+def wait_job(base: str, job_id: str, timeout: float = 120.0, states=("DONE", "FAILED", "CANCELLED"),
+             headers: dict | None = None) -> dict:
     def done():
-        status, job, _ = http(base, f"/3/Jobs/{job_id}")
+        status, job, _ = http(base, f"/3/Jobs/{job_id}", headers=headers)
         assert status == 200, job
         return job if job["status"] in states else None
     return wait_until(done, timeout, f"job {job_id} to reach {states}", interval=0.2)
