@@ -44,6 +44,9 @@ def score_csv(scorer: Scorer, src: IO[str], dst: IO[str], *, sep: str = ",", bat
         raise ValueError("the input is empty: a header row naming the model's columns is needed")
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
+    twice = sorted({c for c in scorer.names if header.count(c) > 1})
+    if twice:            # which of the two would be the model's? refuse rather than take the first silently
+        raise ValueError(f"the input's header names the model's column(s) {twice[:10]} more than once")
     missing = [c for c in scorer.names if c not in header]
     if missing:
         raise ValueError(f"the input's header lacks the model's columns {missing[:10]}")

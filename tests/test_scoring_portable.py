@@ -299,6 +299,10 @@ def test_command_line_streams_batches_and_reports_bad_rows(model_file, tmp_path)
     nohead.write_text("r,1\n")
     res = _cli(path, nohead, tmp_path / "x.csv")
     assert res.returncode == 1 and "lacks the model's columns" in res.stderr
+    twice = tmp_path / "twice.csv"                      # it scored the first 'size' silently
+    twice.write_text("color,size,size\nr,1,2\n")
+    res = _cli(path, twice, tmp_path / "x.csv")
+    assert res.returncode == 1 and "names the model's column(s) ['size'] more than once" in res.stderr
     help_text = _cli("--help").stdout
     assert "--batch-rows" in help_text and "portable model file" in help_text
 
