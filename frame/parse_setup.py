@@ -125,14 +125,16 @@ def check_encoding(encoding: str) -> str:
     """The codec name for ``encoding`` if it can be parsed byte-wise (separators, quotes, digits and line breaks
     are their ASCII bytes, as in UTF-8, Latin-1 or cp1252); ValueError otherwise (UTF-16, UTF-32, ...).
 
-    >>> check_encoding("Latin-1")
-    'iso8859-1'
+    >>> check_encoding("Latin-1"), check_encoding("utf-8-sig")
+    ('iso8859-1', 'utf-8')
     """
     import codecs
     try:
         name = codecs.lookup(encoding).name
     except (LookupError, TypeError):
         raise ValueError(f"unknown encoding {encoding!r}") from None
+    if name == "utf-8-sig":     # UTF-8 after a byte-order mark, which the import skips anyway
+        name = "utf-8"
     probe = "\n\r\t ,;|\x01\"'0123456789.-+eENA"
     try:
         ok = probe.encode(name) == probe.encode("ascii")
