@@ -425,18 +425,25 @@ def _user_na(na_strings: Any, names: list[str]) -> list[set[str]]:
     n = len(names)
     if na_strings is None:
         return [set() for _ in range(n)]
-    if isinstance(na_strings, (list, tuple)) and all(isinstance(s, str) for s in na_strings):
-        return [set(na_strings) for _ in range(n)]
+    if isinstance(na_strings, (list, tuple)) and not any(isinstance(s, (list, tuple, set)) for s in na_strings):
+        return [{_na_text(s) for s in na_strings} for _ in range(n)]      # one list for every column
     out = []
     for v in _per_column(na_strings, names, "na_strings"):
         if v is None:
             v = []
-        elif isinstance(v, str):
+        elif not isinstance(v, (list, tuple, set)):
             v = [v]
-        if not all(isinstance(s, str) for s in v):
-            raise ValueError(f"na_strings entries must be strings, got {v!r}")
-        out.append(set(v))
+        out.append({_na_text(s) for s in v})
     return out
+
+
+def _na_text(s: Any) -> str:
+    """An NA string as given, or a number as its text (pandas takes ``na_values=[-999]``)."""
+    if isinstance(s, str):
+        return s
+    if isinstance(s, (int, float)) and not isinstance(s, bool):
+        return str(s)
+    raise ValueError(f"na_strings entries must be strings or numbers, got {s!r}")
 
 
 def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None = None,

@@ -169,6 +169,10 @@ def test_na_strings_that_are_numbers_make_those_values_na():
     s = guess_setup(body, na_strings={"b": ["-999"]})
     blk = parse_range(body, 0, len(body), s)
     assert np.isnan(blk.columns[1]).tolist() == [True, False, True, False] and blk.invalid == {}
+    for as_number in ({"b": -999}, {"b": [-999]}):         # numbers as pandas takes them ([-999] once read as
+        s = guess_setup(body, na_strings=as_number)        # "one list per column" and refused)
+        assert np.isnan(parse_range(body, 0, len(body), s).columns[1]).tolist() == [True, False, True, False]
+    assert "-999" in guess_setup(body, na_strings=[-999]).na_strings[0]
     assert blk.columns[0].tolist() == [1, -999, 3, -999.5]
 
 def test_user_na_strings_list_and_dict():
