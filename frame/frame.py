@@ -342,6 +342,8 @@ class Frame:
         strings as objects, integer columns as int64 (Int64 when they hold NA). ``start``/``nrows`` select rows
         ``[start, start + nrows)`` (only the chunks holding them are read)."""
         import pandas as pd
+        if start < 0 or (nrows is not None and nrows < 0):     # (head(-n) counts from the end; this does not)
+            raise ValueError(f"start and nrows must be >= 0, got {start} and {nrows}")
         data = {}
         dtypes = self._h.get("dtypes") or [None] * self.ncols
         for (vals, na), name, t, dom, hint in zip(self._read_columns(list(range(self.ncols)), nrows, start),
@@ -666,6 +668,8 @@ def remove(key: "str | Frame", cloud=None) -> None:
     """Delete a frame: its header and every chunk and rollup of the vecs it owns, on every node."""
     if isinstance(key, Frame):
         key = key.key
+    if not isinstance(key, str):
+        raise TypeError(f"remove takes a frame or its key, got {type(key).__name__}")
     cloud = _cloud_or_current(cloud)
     value = cloud.dkv.get(key)
     if value is None:

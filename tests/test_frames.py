@@ -196,7 +196,9 @@ def test_small_frame_api_mistakes_are_refused_or_kept_right(one):
                         (lambda: Frame.from_numpy(pd.DataFrame({"a": [1.0]})), "use Frame.from_pandas"),
                         (lambda: c.split_frame([float("nan")]), "ratios must be positive"),
                         (lambda: c.split_frame([0.5], seed=1.7), "seed must be an integer"),
-                        (lambda: Frame.from_numpy(np.zeros(3), nchunks=2.5), "nchunks must be")):
+                        (lambda: Frame.from_numpy(np.zeros(3), nchunks=2.5), "nchunks must be"),
+                        (lambda: masked.as_pandas(start=-2), "start and nrows must be >= 0"),
+                        (lambda: frame.remove(None), "remove takes a frame or its key")):
         with pytest.raises((TypeError, ValueError), match=words):
             call()
     a, b = masked.split_frame(np.array([0.5]), seed=2 ** 32 + 1)                   # numpy ratios; a 64-bit seed
