@@ -17,6 +17,7 @@ from typing import Any
 import cluster
 import frame
 from cluster.dkv import Value
+from frame.store import has_control_characters
 from scoring.metrics import metrics_from_dict
 
 from .model import Model, ModelMetadata
@@ -68,16 +69,14 @@ def check_model_key(model_id: str, cloud, what: str = "model_id") -> None:
     that value (H2O: "expected a value of type Model; found a Frame"). A free key, or one holding a model (replaced,
     as H2O's ``load_model`` and training do), is fine.
 
-    A prefix listing, not a get: a get would fetch a whole (cross-validation) model to learn its type. Control
-    characters are refused too: a model id names files (checkpoints, downloads), one line of which it would
-    otherwise choose."""
-    if any(c < " " or c == "\x7f" for c in model_id):
-        raise ValueError(f"{what} {model_id!r} holds control characters")
-    for r in cloud.dkv.keys(model_id):
-        if r["key"] == model_id and r["type"] != "model":
-            found = str(r["type"]).capitalize()
-            raise ValueError(f"{what} {model_id!r} is the key of a {r['type']}: expected a value of type Model; "
-                             f"found a {found} (choose another model id, or remove the {r['type']} first)")
+    Control characters are refused too: a model id names files (checkpoints, downloads), one line of which it
+    would otherwise choose."""
+    if has_control_characters(model_id):
+        raise ValueError(f"{what} {model_id!r} holds control characters: choose a model id without them")
+    found = cloud.dkv.type_of(model_id)
+    if found not in (None, "model"):
+        raise ValueError(f"{what} {model_id!r} is the key of a {found}: expected a value of type Model; found a "
+                         f"{found.capitalize()} (choose another model id, or remove the {found} first)")
 
 
 def get_model(model_id: str, cloud=None) -> Model:

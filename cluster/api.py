@@ -366,6 +366,11 @@ class SyncDKV:
     def keys(self, prefix=""):
         return self._cloud.run(self._dkv.keys(prefix))
 
+    def type_of(self, key):
+        """The type of the value under ``key`` (``"frame"``, ``"model"``...), None when there is none; a listing,
+        not a get, which would fetch the whole value (a model: megabytes) to learn it."""
+        return next((r["type"] for r in self.keys(key) if r["key"] == key), None)
+
     def atomic(self, key, fn, args=None):
         return self._cloud.run(self._dkv.atomic(key, fn, args))
 

@@ -572,10 +572,9 @@ def _same_kind(parts: list[tuple]) -> list[tuple]:
     for p, m in parts:
         if p.dtype.kind == "f":
             na = np.isnan(p)
-            ok = p[~na]
-            if not int64_integers(ok):
+            if not int64_integers(p[~na]):
                 return parts
-            p, m = np.where(na, 0, p).astype(np.int64), (na if m is None else m | na) if na.any() else m
+            p, m = np.where(na, 0, p).astype(np.int64), na if m is None else m | na
         out.append((p, m))
     return out
 

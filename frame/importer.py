@@ -442,7 +442,8 @@ def _report(parse: dict) -> None:
     if parse["rounded"]:
         first = next(iter(parse["rounded"]))
         msgs.append(f"{parse['source']}: numbers were rounded (integers beyond 2**53 in a column that also "
-                    f"holds fractions, or beyond 2**63, to the nearest double; beyond the double range to +-inf): {columns(parse['rounded'])}; import such "
+                    f"holds fractions, or beyond 2**63, to the nearest double; beyond the double range to +-inf): "
+                    f"{columns(parse['rounded'])}; import such "
                     f"a column as text to keep it exact (col_types={{{first!r}: 'string'}})")
     for msg in msgs:
         log.warning(msg)

@@ -121,6 +121,13 @@ class UnterminatedQuote(ValueError):
     """A line ends inside a quoted field: the record goes on in the next line."""
 
 
+def check_sep(sep: Any) -> str:
+    """``sep`` if it is one character; ValueError otherwise."""
+    if not isinstance(sep, str) or len(sep) != 1:
+        raise ValueError(f"sep must be a single character, got {sep!r}")
+    return sep
+
+
 def check_encoding(encoding: str) -> str:
     """The codec name for ``encoding`` if it can be parsed byte-wise (separators, quotes, digits and line breaks
     are their ASCII bytes, as in UTF-8, Latin-1 or cp1252); ValueError otherwise (UTF-16, UTF-32, ...).
@@ -465,8 +472,8 @@ def guess_setup(sample: bytes, sep: str | None = None, header: bool | int | None
         raise ValueError("cannot guess a parse setup from an empty sample")
     if sep is None:
         sep = _guess_sep(lines, quote)
-    elif not isinstance(sep, str) or len(sep) != 1:
-        raise ValueError(f"sep must be a single character, got {sep!r}")
+    else:
+        check_sep(sep)
     first = _records(lines, sep, quote, 1, strict=False)
     width0 = len(first[0] or [0]) if first else 1
     rows = _records(lines, sep, quote, max(_MIN_GUESS_LINES, _MAX_GUESS_CELLS // max(width0, 1)) + 1)

@@ -31,10 +31,14 @@ def rollup_key(vec: str) -> str:
 def check_key(key: str) -> None:
     """Refuse a frame key that could collide with internal keys (``$...``, ``@node@...``, chunk ``#``) or that
     holds control characters (a line break in a key ends up alone on a line of every file that names it)."""
-    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or "#" in key or \
-            any(c < " " or c == "\x7f" for c in key):
+    if not isinstance(key, str) or not key or key.startswith(("$", "@")) or "#" in key or has_control_characters(key):
         raise ValueError(f"bad frame key {key!r}: use a non-empty name not starting with $ or @, without # or "
                          f"control characters")
+
+
+def has_control_characters(key: str) -> bool:
+    """Whether a key holds a control character (the rule for frame keys and model ids alike)."""
+    return any(c < " " or c == "\x7f" for c in key)
 
 
 def check_destination(key: str, cloud) -> None:
@@ -42,9 +46,9 @@ def check_destination(key: str, cloud) -> None:
     frame (a model, a job: storing a frame there would replace it, silently). A frame there is replaced, as in
     H2O."""
     check_key(key)
-    old = cloud.dkv.get(key)
-    if old is not None and old.type != "frame":
-        raise ValueError(f"{key!r} holds a {old.type}, not a frame: choose another destination key")
+    found = cloud.dkv.type_of(key)
+    if found not in (None, "frame"):
+        raise ValueError(f"{key!r} holds a {found}, not a frame: choose another destination key")
 
 
 def put_header(header: dict, cloud) -> dict:

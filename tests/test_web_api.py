@@ -146,8 +146,8 @@ def test_import_errors(web):
              ({"path": str(info["csv"]), "colour": "red"}, "unknown import parameter 'colour'"),
              ({"path": str(info["csv"]), "destination_frame": "$bad"}, "bad frame key"),
              ({"path": str(info["csv"]) + "\0x"}, "parameter 'path' holds a NUL"),   # these four answered 200
-             ({"path": str(info["csv"]), "sep": "ab"}, "'sep' must be one character"),  # and then failed as a job
-             ({"path": str(info["csv"]), "encoding": "bogus"}, "parameter 'encoding'")]
+             ({"path": str(info["csv"]), "sep": "ab"}, "sep must be a single character"),  # and then failed as a job
+             ({"path": str(info["csv"]), "encoding": "bogus"}, "unknown encoding 'bogus'")]
     for body, words in cases:
         status, answer, _ = http(base_a, "/3/ImportFiles", "POST", body)
         assert status == 400 and words in answer["detail"], (body, answer)

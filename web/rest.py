@@ -34,7 +34,7 @@ from cluster.dkv import Value, homed_key
 from cluster.jobs import CREATED, JOB_PREFIX, RUNNING as JOB_RUNNING
 from frame.frame import chunk_bytes
 from frame.importer import frame_key
-from frame.parse_setup import check_encoding
+from frame.parse_setup import check_encoding, check_sep
 from frame.store import check_destination
 
 from .params import json_value, parameter_table
@@ -191,7 +191,7 @@ def get_job(req: Request) -> dict:
     key = job_key(req, req.path["job_id"])
     out = job_json(cluster.Job.get(key, req.cloud).info())
     dest = out["dest"]
-    out["dest_type"] = next((r["type"] for r in req.cloud.dkv.keys(dest) if r["key"] == dest), None) if dest else None
+    out["dest_type"] = req.cloud.dkv.type_of(dest) if dest else None
     return out
 
 
@@ -342,12 +342,12 @@ def import_files(req: Request) -> dict:
         raise ApiError(400, "bad parameter", f"parameter 'na_strings' must be a list of strings, got {na!r}")
     if "\0" in path:
         raise ApiError(400, "bad parameter", "parameter 'path' holds a NUL character")
-    if sep is not None and len(sep) != 1:
-        raise ApiError(400, "bad parameter", f"parameter 'sep' must be one character, got {sep!r}")
-    try:
+    try:                                 # the import's own rules (their messages name the field), before a job
+        if sep is not None:
+            check_sep(sep)
         check_encoding(encoding)
     except ValueError as exc:
-        raise ApiError(400, "bad parameter", f"parameter 'encoding': {exc}") from None
+        raise ApiError(400, "bad parameter", str(exc)) from None
     path = os.path.abspath(path)
     node = req.cloud.node
     try:     # the REST caller is another process: it reads only under the node's --data-dir, as its tasks do
