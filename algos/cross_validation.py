@@ -363,7 +363,8 @@ def train_with_cv(builder, parms: dict, x, y, training_frame: Frame, validation_
             raise ValueError(f"the training frame has a column named {name!r}: cross-validation needs that name; "
                              f"rename the column")
     own = job is None
-    outer = job or Job.start(f"{builder.algo} cross-validation {model_id}", cloud=cloud, dest=model_id)
+    outer = job or Job.start(f"{builder.algo} cross-validation {model_id}", cloud=cloud, dest=model_id,
+                             reads=[f.base_key for f in (training_frame, validation_frame) if f is not None])
     start = time.time()
     folds: Folds | None = None
     fold_models: list[Model] = []

@@ -295,7 +295,8 @@ class GridSearch:
             random_discrete(self.hyper_params, c["seed"])
         space = math.prod(len(v) for v in self.hyper_params.values())
         planned = min(space, c["max_models"]) if c["max_models"] else space
-        job = Job.start(f"Grid search {self.grid_id} ({planned} models)", cloud=cloud, dest=self.grid_id)
+        job = Job.start(f"Grid search {self.grid_id} ({planned} models)", cloud=cloud, dest=self.grid_id,
+                        reads=[f.base_key for f in (training_frame, validation_frame) if f is not None])
         self.job_key = job.key
         start = time.time()
         attempts = 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 
 from .session import current
 from .dkv import Value, homed_key, register_atomic
@@ -89,12 +90,15 @@ class Job:
 
     # ---------------------------------------------------------------- creation and lookup
     @classmethod
-    def start(cls, description: str, *, cloud=None, dest: str = "", max_runtime_secs: float = 0.0) -> "Job":
+    def start(cls, description: str, *, cloud=None, dest: str = "", reads: Sequence[str] = (),
+              max_runtime_secs: float = 0.0) -> "Job":
+        """A new running job building ``dest`` and reading the keys ``reads`` (e.g. its training frames): while it
+        runs, :func:`lock_holder` names it to whoever would replace or remove them, as H2O's read/write locks."""
         cloud = cloud or current()
         key = homed_key(cloud.gateway, f"{JOB_PREFIX}{uuid.uuid4().hex[:12]}")
         meta = {"key": key, "description": description, "status": CREATED, "progress": 0.0, "msg": "",
                 "start": time.time(), "end": 0.0, "error": "", "stop_requested": False, "dest": dest,
-                "max_runtime_secs": float(max_runtime_secs)}
+                "reads": sorted({k for k in reads if k}), "max_runtime_secs": float(max_runtime_secs)}
         cloud.dkv.atomic(key, "job.update", meta)
         job = cls(key, cloud)
         job._set(status=RUNNING, start=time.time())
@@ -196,4 +200,16 @@ def _public(meta: dict) -> dict:
     out = {k: meta.get(k) for k in ("key", "description", "status", "progress", "msg", "start", "end", "error",
                                     "dest")}
     out["kept"] = meta.get("kept") or ""
+    out["reads"] = list(meta.get("reads") or [])
+    out["stop_requested"] = bool(meta.get("stop_requested"))
     return out
+
+
+def lock_holder(key: str, cloud=None, *, writers: bool = True) -> dict | None:
+    """The running job that reads ``key`` or (``writers``) builds it, as :meth:`Job.list` shows it; None when
+    none does. A cancelled job holds nothing: cancelling is how an owner frees a key whose job's driver died."""
+    for job in Job.list(cloud):
+        if job["status"] in (CREATED, RUNNING) and not job["stop_requested"] \
+                and (key in job["reads"] or (writers and job["dest"] == key)):
+            return job
+    return None

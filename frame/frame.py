@@ -29,7 +29,7 @@ from cluster.mrtask import chunk_key
 from . import ops
 from .chunks import decode_native, encode_chunk, int64_integers, plan_chunks, spread_homes
 from .rollups import rollup_stats
-from .store import check_destination, check_key, delete_vecs, new_vec_key, put_header
+from .store import check_destination, check_key, check_unlocked, delete_vecs, new_vec_key, put_header
 
 TYPES = ("numeric", "enum", "string", "time")
 PUT_BATCH_BYTES = 16 << 20
@@ -65,6 +65,12 @@ class Frame:
     def header(self) -> dict:
         """A copy of the stored header: names, types, domains, vecs, espc, homes, dtypes, owned (see the module doc)."""
         return dict(self._h)
+
+    @property
+    def base_key(self) -> str:
+        """The key of the stored frame whose data this is: the frame's own key, or its parent's for a column
+        selection (what a job reading this frame locks)."""
+        return self._h.get("base", self.key)
 
     @property
     def names(self) -> list[str]:
@@ -237,7 +243,7 @@ class Frame:
                   "names": names, "types": [h["types"][c] for c in cols],
                   "domains": [h["domains"][c] for c in cols], "vecs": [h["vecs"][c] for c in cols],
                   "dtypes": [h.get("dtypes", [None] * self.ncols)[c] for c in cols], "owned": [],
-                  "temporary": False, "stored": False}
+                  "temporary": False, "stored": False, "base": self.base_key}
         return Frame(header["key"], header, self._cloud)
 
     def __setitem__(self, item: str | int, column: "Frame") -> None:
@@ -296,7 +302,7 @@ class Frame:
         if any(v is None for v in values):
             c = cols[[v is None for v in values].index(True) // n]
             raise KeyError(f"frame {self.key!r}: the data of column {self._h['names'][c]!r} is gone (was the "
-                           f"frame that owns it removed?)")
+                           f"frame that owns it removed, or replaced under its key?)")
         lo, hi = (start - espc[first], stop - espc[first]) if self.nchunks else (0, 0)
         out = []
         for j, c in enumerate(cols):
@@ -675,5 +681,6 @@ def remove(key: "str | Frame", cloud=None) -> None:
         raise KeyError(f"no frame {key!r} in the cloud")
     if value.type != "frame":
         raise ValueError(f"{key!r} is a {value.type}, not a frame")
+    check_unlocked(key, cloud, "remove")
     delete_vecs(cloud, value.meta.get("owned", []))
     cloud.dkv.delete(key)

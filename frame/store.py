@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 
 from cluster.dkv import Value
+from cluster.jobs import lock_holder
 
 
 def new_vec_key() -> str:
@@ -42,19 +43,34 @@ def has_control_characters(key: str) -> bool:
 
 
 def check_destination(key: str, cloud) -> None:
-    """Refuse ``key`` as the key of a new frame when it is not a valid frame key or holds something other than a
-    frame (a model, a job: storing a frame there would replace it, silently). A frame there is replaced, as in
-    H2O."""
+    """Refuse ``key`` as the key of a new frame when it is not a valid frame key, holds something other than a
+    frame (a model, a job: storing a frame there would replace it, silently) or holds a frame that a running job
+    reads (a training would lose its data mid-way). Any other frame there is replaced, as in H2O."""
     check_key(key)
     found = cloud.dkv.type_of(key)
     if found not in (None, "frame"):
         raise ValueError(f"{key!r} holds a {found}, not a frame: choose another destination key")
+    if found == "frame":
+        check_unlocked(key, cloud, "replace")
+
+
+def check_unlocked(key: str, cloud, action: str) -> None:
+    """Refuse to ``action`` the frame ``key`` while a running job reads it (H2O's read lock)."""
+    holder = lock_holder(key, cloud, writers=False)
+    if holder is not None:
+        raise ValueError(f"cannot {action} frame {key!r}: the running job {holder['description']!r} "
+                         f"({holder['key']}) reads it; cancel the job or wait for it to finish")
 
 
 def put_header(header: dict, cloud) -> dict:
-    """Store a frame header under its key (mutable: columns can be assigned later); returns the stored header."""
+    """Store a new frame's header under its key (mutable: columns can be assigned later); returns the stored
+    header. A frame it replaces is deleted with the vecs it owned (H2O deletes a frame it overwrites), so that
+    importing a file again under the same key does not keep the old copy's chunks for ever."""
     header = {**header, "stored": True}
+    old = cloud.dkv.get(header["key"])
     cloud.dkv.put(header["key"], Value("frame", header, immutable=False))
+    if old is not None and old.type == "frame":
+        delete_vecs(cloud, sorted(set(old.meta.get("owned", [])) - set(header["vecs"])))
     return header
 
 

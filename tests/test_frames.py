@@ -1,10 +1,13 @@
 """Frames: import of real and tricky CSVs, numpy/pandas round trips, a 3-node cloud, admin keys/frames/rm."""
 import json
+import threading
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import algos
 import cluster
 import frame
 from frame.csv_parser import ParseError
@@ -164,6 +167,60 @@ def test_a_column_assigned_from_another_frame_outlives_that_frame(one):
     vecs = set(y.vecs)
     y.remove()                                 # the copy goes with y
     assert not [r["key"] for r in one.dkv.keys("") if r["key"].split("@")[-1].split("#")[0] in vecs]
+
+
+def test_a_frame_imported_again_under_its_key_frees_the_old_copy(one):
+    """Importing a file again (every re-run of a notebook cell: the key is <file>.hex) kept the old copy's chunks
+    and rollups in the DKV for ever; H2O deletes the frame it overwrites. A handle on the old copy says so."""
+    def keys():
+        return sorted(r["key"] for r in one.dkv.keys(""))
+
+    old = frame.import_file(str(SMALL / "prostate.csv"))
+    before = keys()
+    new = frame.import_file(str(SMALL / "prostate.csv"))
+    assert new.key == old.key and len(keys()) == len(before) and set(new.vecs).isdisjoint(old.vecs)
+    assert new.as_pandas().shape == (380, 9)
+    with pytest.raises(KeyError, match=r"is gone \(was the frame that owns it removed, or replaced under its key"):
+        old.as_pandas()
+    new.remove()
+    assert not [k for k in keys() if any(v in k for v in old.vecs + new.vecs)]
+
+
+def test_a_frame_a_running_training_reads_is_neither_replaced_nor_removed(one):
+    """H2O read-locks the frames a model builder reads. Ours replaced or removed them under a running training
+    (its next iteration failed on missing chunks). Now both are refused naming the job; a cancelled job (say,
+    one whose driver died) frees them."""
+    from algos import DeepLearningEstimator
+    fr = frame.import_file(str(SMALL / "prostate.csv"), destination_frame="locked.hex")
+    dl = DeepLearningEstimator(hidden=[8], epochs=1e6, seed=1)
+    failures = []
+
+    def train():
+        try:
+            dl.train(y="CAPSULE", training_frame=fr[1:])       # a selection: its parent is what is locked
+        except Exception as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=train, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while not (job := cluster.jobs.lock_holder("locked.hex", one, writers=False)):
+        assert time.monotonic() < deadline and worker.is_alive(), failures
+        time.sleep(0.05)
+    assert job["reads"] == ["locked.hex"]
+    with pytest.raises(ValueError, match=r"cannot replace frame 'locked.hex': the running job 'DeepLearning"):
+        frame.import_file(str(SMALL / "iris_wheader.csv"), destination_frame="locked.hex")
+    with pytest.raises(ValueError, match=r"cannot remove frame 'locked.hex'"):
+        fr.remove()
+    assert fr.as_pandas().shape == (380, 9)
+    cluster.Job.get(job["key"]).cancel()
+    worker.join(120)
+    assert not worker.is_alive() and isinstance(failures[0], cluster.JobCancelledError)
+    again = frame.import_file(str(SMALL / "iris_wheader.csv"), destination_frame="locked.hex")
+    assert again.shape == (150, 5)
+    again.remove()
+    for m in algos.list_models(one):     # the cancelled training kept its last iteration's model
+        algos.remove_model(m["model_id"], cloud=one)
 
 
 def test_small_frame_api_mistakes_are_refused_or_kept_right(one):

@@ -223,17 +223,19 @@ def _wait_job(req: Request, dest: str, since: float, done: threading.Event, fail
 
 # ------------------------------------------------------------------------------------------- locks
 def lock_holder(cloud, key: str) -> dict | None:
-    """The running job that builds ``key`` (its destination) or reads it (a training started here)."""
-    running = [j for j in cluster.Job.list(cloud) if j["status"] in RUNNING]
-    for j in running:
-        if j.get("dest") == key:
-            return j
+    """The running job that builds ``key`` or reads it (``cluster.jobs.lock_holder``), or a training started
+    here whose job is not there yet."""
+    holder = cluster.jobs.lock_holder(key, cloud)
+    if holder is not None:
+        return holder
     records = [r["key"] for r in cloud.dkv.keys(USES_PREFIX)]
-    for value in cloud.dkv.get_many(records) if records else []:
-        if value is not None and key in value.meta.get("keys", []):
-            return next((j for j in running if j.get("dest") == value.meta["dest"]),
-                        {"key": "", "description": f"training of {value.meta['dest']} (starting)",
-                         "dest": value.meta["dest"]})
+    values = [v for v in cloud.dkv.get_many(records) if v is not None and key in v.meta.get("keys", [])] \
+        if records else []
+    started = {j["dest"] for j in cluster.Job.list(cloud) if j["status"] in RUNNING} if values else set()
+    for value in values:          # a training whose job exists holds (or, cancelled, frees) the key by itself
+        if value.meta["dest"] not in started:
+            return {"key": "", "description": f"training of {value.meta['dest']} (starting)",
+                    "dest": value.meta["dest"]}
     return None
 
 

@@ -166,7 +166,8 @@ class Trainer:
     # ---------------------------------------------------------------- the run
     def run(self) -> DeepLearningModel:
         own_job = self.outer_job is None
-        job = Job.start(f"{MODEL_PREFIX} {self.model_id}", cloud=self.cloud, dest=self.model_id) if own_job \
+        job = Job.start(f"{MODEL_PREFIX} {self.model_id}", cloud=self.cloud, dest=self.model_id,
+                        reads=[f.base_key for f in (self.train, self.valid) if f is not None]) if own_job \
             else self.outer_job
         run_id = uuid.uuid4().hex[:12]
         self.cache_ids = [f"dl-{run_id}-train", f"dl-{run_id}-valid"]
