@@ -292,8 +292,10 @@ def test_a_mismatched_response_is_refused_not_misread(cloud, prostate):
     count = int((df.CAPSULE.astype(str) == "1").sum())
     with pytest.raises(ValueError, match=rf"'CAPSULE' .* levels unseen in training: '2' \({count} rows\)"):
         dl.model_performance(unseen)
+    jobs = len(cluster.Job.list(cloud))
     with pytest.raises(ValueError, match=rf"levels unseen in training: '2' \({count} rows\)"):
         _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=unseen)
+    assert len(cluster.Job.list(cloud)) == jobs          # a bad validation frame fails before a job starts
     with pytest.raises(ValueError, match="response column 'VOL' is numeric in the model"):
         _small(prostate).train(x=["AGE", "PSA"], y="VOL", training_frame=prostate,
                                validation_frame=_frame(df, ("CAPSULE", "VOL")))

@@ -142,6 +142,15 @@ class FrameRules:
         return resp, cols
 
 
+    def refuse_unseen_response_levels(self, fr: Frame, domain: list, cloud) -> None:
+        """Refuse ``fr`` (a validation frame, before the training's job starts) when its enum response holds rows
+        of levels outside the training ``domain``; :meth:`roles` checks the adapted frame again when it scores."""
+        y = self.response
+        if self.classifier and fr.types.get(y) == "enum" and list(fr.domains[y] or []) != list(domain):
+            index = {d: i for i, d in enumerate(domain)}
+            _refuse_unseen_levels(fr, y, np.array([index.get(d, -1) for d in fr.domains[y] or []]), cloud)
+
+
 def _refuse_unseen_levels(fr: Frame, y: str, ymap: np.ndarray, cloud) -> None:
     """A response level unseen in training that rows of ``fr`` hold cannot be scored: refused, naming them."""
     unseen = np.flatnonzero(ymap < 0)

@@ -73,6 +73,8 @@ class Trainer:
                                 weights_column=parms.get("weights_column"), offset_column=parms.get("offset_column"))
         if valid is not None:           # as model_performance would score it: refused now, not NA metrics later
             self.rules.check(valid, response=True)
+            if types.get(self.y) == "enum":
+                self.rules.refuse_unseen_response_levels(valid, train.domains[self.y], self.cloud)
         if self.kind == "regression" and parms.get("distribution") in ("bernoulli", "multinomial"):
             raise ValueError(f"distribution {parms['distribution']!r} needs a categorical response: convert "
                              f"it with train[{self.y!r}] = train[{self.y!r}].asfactor()")
