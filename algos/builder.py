@@ -19,9 +19,10 @@ h2o-py-style front (``DeepLearningEstimator(**params).train(x, y, training_frame
 """
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from frame import Frame
+from frame import Frame, get_frame
 
 from .cross_validation import train_with_cv
 
@@ -92,6 +93,8 @@ class Estimator:
     def __init__(self, **params):
         self._parms = self.builder.params.validate(params)     # raises ValueError naming a bad parameter
         self._given = set(params)
+        self._frames = {}                                      # Frames given as parameters (a selection has no key)
+        self._keep_frames(params)
         self.model: Model | None = None
 
     @property
@@ -110,19 +113,43 @@ class Estimator:
     def set_params(self, **params) -> "Estimator":
         self._parms = self.builder.params.validate({**self.given_params, **params})
         self._given |= set(params)
+        self._keep_frames(params)
         return self
+
+    def _keep_frames(self, params: dict) -> None:
+        for name, value in params.items():
+            canon = self.builder.params.aliases.get(name, name)
+            if canon in ("training_frame", "validation_frame"):
+                self._frames[canon] = value if isinstance(value, Frame) else None
 
     @property
     def params(self) -> dict:
         return self.model.params if self.model is not None else dict(self._parms)
 
     def __getattr__(self, name):
+        """A parameter's value (``est.hidden``, as h2o-py's properties: what was given, or the default), else,
+        once trained, the model's attribute (``est.predict``); ``model_id`` is the trained model's."""
         if name.startswith("_") or name in ("model",):
             raise AttributeError(name)
         model = self.__dict__.get("model")
+        table = self.builder.params
+        canon = table.aliases.get(name, name)
+        if canon in table and not (model is not None and canon == "model_id"):
+            return copy.deepcopy(self.__dict__["_parms"][canon])
         if model is None:
             raise AttributeError(f"{name!r}: train the estimator first (estimator.train(...))")
         return getattr(model, name)
+
+    def __setattr__(self, name, value):
+        """``est.hidden = [50]`` sets a parameter, checked now (h2o-py's property setters); any other public name
+        is refused rather than kept and ignored (``est.hiden = ...`` names the parameter meant)."""
+        if name.startswith("_") or name == "model" or name in type(self).__dict__ or name in Estimator.__dict__:
+            object.__setattr__(self, name, value)
+        elif self.builder.params.aliases.get(name, name) in self.builder.params:
+            self.set_params(**{name: value})
+        else:
+            raise AttributeError(f"cannot set {name!r} on a {type(self).__name__}: "
+                                 f"{self.builder.params.unknown(name)}")
 
     def __repr__(self) -> str:
         return repr(self.model) if self.model is not None else f"<{type(self).__name__} (not trained)>"
@@ -144,8 +171,24 @@ class Estimator:
                                        ("model_id", model_id), ("max_runtime_secs", max_runtime_secs))
                      if v is not None}
         parms = self.builder.params.validate({**self.given_params, **overrides})
+        # as h2o-py: what train() is not given comes from the estimator's parameters; frames may be keys
+        training_frame = self._frame_arg("training_frame", training_frame, parms)
+        validation_frame = self._frame_arg("validation_frame", validation_frame, parms)
+        x = parms["x"] if x is None else x
         self.model = self.builder.train(parms, x, y, training_frame, validation_frame, verbose=verbose)
         return self
+
+    def _frame_arg(self, name: str, given, parms: dict) -> Frame | None:
+        """The frame ``train`` uses for ``name``: the argument, else the parameter (a Frame or a key); a key is
+        looked up in the current cloud (ValueError naming it when there is no such frame)."""
+        if given is None:
+            given = self._frames.get(name) or parms.get(name)
+        if isinstance(given, str):
+            try:
+                return get_frame(given)
+            except KeyError:
+                raise ValueError(f"{name} {given!r}: no such frame in the cloud") from None
+        return given
 
 
 # ----------------------------------------------------------------------------------------- checks on the data

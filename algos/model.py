@@ -151,11 +151,20 @@ def _type_text(hint) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("numpy.", "np.")
 
 
-def _metric_getter(name: str, doc: str):
-    def getter(self, train: bool = False, valid: bool = False, xval: bool = False) -> float:
-        return self.model_performance(valid=valid, xval=xval and not valid).metric(name)
-    getter.__doc__ = doc + " (training metrics by default; ``valid=True`` / ``xval=True`` for the others)."
+def _metric_getter(method: str, doc: str):
+    """A model-level getter of the metrics objects' ``method``, with h2o-py's flags (:meth:`Model.per_set`)."""
+    def getter(self, train: bool = False, valid: bool = False, xval: bool = False):
+        return self.per_set(method, train, valid, xval)
+    getter.__name__ = method
+    getter.__doc__ = (doc + " (training metrics by default; ``valid=True`` / ``xval=True`` for the others; several "
+                      "flags give a dict, as h2o-py: ``model.logloss(train=True, valid=True)``).")
     return getter
+
+
+def _call_metric(metrics: ModelMetrics, method: str, kw: dict):
+    if not callable(getattr(metrics, method, None)):
+        raise ValueError(f"{method} is not available for {metrics.kind} metrics")
+    return getattr(metrics, method)(**kw)
 
 
 class Model:
@@ -248,14 +257,31 @@ class Model:
                 return m
         raise ValueError(f"model {self.model_id} has no metrics")
 
-    mse, rmse, mae = (_metric_getter("MSE", "Mean squared error"), _metric_getter("RMSE", "Root mean squared error"),
-                      _metric_getter("MAE", "Mean absolute error"))
-    logloss, auc = _metric_getter("logloss", "Logarithmic loss"), _metric_getter("AUC", "Area under the ROC curve")
+    mse, rmse, mae = (_metric_getter("mse", "Mean squared error"), _metric_getter("rmse", "Root mean squared error"),
+                      _metric_getter("mae", "Mean absolute error"))
+    rmsle = _metric_getter("rmsle", "Root mean squared logarithmic error")
+    mean_residual_deviance = _metric_getter("mean_residual_deviance", "Mean residual deviance")
     r2 = _metric_getter("r2", "Coefficient of determination")
-    classification_error = _metric_getter("misclassification", "Classification error")
+    logloss, auc = _metric_getter("logloss", "Logarithmic loss"), _metric_getter("auc", "Area under the ROC curve")
+    aucpr, gini = _metric_getter("aucpr", "Area under the precision-recall curve"), _metric_getter("gini", "Gini")
+    classification_error = _metric_getter("classification_error", "Classification error")
+    mean_per_class_error = _metric_getter("mean_per_class_error", "Mean per-class error")
+    hit_ratio_table = _metric_getter("hit_ratio_table", "Top-k hit ratios (multinomial)")
 
-    def confusion_matrix(self, train: bool = False, valid: bool = False, xval: bool = False):
-        return self.model_performance(valid=valid, xval=xval).confusion_matrix()
+    def confusion_matrix(self, metrics=None, thresholds=None, train: bool = False, valid: bool = False,
+                         xval: bool = False):
+        """The confusion matrix (binomial: at the threshold maximising ``metrics``, default F1, or at
+        ``thresholds``), with h2o-py's flags as the metric getters."""
+        kw = {k: v for k, v in (("metrics", metrics), ("thresholds", thresholds)) if v is not None}
+        return self.per_set("confusion_matrix", train, valid, xval, **kw)
+
+    def per_set(self, method: str, train: bool = False, valid: bool = False, xval: bool = False, **kw):
+        """``method(**kw)`` of the stored metrics, h2o-py's way: the training set by default, one flag its set's
+        value, several flags a dict by set (None for a set this model lacks; one set it lacks is an error)."""
+        asked = [w for w, on in (("train", train), ("valid", valid), ("xval", xval)) if on] or ["train"]
+        if len(asked) == 1:
+            return _call_metric(self.model_performance(**{asked[0]: True}), method, kw)
+        return {w: None if (m := self.metrics(w)) is None else _call_metric(m, method, kw) for w in asked}
 
     def scoring_history(self):
         """The scoring history as a pandas DataFrame with H2O's columns."""

@@ -8,7 +8,7 @@ Example
 -------
 >>> import numpy as np
 >>> m = ModelMetricsBinomial(np.array([0, 0, 1, 1]), np.array([[.9, .1], [.6, .4], [.65, .35], [.2, .8]]))
->>> m.auc(), m.nobs
+>>> m.auc(), m.nobs()
 (0.75, 4)
 >>> m.metric("AUC") == ModelMetricsBinomial.from_dict(m.to_dict()).auc()
 True
@@ -244,9 +244,8 @@ class ModelMetrics:
         """Adopt a msgpack-safe state dict; subclasses derive their cached arrays here."""
         self._s = state
 
-    @property
     def nobs(self) -> int:
-        """Number of scored rows (missing actuals and zero weights excluded)."""
+        """Number of scored rows (missing actuals and zero weights excluded); a method, as h2o-py's."""
         return int(self._s["nobs"])
 
     def mse(self) -> float:
@@ -314,7 +313,7 @@ class ModelMetrics:
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v:.6g}" for k, v in self._headline().items())
-        return f"<{type(self).__name__} nobs={self.nobs} {shown}>"
+        return f"<{type(self).__name__} nobs={self.nobs()} {shown}>"
 
     def _headline(self) -> dict[str, float]:
         return {"MSE": self.mse()}
@@ -547,7 +546,7 @@ class ModelMetricsBinomial(ModelMetrics):
     def _report(self) -> str:
         lines = [
             "ModelMetricsBinomial",
-            f"nobs: {self.nobs}",
+            f"nobs: {self.nobs()}",
             f"MSE: {self.mse()!r}",
             f"RMSE: {self.rmse()!r}",
             f"LogLoss: {self.logloss()!r}",
@@ -678,7 +677,7 @@ class ModelMetricsMultinomial(ModelMetrics):
         k = self._cm.shape[0]
         lines = [
             "ModelMetricsMultinomial",
-            f"nobs: {self.nobs}",
+            f"nobs: {self.nobs()}",
             f"MSE: {self.mse()!r}",
             f"RMSE: {self.rmse()!r}",
             f"LogLoss: {self.logloss()!r}",
@@ -792,7 +791,7 @@ class ModelMetricsRegression(ModelMetrics):
     def _report(self) -> str:
         return "\n".join([
             "ModelMetricsRegression",
-            f"nobs: {self.nobs}",
+            f"nobs: {self.nobs()}",
             f"MSE: {self.mse()!r}",
             f"RMSE: {self.rmse()!r}",
             f"MAE: {self.mae()!r}",
@@ -826,7 +825,7 @@ class ModelMetricsAutoEncoder(ModelMetrics):
         self._load({"nobs": int(np.count_nonzero(keep)), "mse": _wmean(e[keep], w[keep])})
 
     def _report(self) -> str:
-        return "\n".join(["ModelMetricsAutoEncoder", f"nobs: {self.nobs}",
+        return "\n".join(["ModelMetricsAutoEncoder", f"nobs: {self.nobs()}",
                           f"MSE: {self.mse()!r}", f"RMSE: {self.rmse()!r}"])
 
 

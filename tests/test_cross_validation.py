@@ -45,8 +45,8 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
     assert sorted(set(folds.tolist())) == [0, 1, 2]
     for i, fm in enumerate(fold_models):
         # trained (and scored for training) on the other folds only; validated on its own fold
-        assert fm.model_performance(train=True).nobs == int((folds != i).sum())
-        assert fm.model_performance(valid=True).nobs == int((folds == i).sum())
+        assert fm.model_performance(train=True).nobs() == int((folds != i).sum())
+        assert fm.model_performance(valid=True).nobs() == int((folds == i).sum())
         assert "AGE" in fm.meta.x and CV_WEIGHTS not in fm.meta.x
     per_fold = [p.as_pandas() for p in m.cross_validation_predictions()]
     covered = np.stack([p["1"].notna().to_numpy() for p in per_fold])
@@ -61,7 +61,7 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
     p1 = hold["1"].to_numpy()
     logloss = -np.mean(np.log(np.clip(np.where(y == 1, p1, 1 - p1), 1e-15, None)))
     xval = m.model_performance(xval=True)
-    assert xval.nobs == n
+    assert xval.nobs() == n
     assert xval.logloss() == pytest.approx(logloss, rel=1e-5)
     assert xval.logloss() != pytest.approx(m.model_performance(train=True).logloss(), rel=1e-6)
     summary = m.cross_validation_metrics_summary()
@@ -73,7 +73,7 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
     # default stopping_rounds=5 is active: main epochs = mean of the folds', no stopping; trained on all rows
     assert m.params["epochs"] == pytest.approx(np.mean([f.meta.epochs for f in fold_models]))
     assert m.params["stopping_rounds"] == 0 and m.params["overwrite_with_best_model"] is False
-    assert m.model_performance(train=True).nobs == n
+    assert m.model_performance(train=True).nobs() == n
     owned = [f.model_id for f in fold_models] + m.meta.owned_frames
     assert len(m.meta.owned_frames) == 5                       # 3 per-fold, combined, fold assignment
     remove_model(m.model_id, cloud)
@@ -137,7 +137,7 @@ def test_fold_column_is_honoured_and_not_a_predictor(cloud, prostate):
     covered = np.stack([p.as_pandas()["1"].notna().to_numpy() for p in m.cross_validation_predictions()])
     assert (covered.argmax(axis=0) == assigned).all() and (covered.sum(axis=0) == 1).all()
     assert "fold" not in m.meta.x
-    assert m.meta.cv.nfolds == 3 and m.model_performance(xval=True).nobs == n
+    assert m.meta.cv.nfolds == 3 and m.model_performance(xval=True).nobs() == n
     # fold models were not kept; only the kept frames' vecs remain (fold weights were deleted)
     with pytest.raises(ValueError, match="keep_cross_validation_models=False"):
         m.cross_validation_models()

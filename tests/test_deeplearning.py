@@ -53,7 +53,7 @@ def test_binomial_prostate_metrics_predict_and_performance(cloud, prostate):
     cm = perf.confusion_matrix()
     assert cm is not None
     preds = dl.predict(prostate)
-    assert preds.names == ["predict", "0", "1"] and preds.nrows == prostate.nrows
+    assert preds.names == ["predict", "p0", "p1"] and preds.nrows == prostate.nrows       # H2O's names
     assert preds.types["predict"] == "enum" and preds.domains["predict"] == ["0", "1"]
     p = preds.as_numpy()
     np.testing.assert_allclose(p[:, 1] + p[:, 2], 1.0, atol=1e-6)
@@ -327,3 +327,88 @@ def test_weights_and_offset_columns_are_checked_before_any_job(cloud, prostate):
         with pytest.raises(ValueError, match=pattern):
             _small(prostate, **params).train(x=["AGE", "PSA"], y="VOL", training_frame=fr)
     assert jobs_now(cloud) == n
+
+
+def test_probability_columns_are_named_as_h2o_names_them(cloud, prostate):
+    """H2O's makeScoringNames: a class label Java reads as an Integer (sign, digits, int32) names its probability
+    column "p" + label, any other label names it as it is; the label column keeps the raw levels. Where names
+    clash (levels "1" and "p1", a level "predict") H2O keeps duplicate names; the later column is renamed here
+    as a frame renames a column selected twice (p1 -> p10). Cross-validation holdout frames are named alike."""
+    df = prostate.as_pandas()
+    x = ["AGE", "PSA", "VOL", "GLEASON"]
+    dpros = _frame(df, ("CAPSULE", "DPROS"))                                # levels 1..4: a multinomial
+    dl = _small(prostate).train(x=x, y="DPROS", training_frame=dpros)
+    preds = dl.predict(dpros)
+    assert dl.model.response_domain == ["1", "2", "3", "4"]
+    assert preds.names == ["predict", "p1", "p2", "p3", "p4"]
+    assert preds.domains["predict"] == ["1", "2", "3", "4"]               # the labels stay the raw levels
+    odd = {1: "-3", 2: "1.5", 3: "2147483648", 4: "+7"}                     # int32, not an int, beyond int32, +sign
+    fr = _frame(df.assign(y=df.DPROS.map(odd)), ("CAPSULE", "y"))
+    dl = _small(prostate).train(x=x, y="y", training_frame=fr)
+    name_of = {"-3": "p-3", "1.5": "1.5", "2147483648": "2147483648", "+7": "p+7"}
+    assert dl.predict(fr).names == ["predict"] + [name_of[lv] for lv in dl.model.response_domain]
+    # clashes: the probability of level "1" is column p1, that of level "p1" column p10; a level named predict
+    clash = _frame(df.assign(y=np.where(df.CAPSULE.astype(str) == "1", "1", "p1")), ("CAPSULE", "y"))
+    dl = _small(prostate).train(x=x, y="y", training_frame=clash)
+    assert dl.model.response_domain == ["1", "p1"]
+    p = dl.predict(clash)
+    assert p.names == ["predict", "p1", "p10"] and p.domains["predict"] == ["1", "p1"]
+    got = p.as_pandas()
+    threshold = dl.model.meta.threshold
+    assert ((got["p10"] >= threshold) == (got["predict"].astype(str) == "p1")).all()
+    named = _frame(df.assign(y=np.where(df.CAPSULE.astype(str) == "1", "predict", "other")), ("CAPSULE", "y"))
+    dl = _small(prostate).train(x=x, y="y", training_frame=named)
+    assert dl.predict(named).names == ["predict", "other", "predict0"]
+    # cross-validation holdout predictions (per fold and combined) carry the same names
+    cv = _small(prostate, nfolds=2, keep_cross_validation_predictions=True).train(x=x, y="CAPSULE",
+                                                                                  training_frame=prostate)
+    assert cv.model.cross_validation_holdout_predictions().names == ["predict", "p0", "p1"]
+    assert [f.names for f in cv.model.cross_validation_predictions()] == [["predict", "p0", "p1"]] * 2
+
+
+def test_metric_getters_take_h2o_pys_flags(cloud, prostate, boston):
+    """model.logloss(train=True, valid=True) gave the validation number alone (train= was ignored); model.r2()
+    raised 'unknown metric'; several of h2o-py's getters were missing on the model. Now one flag gives its set's
+    value, several a dict by set, as h2o-py."""
+    train, valid = prostate.split_frame(ratios=[0.7], seed=1)
+    dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=train, validation_frame=valid)
+    tr, va = dl.model_performance(train=True), dl.model_performance(valid=True)
+    assert dl.logloss() == dl.logloss(train=True) == tr.logloss() != va.logloss() == dl.logloss(valid=True)
+    assert dl.logloss(train=True, valid=True) == {"train": tr.logloss(), "valid": va.logloss()}
+    assert dl.auc(train=True, valid=True, xval=True) == {"train": tr.auc(), "valid": va.auc(), "xval": None}
+    for name in ("aucpr", "gini", "mean_per_class_error", "classification_error", "mse", "rmse"):
+        assert getattr(dl, name)(valid=True) == getattr(va, name)(), name
+    assert dl.confusion_matrix(valid=True).equals(va.confusion_matrix())
+    assert dl.confusion_matrix(thresholds=0.5, train=True).equals(tr.confusion_matrix(thresholds=0.5))
+    assert va.nobs() == valid.nrows
+    reg = _small(boston).train(y="medv", training_frame=boston)
+    assert reg.r2() == reg.model_performance(train=True).r2() and 0 < reg.r2() < 1
+    assert reg.mean_residual_deviance() == reg.model_performance(train=True).mean_residual_deviance()
+    with pytest.raises(ValueError, match="auc is not available for regression metrics"):
+        reg.auc()
+
+
+def test_estimator_parameters_are_attributes_and_its_frames_are_used(cloud, prostate):
+    """h2o-py habits that were accepted and ignored: ``est.hidden = [3]`` (the default network trained),
+    ``DeepLearningEstimator(validation_frame=v, x=[...])`` (no validation, every column), frames given by key
+    (refused). Each now does what h2o-py does; a misspelt attribute is refused naming the parameter meant."""
+    train, valid = prostate.split_frame(ratios=[0.7], seed=1)
+    est = DeepLearningEstimator(seed=1)
+    est.hidden, est.epochs = [3], 0.5
+    assert (est.hidden, est.epochs, DeepLearningEstimator(hidden=[7]).hidden) == ([3], 0.5, [7])
+    est.train(y="CAPSULE", training_frame=train)
+    assert (est.params["hidden"], est.params["epochs"]) == ([3], 0.5) and est.model_id == est.model.model_id
+    with pytest.raises(AttributeError, match="unknown Deep Learning parameter 'hiden'; did you mean 'hidden'"):
+        est.hiden = [3]
+    with pytest.raises(ValueError, match="parameter 'hidden' expects a list of ints"):
+        est.hidden = "x"
+    given = DeepLearningEstimator(validation_frame=valid, x=["AGE", "PSA"], hidden=[3], epochs=0.5, seed=1)
+    given.train(y="CAPSULE", training_frame=train)
+    assert given.params["validation_frame"] == valid.key and given.model.meta.x == ["AGE", "PSA"]
+    assert given.logloss(valid=True) > 0
+    by_key = DeepLearningEstimator(training_frame=train.key, validation_frame=valid.key, hidden=[3], epochs=0.5)
+    assert by_key.train(y="CAPSULE").params["training_frame"] == train.key
+    selection = DeepLearningEstimator(training_frame=prostate[1:], hidden=[3], epochs=0.5).train(y="CAPSULE")
+    assert "ID" not in selection.model.meta.x
+    with pytest.raises(ValueError, match="training_frame 'nope': no such frame in the cloud"):
+        DeepLearningEstimator(training_frame="nope").train(y="CAPSULE")

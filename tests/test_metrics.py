@@ -313,7 +313,7 @@ def test_regression_metrics_by_hand():
     mse = float((ww * (yy - ff) ** 2).sum() / ww.sum())
     ybar = float((ww * yy).sum() / ww.sum())
     var = float((ww * (yy - ybar) ** 2).sum() / ww.sum())
-    assert m.nobs == 4
+    assert m.nobs() == 4
     assert m.mse() == pytest.approx(mse)
     assert m.mae() == pytest.approx(float((ww * abs(yy - ff)).sum() / ww.sum()))
     assert m.rmsle() == pytest.approx(math.sqrt(float((ww * (np.log1p(ff) - np.log1p(yy)) ** 2).sum() / ww.sum())))
@@ -335,7 +335,7 @@ def test_autoencoder_mse():
     e = np.array([0.1, 0.4, 0.25])
     w = np.array([1.0, 0.0, 3.0])
     m = ModelMetricsAutoEncoder(e, weights=w)
-    assert m.nobs == 2
+    assert m.nobs() == 2
     assert m.mse() == pytest.approx((0.1 + 0.75) / 4)
     assert m.rmse() == pytest.approx(math.sqrt((0.1 + 0.75) / 4))
 
@@ -394,7 +394,7 @@ def test_to_dict_round_trip_through_msgpack():
         back = roundtrip(m)
         assert type(back) is type(m)
         assert back.to_dict() == m.to_dict()
-        assert str(back) == str(m) and back.nobs == m.nobs
+        assert str(back) == str(m) and back.nobs() == m.nobs()
     b = roundtrip(objs[0])
     assert b.auc() == objs[0].auc() and b.F1() == objs[0].F1()
     assert b.confusion_matrix().equals(objs[0].confusion_matrix())

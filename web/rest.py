@@ -402,7 +402,7 @@ METRIC_NAMES = ("MSE", "RMSE", "logloss", "AUC", "AUCPR", "misclassification", "
 
 
 def metrics_json(m) -> dict:
-    out = {"kind": m.kind, "nobs": m.nobs}
+    out = {"kind": m.kind, "nobs": m.nobs()}
     for name in METRIC_NAMES:
         try:
             out[name] = jsonable(m.metric(name))

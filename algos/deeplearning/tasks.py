@@ -44,8 +44,10 @@ def net_state(spec: dict, arrays: dict) -> NetState:
     return NetState.from_arrays(NetSpec.from_dict(spec), arrays, copy=True)
 
 
-def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
+def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict, scoring: bool = False) -> tuple:
     """(X float32, y float64, w float64, offset float64) of a chunk, encoded once and cached on the node.
+    A row with an NA response weighs 0; so, for training only, does a row with an NA predictor under
+    missing_values_handling='Skip' (``scoring``: H2O scores every row, an NA predictor read as its mean).
 
     ``resp``: ``n_pred`` (the first n columns of ``cs`` are the predictors), and the indices in ``cs`` of the
     response (``y``), weights (``w``) and offset (``off``) columns, -1 when absent; ``kind`` is
@@ -56,7 +58,7 @@ def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
     with _CACHE_LOCK:
         hit = _CACHE.get(cache_id, {}).get(cs.cidx)
     if hit is not None:
-        return hit
+        return hit[:2] + (hit[4] if scoring else hit[2], hit[3])
     n = cs.nrows
     cols = [cs[i] for i in range(resp["n_pred"])]
     for j in resp.get("na") or ():
@@ -84,12 +86,12 @@ def prepared_chunk(cache_id: str, cs, info: DataInfo, resp: dict) -> tuple:
         missing = np.isnan(y)
         y[missing] = 0.0
         w = np.where(missing, 0.0, w)            # rows with an NA response are skipped, as in H2O
-    w = np.where(keep, w, 0.0)
-    item = (np.ascontiguousarray(X, dtype=np.float32), y.astype(np.float64), w.astype(np.float64),
-            off.astype(np.float64))
+    w_all = w.astype(np.float64)
+    w_train = w_all if keep.all() else np.where(keep, w_all, 0.0)
+    item = (np.ascontiguousarray(X, dtype=np.float32), y.astype(np.float64), w_train, off.astype(np.float64), w_all)
     with _CACHE_LOCK:
         _CACHE.setdefault(cache_id, {})[cs.cidx] = item
-    return item
+    return item[:2] + (w_all if scoring else w_train, item[3])
 
 
 def row_order(rng: np.random.Generator, n: int, fraction: float, shuffle: bool) -> np.ndarray:
@@ -326,8 +328,8 @@ class DLScoreTask(NetworkTask):
     parts: list = None            # [[cidx, rows, y, pred, w, offset]]
 
     def map(self, cs):
-        X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp) if self.cache_id else \
-            prepare_once(cs, self._info, self.resp)
+        X, y, w, off = prepared_chunk(self.cache_id, cs, self._info, self.resp, scoring=True) if self.cache_id \
+            else prepare_once(cs, self._info, self.resp)
         rows = np.arange(cs.nrows)
         if self.resp["kind"] != "autoencoder":
             rows = rows[w[rows] > 0]
@@ -378,10 +380,10 @@ def _stratified_sample(rng: np.random.Generator, rows: np.ndarray, classes: np.n
 
 
 def prepare_once(cs, info, resp):
-    """Like prepared_chunk, without caching (one-off scoring of a frame)."""
+    """Like prepared_chunk for scoring, without caching (one-off scoring of a frame)."""
     key = f"once-{id(cs)}-{cs.cidx}-{threading.get_ident()}"
     try:
-        return prepared_chunk(key, cs, info, resp)
+        return prepared_chunk(key, cs, info, resp, scoring=True)
     finally:
         with _CACHE_LOCK:
             _CACHE.pop(key, None)
