@@ -25,7 +25,7 @@ from .metrics import (
 )
 from .model_file import ModelFormatError
 from .network import Network
-from .portable import PortableModel
+from .portable import PortableModel, prediction_names, probability_name
 from .scorer import Scorer, load_scorer
 
 __all__ = [
@@ -33,5 +33,5 @@ __all__ = [
     "ModelMetrics", "ModelMetricsAutoEncoder", "ModelMetricsBinomial", "ModelMetricsMultinomial",
     "ModelMetricsRegression", "default_stopping_metric", "deviance", "link", "link_inv", "link_name",
     "make_metrics", "metrics_from_dict", "resolve_distribution",
-    "ModelFormatError", "Network", "PortableModel", "Scorer", "load_scorer",
+    "ModelFormatError", "Network", "PortableModel", "Scorer", "load_scorer", "prediction_names", "probability_name",
 ]

@@ -5,8 +5,9 @@
 POJO offers, without the h2o-genmodel jar:
 
 * ``NAMES`` (the input columns, in row order; the offset column last when the model has one), ``DOMAINS``
-  (training levels per column, null for numeric ones), ``RESPONSE``, ``RESPONSE_DOMAIN``, ``OUTPUT_NAMES``,
-  ``getNumCols()``, ``nclasses()``, ``getPredsSize()``;
+  (training levels per column, null for numeric ones), ``RESPONSE``, ``RESPONSE_DOMAIN`` (the raw levels),
+  ``OUTPUT_NAMES`` / ``getOutputNames()`` (the cloud's ``predict`` column names: ``p0``, ``p1`` for integer
+  levels, as genmodel's ``getOutputNames``), ``getNumCols()``, ``nclasses()``, ``getPredsSize()``;
 * ``double[] score0(double[] row, double[] preds)``: ``row`` holds numbers for numeric columns and level indices
   into ``DOMAINS[i]`` for categorical ones (NaN = missing). ``preds`` as H2O's: classification ``[label index,
   p_0, ..., p_K-1]``, regression ``[value, value]``, autoencoder the reconstruction;
@@ -277,7 +278,8 @@ public class ${CLASS} {
   public static final String[][] DOMAINS = ${DOMAINS};
   public static final String RESPONSE = ${RESPONSE};
   public static final String[] RESPONSE_DOMAIN = ${RESPONSE_DOMAIN};
-  /** Names of what score0 returns: classification predict + classes, regression predict, else reconstr_*. */
+  /** Names of what score0 returns: classification predict + one probability per class (H2O's getOutputNames:
+   *  p0, p1, ... for integer levels), regression predict, else reconstr_*. */
   public static final String[] OUTPUT_NAMES = ${OUTPUT_NAMES};
   public static final String OFFSET_COLUMN = ${OFFSET};
   /** Spellings of a missing value in score(String[]) (besides null). */
@@ -373,6 +375,7 @@ public class ${CLASS} {
   public String[] getNames() { return NAMES.clone(); }
   public int getNumCols() { return NAMES.length; }
   public String[] getDomainValues(int i) { return DOMAINS[i] == null ? null : DOMAINS[i].clone(); }
+  public String[] getOutputNames() { return OUTPUT_NAMES.clone(); }
   public boolean isSupervised() { return RESPONSE != null; }
   public int nclasses() { return ${NCLASSES}; }
   public int getPredsSize() { return ${PREDS_SIZE}; }

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 import os
+import unicodedata
 from dataclasses import dataclass
-from typing import IO, Any, Mapping
+from typing import IO, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -41,6 +42,69 @@ CATEGORIES = ("Binomial", "Multinomial", "Regression", "AutoEncoder")
 _OUTPUT_OF = {"Binomial": "softmax", "Multinomial": "softmax", "Regression": "linear", "AutoEncoder": "autoencoder"}
 _H2O_ACTIVATIONS = ("Tanh", "TanhWithDropout", "Rectifier", "RectifierWithDropout", "Maxout", "MaxoutWithDropout",
                     "ExpRectifier", "ExpRectifierWithDropout")
+
+
+# ------------------------------------------------------------------------------------------ prediction names
+def _is_java_int(s: str) -> bool:
+    """Whether Java's ``Integer.valueOf(s)`` reads ``s``: an optional sign, then decimal digits (any Unicode
+    decimal digit of the BMP, as ``Character.digit``), within int32. No spaces, ``_``, ``.`` or exponent.
+
+    >>> [_is_java_int(s) for s in ("1", "-3", "+7", "007", "2147483647", "2147483648", "-2147483648")]
+    [True, True, True, True, True, False, True]
+    >>> [_is_java_int(s) for s in ("1.0", " 1", "1e3", "1_0", "", "-", "0x1", "\N{MATHEMATICAL BOLD DIGIT ONE}")]
+    [False, False, False, False, False, False, False, False]
+    """
+    body = s[1:] if s[:1] in ("+", "-") else s
+    if not body or any(ord(ch) > 0xFFFF or unicodedata.decimal(ch, None) is None for ch in body):
+        return False
+    digits = "".join(str(unicodedata.decimal(ch)) for ch in body).lstrip("0") or "0"
+    if len(digits) > 10:
+        return False
+    value = -int(digits) if s[0] == "-" else int(digits)
+    return -2**31 <= value <= 2**31 - 1
+
+
+def probability_name(level: str) -> str:
+    """The name of a class's probability column, H2O's rule (``Model.makeScoringNames``, genmodel's
+    ``getOutputNames``): a level Java reads as an ``Integer`` becomes ``"p" + level``, any other stays as it is.
+
+    >>> [probability_name(s) for s in ("0", "1", "-3", "1.5", "2147483648", "yes")]
+    ['p0', 'p1', 'p-3', '1.5', '2147483648', 'yes']
+    """
+    return "p" + level if _is_java_int(level) else level
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Names made unique as aquifer's frames make a repeated column name unique: a later repeat of ``n`` becomes
+    the first of ``n0``, ``n1``, ... not already taken (``frame.frame._unique_names``; kept here too, as this
+    package imports nothing of the cloud).
+
+    >>> unique_names(["predict", "p1", "p1", "p10"])
+    ['predict', 'p1', 'p11', 'p10']
+    """
+    names = list(names)
+    seen, out = set(names), []
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            k = 0
+            while f"{n}{k}" in seen:
+                k += 1
+            n = f"{n}{k}"
+            seen.add(n)
+        out.append(n)
+    return out
+
+
+def prediction_names(response_domain: Sequence[str]) -> list[str]:
+    """The columns of a classifier's predictions: ``predict``, then one probability per class named by
+    :func:`probability_name`. Where two names clash (levels ``"1"`` and ``"p1"``, or a level ``"predict"``)
+    H2O keeps both and its frame holds two columns of one name; here the later one is renamed as
+    :func:`unique_names` does, so every column can be read by name.
+
+    >>> prediction_names(["0", "1"]), prediction_names(["1", "p1"]), prediction_names(["a", "predict"])
+    (['predict', 'p0', 'p1'], ['predict', 'p1', 'p10'], ['predict', 'a', 'predict0'])
+    """
+    return unique_names(["predict"] + [probability_name(str(lv)) for lv in response_domain])
 
 
 @dataclass(frozen=True)
@@ -215,12 +279,13 @@ class PortableModel:
 
     @property
     def output_names(self) -> list[str]:
-        """The columns ``predict`` returns, named as the cloud's ``predict`` names them."""
+        """The columns ``predict`` returns, named as the cloud's ``predict`` names them (a classifier's
+        probabilities by :func:`prediction_names`: ``p0``, ``p1`` for integer levels, as H2O)."""
         if self.category == "AutoEncoder":
             return [f"reconstr_{c}" for c in self.coef_names]
         if self.category == "Regression":
             return ["predict"]
-        return ["predict"] + list(self.response_domain)
+        return prediction_names(self.response_domain)
 
     def link_inverse(self, raw: np.ndarray) -> np.ndarray:
         """A regression output (link space, plus offset) in the response's units."""

@@ -11,13 +11,15 @@
 
 Raw values as :mod:`scoring.encoding` reads them: level strings for categorical columns (unseen levels and missing
 values take the NA slot, as in the cloud), numbers / numeric strings / None / NaN for numeric ones. Extra columns
-or keys are ignored. The outputs are the cloud's ``predict`` columns: ``predict`` (the label, a level string) and
-one probability per class for classification, ``predict`` for regression, ``reconstr_<input>`` for autoencoders.
+or keys are ignored. The outputs are the cloud's ``predict`` columns (:attr:`Scorer.output_names`): ``predict``
+(the label, a level string) and one probability per class for classification, named as H2O names them (``p0``,
+``p1`` for integer levels, other levels as they are: :func:`scoring.portable.probability_name`), ``predict`` for
+regression, ``reconstr_<input>`` for autoencoders.
 
 >>> from scoring import load_scorer
 >>> scorer = load_scorer("prostate_dl.zip")                                        # doctest: +SKIP
 >>> scorer.predict({"AGE": 65, "RACE": "1", "DPROS": "2", "PSA": 1.4, "GLEASON": 6})  # doctest: +SKIP
-{'predict': '0', '0': 0.81..., '1': 0.18...}
+{'predict': '0', 'p0': 0.81..., 'p1': 0.18...}
 """
 from __future__ import annotations
 
@@ -73,6 +75,8 @@ class Scorer:
 
     @property
     def output_names(self) -> list[str]:
+        """The columns :meth:`predict` returns: ``predict`` and the class probabilities (``p0``, ``p1``, ... for
+        integer levels, as H2O), ``predict`` alone, or the reconstruction's ``reconstr_<input>``."""
         return self.model.output_names
 
     def __repr__(self) -> str:
@@ -91,7 +95,7 @@ class Scorer:
         else:
             p = m.class_probabilities(m.network.forward(X))
             labels = np.asarray(m.response_domain, dtype=object)[m.labels(p)]
-            out = {"predict": labels, **{lv: p[:, j] for j, lv in enumerate(m.response_domain)}}
+            out = dict(zip(m.output_names, [labels, *(p[:, j] for j in range(p.shape[1]))]))
         return _shape_out(shape, out, index)
 
     def anomaly(self, rows: Any, per_feature: bool = False):

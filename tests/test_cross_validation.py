@@ -49,16 +49,18 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
         assert fm.model_performance(valid=True).nobs() == int((folds == i).sum())
         assert "AGE" in fm.meta.x and CV_WEIGHTS not in fm.meta.x
     per_fold = [p.as_pandas() for p in m.cross_validation_predictions()]
-    covered = np.stack([p["1"].notna().to_numpy() for p in per_fold])
+    covered = np.stack([p["p1"].notna().to_numpy() for p in per_fold])
     assert (covered.sum(axis=0) == 1).all()                     # every row predicted exactly once ...
     assert (covered.argmax(axis=0) == folds).all()              # ... by the model of its own fold
     hold = m.cross_validation_holdout_predictions().as_pandas()
-    assert len(hold) == n and hold["1"].notna().all()
+    assert list(hold.columns) == ["predict", "p0", "p1"]                 # H2O's names for integer levels
+    assert all(list(p.columns) == list(hold.columns) for p in per_fold)
+    assert len(hold) == n and hold["p1"].notna().all()
     for i, p in enumerate(per_fold):
-        np.testing.assert_allclose(hold["1"].to_numpy()[folds == i], p["1"].to_numpy()[folds == i])
+        np.testing.assert_allclose(hold["p1"].to_numpy()[folds == i], p["p1"].to_numpy()[folds == i])
     # the CV metrics are the metrics of the concatenated holdout predictions
     y = prostate.as_pandas()["CAPSULE"].cat.codes.to_numpy()
-    p1 = hold["1"].to_numpy()
+    p1 = hold["p1"].to_numpy()
     logloss = -np.mean(np.log(np.clip(np.where(y == 1, p1, 1 - p1), 1e-15, None)))
     xval = m.model_performance(xval=True)
     assert xval.nobs() == n
@@ -134,7 +136,7 @@ def test_fold_column_is_honoured_and_not_a_predictor(cloud, prostate):
     m = dl.model
     assigned = m.cross_validation_fold_assignment().as_numpy().ravel()
     assert (assigned == np.searchsorted([3, 7, 11], values)).all()
-    covered = np.stack([p.as_pandas()["1"].notna().to_numpy() for p in m.cross_validation_predictions()])
+    covered = np.stack([p.as_pandas()["p1"].notna().to_numpy() for p in m.cross_validation_predictions()])
     assert (covered.argmax(axis=0) == assigned).all() and (covered.sum(axis=0) == 1).all()
     assert "fold" not in m.meta.x
     assert m.meta.cv.nfolds == 3 and m.model_performance(xval=True).nobs() == n

@@ -142,6 +142,7 @@ def test_prostate_binomial_exports_agree(prostate, name, tmp_path):
     dl = DeepLearningEstimator(epochs=3, seed=7, reproducible=True, **PROSTATE_MODELS[name])
     dl.train(x=PROSTATE_X, y="CAPSULE", training_frame=fr)
     out = check_exports(dl.model, test, raw, tmp_path)
+    assert list(out["ref"].columns) == ["predict", "p0", "p1"]
     if name == "maxout_hashed":
         assert out["scorer"].model.meta["encoding"]["hashed"]
     if name == "elu_balanced_skip":
@@ -157,11 +158,27 @@ def test_prostate_multinomial_exports_agree(prostate, tmp_path):
     dl.train(x=["AGE", "RACE", "CAPSULE", "DCAPS", "PSA", "VOL", "GLEASON"], y="DPROS", training_frame=fr)
     assert dl.model.kind == "multinomial"
     out = check_exports(dl.model, test, raw, tmp_path)
-    assert list(out["ref"].columns) == ["predict", "1", "2", "3", "4"]
+    assert list(out["ref"].columns) == ["predict", "p1", "p2", "p3", "p4"]          # H2O's names for integer levels
     # the cloud reads string responses as H2O does too: metrics on the string frame equal those on the labels
     assert dl.model_performance(test).logloss() == pytest.approx(
         dl.model_performance(frame.Frame.from_pandas(raw.astype({c: "category" for c in raw.columns
                                                                  if raw[c].dtype == object}))).logloss())
+
+
+def test_probability_names_of_awkward_labels_agree_everywhere(prostate, tmp_path):
+    """Labels that are Java Integers (-3, +7) name their probabilities p-3, p+7; others (1.5, beyond int32) stay;
+    levels "1" and "p1" clash (p1, then p10): the cloud, the scorer, the command line and the POJO name alike."""
+    fr, raw, test = prostate
+    odd = {"1": "-3", "2": "1.5", "3": "2147483648", "4": "p1"}
+    y = fr.as_pandas()["DPROS"].astype("Int64").astype(str).map(lambda v: odd.get(v, "1"))   # blanked cells: "1"
+    train = frame.Frame.from_pandas(fr.as_pandas().drop(columns=["DPROS"]).assign(y=y.to_numpy()), cloud=fr.cloud)
+    train["y"] = train["y"].asfactor()
+    assert sorted(train.domains["y"]) == sorted(set(y))
+    dl = DeepLearningEstimator(hidden=[6], activation="Tanh", epochs=2, seed=3, reproducible=True)
+    dl.train(x=["AGE", "RACE", "CAPSULE", "DCAPS", "PSA", "VOL", "GLEASON"], y="y", training_frame=train)
+    name_of = {"-3": "p-3", "1.5": "1.5", "2147483648": "2147483648", "p1": "p10", "1": "p1"}
+    out = check_exports(dl.model, test, raw, tmp_path)
+    assert list(out["ref"].columns) == ["predict"] + [name_of[lv] for lv in dl.model.response_domain]
 
 
 def test_prostate_autoencoder_reconstruction_anomaly_and_deepfeatures(prostate, tmp_path):

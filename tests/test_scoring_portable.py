@@ -384,6 +384,62 @@ def test_pojo_of_a_wide_model_with_large_domains_and_awkward_levels_compiles_and
         np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), want.iloc[:, 1:].to_numpy(float), rtol=1e-12)
 
 
+def test_probability_names_follow_h2o_in_the_scorer_the_command_line_and_the_pojo(tmp_path):
+    """H2O's rule (Model.makeScoringNames, genmodel's getOutputNames): a class label Java reads as an Integer
+    names its probability "p" + label, other labels name it as they are; a clash (levels "1" and "p1") renames
+    the later one as a frame does (p10). The scorer, the command line's header and the POJO's OUTPUT_NAMES /
+    getOutputNames() / CSV header agree; labels and RESPONSE_DOMAIN stay the raw levels."""
+    levels = ["-3", "1", "1.5", "2147483648", "p1", " 2", "1e3", "007"]
+    want_names = ["predict", "p-3", "p1", "1.5", "2147483648", "p10", " 2", "1e3", "p007"]
+    meta, arrays = tiny_parts("Multinomial")
+    k = len(levels)
+    meta["response"]["domain"] = levels
+    meta["network"]["units"] = [5, 4, k]
+    rng = np.random.default_rng(5)
+    arrays["layer1.weights"] = rng.normal(size=(k, 4)).astype(np.float32)
+    arrays["layer1.biases"] = rng.normal(size=k)
+    model = PortableModel.from_parts(meta, arrays)
+    sc = load_scorer_of(model, tmp_path)
+    assert sc.output_names == want_names and sc.response_domain == levels
+    rows = [{"color": c, "size": s} for c in ("r", "g", "b") for s in (-2.0, 1.0, 4.0, 9.0)]
+    _, z = reference(arrays, [0] * 4 + [1] * 4 + [2] * 4, [r["size"] for r in rows])
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    out = sc.predict(rows)
+    assert list(out) == want_names
+    np.testing.assert_allclose(np.column_stack([out[n] for n in want_names[1:]]), p, rtol=1e-12)
+    assert out["predict"].tolist() == [levels[j] for j in p.argmax(axis=1)]
+    assert list(sc.predict(rows[0])) == want_names
+    src = tmp_path / "in.csv"
+    pd.DataFrame(rows).to_csv(src, index=False)
+    assert _cli(tmp_path / "model.zip", src, tmp_path / "cli.csv").returncode == 0
+    assert (tmp_path / "cli.csv").read_text().splitlines()[0].split(",") == want_names
+    from scoring.pojo import pojo_source, write_pojo
+    assert 'public String[] getOutputNames() { return OUTPUT_NAMES.clone(); }' in pojo_source(model)[0]
+    javac, java = shutil.which("javac"), shutil.which("java")
+    if not (javac and java):
+        pytest.skip("no JDK on PATH (javac, java): .ci/run installs Debian's default-jdk-headless")
+    out_dir = tmp_path / "pojo"
+    java_file = write_pojo(model, out_dir)
+    (out_dir / "Names.java").write_text(
+        "public class Names { public static void main(String[] a) {\n"
+        f"  {java_file.stem} m = new {java_file.stem}();\n"
+        "  System.out.println(String.join(\"|\", m.getOutputNames()));\n"
+        f"  System.out.println(String.join(\"|\", {java_file.stem}.RESPONSE_DOMAIN));\n"
+        "  System.out.println(String.join(\"|\", m.getDomainValues(0))); } }\n")
+    subprocess.run([javac, "-d", str(out_dir), str(java_file), str(out_dir / "Names.java")], check=True,
+                   capture_output=True, timeout=600)
+    res = subprocess.run([java, "-cp", str(out_dir), "Names"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["|".join(want_names), "|".join(levels), "r|g|b"]
+    res = subprocess.run([java, "-cp", str(out_dir), java_file.stem, str(src), str(tmp_path / "java.csv")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    got = pd.read_csv(tmp_path / "java.csv", keep_default_na=False, dtype={"predict": str})
+    assert list(got.columns) == want_names and got["predict"].tolist() == out["predict"].tolist()
+    np.testing.assert_allclose(got.iloc[:, 1:].to_numpy(float), p, rtol=1e-12)
+
+
 def load_scorer_of(model: PortableModel, tmp_path: Path):
     model.to_file(tmp_path / "model.zip")
     return load_scorer(tmp_path / "model.zip")

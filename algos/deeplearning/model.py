@@ -18,6 +18,7 @@ import frame as frame_mod
 from frame import Frame, from_task_outputs, get_frame
 from frame.store import delete_vecs
 from scoring.metrics import ModelMetrics
+from scoring.portable import prediction_names
 
 from ..datainfo import DataInfo
 from ..model import Model
@@ -221,7 +222,9 @@ class DeepLearningModel(Model):
 
     def predict(self, test_data: Frame) -> Frame:
         """A frame of predictions (computed by an MRTask on the nodes holding ``test_data``); categorical
-        columns may arrive as strings or numbers (mapped onto the training levels, as H2O's adaptTestForTrain)."""
+        columns may arrive as strings or numbers (mapped onto the training levels, as H2O's adaptTestForTrain).
+        A classifier's frame is ``predict`` then one probability per class, named as H2O names them: ``p0``,
+        ``p1`` for levels that are integers, other levels as they are (:func:`scoring.prediction_names`)."""
         with self._adapted(self.frame_of(test_data)) as adapted:
             return self._predict(adapted)
 
@@ -233,7 +236,7 @@ class DeepLearningModel(Model):
         elif kind == "regression":
             names = ["predict"]
         else:
-            names = ["predict"] + list(self.response_domain)
+            names = prediction_names(self.response_domain)      # p0, p1 for integer levels, as H2O
         types = ["numeric"] * len(names)
         if kind in ("binomial", "multinomial"):
             types[0] = "enum"
