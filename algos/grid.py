@@ -24,32 +24,52 @@
   table, trains through ``builder.train`` and compares models by their metrics (``Model.best_metrics``).
 * The grid lives in the DKV under ``grid_id`` (type ``grid``: hyper parameters, model ids, failures), so
   ``tools.admin keys`` lists it and :func:`get_grid` finds it from any client.
+* Training under the ``grid_id`` of an existing grid appends to it, as H2O: the earlier models and failures
+  stay, new models are numbered after the grid's (a number whose key is taken, by any value, is passed over:
+  no key is replaced), and a combination the grid already holds a model for (same parameters, predictors,
+  response and frames, ``max_runtime_secs`` aside: H2O's parameter checksum) is not trained again (logged on
+  ``aquifer.grid``; it counts towards ``max_models`` as in H2O). A failed combination is tried again. The
+  stored hyper parameters are every value searched so far. Appending is refused before any job when the grid
+  is incompatible: another algorithm, another training frame (by key, or the same key now holding other
+  data: H2O's "Cannot append new models to a grid with different training input"), another response, other
+  hyper parameter names; or while a job builds the grid. A ``grid_id`` holding something else (a frame, a
+  model) is refused (H2O's "Name conflict").
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import logging
 import math
+import re
 import time
 import uuid
+import warnings
 
 import numpy as np
 
 import cluster
 from cluster import Job
 from cluster.dkv import Value
+from cluster.jobs import lock_holder
 from frame import Frame
 from scoring.metrics import MORE_IS_BETTER, STOPPING_METRICS
 
-from .builder import Estimator, ModelBuilder
+from .builder import Estimator, ModelBuilder, response_name
 from .model import Model
 from .progress import ScaledJob
 from .registry import builder_for, get_model, remove_model
 from .stopping import should_stop
 
+log = logging.getLogger("aquifer.grid")
+
 STRATEGIES = ("Cartesian", "RandomDiscrete")
 # parameters the grid (or train's arguments) sets per model or per grid: never searched
 _NOT_HYPER = frozenset({"model_id", "training_frame", "validation_frame", "response_column", "x",
                         "ignored_columns", "checkpoint"})
+# left out of a model's parameter checksum (H2O's GridSearch.IGNORED_FIELDS_PARAM_HASH, and the id the grid gives)
+_NOT_IN_CHECKSUM = frozenset({"model_id", "max_runtime_secs", "export_checkpoints_dir"})
 _CRITERIA = {"strategy": "Cartesian", "max_models": 0, "max_runtime_secs": 0.0, "seed": -1,
              "stopping_rounds": 0, "stopping_metric": "AUTO", "stopping_tolerance": 0.001}
 _RANDOM_ONLY = ("seed", "stopping_rounds", "stopping_metric", "stopping_tolerance")
@@ -213,6 +233,40 @@ def _plain(v):
     return v
 
 
+def params_checksum(params: dict, table, x, response: str | None, training_frame: Frame,
+                    validation_frame: Frame | None) -> str:
+    """What decides a grid's model, as one string (H2O's ``Parameters.checksum``): every parameter of ``table``
+    with its default filled in (``max_runtime_secs``, ``export_checkpoints_dir`` and ``model_id`` left out, as
+    H2O), the predictors, the response and the frames' keys. Equal for two runs that would train the same model.
+
+    >>> from algos.deeplearning import PARAMS
+    >>> from types import SimpleNamespace
+    >>> fr = SimpleNamespace(key="train.hex")                        # a stand-in for the frame: only its key is read
+    >>> a = params_checksum({"hidden": [5], "max_runtime_secs": 3}, PARAMS, None, "y", fr, None)
+    >>> a == params_checksum({"hidden": [5]}, PARAMS, None, "y", fr, None)
+    True
+    >>> a == params_checksum({"hidden": [6]}, PARAMS, None, "y", fr, None)
+    False
+    """
+    with warnings.catch_warnings():               # deprecated parameters: the builder warns once, when it trains
+        warnings.simplefilter("ignore")
+        full = table.validate(params)
+    fields = {k: _plain(v) for k, v in full.items() if k not in _NOT_IN_CHECKSUM}
+    fields["(x)"] = _plain(list(x)) if isinstance(x, (list, tuple)) else x
+    fields["(response)"] = response
+    fields["(frames)"] = [training_frame.key, validation_frame.key if validation_frame is not None else None]
+    blob = json.dumps(fields, sort_keys=True, default=repr)
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+def frame_checksum(fr: Frame) -> str:
+    """What identifies a frame's data: its columns' names and vecs and its row layout. Vec keys are never reused,
+    so a frame re-imported or with a column replaced under the same key has another checksum (H2O compares a
+    checksum of the data itself)."""
+    blob = json.dumps([fr.names, fr.vecs, fr.espc])
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
 # ------------------------------------------------------------------------------------------ the grid
 class GridSearch:
     """H2O's grid search for any model builder (see the module docstring).
@@ -245,6 +299,11 @@ class GridSearch:
         self.failure_details: list[str] = []
         self.job_key: str | None = None
         self._training_frame: str | None = None
+        self._frame_checksum: str | None = None
+        self._response: str | None = None
+        self._checksums: dict[str, str] = {}     # model id -> params_checksum, to skip what the grid has
+        self._space: dict[str, list] = {}        # the values searched by earlier runs of the stored grid
+        self._last_number = 0                    # the last <grid_id>_model_<n> number taken
         self._cloud = None
         self.status = "CREATED"
 
@@ -268,7 +327,11 @@ class GridSearch:
               verbose: bool = False, **fixed_params) -> "GridSearch":
         """Build the grid's models on ``training_frame``; ``fixed_params`` are the builder's parameters shared
         by every model (``weights_column``, ``nfolds``, ``epochs``, ...). Raises ``JobCancelledError`` if the
-        grid's job is cancelled (the models built so far stay in the grid)."""
+        grid's job is cancelled (the models built so far stay in the grid).
+
+        Under the ``grid_id`` of an existing grid the models are added to it (see the module docstring): this
+        object then holds the grid's earlier models and failures too, and combinations the grid already has a
+        model for are not trained again."""
         if not isinstance(training_frame, Frame):
             raise ValueError("training_frame must be a Frame (see frame.import_file / Frame.from_pandas)")
         if validation_frame is not None and not isinstance(validation_frame, Frame):
@@ -277,18 +340,20 @@ class GridSearch:
             raise ValueError("model_id cannot be fixed: the grid names its models <grid_id>_model_<n>")
         table = self.builder.params
         given = {**self._base, **fixed_params}
-        table.validate(given)                               # fixed values on their own: before any job
+        full = table.validate(given)                        # fixed values on their own: before any job
         defaults = table.defaults()
         for name in self.hyper_params:
             fixed = {table.canonical(k): v for k, v in given.items()}.get(name)
             if fixed is not None and fixed != defaults[name]:
                 raise ValueError(f"grid search parameter {name!r} is set both in the model parameters "
                                  f"({fixed!r}) and in hyper_params: set it in one place or the other")
+        response = response_name(training_frame, y, full)
         cloud = training_frame.cloud
-        self._cloud = cloud
-        self._training_frame = training_frame.key
-        if self.grid_id is None:
-            self.grid_id = f"Grid_{self.builder.model_prefix}_{training_frame.key}_{uuid.uuid4().hex[:8]}"
+        grid_id = self.grid_id or f"Grid_{self.builder.model_prefix}_{training_frame.key}_{uuid.uuid4().hex[:8]}"
+        existing = self._existing(cloud, grid_id, training_frame, response)     # refusals: before any job
+        self.grid_id, self._cloud, self._training_frame = grid_id, cloud, training_frame.key
+        self._response, self._frame_checksum = response, frame_checksum(training_frame)
+        last_number = self._adopt(existing)
         c = self.search_criteria
         names = self.hyper_names
         combos = cartesian(self.hyper_params) if c["strategy"] == "Cartesian" else \
@@ -299,7 +364,8 @@ class GridSearch:
                         reads=[f.base_key for f in (training_frame, validation_frame) if f is not None])
         self.job_key = job.key
         start = time.time()
-        attempts = 0
+        attempts = skipped = failed = 0
+        built = {self._checksums[m.model_id]: m.model_id for m in self.models if m.model_id in self._checksums}
         self._store("RUNNING")
         try:
             for combo in combos:
@@ -310,36 +376,121 @@ class GridSearch:
                 if left <= 0:
                     break
                 hyper = {n: self.hyper_params[n][i] for n, i in zip(names, combo)}
-                parms = {**given, **hyper, "model_id": f"{self.grid_id}_model_{attempts + 1}"}
+                parms = {**given, **hyper}
                 if c["strategy"] == "RandomDiscrete" and c["seed"] != -1 and \
                         table.convert("seed", parms.get("seed")) == -1:
                     parms["seed"] = c["seed"] + attempts       # H2O: model seeds follow the search seed
                 if math.isfinite(left):
                     own = table.convert("max_runtime_secs", parms.get("max_runtime_secs"))
                     parms["max_runtime_secs"] = min(own, left) if own > 0 else left
-                sub = ScaledJob(job, attempts / planned, 1 / planned, f"model {attempts + 1}/{planned}: ")
+                last_number += 1                               # H2O: every combination walked takes a number
                 try:
-                    model = self.builder.train(parms, x, y, training_frame, validation_frame, job=sub,
-                                               verbose=verbose)
-                except cluster.JobCancelledError:
-                    raise
-                except Exception as exc:                   # noqa: BLE001 - recorded, the grid goes on
-                    self.failed_params.append(hyper)
-                    self.failure_details.append(f"{type(exc).__name__}: {exc}")
+                    checksum = params_checksum(parms, table, x, response, training_frame, validation_frame)
+                except ValueError:
+                    checksum = None                            # the builder refuses it below: a failure
+                if checksum in built:
+                    log.info("grid %s: the model %s already has the parameters %s; not trained again", grid_id,
+                             built[checksum], hyper)
+                    skipped += 1
                 else:
-                    self.models.append(model)
-                    self.model_hypers.append(hyper)
+                    while cloud.dkv.type_of(f"{grid_id}_model_{last_number}") is not None:
+                        last_number += 1                       # never replace a key (another grid's, a user's)
+                    parms["model_id"] = f"{grid_id}_model_{last_number}"
+                    sub = ScaledJob(job, attempts / planned, 1 / planned, f"model {attempts + 1}/{planned}: ")
+                    try:
+                        model = self.builder.train(parms, x, y, training_frame, validation_frame, job=sub,
+                                                   verbose=verbose)
+                    except cluster.JobCancelledError:
+                        raise
+                    except Exception as exc:                   # noqa: BLE001 - recorded, the grid goes on
+                        self.failed_params.append(hyper)
+                        self.failure_details.append(f"{type(exc).__name__}: {exc}")
+                        failed += 1
+                    else:
+                        self.models.append(model)
+                        self.model_hypers.append(hyper)
+                        if checksum is not None:
+                            self._checksums[model.model_id] = checksum
+                            built[checksum] = model.model_id
                 attempts += 1
-                job.update(progress=attempts / planned, msg=f"{attempts}/{planned} models, "
-                                                            f"{len(self.failed_params)} failed")
+                self._last_number = last_number
+                done = f", {skipped} already in the grid" if skipped else ""
+                job.update(progress=attempts / planned, msg=f"{attempts}/{planned} models, {failed} failed{done}")
                 self._store("RUNNING")
                 if c["strategy"] == "RandomDiscrete" and c["stopping_rounds"] and self._converged():
                     break
         except BaseException as exc:
             self._store(job.end_with(exc))
             raise
+        if skipped:
+            log.info("grid %s: %d of the %d combinations walked already had a model in the grid and were not "
+                     "trained again", grid_id, skipped, attempts)
         self._store(job.end_with(None))
         return self
+
+    def _existing(self, cloud, grid_id: str, training_frame: Frame, response: str | None) -> dict | None:
+        """The stored meta of the grid ``grid_id`` this run appends to (None: a new grid); ValueError when the key
+        holds something else, when a job builds the grid, or when the grid is not this run's (H2O's checks)."""
+        found = cloud.dkv.type_of(grid_id)
+        if found is None:
+            return None
+        if found != "grid":
+            raise ValueError(f"grid_id {grid_id!r} is the key of a {found}, not a grid (H2O: \"Name conflict: tried "
+                             f"to create a Grid using the ID of a non-Grid object\"): choose another grid_id")
+        holder = lock_holder(grid_id, cloud)
+        if holder is not None:
+            raise ValueError(f"grid {grid_id!r} is being built by job {holder['key']} ({holder['description']}): "
+                             f"wait for it or cancel it before adding models to the grid")
+        value = cloud.dkv.get(grid_id)
+        if value is None or value.type != "grid":          # removed or replaced since the listing
+            return None
+        meta = value.meta
+        differs = []
+        if meta["algo"] != self.builder.algo:
+            differs.append(f"its algorithm is {meta['algo']!r}, this search's {self.builder.algo!r}")
+        if meta["training_frame"] != training_frame.key:
+            differs.append(f"its training frame is {meta['training_frame']!r}, this one {training_frame.key!r} "
+                           f"(H2O: different training input)")
+        elif meta.get("training_frame_checksum", frame_checksum(training_frame)) != frame_checksum(training_frame):
+            differs.append(f"its training frame {training_frame.key!r} holds other data now (re-imported, or a "
+                           f"column replaced, since the grid's models were trained; H2O: different training input)")
+        if "response_column" in meta and meta["response_column"] != response:
+            differs.append(f"its response is {meta['response_column']!r}, this one {response!r}")
+        if set(meta["hyper_names"]) != set(self.hyper_names):
+            differs.append(f"its hyper parameters are {meta['hyper_names']}, this search's {self.hyper_names}")
+        if differs:
+            raise ValueError(f"cannot add models to grid {grid_id!r}: {'; '.join(differs)}. Use another grid_id, or "
+                             f"remove the grid first (algos.remove_grid)")
+        return meta
+
+    def _adopt(self, meta: dict | None) -> int:
+        """Take the stored grid's models (those still in the cloud), failures and searched values as this grid's
+        before more are added; returns the last model number the grid used (0 for a new grid)."""
+        self.models, self.model_hypers, self.failed_params, self.failure_details = [], [], [], []
+        self._checksums, self._space = {}, {}
+        if meta is None:
+            self._last_number = 0
+            return 0
+        names = meta["hyper_names"]
+        checksums = meta.get("model_checksums", {})
+        numbers = [meta.get("last_model_number", 0)]
+        pattern = re.compile(re.escape(self.grid_id) + r"_model_(\d+)")
+        for mid, values in zip(meta["model_ids"], meta["model_hypers"]):
+            number = pattern.fullmatch(mid)
+            numbers.append(int(number.group(1)) if number else 0)
+            if self._cloud.dkv.type_of(mid) != "model":
+                log.info("grid %s: its model %s was removed; it leaves the grid (its combination trains again)",
+                         self.grid_id, mid)
+                continue
+            self.models.append(get_model(mid, self._cloud))
+            self.model_hypers.append(dict(zip(names, values)))
+            if mid in checksums:
+                self._checksums[mid] = checksums[mid]
+        self.failed_params = [dict(zip(names, values)) for values in meta["failed_params"]]
+        self.failure_details = list(meta["failure_details"])
+        self._space = {n: list(v) for n, v in meta["hyper_params"].items()}
+        self._last_number = max(max(numbers), len(self.models))
+        return self._last_number
 
     def _converged(self) -> bool:
         c = self.search_criteria
@@ -356,11 +507,18 @@ class GridSearch:
 
     def _store(self, status: str) -> None:
         self.status = status
+        space = {}
+        for k, v in self.hyper_params.items():             # every value searched: earlier runs' first
+            values = list(self._space.get(k, []))
+            space[k] = values + [x for x in (_plain(x) for x in v) if x not in values]
         meta = {"grid_id": self.grid_id, "algo": self.builder.algo, "status": status, "job": self.job_key,
-                "training_frame": self._training_frame, "hyper_names": self.hyper_names,
-                "hyper_params": {k: _plain(v) for k, v in self.hyper_params.items()},
+                "training_frame": self._training_frame, "training_frame_checksum": self._frame_checksum,
+                "response_column": self._response, "hyper_names": self.hyper_names, "hyper_params": space,
                 "search_criteria": dict(self.search_criteria), "model_ids": self.model_ids,
                 "model_hypers": [[_plain(h[n]) for n in self.hyper_names] for h in self.model_hypers],
+                "model_checksums": {m.model_id: self._checksums[m.model_id] for m in self.models
+                                    if m.model_id in self._checksums},
+                "last_model_number": self._last_number,
                 "failed_params": [[_plain(h[n]) for n in self.hyper_names] for h in self.failed_params],
                 "failure_details": list(self.failure_details)}
         self._cloud.dkv.put(self.grid_id, Value("grid", meta, immutable=False))
@@ -418,6 +576,8 @@ def get_grid(grid_id: str, cloud=None) -> GridSearch:
     grid = GridSearch(builder_for(meta["algo"]), meta["hyper_params"], grid_id=grid_id, search_criteria=crit)
     names = meta["hyper_names"]
     grid._cloud, grid._training_frame, grid.job_key = cloud, meta["training_frame"], meta["job"]
+    grid._frame_checksum, grid._response = meta.get("training_frame_checksum"), meta.get("response_column")
+    grid._checksums, grid._last_number = dict(meta.get("model_checksums", {})), meta.get("last_model_number", 0)
     grid.status = meta["status"]
     for mid, values in zip(meta["model_ids"], meta["model_hypers"]):
         grid.models.append(get_model(mid, cloud))

@@ -1,5 +1,7 @@
 """Grid search on a 3-node cloud from a client: Cartesian and RandomDiscrete grids, sorting, up-front checks,
-failed models recorded, cancel; plus the walkers and H2O's grid stopping rule on their own."""
+failed models recorded, cancel, appending to an existing grid; plus the walkers and H2O's grid stopping rule on
+their own."""
+import re
 import threading
 import time
 
@@ -8,9 +10,10 @@ import pandas as pd
 import pytest
 
 import cluster
-from algos import DeepLearningEstimator
+from algos import DeepLearningEstimator, get_model, remove_model
 from algos.grid import GridSearch, cartesian, get_grid, grid_should_stop, random_discrete, remove_grid
 from cloudkit import SMALL, Launcher
+from cluster.dkv import Value
 from frame import Frame
 
 X = ["AGE", "RACE", "DPROS", "DCAPS", "PSA", "VOL", "GLEASON"]
@@ -181,6 +184,100 @@ def test_cancelling_the_grid_stops_the_running_model(client):
     assert client.dkv.get("cancel_grid_model_1") is None
     remove_grid("cancel_grid", client)
     big.remove()
+
+
+def test_training_again_under_a_grid_id_adds_to_the_grid_and_keeps_its_models(client, prostate):
+    """H2O appends to an existing grid: the earlier models and failures stay, new models are numbered after them,
+    a combination the grid has a model for is not trained again, and no key is replaced."""
+    def search(activations, **crit):
+        return GridSearch(DeepLearningEstimator(hidden=[3], epochs=1, seed=5), grid_id="app_grid",
+                          hyper_params={"activation": activations, "hidden_dropout_ratios": [[0.3]]},
+                          search_criteria=crit or None)
+
+    first = search(["Tanh", "TanhWithDropout"]).train(x=X, y="CAPSULE", training_frame=prostate)
+    assert first.model_ids == ["app_grid_model_2"] and len(first.failed_params) == 1     # Tanh: no dropout
+    w2 = get_model("app_grid_model_2").state.w.copy()
+    n = len(jobs(client))
+    again = search(["TanhWithDropout", "RectifierWithDropout"]).train(x=X, y="CAPSULE", training_frame=prostate)
+    # TanhWithDropout was built (model 2): skipped, taking number 3 as in H2O; RectifierWithDropout is model 4
+    assert again.model_ids == ["app_grid_model_2", "app_grid_model_4"]
+    assert [h["activation"] for h in again.model_hypers] == ["TanhWithDropout", "RectifierWithDropout"]
+    assert again.failed_params == first.failed_params                    # the earlier failure is kept
+    assert client.dkv.get("app_grid_model_3") is None
+    m2 = get_model("app_grid_model_2")
+    assert m2.params["activation"] == "TanhWithDropout" and np.array_equal(m2.state.w, w2)   # not retrained
+    assert get_model("app_grid_model_4").params["activation"] == "RectifierWithDropout"
+    job = jobs(client)[0]
+    assert len(jobs(client)) == n + 1 and job["status"] == "DONE" and "1 already in the grid" in job["msg"]
+    stored = get_grid("app_grid", client)
+    assert stored.model_ids == ["app_grid_model_2", "app_grid_model_4"] and len(stored.failed_params) == 1
+    assert stored.hyper_params["activation"] == ["Tanh", "TanhWithDropout", "RectifierWithDropout"]  # all searched
+    # the next number is 5, but that key holds someone else's model: it is passed over, never replaced
+    DeepLearningEstimator(hidden=[2], epochs=1, seed=1).train(x=X, y="CAPSULE", training_frame=prostate,
+                                                              model_id="app_grid_model_5")
+    third = search(["MaxoutWithDropout", "RectifierWithDropout"]).train(x=X, y="CAPSULE", training_frame=prostate)
+    assert third.model_ids == ["app_grid_model_2", "app_grid_model_4", "app_grid_model_6"]   # Rectifier: 7, skipped
+    assert get_model("app_grid_model_5").params["hidden"] == [2]
+    # the same object trained again: every combination has its model, nothing is trained (numbers 8 and 9 walked)
+    n = len(jobs(client))
+    third.train(x=X, y="CAPSULE", training_frame=prostate)
+    assert third.model_ids == ["app_grid_model_2", "app_grid_model_4", "app_grid_model_6"]
+    assert "2 already in the grid" in jobs(client)[0]["msg"] and len(jobs(client)) == n + 1
+    # a removed model leaves the grid and its combination is trained again, under a new number
+    remove_model("app_grid_model_4", client)
+    fourth = search(["RectifierWithDropout"]).train(x=X, y="CAPSULE", training_frame=prostate)
+    assert fourth.model_ids == ["app_grid_model_2", "app_grid_model_6", "app_grid_model_10"]
+    assert get_grid("app_grid", client).model_ids == fourth.model_ids
+    remove_grid("app_grid", client)
+    remove_model("app_grid_model_5", client)
+
+
+def test_appending_to_an_incompatible_grid_or_to_another_value_is_refused_before_any_job(client, prostate):
+    base = GridSearch(DeepLearningEstimator(hidden=[2], epochs=1, seed=5), grid_id="base_grid",
+                      hyper_params={"l1": [0.0]})
+    base.train(x=X, y="CAPSULE", training_frame=prostate)
+    before = client.dkv.get("base_grid").meta
+    n = len(jobs(client))
+
+    def refused(match, grid_id="base_grid", hyper=None, y="CAPSULE", fr=prostate):
+        with pytest.raises(ValueError, match=match):
+            GridSearch(DeepLearningEstimator(hidden=[2], epochs=1, seed=5), grid_id=grid_id,
+                       hyper_params=hyper or {"l1": [1e-4]}).train(x=X, y=y, training_frame=fr)
+
+    refused(r"response is 'CAPSULE', this one 'GLEASON'", y="GLEASON")
+    refused(r"hyper parameters are \['l1'\], this search's \['l2'\]", hyper={"l2": [0.0]})
+    refused(r"hyper parameters are \['l1'\], this search's \['l1', 'l2'\]", hyper={"l1": [0.0], "l2": [0.0]})
+    refused(r"training frame is '.*', this one '.*\[9 cols\]'", fr=prostate[X + ["CAPSULE", "ID"]])
+    assert len(jobs(client)) == n
+    # the same key holding other data
+    df = pd.read_csv(SMALL / "prostate.csv")
+    df["CAPSULE"] = df["CAPSULE"].astype("category")
+    own = Frame.from_pandas(df, destination_frame="app_prostate", cloud=client)
+    GridSearch(DeepLearningEstimator(hidden=[2], epochs=1, seed=5), grid_id="frame_grid",
+               hyper_params={"l1": [0.0]}).train(x=X, y="CAPSULE", training_frame=own)
+    n = len(jobs(client))
+    own = Frame.from_pandas(df, destination_frame="app_prostate", cloud=client)     # re-made under its key
+    refused("'app_prostate' holds other data now", grid_id="frame_grid", fr=own)
+    # another algorithm's grid (a stored record as another algorithm would leave it)
+    client.dkv.put("other_algo_grid", Value("grid", {**before, "grid_id": "other_algo_grid", "algo": "glm"},
+                                            immutable=False))
+    refused("its algorithm is 'glm', this search's 'deeplearning'", grid_id="other_algo_grid")
+    # a key holding something else than a grid: H2O's name conflict, and the value stays
+    refused(f"grid_id '{re.escape(prostate.key)}' is the key of a frame, not a grid", grid_id=prostate.key)
+    refused("'base_grid_model_1' is the key of a model, not a grid", grid_id="base_grid_model_1")
+    assert client.dkv.type_of(prostate.key) == "frame" and client.dkv.type_of("base_grid_model_1") == "model"
+    assert len(jobs(client)) == n
+    # a grid a running job builds
+    job = cluster.Job.start("someone's grid", cloud=client, dest="base_grid")
+    try:
+        refused(f"being built by job {re.escape(job.key)}")
+    finally:
+        job.end_with(None)
+    assert client.dkv.get("base_grid").meta == before                      # nothing was changed
+    client.dkv.delete("other_algo_grid")
+    remove_grid("base_grid", client)
+    remove_grid("frame_grid", client)
+    own.remove()
 
 
 def test_walkers_and_the_grid_stopping_rule():
