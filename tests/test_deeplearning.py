@@ -66,6 +66,9 @@ def test_binomial_prostate_metrics_predict_and_performance(cloud, prostate):
     vi = dl.varimp(use_pandas=True)
     assert list(vi.columns) == ["variable", "relative_importance", "scaled_importance", "percentage"]
     assert vi["scaled_importance"].max() == pytest.approx(1.0)
+    # H2O's Deep Learning scales relative_importance itself (top 1.0): both columns are equal, as h2o-py shows
+    assert vi["relative_importance"].iloc[0] == 1.0 and vi["relative_importance"].equals(vi["scaled_importance"])
+    assert vi["percentage"].sum() == pytest.approx(1.0)
     assert "Status of Neuron Layers" in str(dl)
 
 

@@ -76,7 +76,8 @@ def numpy_forward(model, X: np.ndarray, activation=np.tanh) -> list[np.ndarray]:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_varimp_ranks_the_only_informative_column_first(cloud, signal, seed):
     dl = DeepLearningEstimator(hidden=[10], activation="Tanh", epochs=10, l1=1e-3, seed=seed, reproducible=True,
-                               variable_importances=True).train(x=SIGNAL_X, y="y", training_frame=signal)
+                               variable_importances=True, export_weights_and_biases=True).train(
+        x=SIGNAL_X, y="y", training_frame=signal)
     rows = dl.varimp()
     names = [r[0] for r in rows]
     assert names[0] == "signal"
@@ -86,9 +87,21 @@ def test_varimp_ranks_the_only_informative_column_first(cloud, signal, seed):
     assert {"color.0", "color.1", "color.2", "color.missing(NA)"} <= set(names) and "color" not in names
     rel = np.array([r[1] for r in rows])
     assert np.all(np.diff(rel) <= 0)                            # most important first
-    np.testing.assert_allclose([r[2] for r in rows], rel / rel.max())
+    # H2O's Deep Learning reports relative importances already scaled to a top of 1.0: relative == scaled
+    assert rows[0][1] == 1.0 and [r[1] for r in rows] == [r[2] for r in rows]
     np.testing.assert_allclose([r[3] for r in rows], rel / rel.sum())
     assert sum(r[3] for r in rows) == pytest.approx(1.0)
+    # Gedeon '97 from the exported weights (H2O's computeVariableImportances), divided by its maximum; the NA
+    # bucket of color (no NA in training) is zeroed after that division
+    w1 = np.abs(dl.weights(0).as_numpy().astype(np.float64))   # (hidden, inputs)
+    w2 = np.abs(dl.weights(1).as_numpy().astype(np.float64))   # (outputs, hidden)
+    q = (w1 / w1.sum(axis=1, keepdims=True)).T @ (w2 / w2.sum(axis=1, keepdims=True)).T
+    gedeon = (q / q.sum(axis=0)).sum(axis=1)
+    gedeon /= gedeon.max()
+    gedeon[dl.model.info.coef_names.index("color.missing(NA)")] = 0.0
+    by_name = {r[0]: r[1] for r in rows}
+    np.testing.assert_allclose([by_name[c] for c in dl.model.info.coef_names], gedeon, rtol=1e-9)
+    assert by_name["color.missing(NA)"] == 0.0
     vi = dl.varimp(use_pandas=True)
     assert isinstance(vi, pd.DataFrame)
     assert list(vi.columns) == ["variable", "relative_importance", "scaled_importance", "percentage"]

@@ -347,7 +347,11 @@ class DeepLearningModel(Model):
     # ---------------------------------------------------------------- explaining
     def compute_varimp(self) -> list:
         """Gedeon's variable importances over the first two weight layers, per expanded input (H2O's
-        ``DeepLearningModelInfo.computeVariableImportances``): rows (variable, relative, scaled, percentage)."""
+        ``DeepLearningModelInfo.computeVariableImportances``): rows (variable, relative, scaled, percentage), most
+        important first. As H2O, the relative importances are already divided by their maximum (the top variable's
+        is 1.0, equal to its scaled importance) before the NA slots of columns that had no NA in training are
+        zeroed; ``hex.VarImp``/``ModelMetrics.calcVarImp`` then give scaled = relative / max(relative) and
+        percentage = relative / sum(relative)."""
         st, info = self.state, self.info
         spec = st.spec
         k = 2 if spec.base_activation == "Maxout" and spec.n_layers > 1 else 1
@@ -365,6 +369,8 @@ class DeepLearningModel(Model):
             q = p_in @ p_out
             q /= np.maximum(q.sum(axis=0, keepdims=True), 1e-300)
             vi = q.sum(axis=1)
+        if vi.size and vi.max() > 0:
+            vi = vi / vi.max()                      # H2O: ArrayUtils.div(vi, maxValue(vi)), before the NA slots
         never = info.na_slots_never_seen()
         if never.size:
             vi[never] = 0.0
@@ -375,7 +381,9 @@ class DeepLearningModel(Model):
 
     def varimp(self, use_pandas: bool = False):
         """Variable importances (variable, relative_importance, scaled_importance, percentage), most
-        important first; needs ``variable_importances=True`` at training."""
+        important first, as H2O reports Deep Learning's: relative_importance already scaled so the top variable's
+        is 1.0 (so it equals scaled_importance), percentage its share of the sum; needs
+        ``variable_importances=True`` at training. ``use_pandas=True`` gives a DataFrame with h2o-py's columns."""
         rows = self.meta.varimp
         if rows is None:
             raise ValueError("variable importances were not computed: train with variable_importances=True")
