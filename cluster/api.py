@@ -29,7 +29,7 @@ import threading
 from typing import TYPE_CHECKING, Any, Coroutine
 
 from . import session
-from .config import DEFAULT_PORT, MAX_PORT, WEB_PLUGIN, NodeConfig
+from .config import DEFAULT_PORT, MAX_PORT, WEB_PLUGIN, NodeConfig, parse_size
 from .errors import CloudUnreachableError, NodeLostError, RpcTimeoutError
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .progress import ProgressBar
@@ -192,7 +192,7 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
          cloud_size: int = 1, nthreads: int | None = None, progress: bool = True, timeout: float | None = None,
          heartbeat_interval: float | None = None, dead_after: float | None = None,
          security_dir: str | None = None, identity: str | None = None, data_dirs=(),
-         max_mem_size: int | None = None, plugins=(), web: bool = True, verbose: bool = True, replication: int = 1,
+         max_mem_size: int | str | None = None, plugins=(), web: bool = True, verbose: bool = True, replication: int = 1,
          rpc_timeout: float | None = None, mr_timeout: float | None = None) -> Cloud:
     """Start a node inside this process and return its :class:`Cloud` handle.
 
@@ -227,15 +227,16 @@ def init(ip: str | None = None, port: int | None = None, *, name: str | None = N
                 if port > MAX_PORT:
                     raise OSError(f"no free port pair found from {DEFAULT_PORT} upward")
         cfg = NodeConfig(ip=ip, port=port, name=name or defaults.name, flatfile_peers=peers, cloud_size=cloud_size,
-                         security_dir=security_dir, identity=identity, replication=replication,
-                         data_dirs=tuple(os.path.abspath(d) for d in data_dirs))
+                         security_dir=os.path.expanduser(security_dir) if security_dir else None, identity=identity,
+                         replication=replication,
+                         data_dirs=tuple(os.path.abspath(os.path.expanduser(d)) for d in data_dirs))
         base = cfg.plugins if web else tuple(p for p in cfg.plugins if p != WEB_PLUGIN)
         cfg.plugins = (*base, *plugins)
         _set_deadlines(cfg, rpc_timeout, mr_timeout, heartbeat_interval, dead_after)
         if nthreads:
             cfg.compute_threads = nthreads
-        if max_mem_size:
-            cfg.max_mem_size = int(max_mem_size)
+        if max_mem_size:            # bytes, or H2O's "8g" as --max-mem-size takes it
+            cfg.max_mem_size = parse_size(max_mem_size)
         node = Node(cfg)
         cloud = _start_loop_thread(node, f"aquifer-loop-{port}", progress)
         try:
@@ -301,16 +302,20 @@ def connect(address, *, name: str | None = None, timeout: float | None = None, p
             # the outer wait outlasts the call's own deadline, so that the call's error is the one reported
             status = cloud.run(node.call(gateway, "cloud.status", timeout=timeout, retries=0), timeout=timeout + 5)
             break
+        except (NodeLostError, RpcTimeoutError):
+            errors.append(f"{gateway}: no answer")
         except Exception as exc:
             errors.append(f"{gateway}: {exc}")
     else:
         cloud.shutdown()
-        hint = ("Is a node running there, with the same --security-dir?" if security_dir else
-                "Is a node running there? If it runs with --security-dir, pass security_dir= too.")
+        hint = ("Is a node running there, and does its --security-dir admit this key (a refused or revoked key "
+                "gets no answer; the node's log names it)?" if security_dir else
+                "Is a node running there? A node started with --security-dir answers only to its keys: give "
+                "the same key folder (security_dir= here, --security-dir to tools.admin).")
         port_text = addresses[0].rsplit(":", 1)[1]
         raise CloudUnreachableError(
-            f"no aquifer node answered at {', '.join(addresses)} (cluster port = port + 1) within {timeout:g} s: "
-            f"{'; '.join(errors)}. {hint} Start one with: python -m cluster.node --port {port_text}") from None
+            f"no aquifer node answered at {', '.join(addresses)} (cluster port = port + 1) within {timeout:g} s "
+            f"({'; '.join(errors)}). {hint} To start one: python -m cluster.node --port {port_text}") from None
     node.config.name = status["name"]
     node.watch.learn(m["node"] for m in status["members"] if m["state"] != "dead")
     session.adopt(cloud)

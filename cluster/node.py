@@ -629,9 +629,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"copies of every DKV value and chunk, on R members (the same on every member; default "
                         f"{d.replication}; 2 lets a multi-node cloud lose a member without losing data)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
-                   help="also import MODULE at start, for its ops and task classes (repeatable; frame.plugin and "
-                        "algos.plugin always are)")
-    p.add_argument("--max-mem-size", type=parse_size, default=None, metavar="SIZE",
+                   help="also import MODULE at start, for its ops and task classes (repeatable; frame.plugin, "
+                        "algos.plugin and, unless --no-web, web.plugin always are)")
+    p.add_argument("--max-mem-size", type=_size_arg, default=None, metavar="SIZE",
                    help="bytes of DKV values this node may hold, e.g. 8g (default: half the machine's memory); a "
                         "write past it is refused with an error")
     p.add_argument("--data-dir", action="append", default=[], metavar="DIR",
@@ -649,8 +649,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "answers only to IP addresses and this machine's own names (DNS rebinding)")
     p.add_argument("--no-web", action="store_true",
                    help="do not serve the REST API and web UI on --port (as cluster.init(web=False))")
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                   help="the node log's level, on stderr (default INFO)")
     return p
+
+
+def _size_arg(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:           # argparse would say "invalid parse_size value"
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _importable(module: str) -> bool:

@@ -130,6 +130,8 @@ class Rpc:
             self._pending.pop(msg_id, None)
             if not future.done():
                 future.cancel()
+            elif not future.cancelled():
+                future.exception()      # read: a node lost while _send raised fails it too ("never retrieved")
 
     async def _send_cancel(self, node: str, msg_id: int) -> None:
         try:

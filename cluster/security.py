@@ -86,13 +86,22 @@ def add_identity(directory: str, name: str) -> str:
     if not os.path.exists(os.path.join(directory, _SERVER_KEY)):
         raise ValueError(f"{directory} is not a security dir (no {_SERVER_KEY}); make one with: "
                          f"python -m tools.admin keygen {directory}")
+    if not os.path.isdir(os.path.join(directory, _AUTHORIZED)):
+        raise ValueError(f"{directory} has no {_AUTHORIZED}/ folder: it is a user's key folder, not the nodes' "
+                         f"security dir; add identities in the security dir the nodes start with, then give the user "
+                         f"its {_PRIVATE}/{name}.key_secret (docs/security.md)")
     secret_path = os.path.join(directory, _PRIVATE, f"{name}.key_secret")
-    if os.path.exists(secret_path) or os.path.exists(os.path.join(directory, _AUTHORIZED, f"{name}.key")):
+    public_path = os.path.join(directory, _AUTHORIZED, f"{name}.key")
+    if os.path.exists(secret_path) or os.path.exists(public_path):
         raise ValueError(f"identity {name!r} already exists in {directory}")
     os.makedirs(os.path.join(directory, _PRIVATE), mode=0o700, exist_ok=True)
     public, secret = zmq.curve_keypair()
     _write_cert(secret_path, public, secret)
-    _write_cert(os.path.join(directory, _AUTHORIZED, f"{name}.key"), public)
+    try:
+        _write_cert(public_path, public)
+    except BaseException:                # both files or neither: a half-made identity blocks a retry
+        os.remove(secret_path)
+        raise
     return secret_path
 
 

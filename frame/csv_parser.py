@@ -44,7 +44,7 @@ from numba import njit
 from frame.chunks import int64_integers
 from frame.csv_records import (_CR, _NL, _SP, _TAB, _as_u8, _count_line_ends, _find_byte, _find_either, _skip_blank,
                                count_lines, first_record)
-from frame.parse_setup import ParseSetup, parse_number, parse_time
+from frame.parse_setup import ParseError, ParseSetup, parse_number, parse_time
 
 __all__ = ["ParseError", "ParsedBlock", "NeedMore", "parse_range", "count_lines", "unify_domains"]
 
@@ -53,17 +53,6 @@ _DONE, _ODD, _FEW, _MANY, _QUOTE, _MORE = 0, 1, 2, 3, 4, 5
 _TILE = 64   # rows staged row-major before the column-major copy (a power of two; 785 cols -> 400 KB)
 # exact powers of ten for Clinger's fast path (all representable exactly in float64)
 _POW10 = np.array([10.0 ** i for i in range(23)], dtype=np.float64)
-
-
-class ParseError(ValueError):
-    """A malformed CSV record: ``line`` is the 1-based line in the whole file, ``column`` 1-based or None,
-    ``offset`` the byte offset of the fault when it matters (text not valid in the file's encoding)."""
-
-    def __init__(self, line: int, column: int | None, message: str, offset: int | None = None) -> None:
-        self.line, self.column, self.message, self.offset = line, column, message, offset
-        where = f"line {line}" + (f", column {column}" if column is not None else "") + \
-            (f", byte {offset}" if offset is not None else "")
-        super().__init__(f"{where}: {message}")
 
 
 _EXACT_INTS = 2 ** 53   # every integer up to this is a double; beyond, a parse may round

@@ -240,6 +240,8 @@ def _setup(path, sample: bytes, sep, header, col_names, col_types, na_strings, e
     try:
         return guess_setup(sample, sep=sep, header=header, column_names=col_names, col_types=col_types,
                            na_strings=na_strings, encoding=encoding)
+    except ParseError as e:
+        raise ParseError(e.line, e.column, f"{path}: {e.message}", e.offset) from None
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
 

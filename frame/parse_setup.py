@@ -263,6 +263,17 @@ class ParseSetup:
                    quote=d.get("quote", '"'), encoding=d.get("encoding", "utf-8"))
 
 
+class ParseError(ValueError):
+    """A malformed CSV record: ``line`` is the 1-based line in the whole file, ``column`` 1-based or None,
+    ``offset`` the byte offset of the fault when it matters (text not valid in the file's encoding)."""
+
+    def __init__(self, line: int, column: int | None, message: str, offset: int | None = None) -> None:
+        self.line, self.column, self.message, self.offset = line, column, message, offset
+        where = f"line {line}" + (f", column {column}" if column is not None else "") + \
+            (f", byte {offset}" if offset is not None else "")
+        super().__init__(f"{where}: {message}")
+
+
 _LINE_END = re.compile("\r\n|\r|\n")   # a bare \r ends a line too (classic Mac), as in H2O and pandas
 
 
@@ -276,8 +287,8 @@ def _sample_lines(sample: bytes, encoding: str = "utf-8") -> list[str]:
         text = bytes(sample).decode(encoding)
     except UnicodeDecodeError as e:
         line = len(_LINE_END.findall(bytes(sample)[:e.start].decode("latin-1"))) + 1
-        raise ValueError(f"byte {e.start} (line {line}) is not valid {encoding}: {bytes(sample)[e.start:e.end]!r}; "
-                         f"import with the file's encoding (encoding='latin-1', 'cp1252', ...)") from None
+        raise ParseError(line, None, f"not valid {encoding}: {bytes(sample)[e.start:e.end]!r}; import with the "
+                         f"file's encoding (encoding='latin-1', 'cp1252', ...)", e.start) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = _LINE_END.split(text)

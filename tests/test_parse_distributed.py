@@ -349,7 +349,7 @@ def test_the_import_stores_numeric_rollups_equal_to_a_rollup_task(one, tmp_path)
 def test_non_utf8_needs_its_encoding(one, tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("name,n\n".encode() + "".join(f"caf\u00e9{i},{i}\n" for i in range(3000)).encode("latin-1"))
-    with pytest.raises(ValueError, match=r"byte 10 \(line 2\) is not valid utf-8.*encoding="):
+    with pytest.raises(frame.ParseError, match=r"line 2, byte 10: .*latin.csv: not valid utf-8.*encoding="):
         frame.import_file(str(path))
     fr = frame.import_file(str(path), encoding="latin-1", chunk_size=5000)
     assert fr.nrows == 3000 and fr.as_pandas()["name"].tolist()[2999] == "caf\u00e92999"

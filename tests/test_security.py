@@ -137,6 +137,17 @@ def test_security_dir_errors_name_the_missing_file(tmp_path):
     res = admin("--security-dir", str(tmp_path / "k2"), "token", "--json")
     assert res.returncode == 0 and len(json.loads(res.stdout)["token"]) >= 40
     assert oct(os.stat(tmp_path / "k2" / "token").st_mode & 0o777) == "0o600"
+    # a user's key folder (cloud.key + private/, as docs/security.md lays it out) is not where identities are made:
+    # keygen --name there failed with a raw Errno 2 and left a half-made key pair that blocked a retry
+    user = tmp_path / "user"
+    (user / "private").mkdir(parents=True)
+    shutil.copy(os.path.join(sec, "cloud.key"), user / "cloud.key")
+    res = admin("keygen", str(user), "--name", "bob")
+    assert res.returncode == 2 and "no authorized/ folder: it is a user's key folder" in res.stderr
+    assert not os.listdir(user / "private")
+    # and a configuration error of the client's own is exit 2, not "unreachable" (1)
+    res = admin("--security-dir", str(tmp_path / "nothing"), "--timeout", "1", "cloud")
+    assert res.returncode == 2 and "does not exist" in res.stderr
 
 
 # ------------------------------------------------------------------------------------------- --data-dir

@@ -308,9 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cloud = cluster.connect(args.cluster, timeout=args.timeout, progress=False, security_dir=args.security_dir,
                                 identity=args.identity)
-    except (cluster.CloudUnreachableError, ValueError) as exc:
+    except cluster.CloudUnreachableError as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    except (ValueError, OSError) as exc:            # our own settings (a --security-dir that cannot be used)
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_ERROR
     try:
         fn, _ = COMMANDS[args.command]
         data, text = fn(cloud, args)
