@@ -33,6 +33,7 @@ import numpy as np
 
 import cluster
 from cluster.dkv import Value
+from frame.store import has_control_characters
 
 from .model import Model
 from .registry import algorithms, builder_for, check_model_key, model_value
@@ -56,28 +57,64 @@ class ModelFileError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------- files
-def save_model(model, path: str | os.PathLike, force: bool = False, cloud=None) -> str:
-    """Write ``model`` (a model, a trained estimator or a model id) to a file; return the file's path.
+def save_model(model, path: str | os.PathLike = "", force: bool = False,
+               export_cross_validation_predictions: bool = False, filename: str | None = None, *, cloud=None) -> str:
+    """Write ``model`` (a model, a trained estimator or a model id) to the file ``<path>/<model id>``, or
+    ``<path>/<filename>``, and return that file's full path, as ``h2o.save_model`` (same arguments).
 
-    ``path`` is a directory (an existing one, or one named with a trailing separator: created) to hold a
-    file named after the model id, as ``h2o.save_model``; any other path is the file itself. An
-    existing file is replaced only with ``force=True`` (else FileExistsError). The model as stored in
-    the DKV is written, so later updates to it (metrics added by cross-validation) are included.
+    ``path`` is always a directory, created with its parents when missing; ``""`` (the default) is the current
+    directory, and ``~`` is expanded. An existing file is replaced only with ``force=True`` (else
+    ``FileExistsError`` naming it); a path that is a file, not a directory, is refused. ``filename`` names the file:
+    not empty, no path separator, no control characters, not ``.`` or ``..``; without it the model id does, so a
+    model id that cannot name a file (one holding a separator) needs ``filename``. The returned path is absolute,
+    with symbolic links resolved (H2O's canonical path): give it to :func:`load_model`. The model as stored in the
+    DKV is written, so later updates to it (metrics added by cross-validation) are included.
+
+    ``export_cross_validation_predictions=True`` asks H2O to put the cross-validation holdout prediction frames in
+    the file too; aquifer's model files hold the model alone, so it is refused for a model that kept such frames
+    (it changes nothing for a model that kept none, as in H2O).
 
     >>> save_model(model, "/tmp/models")                                    # doctest: +SKIP
     '/tmp/models/DeepLearning_model_1a2b'
+    >>> [save_model(m, "/tmp/grid_models/") for m in grid.models]           # doctest: +SKIP
+    ['/tmp/grid_models/dl_grid_model_1', '/tmp/grid_models/dl_grid_model_2']
+    >>> save_model(model, "/tmp/models", filename="best.model", force=True)  # doctest: +SKIP
+    '/tmp/models/best.model'
     """
+    if not isinstance(force, bool):
+        raise TypeError(f"save_model: force must be True or False, got {force!r:.60}")
+    if not isinstance(export_cross_validation_predictions, bool):
+        raise TypeError(f"save_model: export_cross_validation_predictions must be True or False, got "
+                        f"{export_cross_validation_predictions!r:.60}")
+    folder = _folder(path)
+    if filename is not None:
+        _check_file_name(filename, "filename")
     model_id, value = _stored(model, cloud)
-    return write_model_file(model_id, value, path, force)
+    cv = value.meta.get("cv") if isinstance(value.meta, dict) else None
+    if export_cross_validation_predictions and isinstance(cv, dict) and \
+            (cv.get("predictions") or cv.get("holdout_predictions")):
+        raise ValueError(f"save_model: export_cross_validation_predictions=True: aquifer's model files hold the model "
+                         f"alone, not the cross-validation prediction frames {model_id} kept; save them as data "
+                         f"(model.cross_validation_holdout_predictions().as_pandas()) and the model with "
+                         f"export_cross_validation_predictions=False")
+    return write_model_file(model_id, value, folder, force, filename)
 
 
-def write_model_file(model_id: str, value: Value, path: str | os.PathLike, force: bool = False) -> str:
-    """Write a model's DKV value (``Value("model", meta, buffers)``) to a file as :func:`save_model` does,
-    whether or not it is stored in a cloud (training writes its checkpoints so); returns the file's path. The
-    file is replaced atomically: a reader sees the old file or the new one, never half of one."""
-    target = _target(os.fspath(path), model_id)
+def write_model_file(model_id: str, value: Value, path: str | os.PathLike, force: bool = False,
+                     filename: str | None = None) -> str:
+    """Write a model's DKV value (``Value("model", meta, buffers)``) to ``<path>/<model id>`` (or
+    ``<path>/<filename>``) as :func:`save_model` does, whether or not it is stored in a cloud (training writes its
+    checkpoints so); returns the file's full path. ``path`` is a directory, created when missing. The file is
+    replaced atomically: a reader sees the old file or the new one, never half of one."""
+    folder = _folder(path)
+    name = _check_file_name(filename, "filename") if filename is not None else \
+        _check_file_name(model_id, "model id", ": it cannot name the file, pass filename=")
+    target = folder / name
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory: pass filename= to name the model file")
     if target.exists() and not force:
         raise FileExistsError(f"{target} exists: pass force=True to overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
     header, buffers = _encode(model_id, value)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
@@ -86,7 +123,7 @@ def write_model_file(model_id: str, value: Value, path: str | os.PathLike, force
     finally:
         if tmp.exists():
             tmp.unlink()
-    return str(target)
+    return os.path.realpath(target)
 
 
 def load_model(path: str | os.PathLike, cloud=None) -> Model:
@@ -181,17 +218,32 @@ def _stored(model, cloud) -> tuple[str, Value]:
     return model_id, model_value(model_id, cloud or cluster.current())
 
 
-def _target(raw: str, model_id: str) -> Path:
-    path = Path(raw)                      # Path drops a trailing separator: test the string for it
-    if path.is_dir() or raw.endswith(os.sep) or (os.altsep and raw.endswith(os.altsep)):
-        if os.sep in model_id or (os.altsep and os.altsep in model_id) or model_id in (".", ".."):
-            raise ValueError(f"model id {model_id!r} cannot name a file: give save_model a file path instead")
-        path.mkdir(parents=True, exist_ok=True)
-        return path / model_id
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"directory {path.parent} does not exist (a path ending in {os.sep!r} "
-                                f"names a directory to create)")
-    return path
+def _folder(path) -> Path:
+    """The directory ``path`` names (``""``: the current one); refused when it is a file."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str):
+        raise TypeError(f"save_model: path must be a directory's path (a str or os.PathLike), got "
+                        f"{type(path).__name__} {path!r:.60}")
+    folder = Path(os.path.expanduser(path)) if path else Path.cwd()
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a directory: save_model writes the file <path>/<model id> "
+                                 f"(as h2o.save_model); give the directory as path, and filename= to name the file")
+    return folder
+
+
+def _check_file_name(name, what: str, hint: str = "") -> str:
+    """``name`` if it can name a file inside a directory, else ValueError (TypeError) naming ``what`` and why."""
+    if not isinstance(name, str):
+        raise TypeError(f"{what} must be a str, got {type(name).__name__} {name!r:.60}")
+    seps = [s for s in ("/", os.sep, os.altsep) if s]
+    why = "is empty" if not name else \
+        "holds a path separator (give the directory as path)" if any(s in name for s in seps) else \
+        "is not a file name" if name in (".", "..") else \
+        "holds control characters" if has_control_characters(name) else None
+    if why:
+        raise ValueError(f"{what} {name!r:.80} {why}{hint}")
+    return name
 
 
 def _encode(model_id: str, value: Value) -> tuple[bytes, list[np.ndarray]]:

@@ -143,7 +143,7 @@ def _record() -> None:
                 out.setdefault("file.cpu", old["cpu"])      # the CPU that scored them (files before it had one cpu)
         else:
             model = algos.get_model("repro_binomial_sgd")
-            algos.save_model(model, MODEL_FILE)
+            algos.save_model(model, MODEL_FILE.parent, filename=MODEL_FILE.name)
             out["file.model_id"] = np.array(model.model_id)
             out["file.predictions"] = model.predict(fr).as_numpy()
             out["file.cpu"] = np.array(host_cpu())

@@ -5,6 +5,7 @@ restarts from equal checkpoints must give equal weights.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -85,8 +86,8 @@ def test_export_weights_are_recreated_on_load(cloud, tmp_path):
     m = DeepLearningEstimator(hidden=[4], epochs=1, seed=3, reproducible=True, export_weights_and_biases=True,
                               variable_importances=True).train(y="medv", training_frame=boston).model
     w0 = m.weights(0).as_numpy()
-    path = algos.save_model(m, tmp_path / "boston.model")          # a file path, not a directory
-    assert path == str(tmp_path / "boston.model")
+    path = algos.save_model(m, tmp_path, filename="boston.model")
+    assert path == os.path.realpath(tmp_path / "boston.model")
     algos.remove_model(m.model_id)                                  # takes the exported frames with it
     assert not cloud.dkv.keys(f"{m.model_id}.weights.0")
     loaded = algos.load_model(path)
@@ -123,19 +124,81 @@ def test_fresh_process_loads_and_predicts_identically(prostate, base, saved, tmp
 
 def test_overwrite_needs_force(base, saved, tmp_path):
     before = Path(saved).read_bytes()
-    with pytest.raises(FileExistsError, match="force=True"):
+    with pytest.raises(FileExistsError, match=f"{re.escape(saved)} exists: pass force=True"):     # naming the file
         algos.save_model(base, os.path.dirname(saved))
     assert Path(saved).read_bytes() == before
     assert algos.save_model(base, os.path.dirname(saved), force=True) == saved
     assert persistence.read_model_file(saved)[0] == base.model_id
-    new_dir = str(tmp_path / "new" / "dir") + os.sep                 # trailing separator: a directory to create
-    assert algos.save_model(base, new_dir) == os.path.join(new_dir, base.model_id)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        algos.save_model(base, tmp_path / "missing" / "model.bin")
     with pytest.raises(ValueError, match="save_model needs a model"):
         algos.save_model(42, tmp_path)
     with pytest.raises(ValueError, match="not been trained|needs a model"):
         algos.save_model(DeepLearningEstimator(), tmp_path)
+
+
+def test_save_model_takes_a_directory_as_h2o_save_model(cloud, prostate, base, tmp_path, monkeypatch):
+    """h2o.save_model(model, path="", force=False, export_cross_validation_predictions=False, filename=None): path
+    is always a directory (created when missing), the file is <path>/<model id> or <path>/<filename>, and the
+    full path comes back. Saving a grid's models in a loop into a new folder keeps every one of them."""
+    other = fit(prostate, epochs=0.5)
+    folder = tmp_path / "models"                                       # does not exist yet
+    paths = [algos.save_model(m, str(folder)) for m in (base, other)]
+    assert paths == [os.path.realpath(folder / m.model_id) for m in (base, other)]
+    assert sorted(os.listdir(folder)) == sorted([base.model_id, other.model_id])
+    assert [persistence.read_model_file(p)[0] for p in paths] == [base.model_id, other.model_id]
+    deep = folder / "deep" / "er"                                      # nor its parent: both made
+    assert algos.save_model(other.model_id, deep) == os.path.realpath(deep / other.model_id)
+    # filename= names the file; the model inside keeps its id
+    named = algos.save_model(base, folder, filename="best.model")
+    assert named == os.path.realpath(folder / "best.model")
+    assert persistence.read_model_file(named)[0] == base.model_id
+    with pytest.raises(FileExistsError, match=f"{re.escape(named)} exists: pass force=True"):
+        algos.save_model(other, folder, filename="best.model")
+    assert persistence.read_model_file(named)[0] == base.model_id     # the refused save changed nothing
+    assert algos.save_model(other, folder, filename="best.model", force=True) == named
+    assert persistence.read_model_file(named)[0] == other.model_id
+    # the default path is the current directory; a relative path comes back absolute
+    monkeypatch.chdir(tmp_path)
+    assert algos.save_model(base) == os.path.realpath(tmp_path / base.model_id)
+    assert algos.save_model(base, "rel") == os.path.realpath(tmp_path / "rel" / base.model_id)
+    # a path that is a file is refused (it used to be written as the file itself), naming it
+    with pytest.raises(NotADirectoryError, match=f"{re.escape(named)} is a file, not a directory"):
+        algos.save_model(base, named)
+    # a filename that is not one
+    for bad, why in (("", "is empty"), ("a/b", "path separator"), ("..", "not a file name"),
+                     ("a\nb", "control characters"), ("x\x00", "control characters")):
+        with pytest.raises(ValueError, match=f"filename .* {why}"):
+            algos.save_model(base, folder, filename=bad)
+    with pytest.raises(TypeError, match="filename must be a str"):
+        algos.save_model(base, folder, filename=Path("m"))
+    with pytest.raises(TypeError, match="force must be True or False"):
+        algos.save_model(base, folder, "yes")
+    with pytest.raises(TypeError, match="path must be"):
+        algos.save_model(base, 42)
+    assert sorted(os.listdir(folder)) == sorted([base.model_id, other.model_id, "deep", "best.model"])
+    # a model id that cannot name a file needs filename=
+    cloud.dkv.put("team/model", cloud.dkv.get(base.model_id))
+    try:
+        with pytest.raises(ValueError, match="model id 'team/model' holds a path separator.*pass filename="):
+            algos.save_model("team/model", folder)
+        assert persistence.read_model_file(algos.save_model("team/model", folder, filename="team_model"))[0] == \
+            "team/model"
+    finally:
+        cloud.dkv.delete("team/model")
+    algos.remove_model(other.model_id)
+
+
+def test_export_cross_validation_predictions_is_refused_only_when_there_are_some(prostate, base, tmp_path):
+    """H2O would put the kept cross-validation prediction frames in the file; aquifer's files hold the model alone."""
+    assert algos.save_model(base, tmp_path, export_cross_validation_predictions=True) == \
+        os.path.realpath(tmp_path / base.model_id)                     # nothing kept: nothing to include
+    cv = fit(prostate, epochs=0.5, nfolds=2, keep_cross_validation_predictions=True)
+    with pytest.raises(ValueError, match="hold the model alone.*export_cross_validation_predictions=False"):
+        algos.save_model(cv, tmp_path, export_cross_validation_predictions=True)
+    assert not (tmp_path / cv.model_id).exists()
+    assert persistence.read_model_file(algos.save_model(cv, tmp_path))[0] == cv.model_id
+    with pytest.raises(TypeError, match="export_cross_validation_predictions must be True or False"):
+        algos.save_model(cv, tmp_path, export_cross_validation_predictions=1)
+    algos.remove_model(cv.model_id)
 
 
 def test_newer_format_versions_are_refused_naming_both(saved, tmp_path):
