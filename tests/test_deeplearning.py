@@ -276,8 +276,9 @@ def test_validation_frame_is_adapted_and_checked_as_model_performance_scores_it(
         dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate, validation_frame=no_psa)
     na_psa = _frame(df.assign(PSA=np.nan))
     assert dl.model_performance(valid=True).auc() == pytest.approx(dl.model_performance(na_psa).auc())
-    with pytest.warns(UserWarning, match=r"lacks the model's predictor\(s\) \['PSA'\]: read as NA"):
+    with pytest.warns(UserWarning, match=r"lacks the model's predictor\(s\) \['PSA'\]: read as NA") as caught:
         lacking = dl.predict(no_psa)
+    assert len([w for w in caught if "lacks the model's predictor" in str(w.message)]) == 1    # once, not twice
     assert np.array_equal(lacking.as_numpy(), dl.predict(na_psa).as_numpy())
     with pytest.raises(ValueError, match="no columns in common with the training set"):
         dl.predict(_frame(df[["ID"]], ()))

@@ -147,7 +147,9 @@ def test_import_errors(web):
              ({"path": str(info["csv"]), "destination_frame": "$bad"}, "bad frame key"),
              ({"path": str(info["csv"]) + "\0x"}, "parameter 'path' holds a NUL"),   # these four answered 200
              ({"path": str(info["csv"]), "sep": "ab"}, "sep must be a single character"),  # and then failed as a job
-             ({"path": str(info["csv"]), "encoding": "bogus"}, "unknown encoding 'bogus'")]
+             ({"path": str(info["csv"]), "encoding": "bogus"}, "unknown encoding 'bogus'"),
+             ({"path": str(info["csv"]), "col_types": ["enum"]}, "'col_types' must be an object"),
+             ({"path": str(info["csv"]), "col_types": {"y": "colour"}}, "column 'y': unknown column type 'colour'")]
     for body, words in cases:
         status, answer, _ = http(base_a, "/3/ImportFiles", "POST", body)
         assert status == 400 and words in answer["detail"], (body, answer)
@@ -156,6 +158,13 @@ def test_import_errors(web):
     assert status == 403 and "outside its data dirs" in answer["detail"], answer
     status, answer, _ = http(base_a, "/3/Shutdown", "POST", [1, 2])      # a body it does not take: the cloud stays
     assert status == 400 and "JSON object" in answer["detail"], answer
+    # col_types: a numeric-looking column imported as enum (the REST way to a classification response)
+    ints = info["tmp"] / "ints.csv"
+    ints.write_text("x,y\n1.5,0\n2.5,1\n3.5,0\n")
+    status, started, _ = http(base_a, "/3/ImportFiles", "POST", {"path": str(ints), "col_types": {"y": "enum"}})
+    assert status == 200 and wait_job(base_b, started["job"]["job_id"])["status"] == "DONE"
+    status, fr, _ = http(base_b, f"/3/Frames/{started['destination_frame']}")
+    assert [c["type"] for c in fr["columns_summary"]] == ["numeric", "enum"]
     bad = info["tmp"] / "ragged.csv"
     bad.write_text("a,b\n1,2\n3\n")
     status, started, _ = http(base_a, "/3/ImportFiles", "POST", {"path": str(bad)})
@@ -217,7 +226,8 @@ def test_long_job_locks_its_keys_until_cancelled(web):
                          "model_id": "long_one"})
     assert status == 200 and r["model_id"] == "long_one" and r["job"]["status"] in ("CREATED", "RUNNING")
     jid = r["job"]["job_id"]
-    for base, path in ((base_b, "/3/Frames/lock.hex"), (base_a, "/3/DKV/lock.hex")):
+    for base, path in ((base_b, "/3/Frames/lock.hex"), (base_a, "/3/DKV/lock.hex"), (base_a, "/3/Models/long_one"),
+                       (base_b, "/3/DKV/long_one")):      # the model being built is not stored yet: 409, not 404
         status, body, _ = http(base, path, "DELETE")
         assert status == 409 and body["error"] == "key locked" and "long_one" in body["detail"], body
     status, body, _ = http(base_b, "/3/ModelBuilders/deeplearning", "POST",

@@ -88,6 +88,16 @@ def test_import_from_the_form_shows_the_frame_with_histograms(ui_cloud, page, tm
     assert page.locator("#preview thead th").all_inner_texts() == list(df.columns)
     assert page.locator("#preview tbody tr").first.locator("td").last.inner_text() == df.y[0]
     page.screenshot(path=str(tmp_path / "frame.png"), full_page=True)
+    # column types from the form (col_types): a numeric column imported as enum has no histogram
+    page.goto(ui_cloud["base"] + "#/frames")
+    page.fill("#import-path", str(csv))
+    page.fill("#import-dest", "typed.hex")
+    page.fill("#import-types", "noise2=enum")
+    page.click("#import-form button[type=submit]")
+    page.wait_for_function("location.hash.endsWith('/typed.hex')")
+    page.wait_for_selector("#columns svg.hist")
+    assert page.locator('#columns tr[data-column="noise2"] svg').count() == 0
+    assert page.locator('#columns tr[data-column="noise1"] svg.hist rect').count() == 20
 
 
 def test_training_from_the_form_reaches_100_percent_and_shows_the_model(ui_cloud, page, tmp_path):

@@ -34,7 +34,7 @@ from cluster.dkv import Value, homed_key
 from cluster.jobs import CREATED, JOB_PREFIX, RUNNING as JOB_RUNNING
 from frame.frame import chunk_bytes
 from frame.importer import frame_key
-from frame.parse_setup import check_encoding, check_sep
+from frame.parse_setup import check_encoding, check_sep, normalize_type
 from frame.store import check_destination
 
 from .params import json_value, parameter_table
@@ -323,7 +323,7 @@ def delete_frame(req: Request) -> dict:
     return _remove(req, key, "frame")
 
 
-IMPORT_FIELDS = ("path", "destination_frame", "sep", "header", "na_strings", "encoding")
+IMPORT_FIELDS = ("path", "destination_frame", "sep", "header", "na_strings", "encoding", "col_types")
 
 
 def import_files(req: Request) -> dict:
@@ -342,12 +342,22 @@ def import_files(req: Request) -> dict:
     na = body.get("na_strings")
     if na is not None and not (isinstance(na, list) and all(isinstance(s, str) for s in na)):
         raise ApiError(400, "bad parameter", f"parameter 'na_strings' must be a list of strings, got {na!r}")
+    col_types = body.get("col_types")
+    if col_types is not None and not (isinstance(col_types, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                                          for k, v in col_types.items())):
+        raise ApiError(400, "bad parameter", f"parameter 'col_types' must be an object of column name: type (e.g. "
+                       f"{{\"CAPSULE\": \"enum\"}}), got {col_types!r:.80}")
     if "\0" in path:
         raise ApiError(400, "bad parameter", "parameter 'path' holds a NUL character")
     try:                                 # the import's own rules (their messages name the field), before a job
         if sep is not None:
             check_sep(sep)
         check_encoding(encoding)
+        for name, type_ in (col_types or {}).items():
+            try:
+                normalize_type(type_)
+            except ValueError as exc:
+                raise ValueError(f"parameter 'col_types', column {name!r}: {exc}") from None
     except ValueError as exc:
         raise ApiError(400, "bad parameter", str(exc)) from None
     path = os.path.abspath(path)
@@ -370,7 +380,8 @@ def import_files(req: Request) -> dict:
     def run():
         with job:
             frame.import_file(path, sep=sep, header={None: None, 1: True, -1: False, 0: None}[header],
-                              na_strings=na, destination_frame=key, encoding=encoding, cloud=req.cloud)
+                              na_strings=na, destination_frame=key, encoding=encoding, col_types=col_types,
+                              cloud=req.cloud)
 
     threading.Thread(target=_logged(run, f"import {path}"), name=f"aquifer-web-import-{key}", daemon=True).start()
     return {"job": job_json(job.info()), "destination_frame": key}
@@ -504,6 +515,7 @@ def download_model(req: Request) -> tuple[str, bytes]:
 
 def delete_model(req: Request) -> dict:
     key = req.path["model_id"]
+    check_unlocked(req.cloud, key, "remove")     # a model a job is building is not there yet: 409, not 404
     _get_model(req, key)
     return _remove(req, key, "model")
 
@@ -572,6 +584,7 @@ def delete_key(req: Request) -> dict:
     if key.startswith(("$", "@")):
         raise ApiError(400, "bad parameter", f"{key!r} is an internal key (chunks, jobs, caches): remove the frame "
                        "or model that owns it")
+    check_unlocked(req.cloud, key, "remove")     # a model a job is building is not there yet: 409, not 404
     value = req.cloud.dkv.get(key)
     if value is None:
         raise KeyError(f"no key {key!r} in the cloud")

@@ -56,14 +56,15 @@ class FrameRules:
     def classifier(self) -> bool:
         return self.kind in ("binomial", "multinomial")
 
-    def check(self, fr: Frame, response: bool) -> list[str]:
-        """Refuse what cannot be adapted (no work: types and names only); return the predictors ``fr`` lacks."""
+    def check(self, fr: Frame, response: bool, warn: bool = True) -> list[str]:
+        """Refuse what cannot be adapted (no work: types and names only); return the predictors ``fr`` lacks
+        (with a warning naming them, unless ``warn`` is False: :meth:`roles` of a frame :meth:`adapted` checked)."""
         types = fr.types
         missing = [c for c in self.predictors if c not in types]
         if self.predictors and len(missing) == len(self.predictors):
             raise ValueError(f"frame {fr.key} has no columns in common with the training set (the model's "
                              f"predictors: {list(self.predictors)[:10]})")
-        if missing:     # as H2O's "Test/Validation dataset is missing column ...: substituting in a column of NaN"
+        if missing and warn:     # as H2O's "Test/Validation dataset is missing column ...: substituting in a column of NaN"
             warnings.warn(f"frame {fr.key} lacks the model's predictor(s) {missing[:10]}"
                           f"{' ...' if len(missing) > 10 else ''}: read as NA", UserWarning, stacklevel=3)
         for c, categorical in self.predictors.items():
@@ -118,7 +119,7 @@ class FrameRules:
         """The ``resp`` of the chunk tasks (see ``tasks.prepared_chunk``) and the columns to read, of an adapted
         frame: predictors (domain maps; a missing one read as NA), the response when scored (``ymap``), the
         weights column (when given and in ``fr``) and the offset."""
-        missing = set(self.check(fr, response))
+        missing = set(self.check(fr, response, warn=False))
         cols = [c if c not in missing else fr.names[0] for c in info.columns]    # a stand-in, read as NA
         scored = response and self.kind != "autoencoder"
         kind = ("classification" if self.classifier else self.kind) if scored else "autoencoder"

@@ -180,7 +180,7 @@ PARAMS: ParamTable = ParamTable("Deep Learning", [
     _p("replicate_training_data", True, "bool", "Copy the whole training set to every node (multi-node only)."),
     _p("single_node_mode", False, "bool", "Train on one node only (multi-node, replicated data).", level="expert"),
     _p("shuffle_training_data", False, "bool", "Shuffle training rows on each node.", level="expert"),
-    _p("reproducible", False, "bool", "Reproducible training: one chunk, one thread (slow).", level="expert"),
+    _p("reproducible", False, "bool", "Reproducible training: one model, one thread, the chunks in order (slow).", level="expert"),
     _p("mini_batch_size", 1, "int", "Rows per gradient step (1 = online SGD).", min=1, level="expert"),
     _p("thread_mode", "AUTO", "enum", "How a node's threads share an iteration: team (per-sample SGD, every sample "
        "by all threads), replicas (a model per thread, averaged), hogwild (one model, no locks), sequential (one "

@@ -136,14 +136,19 @@ async function framesPage(offset = 0) {
   const list = h("div"), status = h("div");
   const path = h("input", {id: "import-path", size: 60, placeholder: "/path/on/every/node/data.csv", required: true});
   const dest = h("input", {id: "import-dest", size: 24, placeholder: "destination key (optional)"});
+  const types = h("input", {id: "import-types", size: 30, placeholder: "column types, e.g. CAPSULE=enum (optional)"});
   const form = h("form", {class: "panel", id: "import-form"}, h("strong", {}, "Import a file "), path, " ", dest, " ",
-                 h("button", {type: "submit"}, "Import"), status);
+                 types, " ", h("button", {type: "submit"}, "Import"), status);
   form.addEventListener("submit", async e => {
     e.preventDefault();
     fill(status, "importing…");
     try {
+      // "a=enum, b=string": an enum response makes the frame trainable for classification (as col_types)
+      const pairs = types.value.split(",").map(t => t.trim()).filter(t => t).map(t => t.split("="));
+      const colTypes = pairs.length ? Object.fromEntries(pairs.map(([k, v]) => [k.trim(), (v || "").trim()])) : null;
       const r = await api("/3/ImportFiles", {method: "POST", body: {path: path.value.trim(),
-                                                                      destination_frame: dest.value.trim() || null}});
+                                                                      destination_frame: dest.value.trim() || null,
+                                                                      col_types: colTypes}});
       const done = await waitJob(r.job.job_id, j => fill(status, `importing… ${j.status}`));
       if (done.status === "DONE") location.hash = `#/frames/${enc(r.destination_frame)}`;
       else fill(status, errorBox(`import ${done.status}: ${done.error}`));
