@@ -231,13 +231,15 @@ def resolve_columns(train: Frame, x, y, params: dict, *, supervised: bool = True
         x = [c for c in names if c != y and c not in special and c not in ignored]
     elif isinstance(x, (str, int)):
         x = [x]
-    x = [column_name(train, c, "predictor") for c in x]
-    x = [c for c in x if c != y and c not in special]
+    named = [column_name(train, c, "predictor") for c in x]
+    x = [c for c in named if c != y and c not in special]
     types = train.types
     dropped = [c for c in x if types[c] == "string"]
     usable = [c for c in x if types[c] in ("numeric", "enum", "time")]
     if not usable:
-        raise ValueError(f"no usable predictor columns (string columns cannot feed {algo_name})")
+        why = f"string columns cannot feed {algo_name}: {dropped[:10]}" if dropped else \
+            "x names only the response or special columns" if named else "x is empty; None means every other column"
+        raise ValueError(f"no usable predictor columns ({why})")
     return usable, dropped
 
 

@@ -207,7 +207,12 @@ class Model:
         return self.meta.response_domain
 
     def frame_of(self, data, what: str = "test_data") -> Frame:
-        """``data`` as a Frame: a Frame, or the key of one in this model's cloud (as h2o-py); TypeError otherwise."""
+        """``data`` as a Frame: a Frame, or the key of one in this model's cloud (as h2o-py); TypeError otherwise.
+        Every scoring of a frame asks this first, so it also refuses a model removed from the cloud since this
+        handle was made (KeyError, as h2o-py's H2OKeyNotFound): a handle must not score with weights the cloud
+        no longer has."""
+        if self.cloud.dkv.type_of(self.model_id) != "model":
+            raise KeyError(f"model {self.model_id!r} is no longer in the cloud (removed): this handle cannot score")
         if isinstance(data, Frame):
             return data
         if isinstance(data, str):

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import algos
 import cluster
 import frame
 from algos import DeepLearningEstimator
@@ -416,3 +417,20 @@ def test_estimator_parameters_are_attributes_and_its_frames_are_used(cloud, pros
     assert "ID" not in selection.model.meta.x
     with pytest.raises(ValueError, match="training_frame 'nope': no such frame in the cloud"):
         DeepLearningEstimator(training_frame="nope").train(y="CAPSULE")
+    with pytest.raises(ValueError, match=r"no usable predictor columns \(x is empty; None means every other"):
+        DeepLearningEstimator().train(x=[], y="CAPSULE", training_frame=prostate)
+    with pytest.raises(ValueError, match=r"no usable predictor columns \(x names only the response"):
+        DeepLearningEstimator().train(x=["CAPSULE"], y="CAPSULE", training_frame=prostate)
+
+
+def test_a_removed_model_no_longer_scores_through_old_handles(cloud, prostate):
+    """After algos.remove_model the estimator and model handles went on predicting with their cached weights
+    (h2o-py: H2OKeyNotFound); get_model refused. Now every scoring of a frame refuses a removed model."""
+    dl = _small(prostate).train(x=PROSTATE_X, y="CAPSULE", training_frame=prostate)
+    handle = algos.get_model(dl.model_id)
+    assert handle.predict(prostate).nrows == prostate.nrows
+    algos.remove_model(dl.model_id)
+    for score in (lambda: dl.predict(prostate), lambda: handle.model_performance(prostate)):
+        with pytest.raises(KeyError, match="is no longer in the cloud"):
+            score()
+    assert dl.logloss() > 0            # the metrics it was trained with stay readable on the handle
