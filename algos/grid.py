@@ -4,7 +4,8 @@
 ...                   hyper_params={"activation": ["Tanh", "Rectifier"], "hidden": [[20], [20, 20]]},
 ...                   search_criteria={"strategy": "RandomDiscrete", "max_models": 3, "seed": 1})  # doctest: +SKIP
 >>> grid.train(y="CAPSULE", training_frame=train, validation_frame=valid, l1=1e-5)              # doctest: +SKIP
->>> grid.get_grid(sort_by="auc")            # best first (auc sorts decreasing by default)        # doctest: +SKIP
+>>> best = grid.get_grid(sort_by="auc").models[0]   # sorted, best first (auc: decreasing)     # doctest: +SKIP
+>>> grid.sorted_metric_table()              # pandas: hyper parameters, model_ids, auc          # doctest: +SKIP
 
 * Every hyper parameter name and value is checked when the grid is made, and against the fixed
   parameters when ``train`` starts (a parameter may not be both fixed and searched, as in H2O): nothing
@@ -305,6 +306,7 @@ class GridSearch:
         self._space: dict[str, list] = {}        # the values searched by earlier runs of the stored grid
         self._last_number = 0                    # the last <grid_id>_model_<n> number taken
         self._cloud = None
+        self._sort = (None, None)                # the last get_grid order, for sorted_metric_table and printing
         self.status = "CREATED"
 
     @property
@@ -321,6 +323,22 @@ class GridSearch:
     def __repr__(self) -> str:
         return (f"<GridSearch {self.grid_id or '(not trained)'}: {len(self.models)} models, "
                 f"{len(self.failed_params)} failed, hyper parameters {self.hyper_names}>")
+
+    def __str__(self) -> str:
+        """``print(grid)`` shows the models sorted as the last ``get_grid`` sorted them, as h2o-py's grid does."""
+        if not self.models:
+            return repr(self)
+        return f"{repr(self)}\n{self._table(*self._sort).to_string(index=False)}"
+
+    def show(self) -> None:
+        print(self)
+
+    def get_hyperparams_dict(self, model_id: str) -> dict:
+        """The hyper parameter values of one of the grid's models (h2o-py's ``get_hyperparams_dict``)."""
+        for m, h in zip(self.models, self.model_hypers):
+            if m.model_id == model_id:
+                return dict(h)
+        raise KeyError(f"no model {model_id!r} in grid {self.grid_id}")
 
     # ---------------------------------------------------------------- training
     def train(self, x=None, y=None, training_frame: Frame | None = None, validation_frame: Frame | None = None,
@@ -524,12 +542,31 @@ class GridSearch:
         self._cloud.dkv.put(self.grid_id, Value("grid", meta, immutable=False))
 
     # ---------------------------------------------------------------- results
-    def get_grid(self, sort_by: str = "logloss", decreasing: bool | None = None):
-        """The models as a pandas DataFrame (one column per hyper parameter, ``model_ids``, the metric),
-        sorted by ``sort_by`` (read from cross-validation, else validation, else training metrics).
-        ``decreasing`` defaults to True for metrics where more is better (auc, aucpr, r2). Reorders
-        ``self.models`` the same way. Failed combinations are in ``table.attrs["failures"]``."""
+    def get_grid(self, sort_by: str = "logloss", decreasing: bool | None = None) -> "GridSearch":
+        """The grid with its models sorted by ``sort_by`` (read from cross-validation, else validation, else
+        training metrics), as h2o-py's ``grid.get_grid(sort_by, decreasing)``: ``grid.get_grid("logloss").models[0]``
+        is the best model; ``sorted_metric_table()`` is the table (one column per hyper parameter, ``model_ids``,
+        the metric), and printing the grid shows it. ``decreasing`` defaults to True for metrics where more is
+        better (auc, aucpr, r2). The stored grid keeps this order."""
+        self._table(sort_by, decreasing)          # checks the arguments and sorts the models
+        self._sort = (sort_by, decreasing)
+        if self._cloud is not None:
+            self._store(self.status)             # the stored model order follows the table
+        return self
+
+    def sorted_metric_table(self):
+        """The models as a pandas DataFrame, sorted as the last :meth:`get_grid` sorted them (else by the kind's
+        default metric);
+        failed combinations are in ``table.attrs["failures"]``."""
+        return self._table(*self._sort)
+
+    def _table(self, sort_by: str | None, decreasing: bool | None):
+        """Sort ``self.models`` by ``sort_by`` (None: logloss for classifiers, the mean residual deviance for
+        regression, MSE otherwise, as H2O orders a grid) and return the metric table in that order."""
         import pandas as pd
+        if sort_by is None:
+            kind = self.models[0].kind if self.models else "binomial"
+            sort_by = {"binomial": "logloss", "multinomial": "logloss", "regression": "deviance"}.get(kind, "mse")
         if not isinstance(sort_by, str) or sort_by.lower() not in _SORT:
             raise ValueError(f"sort_by must be one of {', '.join(_SORT)}, got {sort_by!r}")
         getter, more = _SORT[sort_by.lower()]
@@ -552,8 +589,6 @@ class GridSearch:
                  sort_by: values[i]} for j, i in enumerate(order)]
         table = pd.DataFrame(rows, columns=[*self.hyper_names, "model_ids", sort_by])
         table.attrs["failures"] = [{**h, "error": e} for h, e in zip(self.failed_params, self.failure_details)]
-        if self._cloud is not None:
-            self._store(self.status)             # the stored model order follows the table
         return table
 
     def failures(self):

@@ -56,16 +56,20 @@ def test_cartesian_2x2_trains_every_combination_and_sorts(client, prostate):
     assert combos == [([3], "Tanh"), ([3], "Rectifier"), ([6], "Tanh"), ([6], "Rectifier")]
     for m, (hidden, act) in zip(grid.models, combos):
         assert m.params["hidden"] == hidden and m.params["activation"] == act and m.params["l2"] == 1e-4
-    table = grid.get_grid(sort_by="logloss")
+    assert grid.get_grid(sort_by="logloss") is grid          # h2o-py: the grid, its models sorted
+    table = grid.sorted_metric_table()
     assert list(table.columns) == ["hidden", "activation", "model_ids", "logloss"]
     assert list(table["logloss"]) == sorted(table["logloss"])
     assert list(table["model_ids"]) == grid.model_ids          # the models follow the table's order
     for m, v in zip(grid.models, table["logloss"]):
         assert v == pytest.approx(m.logloss(valid=True))        # validation metrics when there are some
-    auc = grid.get_grid(sort_by="auc")
+    auc = grid.get_grid(sort_by="auc").sorted_metric_table()
     assert list(auc["auc"]) == sorted(auc["auc"], reverse=True)     # auc: decreasing by default
-    up = grid.get_grid(sort_by="auc", decreasing=False)
+    assert grid.models[0].auc(valid=True) == max(auc["auc"])      # get_grid(...).models[0]: the best
+    up = grid.get_grid(sort_by="auc", decreasing=False).sorted_metric_table()
     assert list(up["auc"]) == sorted(up["auc"])
+    assert str(grid).splitlines()[1].split() == ["hidden", "activation", "model_ids", "auc"]    # print(grid)
+    assert grid.get_hyperparams_dict(grid.model_ids[0]) == grid.model_hypers[0]
     with pytest.raises(ValueError, match="sort_by"):
         grid.get_grid(sort_by="accuracy_of_the_moon")
     rows = {r["key"]: r["type"] for r in client.dkv.keys("")}
@@ -88,7 +92,7 @@ def test_random_discrete_three_models_with_cross_validation(client, prostate):
     got = [(hyper["l1"].index(h["l1"]), hyper["activation"].index(h["activation"])) for h in grid.model_hypers]
     assert got == expected and len(set(got)) == 3              # sampled without replacement, from the seed
     assert [m.params["seed"] for m in grid.models] == [42, 43, 44]  # H2O: search seed + model number
-    table = grid.get_grid("logloss")
+    table = grid.get_grid("logloss").sorted_metric_table()
     assert list(table["logloss"]) == sorted(table["logloss"])
     for m, v in zip(grid.models, table["logloss"]):
         assert m.meta.cv.nfolds == 2
@@ -144,7 +148,7 @@ def test_a_failing_combination_is_recorded_and_the_grid_goes_on(client, prostate
     assert grid.model_ids == ["fail_grid_model_2"]
     assert grid.failed_params == [{"activation": "Tanh", "hidden_dropout_ratios": [0.3]}]
     assert "hidden_dropout_ratios" in grid.failure_details[0] and "dropout activation" in grid.failure_details[0]
-    failures = grid.get_grid("logloss").attrs["failures"]
+    failures = grid.sorted_metric_table().attrs["failures"]
     assert failures[0]["activation"] == "Tanh" and "ValueError" in failures[0]["error"]
     stored = client.dkv.get("fail_grid").meta
     assert stored["failed_params"] == [["Tanh", [0.3]]] and stored["model_ids"] == ["fail_grid_model_2"]

@@ -186,7 +186,7 @@ def test_grid_search_is_generic(data):
     df, fr = data
     grid = GridSearch(MeanEstimator, {"pseudo_count": [0.0, 50.0, 5000.0]}, grid_id="means_grid")
     grid.train(y="cls", training_frame=fr)
-    table = grid.get_grid(sort_by="logloss")
+    table = grid.get_grid(sort_by="logloss").sorted_metric_table()
     assert list(table["pseudo_count"]) == [0.0, 50.0, 5000.0]            # frequencies fit best, then shrunk
     assert all(isinstance(m, MeanModel) for m in grid.models)
     again = get_grid("means_grid")
