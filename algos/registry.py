@@ -12,6 +12,7 @@ that reads it.
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import cluster
@@ -98,6 +99,10 @@ def list_models(cloud=None) -> list[dict]:
     'AUC'
     """
     cloud = cloud or cluster.current()
+    lost = cloud.lost_members()
+    if lost:
+        warnings.warn(f"member(s) {', '.join(lost)} were lost with models they alone held: those are not listed "
+                      f"(replication {cloud.status()['replication']['factor']})", UserWarning, stacklevel=2)
     rows = sorted((r for r in cloud.dkv.keys("") if r["type"] == "model"), key=lambda r: r["key"])
     values = cloud.dkv.get_many([r["key"] for r in rows]) if rows else []
     out = []

@@ -114,6 +114,14 @@ class Cloud:
         """Cloud status, the same structure as ``python -m tools.admin cloud --json``."""
         return self.call("cloud.status", timeout=self.config.status_timeout)
 
+    def lost_members(self) -> list[str]:
+        """Members lost (dead or removed) in numbers the replication factor does not cover: a key only they held
+        is in no listing (``dkv.keys``), so listings must say they may be incomplete by these members (a key on a
+        dead node is kept or reported, never silently missing). Empty while copies cover every loss."""
+        st = self.status()
+        lost = [m["node"] for m in st["members"] if m.get("removed") or m["state"] == "dead"]
+        return lost if len(lost) >= int(st.get("replication", {}).get("factor", 1)) else []
+
     def shutdown(self) -> None:
         """Stop the embedded node (or detach the client), join its thread, release every socket."""
         if self._closed:

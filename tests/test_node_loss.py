@@ -89,6 +89,10 @@ def test_replication_1_fails_exactly_what_needs_the_lost_keys_and_the_cloud_goes
         np.testing.assert_array_equal(indep.as_numpy(), arr[:100])
         st = wait_until(lambda: (lambda s: s if s["size"] == 2 else None)(client.status()), WINDOW, "removal")
         assert st["healthy"] and st["quorum"]
+        # a listing cannot name what only the lost member held: it says it may be incomplete, by whom
+        assert client.lost_members() == [victim.address]
+        with pytest.warns(UserWarning, match=rf"member\(s\) {victim.address} were lost with models they alone held"):
+            assert "r1_model" in [r["model_id"] for r in algos.list_models(client)]
         iris = frame.import_file(str(SMALL / "iris_wheader.csv"), cloud=client)
         m = DeepLearningEstimator(hidden=[4], epochs=1, seed=2).train(x=iris.names[:4], y="class",
                                                                        training_frame=iris)
@@ -126,6 +130,7 @@ def test_replication_2_a_paused_member_is_removed_and_exits_and_nothing_is_lost(
         census = wait_census(client)
         assert census["target"] == 2 and census["keys"] > 12
         assert client.status()["size"] == 2 and client.dkv.get("during_the_pause").meta == {"x": 1}
+        assert client.lost_members() == []          # the copies cover the loss: listings are complete
     finally:
         client.shutdown()
 
