@@ -381,7 +381,7 @@ def test_unify_domains():
 @pytest.mark.skipif(not FMNIST.exists(), reason="dataset-fashion-mnist not installed")
 def test_fmnist_converter_round_trip(tmp_path, capsys):
     assert fmnist_to_csv.main(["--src", str(FMNIST), "--out", str(tmp_path), "--limit", "40"]) == 0
-    csv = tmp_path / "fmnist_train.csv"
+    csv = tmp_path / "fmnist_train_40.csv"
     buf = csv.read_bytes()
     assert buf.count(b"\n") == 40 and b"\r" not in buf and buf.endswith(b"\n")
     setup = guess_setup(buf)
@@ -392,13 +392,76 @@ def test_fmnist_converter_round_trip(tmp_path, capsys):
     got = np.stack(blk.columns, axis=1)
     np.testing.assert_array_equal(got[:, :784], images.reshape(40, -1))
     np.testing.assert_array_equal(got[:, 784], labels)
-    assert (tmp_path / "fmnist_test.csv").read_bytes().count(b"\n") == 40
+    assert (tmp_path / "fmnist_test_40.csv").read_bytes().count(b"\n") == 40
+    assert not (tmp_path / "fmnist_train.csv").exists() and not (tmp_path / "fmnist_test.csv").exists()
     # up to date -> kept; --force rewrites
     capsys.readouterr()
     fmnist_to_csv.main(["--src", str(FMNIST), "--out", str(tmp_path), "--limit", "40"])
     assert "up to date" in capsys.readouterr().out
     fmnist_to_csv.main(["--src", str(FMNIST), "--out", str(tmp_path), "--limit", "40", "--force"])
     assert "written" in capsys.readouterr().out
+
+
+def _fake_idx(src, prefix: str, n: int, seed: int) -> None:
+    """gzip IDX files of ``n`` 2x2 images and their labels, as the Debian package's."""
+    import gzip
+    rng = np.random.default_rng(seed)
+    with gzip.open(src / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\x03" + np.array([n, 2, 2], ">u4").tobytes()
+                + rng.integers(0, 256, (n, 2, 2), dtype=np.uint8).tobytes())
+    with gzip.open(src / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(b"\x00\x00\x08\x01" + np.array([n], ">u4").tobytes() + rng.integers(0, 10, n, dtype=np.uint8).tobytes())
+
+
+def test_a_limited_conversion_never_touches_the_full_files(tmp_path, capsys):
+    """``trial_run --limit 10000`` rewrote data/fmnist_train.csv with 10,000 rows, which the quick start and the
+    benchmarks then read as the data set: a cut file has its own name, and each file is still written once."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir()
+    _fake_idx(src, "train", 60, 1)
+    _fake_idx(src, "t10k", 10, 2)
+    full = fmnist_to_csv.convert(src, out)
+    assert {k: (p.name, w) for k, (p, w) in full.items()} == {"train": ("fmnist_train.csv", True),
+                                                             "test": ("fmnist_test.csv", True)}
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    cut = fmnist_to_csv.convert(src, out, limit=10)
+    assert cut["train"] == (out / "fmnist_train_10.csv", True)
+    assert cut["test"] == (out / "fmnist_test.csv", False)         # a limit at its size: the full file, kept
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir() if p.name in before} == before
+    full_lines = (out / "fmnist_train.csv").read_bytes().splitlines()
+    assert len(full_lines) == 60 and (out / "fmnist_train_10.csv").read_bytes().splitlines() == full_lines[:10]
+    # up to date -> reused, the cut and the full file alike; the command line says which it wrote
+    assert fmnist_to_csv.convert(src, out, limit=10)["train"] == (out / "fmnist_train_10.csv", False)
+    assert fmnist_to_csv.convert(src, out)["train"] == (out / "fmnist_train.csv", False)
+    capsys.readouterr()
+    assert fmnist_to_csv.main(["--src", str(src), "--out", str(out), "--limit", "20"]) == 0
+    said = capsys.readouterr().out
+    assert f"train: {out / 'fmnist_train_20.csv'} (written)" in said and "fmnist_test.csv (up to date, kept)" in said
+    # a full file cut short by an older version (same name, fewer rows) is written again in full
+    (out / "fmnist_train.csv").write_bytes(b"\n".join(full_lines[:10]) + b"\n")
+    assert fmnist_to_csv.convert(src, out)["train"] == (out / "fmnist_train.csv", True)
+    assert (out / "fmnist_train.csv").read_bytes().splitlines() == full_lines
+
+
+def test_the_frames_benchmark_does_not_measure_a_cut_file(tmp_path, monkeypatch, capsys):
+    """``tools.bench.frames``/``mrtask`` converted only when data/fmnist_train.csv was missing, so a file cut by an
+    older ``--limit`` run was benchmarked as the data set; it is checked (and written again) like any output."""
+    from tools.bench import frames
+    src, out = tmp_path / "src", tmp_path / "data"
+    src.mkdir()
+    _fake_idx(src, "train", 30, 3)
+    _fake_idx(src, "t10k", 5, 4)
+    monkeypatch.setattr(fmnist_to_csv, "DEFAULT_SRC", str(src))
+    monkeypatch.setattr(frames, "DEFAULT_CSV", out / "fmnist_train.csv")
+    assert frames.ensure_csv(None) == out / "fmnist_train.csv"
+    assert "missing: converting" in capsys.readouterr().err
+    lines = (out / "fmnist_train.csv").read_bytes().splitlines()
+    (out / "fmnist_train.csv").write_bytes(b"\n".join(lines[:7]) + b"\n")        # cut short, newer than the IDX
+    assert frames.ensure_csv(None) == out / "fmnist_train.csv"
+    assert (out / "fmnist_train.csv").read_bytes().splitlines() == lines and "written" in capsys.readouterr().err
+    stamp = (out / "fmnist_train.csv").stat().st_mtime_ns
+    frames.ensure_csv(None)                                                         # up to date: kept, silently
+    assert (out / "fmnist_train.csv").stat().st_mtime_ns == stamp and capsys.readouterr().err == ""
 
 
 def test_load_idx_rejects_bad_magic(tmp_path):

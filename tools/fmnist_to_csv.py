@@ -1,7 +1,10 @@
 """Convert the Debian ``dataset-fashion-mnist`` IDX files into H2O's benchmark CSVs.
 
 Output: ``fmnist_train.csv`` and ``fmnist_test.csv`` with no header, 785 integer columns per row (784 pixels,
-then the label) and ``\\n`` line endings, like the files H2O's Fashion-MNIST benchmarks import.
+then the label) and ``\\n`` line endings, like the files H2O's Fashion-MNIST benchmarks import. With ``--limit N``
+a split cut to its first N rows is written as ``fmnist_<split>_<N>.csv`` (e.g. ``fmnist_train_10000.csv``) and the
+full files are left alone; a limit at or above a split's size gives that split's full file. Each file is written
+once and reused while it is newer than its sources and has the rows it should.
 
     python -m tools.fmnist_to_csv [--src /usr/share/datasets/fashion-mnist] [--out data/] [--limit N] [--force]
 
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_idx", "write_csv", "convert", "main"]
+__all__ = ["load_idx", "write_csv", "csv_name", "convert", "main"]
 
 _IDX_DTYPES = {0x08: np.uint8}        # the only element type Fashion-MNIST uses
 _SPLITS = {"train": "train", "test": "t10k"}
@@ -122,10 +125,21 @@ def _count_rows(path: Path) -> int:
     return n
 
 
+def csv_name(split: str, nrows: int, total: int) -> str:
+    """The file name of ``split`` cut to its first ``nrows`` of ``total`` rows: a cut file never takes the full
+    file's name (which the quick start and the benchmarks read as the whole data set).
+
+    >>> csv_name("train", 60000, 60000), csv_name("train", 10000, 60000)
+    ('fmnist_train.csv', 'fmnist_train_10000.csv')
+    """
+    return f"fmnist_{split}.csv" if nrows >= total else f"fmnist_{split}_{nrows}.csv"
+
+
 def convert(src: str | os.PathLike, out: str | os.PathLike, limit: int | None = None,
             force: bool = False) -> dict[str, tuple[Path, bool]]:
-    """Write ``fmnist_{train,test}.csv`` into ``out``; returns {split: (path, written)}. An output newer than
-    its sources and with the expected row count is kept unless ``force``."""
+    """Write ``fmnist_{train,test}.csv`` into ``out``, or with ``limit`` below a split's size its first ``limit``
+    rows as ``fmnist_{split}_{limit}.csv`` (the full files are not touched); returns {split: (path, written)}. An
+    output newer than its sources and with the expected row count is kept unless ``force``."""
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be a positive number of rows, got {limit}")
     src, out = Path(src), Path(out)
@@ -138,8 +152,9 @@ def convert(src: str | os.PathLike, out: str | os.PathLike, limit: int | None = 
             if not p.exists():
                 raise FileNotFoundError(f"{p} not found (install the Debian package dataset-fashion-mnist "
                                         f"or pass --src)")
-        dest = out / f"fmnist_{split}.csv"
-        nrows = idx_count(lab) if limit is None else min(limit, idx_count(lab))
+        total = idx_count(lab)
+        nrows = total if limit is None else min(limit, total)
+        dest = out / csv_name(split, nrows, total)
         fresh = dest.exists() and dest.stat().st_mtime >= max(img.stat().st_mtime, lab.stat().st_mtime)
         if fresh and not force and _count_rows(dest) == nrows:
             result[split] = (dest, False)
@@ -156,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tools.fmnist_to_csv", description=__doc__.split("\n\n")[0])
     ap.add_argument("--src", default=DEFAULT_SRC, help="directory with the IDX .gz files (default: %(default)s)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="output directory (default: %(default)s)")
-    ap.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="only the first N rows of each split, written as fmnist_<split>_<N>.csv (the full files "
+                         "are left alone)")
     ap.add_argument("--force", action="store_true", help="rewrite outputs even if up to date")
     args = ap.parse_args(argv)
     try:

@@ -1,6 +1,7 @@
 """The booklet's MNIST trial run, on Fashion-MNIST, in an embedded single-node cloud.
 
-Converts the Debian ``dataset-fashion-mnist`` IDX files to CSV (once, into ``data/``), starts a node inside
+Converts the Debian ``dataset-fashion-mnist`` IDX files to CSV (once, into ``data/``; ``--limit N`` writes its own
+``fmnist_train_N.csv`` and leaves the full files alone), starts a node inside
 this process, imports both CSVs, turns the label into a factor and trains H2O's trial-run network
 (``RectifierWithDropout``, hidden 200,200,200, input dropout 0.2, l1 1e-5) validated on the 10k test set,
 then prints the model (layers, metrics, scoring history) and a one-line summary.
@@ -102,7 +103,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, dict]:
                     help="0: one epoch, -1: all rows per node, -2: auto-tuned (default), N: N samples")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     ap.add_argument("--reproducible", action="store_true", help="bit-identical run for a seed (one thread)")
-    ap.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="only the first N rows of each split (written as data/fmnist_<split>_<N>.csv; the full "
+                         "files are left alone)")
     ap.add_argument("--nthreads", type=int, default=None, help="compute threads of the node (default: cores)")
     ap.add_argument("--src", default=DEFAULT_SRC, help="IDX directory (default: %(default)s)")
     ap.add_argument("--out", default=str(DEFAULT_OUT), help="CSV directory (default: %(default)s)")

@@ -293,17 +293,20 @@ def print_table(rows: list[dict], seeds: list[int], machine: dict, version: str 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools.bench import HelpFormatter
     ap = argparse.ArgumentParser(prog="python -m tools.bench.accuracy", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 formatter_class=HelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--cases", nargs="+", choices=sorted(CASES) + list(GROUPS), metavar="CASE",
                     help=f"cases or groups ({', '.join(GROUPS)}) to run (default: main): {', '.join(CASES)}")
-    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="default: 1 2 3 4 5")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="seeds per case (default: 1 2 3 4 5)")
     ap.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
-                    help="change an aquifer parameter (VALUE as JSON, else a string) to measure its effect")
+                    help="change an aquifer parameter (VALUE as JSON, else a string) to measure its effect (default: "
+                         "none)")
     ap.add_argument("--h2o-python", help="a Python with h2o installed (default: this one if it has h2o)")
     ap.add_argument("--no-h2o", action="store_true", help="aquifer only")
-    ap.add_argument("--h2o-cache", help="JSON file keeping H2O-3's results between runs")
+    ap.add_argument("--h2o-cache",
+                    help="JSON file keeping H2O-3's results between runs (default: none, H2O runs every time)")
     ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = ap.parse_args(argv)
     names = []

@@ -466,7 +466,9 @@ def parse_parts(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m tools.bench.cloud", description=__doc__.splitlines()[0])
+    from tools.bench import HelpFormatter
+    ap = argparse.ArgumentParser(prog="python -m tools.bench.cloud", description=__doc__.splitlines()[0],
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--sizes", type=positive_ints, default=[2, 4, 8, 16],
                     help="cloud sizes to form (default 2,4,8,16)")
     ap.add_argument("--rounds", type=int, default=3,

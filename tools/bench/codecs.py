@@ -47,10 +47,15 @@ def load_idx_images(path: Path) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--path", type=Path, default=DEFAULT_IDX)
-    ap.add_argument("--chunk-rows", type=int, default=7500)
-    ap.add_argument("--dtype", choices=("uint8", "int64", "float64"), default="uint8")
+    from tools.bench import HelpFormatter
+    ap = argparse.ArgumentParser(prog="python -m tools.bench.codecs", description=__doc__.split("\n\n")[0],
+                                 formatter_class=HelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--path", type=Path, default=DEFAULT_IDX,
+                    help="IDX file of images to split into columns (gzip or plain)")
+    ap.add_argument("--chunk-rows", type=int, default=7500, help="rows per chunk")
+    ap.add_argument("--dtype", choices=("uint8", "int64", "float64"), default="uint8",
+                    help="type the pixel columns are encoded from: uint8 (integer columns) or float64 (as a CSV "
+                         "parser hands them over)")
     ap.add_argument("--repeats", type=int, default=3, help="timings are the best of this many runs")
     args = ap.parse_args(argv)
     if args.chunk_rows < 1:

@@ -76,18 +76,21 @@ def run_h2o_in(python: str, name: str, extra: list[str], timeout: float) -> dict
 
 
 def run_h2o(name: str, extra: list[str]) -> dict:
-    """The same run on H2O-3 (from PyPI), in this process, on the CSVs tools.trial_run wrote: the parameters
+    """The same run on H2O-3 (from PyPI), in this process, on the CSVs tools.trial_run wrote (the cut ones with
+    ``--limit``): the parameters
     come from ``tools.trial_run.parse`` of the same command line (mini-batches are H2O's ``mini_batch_size``)."""
     import h2o
     from h2o.estimators import H2ODeepLearningEstimator
 
+    from tools import fmnist_to_csv
     from tools.trial_run import parse
-    params = {k: v for k, v in parse([*RUNS[name], *extra])[1].items() if k != "reproducible"}
+    args, params = parse([*RUNS[name], *extra])
+    params = {k: v for k, v in params.items() if k != "reproducible"}
+    files = fmnist_to_csv.convert(args.src, args.out, limit=args.limit)    # our run's files (--limit: the cut ones)
     h2o.init(nthreads=-1)
     h2o.no_progress()
-    data = REPO / "data"
-    train = h2o.import_file(str(data / "fmnist_train.csv"), header=-1)
-    test = h2o.import_file(str(data / "fmnist_test.csv"), header=-1)
+    train = h2o.import_file(str(files["train"][0]), header=-1)
+    test = h2o.import_file(str(files["test"][0]), header=-1)
     y = train.columns[-1]
     train[y] = train[y].asfactor()
     test[y] = test[y].asfactor()
@@ -130,17 +133,21 @@ def verdicts(name: str, res: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools.bench import HelpFormatter
     ap = argparse.ArgumentParser(prog="python -m tools.bench.deeplearning", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 formatter_class=HelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS), help="default: all")
-    ap.add_argument("--limit", type=int, default=None, help="only the first N rows of each split")
+    ap.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS), help="runs to do (default: all)")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="only the first N rows of each split (tools.trial_run --limit: data/fmnist_<split>_<N>.csv; "
+                         "default: all rows)")
     ap.add_argument("--nthreads", type=int, default=None, help="compute threads (default: all cores)")
     ap.add_argument("--seed", type=int, default=1234, help="seed of every run (default: %(default)s)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per run (default: %(default)s)")
     ap.add_argument("--compare-h2o", action="store_true", help="also run H2O-3 (pip install h2o; needs Java)")
     ap.add_argument("--h2o-python", default=None,
-                    help="with --compare-h2o: run H2O-3 with this interpreter (a venv holding h2o and pandas)")
+                    help="with --compare-h2o: run H2O-3 with this interpreter (a venv holding h2o and pandas; default: "
+                         "this one)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     from tools.bench.frames import machine_info

@@ -82,19 +82,24 @@ def machine() -> str:
             f"Python {platform.python_version()}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=128)
+def main(argv: list[str] | None = None) -> None:
+    from tools.bench import HelpFormatter
+    ap = argparse.ArgumentParser(prog="python -m tools.bench.dl_kernels", description=__doc__.split("\n\n")[0],
+                                 formatter_class=HelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--epochs", type=int, default=1, help="epochs per training run")
+    ap.add_argument("--batch", type=int, default=128, help="mini-batch size of the mini-batch run")
     ap.add_argument("--rows", type=int, default=60000, help="training rows used per epoch")
     ap.add_argument("--threads", type=int, default=1, help="Hogwild! threads for the per-sample run")
     ap.add_argument("--team", type=int, default=1,
                     help="kernel team size for the per-sample run (threads sharing every sample's neurons)")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="seed of the initial weights, dropout and row order")
     ap.add_argument("--repeat", type=int, default=1, help="fresh training runs per mode (best is reported)")
-    ap.add_argument("--mode", choices=("both", "per-sample", "mini-batch"), default="both")
-    ap.add_argument("--exact", action="store_true", help="fast_mode=False")
-    args = ap.parse_args()
+    ap.add_argument("--mode", choices=("both", "per-sample", "mini-batch"), default="both",
+                    help="which runs: per-sample (train_rows), mini-batch (train_minibatch) or both")
+    ap.add_argument("--exact", action="store_true",
+                    help="fast_mode=False: every neuron and weight gets its update each row, as H2O's "
+                         "fast_mode=false")
+    args = ap.parse_args(argv)
     if args.team > 1 and args.threads > 1:
         ap.error("--team and --threads (Hogwild!) are two ways to use the threads: pick one")
 

@@ -17,7 +17,7 @@ MB is 10**6 bytes throughout, as H2O's ``byte_size`` figure (41,841,016 B = 41.8
 
 Example::
 
-    python -m tools.bench.frames                       # data/fmnist_train.csv, made if missing
+    python -m tools.bench.frames                       # data/fmnist_train.csv, (re)made if missing or cut
     python -m tools.bench.frames --csv data/fmnist_test.csv --repeat 5 --json
 """
 from __future__ import annotations
@@ -119,17 +119,22 @@ def reset_peak_rss() -> bool:
 
 # ------------------------------------------------------------------------------------------ data
 def ensure_csv(path: Path | None) -> Path:
-    """The CSV to import: ``path`` if given (it must exist), else the Fashion-MNIST train CSV, written by
-    :func:`tools.fmnist_to_csv.convert` when missing."""
+    """The CSV to import: ``path`` if given (it must exist), else the full Fashion-MNIST train CSV, (re)written by
+    :func:`tools.fmnist_to_csv.convert` when missing, older than the IDX files or not all 60,000 rows (a file
+    cut short by an older ``--limit`` run is not benchmarked as the data set)."""
     if path is not None:
         if not path.is_file():
             raise FileNotFoundError(f"--csv {path}: no such file")
         return path
+    from tools import fmnist_to_csv
+    if DEFAULT_CSV.is_file() and not Path(fmnist_to_csv.DEFAULT_SRC).is_dir():
+        return DEFAULT_CSV                  # no IDX files to check it against
     if not DEFAULT_CSV.is_file():
-        from tools import fmnist_to_csv
         print(f"{DEFAULT_CSV} missing: converting Fashion-MNIST (python -m tools.fmnist_to_csv)", file=sys.stderr)
-        fmnist_to_csv.convert(fmnist_to_csv.DEFAULT_SRC, DEFAULT_CSV.parent)
-    return DEFAULT_CSV
+    written = fmnist_to_csv.convert(fmnist_to_csv.DEFAULT_SRC, DEFAULT_CSV.parent)["train"]
+    if written[1]:
+        print(f"{written[0]} written from {fmnist_to_csv.DEFAULT_SRC}", file=sys.stderr)
+    return written[0]
 
 
 def numba_cache_files() -> int:
@@ -281,9 +286,11 @@ def parse_cpu(path: Path, repeat: int, ranges: int = 32) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tools.bench.frames", description=__doc__.split("\n\n")[0])
+    from tools.bench import HelpFormatter
+    ap = argparse.ArgumentParser(prog="python -m tools.bench.frames", description=__doc__.split("\n\n")[0],
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--csv", type=Path, default=None,
-                    help="CSV to import (default: data/fmnist_train.csv, written if missing)")
+                    help="CSV to import (default: data/fmnist_train.csv, written if missing, out of date or cut short)")
     ap.add_argument("--repeat", type=int, default=3, help="warm imports after the first (default: %(default)s)")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     ap.add_argument("--parse-cpu", action="store_true",

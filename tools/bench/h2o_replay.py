@@ -168,13 +168,16 @@ def _h2o_curve(python, path, y, ignore, classification, hidden, spec, st0, epoch
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools.bench import HelpFormatter
     ap = argparse.ArgumentParser(prog="python -m tools.bench.h2o_replay", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 formatter_class=HelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
-    ap.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES))
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--quirks", nargs="*", default=[], help="h2o_quirks for our side, e.g. bias_adadelta")
+    ap.add_argument("--cases", nargs="+", choices=sorted(CASES), default=sorted(CASES), metavar="CASE",
+                    help=f"cases to replay, of: {', '.join(sorted(CASES))}")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs to train (one point of the curve each)")
+    ap.add_argument("--seed", type=int, default=1, help="model seed: initial weights and H2O's row order")
+    ap.add_argument("--quirks", nargs="*", default=[],
+                    help="h2o_quirks for our side, e.g. bias_adadelta (default: none)")
     ap.add_argument("--h2o-python", help="a Python with h2o installed; without it only our curve is printed")
     args = ap.parse_args(argv)
     for name in args.cases:

@@ -77,8 +77,38 @@ def _table_rows(tab) -> list:
             for row in tab.cell_values]
 
 
-def main() -> int:
-    job = json.load(sys.stdin)
+def _parser():
+    import argparse
+    return argparse.ArgumentParser(
+        prog="python -m tools.bench.h2o_worker",
+        usage="echo '{\"runs\": [...]}' | PYTHON tools/bench/h2o_worker.py\n"
+              "       (PYTHON: an interpreter with h2o; python -m tools.bench.h2o_worker in the checkout works too)",
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1])
+
+
+def read_job(argv: list[str] | None = None, stdin=None) -> dict:
+    """The job from standard input, after the command line (only ``--help``); a terminal or text that is not a
+    JSON object with ``runs`` is a usage error (exit 2), not a traceback."""
+    ap = _parser()
+    ap.parse_args(argv)
+    stdin = sys.stdin if stdin is None else stdin
+    if stdin.isatty():
+        ap.error("the job is read as JSON on standard input (see --help), and standard input is a terminal")
+    text = stdin.read()
+    if not text.strip():
+        ap.error("standard input is empty: the job is read as JSON from it (see --help)")
+    try:
+        job = json.loads(text)
+    except ValueError as exc:
+        ap.error(f"standard input is not a JSON job: {exc}")
+    if not isinstance(job, dict) or not isinstance(job.get("runs"), list):
+        ap.error('the job must be a JSON object {"runs": [run, ...], ...} (see --help)')
+    return job
+
+
+def main(argv: list[str] | None = None) -> int:
+    job = read_job(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))    # so `finally` shuts the server down
     import h2o
     from h2o.estimators import H2ODeepLearningEstimator

@@ -416,12 +416,15 @@ def parse_nodes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     from tools.bench.frames import ensure_csv
-    ap = argparse.ArgumentParser(prog="python -m tools.bench.mrtask", description=__doc__.split("\n\n")[0])
+    from tools.bench import HelpFormatter
+    ap = argparse.ArgumentParser(prog="python -m tools.bench.mrtask", description=__doc__.split("\n\n")[0],
+                                 formatter_class=HelpFormatter)
     ap.add_argument("--nodes", default="1,3", help="cloud sizes to measure (default: %(default)s)")
     ap.add_argument("--calls", type=int, default=200, help="empty do_all calls per cloud (default: %(default)s)")
     ap.add_argument("--repeat", type=int, default=5, help="column-sum runs per cloud (default: %(default)s)")
     ap.add_argument("--csv", type=Path, default=None,
-                    help="CSV for the column sum (default: data/fmnist_train.csv, written if missing)")
+                    help="CSV for the column sum (default: data/fmnist_train.csv, written if missing, out of date "
+                         "or cut short)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds for a cloud to form (default: %(default)s)")
     ap.add_argument("--breakdown", action="store_true",
                     help="also time the decode path piece by piece on the embedded node (needs 1 in --nodes)")

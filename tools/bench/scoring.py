@@ -192,8 +192,9 @@ def bench_h2o(src_train: Path, csv: Path, epochs: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tools.bench import HelpFormatter
     ap = argparse.ArgumentParser(prog="python -m tools.bench.scoring", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 formatter_class=HelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--src", default="/usr/share/datasets/fashion-mnist", help="Fashion-MNIST IDX files")
     ap.add_argument("--epochs", type=float, default=1.0, help="training epochs (default %(default)s)")

@@ -235,7 +235,9 @@ def report(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.bench.web", description=__doc__.split("\n\n")[0])
+    from tools.bench import HelpFormatter
+    p = argparse.ArgumentParser(prog="python -m tools.bench.web", description=__doc__.split("\n\n")[0],
+                                formatter_class=HelpFormatter)
     p.add_argument("--keys", type=int, default=10_000, help="DKV keys on the node (default 10,000)")
     p.add_argument("--seconds", type=float, default=10.0, help="load per endpoint (default 10 s)")
     p.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients (default 4)")
