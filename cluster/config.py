@@ -120,15 +120,32 @@ class NodeConfig:
         """The directories tasks sent by other processes may read files under (real paths)."""
         return tuple(os.path.realpath(d) for d in (self.data_dirs or (os.getcwd(),)))
 
-    def validate(self) -> None:
+    def validate(self, names: dict[str, str] | None = None, derived: dict[str, str] | None = None) -> None:
+        """Refuse settings a node cannot run with (ValueError). ``names`` are what the caller calls the timing
+        fields (the command line: ``{"dead_after": "--dead-after", ...}``) and ``derived`` says how a value the
+        user did not give was made; both only word the message.
+
+        >>> NodeConfig(heartbeat_interval=1.0, suspect_after=0.5, dead_after=1.0).validate(
+        ...     {"heartbeat_interval": "--heartbeat-interval", "suspect_after": "--suspect-after",
+        ...      "dead_after": "--dead-after"}, {"suspect_after": "not given: half of --dead-after"})
+        Traceback (most recent call last):
+        ValueError: need --heartbeat-interval < ... got --heartbeat-interval 1, --suspect-after 0.5 (not given: ...
+        """
+        names, derived = names or {}, derived or {}
+
+        def told(f: str) -> str:
+            value = f"{names.get(f, f)} {getattr(self, f):g}"
+            return f"{value} ({derived[f]})" if f in derived else value
+
         if not 1 <= self.port <= MAX_PORT:
             raise ValueError(f"port must be in 1..{MAX_PORT} (port+1 is the cluster port), got {self.port}")
         if not MIN_HEARTBEAT <= self.heartbeat_interval < math.inf:   # below it an idle node spins a core
-            raise ValueError(f"heartbeat_interval must be >= {MIN_HEARTBEAT} s, got {self.heartbeat_interval}")
+            raise ValueError(f"{names.get('heartbeat_interval', 'heartbeat_interval')} must be >= {MIN_HEARTBEAT} s, "
+                             f"got {self.heartbeat_interval:g}")
+        timing = ("heartbeat_interval", "suspect_after", "dead_after")
         if not self.heartbeat_interval < self.suspect_after < self.dead_after:
-            raise ValueError(
-                "need heartbeat_interval < suspect_after < dead_after, got "
-                f"{self.heartbeat_interval} / {self.suspect_after} / {self.dead_after}")
+            raise ValueError(f"need {' < '.join(names.get(f, f) for f in timing)}, got "
+                             f"{', '.join(told(f) for f in timing)}")
         if self.cloud_size < 1:
             raise ValueError(f"cloud_size must be >= 1, got {self.cloud_size}")
         if not 1 <= self.replication <= 16:

@@ -685,8 +685,11 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
             raise ValueError(f"--plugin {name}: no module named {name.strip()!r} can be imported")
     peers = read_flatfile(args.flatfile) if args.flatfile else []
     ip = args.ip or guess_own_ip([(h, p) for h, p in peers if p != args.port or h not in ("127.0.0.1", "localhost")])
-    suspect = args.suspect_after if args.suspect_after is not None else min(NodeConfig().suspect_after,
-                                                                            args.dead_after / 2)
+    default_suspect = NodeConfig().suspect_after
+    suspect = args.suspect_after if args.suspect_after is not None else min(default_suspect, args.dead_after / 2)
+    derived = {} if args.suspect_after is not None else {
+        "suspect_after": "not given: half of --dead-after" if args.dead_after / 2 < default_suspect else
+                         f"not given: its default {default_suspect:g}"}
     cfg = NodeConfig(ip=ip, port=args.port, name=args.name, flatfile_peers=peers, cloud_size=args.cloud_size,
                      heartbeat_interval=args.heartbeat_interval, suspect_after=suspect, dead_after=args.dead_after,
                      data_dirs=tuple(os.path.abspath(d) for d in args.data_dir), security_dir=args.security_dir,
@@ -698,7 +701,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         cfg.compute_threads = args.nthreads
     if args.max_mem_size:
         cfg.max_mem_size = args.max_mem_size
-    cfg.validate()
+    cfg.validate({f: "--" + f.replace("_", "-") for f in ("heartbeat_interval", "suspect_after", "dead_after")},
+                 derived)
     return cfg
 
 
@@ -712,7 +716,11 @@ async def serve(node: Node) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda s=sig: (log.info("received %s, shutting down", signal.Signals(s).name),
                                                     loop.create_task(node.stop())))
-    await node.start()
+    try:
+        await node.start()
+    except BaseException:           # a port it cannot bind: say goodbye to any peer heard, close the sockets
+        await node.stop()
+        raise
     await node.stopped.wait()
     await node.stop()
     if node.removed:

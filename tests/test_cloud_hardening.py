@@ -160,7 +160,9 @@ def test_big_bytes_travel_out_of_band_wherever_they_sit_and_plain_lists_pass_unt
     (["--nthreads", "-3"], "--nthreads must be >= 1, got -3"),
     (["--max-mem-size", "inf"], "--max-mem-size"),
     (["--ip", "foo"], "--ip must be an IP address"),
-    (["--heartbeat-interval", "0.00001"], "heartbeat_interval must be >= 0.05 s"),
+    (["--heartbeat-interval", "0.00001"], "--heartbeat-interval must be >= 0.05 s"),
+    (["--dead-after", "1"], "need --heartbeat-interval < --suspect-after < --dead-after, got --heartbeat-interval 1, "
+                            "--suspect-after 0.5 (not given: half of --dead-after), --dead-after 1"),
 ])
 def test_node_options_that_cannot_be_obeyed_are_refused_before_it_starts(args, words):
     """Each was accepted and ignored (a missing plugin, --identity alone, --nthreads 0 meaning all cores), or

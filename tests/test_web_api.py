@@ -325,6 +325,7 @@ def test_bearer_token_guards_the_api(tmp_path):
         base = f"http://{node.address}"
         status, body, headers = http(base, "/3/Cloud")
         assert status == 401 and body["error"] == "unauthorized" and headers["WWW-Authenticate"] == "Bearer"
+        assert "(python -m tools.admin --security-dir DIR token)" in body["detail"]      # where the token comes from
         assert http(base, "/3/Cloud", headers={"Authorization": "Bearer wrong"})[0] == 401
         status, st, _ = http(base, "/3/Cloud", headers={"Authorization": f"Bearer {token}"})
         assert status == 200 and st["size"] == 1

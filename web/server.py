@@ -143,8 +143,15 @@ class WebServer:
     async def start(self) -> None:
         self.runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0, keepalive_timeout=IDLE_SECONDS)
         await self.runner.setup()
-        self.listener = await asyncio.get_running_loop().create_server(
-            self._connection, self.node.config.ip, self.node.config.port, reuse_address=True)
+        ip, port = self.node.config.ip, self.node.config.port
+        try:
+            self.listener = await asyncio.get_running_loop().create_server(
+                self._connection, ip, port, reuse_address=True)
+        except OSError as exc:
+            await self.stop()
+            err = OSError(bind_error(ip, port, exc))      # one line, as the cluster port's; errno kept
+            err.errno = exc.errno
+            raise err from None
         log.info("web UI and REST API at %s%s", self.url, " (bearer token required)" if self.token else "")
 
     def _connection(self) -> asyncio.Protocol:
@@ -203,8 +210,8 @@ class WebServer:
                                   f"name may be a DNS-rebinding attack); use its IP address, start the node with "
                                   f"--allow-host NAME, or give the cloud a --security-dir")
             if not authorized(request.headers.get("Authorization"), self.token):
-                resp = error_body(401, "unauthorized", "this node needs 'Authorization: Bearer <token>' (the token "
-                                  "of the cloud's security dir)")
+                resp = error_body(401, "unauthorized", "this node needs 'Authorization: Bearer <token>', the token "
+                                  "of the cloud's security dir (python -m tools.admin --security-dir DIR token)")
                 resp.headers["WWW-Authenticate"] = "Bearer"
                 return resp
         return await handler(request)
@@ -251,6 +258,17 @@ class WebServer:
 class _Refuse(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.close()
+
+
+def bind_error(ip: str, port: int, exc: OSError) -> str:
+    """One line for a REST/web port this node cannot listen on (asyncio's own names the address tuple and errno).
+
+    >>> import errno
+    >>> bind_error("127.0.0.1", 54321, OSError(errno.EADDRINUSE, "error while attempting to bind ..."))
+    'cannot bind REST/web port 54321 on 127.0.0.1: address already in use (use another --port, or --no-web)'
+    """
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    return f"cannot bind REST/web port {port} on {ip}: {reason} (use another --port, or --no-web)"
 
 
 def attachment(name: str) -> str:
