@@ -49,7 +49,14 @@ def score_csv(scorer: Scorer, src: IO[str], dst: IO[str], *, sep: str = ",", bat
         raise ValueError(f"the input's header names the model's column(s) {twice[:10]} more than once")
     missing = [c for c in scorer.names if c not in header]
     if missing:
-        raise ValueError(f"the input's header lacks the model's columns {missing[:10]}")
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        text = f"the input's header lacks the model's columns {missing[:10]}{more}"
+        if len(missing) == len(scorer.names):            # none matches: most likely a file without a header row
+            first = sep.join(header)
+            first = first if len(first) <= 60 else first[:57] + "..."
+            text += (f": none of them is there (the first line is read as the header, and it reads {first!r}; "
+                     f"put a header row naming the model's columns first)")
+        raise ValueError(text)
     pos = [header.index(c) for c in scorer.names]
     writer = csv.writer(dst, lineterminator="\n")
     total, wrote_header = 0, False

@@ -299,6 +299,13 @@ def test_command_line_streams_batches_and_reports_bad_rows(model_file, tmp_path)
     nohead.write_text("r,1\n")
     res = _cli(path, nohead, tmp_path / "x.csv")
     assert res.returncode == 1 and "lacks the model's columns" in res.stderr
+    # none of the model's columns: most likely no header row, and the message says how the file was read
+    assert "the first line is read as the header, and it reads 'r,1'" in res.stderr, res.stderr
+    part = tmp_path / "part.csv"                        # one column missing: a header, so no such note
+    part.write_text("color,width\nr,1\n")
+    res = _cli(path, part, tmp_path / "x.csv")
+    assert res.returncode == 1 and "lacks the model's columns ['size']" in res.stderr
+    assert "first line" not in res.stderr
     twice = tmp_path / "twice.csv"                      # it scored the first 'size' silently
     twice.write_text("color,size,size\nr,1,2\n")
     res = _cli(path, twice, tmp_path / "x.csv")

@@ -27,9 +27,17 @@ EXIT_UNREACHABLE = 1
 EXIT_ERROR = 2
 
 
-def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    """Plain aligned text table; ``columns`` are (key, heading)."""
-    cells = [[h for _, h in columns]] + [[_fmt(r.get(k)) for k, _ in columns] for r in rows]
+def _table(rows: list[dict], columns: list[tuple]) -> str:
+    """Plain aligned text table; ``columns`` are (key, heading) or (key, heading, format): ``format`` turns a
+    cell's value into its text (default :func:`_fmt`; :func:`_ident` for pids, ports and other ids).
+
+    >>> print(_table([{"pid": 11983, "bytes": 4724}], [("pid", "pid", _ident), ("bytes", "bytes")]))
+    pid    bytes
+    -----  -----
+    11983  4,724
+    """
+    fmts = [c[2] if len(c) > 2 else _fmt for c in columns]
+    cells = [[c[1] for c in columns]] + [[f(r.get(c[0])) for c, f in zip(columns, fmts)] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -37,10 +45,21 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 
 def _fmt(value) -> str:
+    """A count or byte count with thousands separators whatever its size (4,724 beside 8,162,584), a float to 3
+    significant digits (thousands separated from 10,000 up).
+
+    >>> [_fmt(v) for v in (6942, 11983, 0.01234, 123456.7, None, True)]
+    ['6,942', '11,983', '0.0123', '123,457', '', 'True']
+    """
     if isinstance(value, float):
         return f"{value:.3g}" if abs(value) < 1e4 else f"{value:,.0f}"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1e4:
+    if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
+    return "" if value is None else str(value)
+
+
+def _ident(value) -> str:
+    """A pid, port or other id: its digits as they are (no separators)."""
     return "" if value is None else str(value)
 
 
@@ -88,7 +107,7 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
     text = head + "\n" + copies + "\n" + _table(rows, [("node", "node"), ("state", "state"),
                                                      ("age", "last heartbeat"), ("cores", "cores"),
                                                      ("free_mem", "free memory"), ("keys", "keys"),
-                                                     ("copying", "copying"), ("pid", "pid"),
+                                                     ("copying", "copying"), ("pid", "pid", _ident),
                                                      ("web", "web UI / REST API")])
     return st, text
 
