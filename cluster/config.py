@@ -80,6 +80,8 @@ class NodeConfig:
     status_timeout: float = 10.0           # Cloud.status()
     shutdown_timeout: float = 30.0         # Cloud.shutdown() waiting for the node to stop
     goodbye_flush: float = 0.05            # a stopping node waits this long for its goodbyes to leave
+    job_lease: float = 60.0                # a running job whose driver gave no sign of life this long ends
+                                           # FAILED (its process died); the driver touches it every lease/12
 
     # ---- messages and queues
     max_message_bytes: int = 64 << 20      # larger messages are refused (both ends check)

@@ -101,3 +101,7 @@ class GatewayWatch:
                 self.learn(reply.get("members") or ())
             log.warning("this client now calls the cloud through %s (gateway %s was lost)", candidate, old)
             return
+        # no member answered: calls stop waiting for a move and fail as lost at once (each waited dead_after
+        # before, so a driver's clean-up after its cloud died took a window per call); the next round that finds
+        # a member moves there
+        self._moved.set()

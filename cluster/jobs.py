@@ -13,29 +13,39 @@ next chunk boundary and algorithms at their next iteration, and the job ends ``C
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
 
 from .session import current
+from .config import NodeConfig
 from .dkv import Value, homed_key, register_atomic
-from .errors import JobCancelledError
+from .errors import JobCancelledError, NodeLostError
 from .protocol import register_op
 
 CREATED, RUNNING, DONE, FAILED, CANCELLED = "CREATED", "RUNNING", "DONE", "FAILED", "CANCELLED"
 FINAL = (DONE, FAILED, CANCELLED)
 JOB_PREFIX = "$job/"
 
+log = logging.getLogger("aquifer.jobs")
+
 register_op("job.cancel", {"key": str}, idempotent=True)
 register_op("job.cancel_local", {"key": str}, idempotent=True)
 
 
 def _job_update(old: Value | None, **changes) -> Value | None:
+    # ``alive``: the home's clock when the driver last touched the job (every update is a touch), so that the
+    # lease (job.expire) compares times of one clock
     if old is None:
         if changes.get("status") != CREATED:
             raise KeyError("no such job")
-        return Value("job", dict(changes), immutable=False)
+        return Value("job", {**changes, "alive": time.time()}, immutable=False)
     meta = dict(old.meta)
+    changes.pop("touch", None)
+    if meta["status"] not in FINAL:
+        meta["alive"] = time.time()
     if meta["status"] in FINAL and "status" in changes:
         return old                       # a finished job stays finished
     if changes.get("stop_requested") and meta["status"] in FINAL:
@@ -47,6 +57,24 @@ def _job_update(old: Value | None, **changes) -> Value | None:
 
 
 register_atomic("job.update", _job_update)
+
+
+def _job_expire(old: Value | None) -> Value | None:
+    """End a job whose driver gave no sign of life for its ``lease`` (the driver's ``NodeConfig.job_lease``, by
+    the home's clock): FAILED, and stop_requested so that a driver that was only paused stops at its next check."""
+    if old is None or old.meta["status"] in FINAL:
+        return old
+    lease = float(old.meta.get("lease", NodeConfig().job_lease))
+    silent = time.time() - float(old.meta.get("alive", old.meta["start"]))
+    if silent <= lease:
+        return old
+    return Value("job", {**old.meta, "status": FAILED, "end": time.time(), "stop_requested": True,
+                         "error": f"driver lost: the process running this job gave no sign of life for "
+                                  f"{silent:.0f} s (killed, or its machine is gone); what it built so far is kept "
+                                  f"only if it stored it"}, immutable=False)
+
+
+register_atomic("job.expire", _job_expire)
 
 
 class JobService:
@@ -98,12 +126,29 @@ class Job:
         key = homed_key(cloud.gateway, f"{JOB_PREFIX}{uuid.uuid4().hex[:12]}")
         meta = {"key": key, "description": description, "status": CREATED, "progress": 0.0, "msg": "",
                 "start": time.time(), "end": 0.0, "error": "", "stop_requested": False, "dest": dest,
-                "reads": sorted({k for k in reads if k}), "max_runtime_secs": float(max_runtime_secs)}
+                "reads": sorted({k for k in reads if k}), "max_runtime_secs": float(max_runtime_secs),
+                "lease": float(cloud.config.job_lease)}
         cloud.dkv.atomic(key, "job.update", meta)
         job = cls(key, cloud)
         job._set(status=RUNNING, start=time.time())
         job._bar = cloud.progress_bar(description)
+        job._start_lease()
         return job
+
+    def _start_lease(self) -> None:
+        """Touch the job from this (the driver's) process until it finishes: the cloud ends a job whose driver
+        died instead of showing it RUNNING, and holding its frames, for ever (:func:`_job_expire`)."""
+        self._done = threading.Event()
+        every = self.cloud.config.job_lease / 12
+
+        def touch():
+            while not self._done.wait(every):
+                try:
+                    self._set(touch=True)
+                except Exception as exc:          # a member or the gateway may be lost for a moment
+                    log.debug("could not touch job %s: %s", self.key, exc)
+
+        threading.Thread(target=touch, name=f"aquifer-job-lease-{self.key[-12:]}", daemon=True).start()
 
     @classmethod
     def get(cls, key: str, cloud=None) -> "Job":
@@ -111,11 +156,19 @@ class Job:
 
     @staticmethod
     def list(cloud=None) -> list[dict]:
-        """All jobs of the cloud, newest first, as dicts (what ``tools.admin jobs --json`` prints)."""
+        """All jobs of the cloud, newest first, as dicts (what ``tools.admin jobs --json`` prints). A running
+        job whose driver is gone (no touch for its lease, ``NodeConfig.job_lease``) is ended FAILED first, and members
+        told to stop its work."""
         cloud = cloud or current()
         keys = [r["key"] for r in cloud.dkv.keys(JOB_PREFIX)]
         values = cloud.dkv.get_many(keys) if keys else []
-        rows = [_public(v.meta) for v in values if v is not None]
+        rows = []
+        for v in values:
+            if v is None:
+                continue
+            if v.meta["status"] not in FINAL:
+                v = _expire(v.meta["key"], cloud) or v
+            rows.append(_public(v.meta))
         return sorted(rows, key=lambda r: -r["start"])
 
     # ---------------------------------------------------------------- reading
@@ -145,7 +198,15 @@ class Job:
 
     # ---------------------------------------------------------------- changing
     def _set(self, **changes) -> dict:
-        return self.cloud.dkv.atomic(self.key, "job.update", changes).meta
+        gateway = self.cloud.gateway
+        try:
+            return self.cloud.dkv.atomic(self.key, "job.update", changes).meta
+        except NodeLostError:
+            if self.cloud.gateway == gateway:
+                raise
+            # a client's gateway was lost mid-call and it now calls through another member: once more there
+            # (the update is idempotent: applied twice, it is applied once)
+            return self.cloud.dkv.atomic(self.key, "job.update", changes).meta
 
     def update(self, progress: float | None = None, msg: str | None = None) -> None:
         changes = {}
@@ -164,6 +225,8 @@ class Job:
     def finish(self, status: str = DONE, error: str = "", kept: str = "") -> None:
         """End the job; ``kept`` says what a job that did not finish left behind (e.g. the model of its last
         completed iteration, under ``dest``)."""
+        if getattr(self, "_done", None) is not None:
+            self._done.set()
         meta = self._set(status=status, error=error, end=time.time(), kept=kept,
                          **({"progress": 1.0} if status == DONE else {}))
         if self._bar is not None:
@@ -194,6 +257,22 @@ class Job:
 
     def __repr__(self) -> str:
         return f"<Job {self.key}>"
+
+
+def _expire(key: str, cloud) -> Value | None:
+    """The job after the lease rule (None if it could not be asked: its holders may be lost); one that just
+    expired is cancelled on every member, so that a driver node that was only paused stops its work."""
+    try:
+        value = cloud.dkv.atomic(key, "job.expire")
+    except Exception as exc:                 # e.g. NodeLostError: the listing shows what it read
+        log.debug("could not check the lease of job %s: %s", key, exc)
+        return None
+    if value is not None and value.meta["status"] == FAILED and value.meta["error"].startswith("driver lost"):
+        try:
+            cloud.call("job.cancel", {"key": key})
+        except Exception as exc:
+            log.debug("could not tell the members to stop job %s: %s", key, exc)
+    return value
 
 
 def _public(meta: dict) -> dict:

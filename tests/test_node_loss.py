@@ -7,7 +7,11 @@ running on alone; a client whose gateway dies fails its call in flight within th
 through another member; a restarted member rejoins empty and receives copies.
 """
 import concurrent.futures
+import os
 import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -20,7 +24,7 @@ import frame
 from algos import DeepLearningEstimator
 from cluster.config import NodeConfig
 from cluster.node import EXIT_REMOVED
-from cloudkit import SMALL, wait_until
+from cloudkit import REPO, SMALL, wait_until
 from mr_tasks import ColSum, SlowMap
 
 DEAD_AFTER = NodeConfig().dead_after
@@ -200,4 +204,47 @@ def test_a_restarted_member_works_under_the_member_set_that_readmitted_it(launch
         np.testing.assert_allclose(ColSum().do_all(fresh, cloud=client).sums, sums)
         assert client.status()["epoch"] == epoch + 1
     finally:
+        client.shutdown()
+
+
+def test_a_job_whose_driver_is_killed_ends_failed_and_frees_its_frames(launcher, tmp_path):
+    """A training's driver is the process that called train(). Killed (OOM killer, a closed laptop), its job
+    stayed RUNNING for ever and read-locked its frame: it could be neither removed nor imported again. The driver
+    now touches its job (lease: NodeConfig.job_lease, 2 s here); a listing ends a job silent for longer FAILED
+    ("driver lost") and its locks go with it, while a live driver keeps its job however long it runs."""
+    node, = launcher.cloud(1, extra=["--nthreads", "1"])
+    client = launcher.connect(node, timeout=10, progress=False)
+    driver = None
+    try:
+        frame.import_file(str(SMALL / "prostate.csv"), destination_frame="orphan.hex", cloud=client)
+        script = tmp_path / "driver.py"
+        script.write_text(textwrap.dedent(f"""
+            import cluster, frame
+            from algos import DeepLearningEstimator
+            cloud = cluster.connect("{node.address}", timeout=10, progress=False)
+            cloud.config.job_lease = 2.0
+            DeepLearningEstimator(hidden=[8], epochs=1e7, model_id="orphan_dl").train(
+                y="CAPSULE", training_frame=frame.get_frame("orphan.hex"))
+            """))
+        driver = subprocess.Popen([sys.executable, str(script)], cwd=str(REPO), start_new_session=True,
+                                  env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        job = wait_until(lambda: next((j for j in cluster.Job.list(client) if j["dest"] == "orphan_dl"
+                                       and j["progress"] > 0), None), 60, "the driver's training to run")
+        time.sleep(3)                      # longer than the lease: the driver's touches keep its job
+        listed = {j["key"]: j for j in cluster.Job.list(client)}[job["key"]]
+        assert listed["status"] == "RUNNING", listed
+        with pytest.raises(ValueError, match="cannot remove frame 'orphan.hex': the running job"):
+            frame.remove("orphan.hex", cloud=client)
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(10)
+        ended = wait_until(lambda: next((j for j in cluster.Job.list(client) if j["key"] == job["key"]
+                                         and j["status"] == "FAILED"), None), 30, "the orphan job to end")
+        assert ended["error"].startswith("driver lost: the process running this job gave no sign of life")
+        frame.remove("orphan.hex", cloud=client)          # its lock went with it
+        assert client.dkv.type_of("orphan.hex") is None
+    finally:
+        if driver is not None and driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(10)
         client.shutdown()
