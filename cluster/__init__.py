@@ -8,10 +8,11 @@ True
 from .api import Cloud, connect, current, init, shutdown, status
 from .jobs import Job
 from .mrtask import ChunkSet, MRTask
-from .errors import (AquiferError, CloudLockedError, CloudUnreachableError, JobCancelledError, NodeLostError,
-                     NoQuorumError, ProtocolError, QuotaExceededError, RemoteError, RequestRefusedError,
-                     RpcTimeoutError)
+from .errors import (AquiferError, CloudLockedError, CloudNotFormedError, CloudUnreachableError, JobCancelledError,
+                     NodeLostError, NoQuorumError, ProtocolError, QuotaExceededError, RemoteError,
+                     RequestRefusedError, RpcTimeoutError)
 
 __all__ = ["Cloud", "Job", "MRTask", "ChunkSet", "init", "connect", "current", "status", "shutdown", "AquiferError",
-           "CloudLockedError", "CloudUnreachableError", "JobCancelledError", "NodeLostError", "NoQuorumError",
-           "ProtocolError", "QuotaExceededError", "RemoteError", "RequestRefusedError", "RpcTimeoutError"]
+           "CloudLockedError", "CloudNotFormedError", "CloudUnreachableError", "JobCancelledError", "NodeLostError",
+           "NoQuorumError", "ProtocolError", "QuotaExceededError", "RemoteError", "RequestRefusedError",
+           "RpcTimeoutError"]

@@ -67,6 +67,12 @@ class RpcTimeoutError(AquiferError, TimeoutError):
     """A call did not complete within its deadline."""
 
 
+class CloudNotFormedError(AquiferError):
+    """The cloud did not form (``cloud_size`` members agreeing on one member set) within the time a write or a job
+    waits for it (``lock_timeout``), or that ``cluster.init`` waits. The message names the members agreeing so far
+    and what this node knows of the others. Not a TimeoutError: no deadline of the request itself expired."""
+
+
 class CloudLockedError(AquiferError):
     """The cloud is locked to new members (its first data write or job happened)."""
 

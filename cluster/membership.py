@@ -22,9 +22,14 @@ Rules before the lock (H2O's "not Paxos", made fail-fast):
   hash. Each new formed set is announced once with a ``cloud formed`` log line.
 * A confirmed peer that does not answer for ``suspect_after`` seconds is *suspect*; for ``dead_after``
   seconds, *dead*, and it leaves the proposed set (the cloud re-forms).
-* A peer of another cloud name, package version or replication factor is refused (not fatal) and ignored.
-* A node heard of only through claims is a *candidate* until it answers; at most ``max_candidates`` at once,
-  each forgotten after ``dead_after`` seconds without an answer (flatfile nodes are pinged for good).
+* A peer of another cloud name, package version or replication factor is refused (not fatal) and ignored. A
+  refusal holds for the process it judged: a new process at that address (another ``boot``: restarted with its
+  settings fixed) is judged afresh once its own address answers; a claim of one only makes the node ping it.
+* A node heard of only through claims, or named in the member list of a believed answer, is a *candidate* until
+  it answers; at most ``max_candidates`` at once, each forgotten after ``dead_after`` seconds without an answer
+  (flatfile nodes are pinged for good).
+* Peers whose failure detector is set otherwise (heartbeat interval, suspect and dead thresholds, carried in
+  heartbeats) are warned about once each: removing a lost member waits for a majority's detectors.
 
 Rules after ``lock()`` (the first data write or job) -- the cloud goes on without a lost member, never in two
 halves:
@@ -50,7 +55,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from .protocol import valid_node_id
+
 HEALTHY, SUSPECT, DEAD = "healthy", "suspect", "dead"
+# the failure detector's settings a heartbeat carries (optional: a heartbeat without them is still believed)
+_TIMING_FIELDS = ("hb_interval", "suspect_after", "dead_after")
+_TIMING_FLAGS = ("--heartbeat-interval", "--suspect-after", "--dead-after")
 _TOLD_LIMIT = 1024            # strangers whose refusal was logged once (bounded: strangers are free to invent)
 _MAX_MEMBERS = 4096           # a heartbeat naming more members than this is not believed
 
@@ -146,6 +156,8 @@ class Peer:
     info: dict = field(default_factory=dict)
     refused: str | None = None          # reason, when we no longer talk to this peer
     refused_fatal: bool = False         # whether its claims are answered with a fatal refusal
+    refused_boot: int | None = None     # the process the refusal judged (None: unknown, it refused us)
+    rechecked: float = float("-inf")    # when a claim of another process at a refused address was last checked
     confirmed: bool = False             # it answered on our own connection to its address
     probe_since: float | None = None    # a goodbye was claimed: dead unless it answers after this time
 
@@ -176,7 +188,7 @@ class Membership:
 
     def __init__(self, self_id: str, cloud_name: str, package_version: str, *, cloud_size: int = 1,
                  suspect_after: float = 3.0, dead_after: float = 6.0, probe_after: float = 1.0,
-                 max_candidates: int = 64, pinned=(), replication: int = 1):
+                 max_candidates: int = 64, pinned=(), replication: int = 1, heartbeat_interval: float | None = None):
         self.self_id = self_id
         self.cloud_name = cloud_name
         self.package_version = package_version
@@ -184,6 +196,7 @@ class Membership:
         self.suspect_after = suspect_after
         self.dead_after = dead_after
         self.probe_after = probe_after
+        self.heartbeat_interval = probe_after if heartbeat_interval is None else heartbeat_interval
         self.max_candidates = max_candidates
         self.replication = replication
         self.pinned = frozenset(pinned)          # flatfile nodes: pinged for good, never forgotten
@@ -197,6 +210,7 @@ class Membership:
         self.formed = False
         self.conflicts = 0                       # claims that contradicted what a peer's own address answers
         self._told: dict[str, str] = {}
+        self._timing_told: dict[str, tuple] = {}  # peers warned about other failure-detector settings
         self._announced: tuple[str, ...] | None = None
         self._initial_actions = self._update_formation()
 
@@ -235,7 +249,11 @@ class Membership:
     def heartbeat_fields(self) -> dict:
         return {"members": list(self.members), "hash": self.hash, "locked": self.locked, "formed": self.formed,
                 "epoch": self.epoch, "repl": self.replication,
-                "dead": sorted(m for m in self.members if self.state_of(m) == DEAD), "back": sorted(self.back)}
+                "dead": sorted(m for m in self.members if self.state_of(m) == DEAD), "back": sorted(self.back),
+                **dict(zip(_TIMING_FIELDS, self._timing()))}
+
+    def _timing(self) -> tuple[float, float, float]:
+        return (float(self.heartbeat_interval), float(self.suspect_after), float(self.dead_after))
 
     def initial_actions(self) -> list:
         actions, self._initial_actions = self._initial_actions, []
@@ -251,6 +269,9 @@ class Membership:
         """A heartbeat that answered ours on our own connection to ``src``."""
         if src == self.self_id:
             return []
+        peer = self.peers.get(src)
+        if peer is not None and peer.refused is not None and peer.refused_boot == body["boot"]:
+            return []                           # the very process refused before: judged already
         if cloud != self.cloud_name:
             return self._refuse_peer(src, body, now, f"cloud name mismatch: this is cloud {self.cloud_name!r}, "
                                                      f"node {src} belongs to cloud {cloud!r}", fatal=False)
@@ -265,12 +286,16 @@ class Membership:
             return self._refuse_peer(src, body, now, f"replication mismatch: this cloud keeps {self.replication} "
                                                      f"copies of every value (--replication), node {src} "
                                                      f"{repl!r}", fatal=False)
-        peer = self.peers.get(src)
+        actions: list = self._check_timing(src, body)
         if peer is not None and peer.refused is not None:
-            return []
+            # another process answers at a refused address (restarted with other settings), or the node that
+            # refused us now answers with a heartbeat: the old refusal does not hold, judge this one afresh
+            who = "a new process" if peer.refused_boot is not None else "a heartbeat"
+            actions.append(Log("info", f"node {src} answers with {who} (pid {body['pid']}): the earlier refusal "
+                                       f"({peer.refused}) no longer holds; judging it again"))
+            peer.refused, peer.refused_fatal, peer.refused_boot = None, False, None
         if self.locked:
-            return self._locked_heartbeat(src, peer, body, now)
-        actions: list = []
+            return actions + self._locked_heartbeat(src, peer, body, now)
         if peer is None or not peer.confirmed:
             if peer is None:
                 peer = self.peers[src] = Peer(src, body["boot"], now)
@@ -287,6 +312,8 @@ class Membership:
         peer.info = dict(body)
         actions += self._heard(peer, now)
         theirs = _node_list(body["members"])
+        if theirs is not None and not body["locked"]:
+            actions += self._learn(theirs, now)
         if body["locked"] and theirs is not None and self.self_id in theirs:
             # a locked cloud that counts this node in (as it formed, or a restarted member): take its set
             actions += self._set_members(theirs, int(body.get("epoch", 0)), f"as listed by {src}", now)
@@ -352,6 +379,7 @@ class Membership:
         if peer is None:
             peer = self.peers[src] = Peer(src, 0, now)
         peer.refused = f"it refused this node: {reason}"
+        peer.refused_boot = None            # a refusal does not say which process sent it
         actions: list = [Log("error", f"refused by node {src}: {reason}")]
         if self.locked and src in self.members and peer.state != DEAD:
             actions += self._mark_dead(peer, "it refused this node")
@@ -401,7 +429,16 @@ class Membership:
             return []
         peer = self.peers.get(src)
         if peer is not None and peer.refused is not None:
-            return [Refuse(src, peer.refused, peer.refused_fatal)]
+            if peer.refused_boot is not None and body["boot"] == peer.refused_boot:
+                return [Refuse(src, peer.refused, peer.refused_fatal)]
+            # maybe a new process at that address (restarted with its settings fixed), maybe a forgery: answer
+            # (our heartbeat tells nothing a candidate is not told) and ping the address; only its own answer
+            # (on_heartbeat) clears the refusal. At most one ping per probe interval, whatever is claimed.
+            actions: list = [Answer(src)]
+            if now - peer.rechecked >= self.probe_after:
+                peer.rechecked = now
+                actions.append(Ping(src))
+            return actions
         if peer is None:
             if self.locked and src not in self.removed:
                 return self._tell(src, f"cloud is locked: cloud {self.cloud_name!r} no longer accepts new members "
@@ -545,11 +582,71 @@ class Membership:
         peer = self.peers.get(src)
         if peer is None:
             peer = self.peers[src] = Peer(src, body.get("boot", 0), now)
-        peer.refused, peer.refused_fatal = reason, fatal
+        peer.refused, peer.refused_fatal, peer.refused_boot = reason, fatal, body.get("boot")
         actions: list = [Log("warning", f"refused node {src}: {reason}")]
         if self.locked and src in self.members and peer.state != DEAD:
             actions += self._mark_dead(peer, "it was refused")
         return actions + self._update_formation()
+
+    def _learn(self, nodes, now: float) -> list:
+        """Before the lock, the members a believed peer proposes (its answer came on our own connection, so the
+        list is as trustworthy as a flatfile) become candidates: pinged, members only once they answer us
+        themselves. Two nodes whose flatfiles list only a third find each other so."""
+        actions: list = []
+        waiting = sum(not p.confirmed for p in self.peers.values())
+        for node in nodes:
+            if node == self.self_id or node in self.peers or not valid_node_id(node):
+                continue
+            if waiting >= self.max_candidates:
+                break
+            self.peers[node] = Peer(node, None, now)
+            waiting += 1
+            actions.append(Connect(node))
+        return actions
+
+    def _check_timing(self, src: str, body: dict) -> list:
+        """One warning per peer (and again for another process there with other settings) whose failure detector
+        is set otherwise: removing a lost member waits for a majority's detectors, so for the slower ones."""
+        theirs = tuple(body.get(f) for f in _TIMING_FIELDS)
+        if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in theirs):
+            return []                           # a heartbeat without them (older within this version)
+        mine = self._timing()
+        told = (body["boot"], theirs)
+        if tuple(float(v) for v in theirs) == mine or self._timing_told.get(src) == told:
+            return []
+        if src not in self._timing_told and len(self._timing_told) >= _TOLD_LIMIT:
+            self._timing_told.pop(next(iter(self._timing_told)))
+        self._timing_told[src] = told
+        there = ", ".join(f"{flag} {v:g}" for flag, v in zip(_TIMING_FLAGS, theirs))
+        here = ", ".join(f"{flag} {v:g}" for flag, v in zip(_TIMING_FLAGS, mine))
+        return [Log("warning", f"node {src} detects failures with other settings ({there}) than this node "
+                               f"({here}): a lost member is removed only once a majority of the members' detectors "
+                               f"declare it dead, so failover waits for the slower ones; give every node the same "
+                               f"settings")]
+
+    def formation_report(self) -> dict:
+        """Why the cloud has not formed, as this node sees it (empty lists once it has): flatfile entries that
+        never answered (``silent``), peers that stopped answering (``lost``), refused peers and why (``refused``),
+        members that propose another set (``disagree``), candidates that have not answered yet (``checking``)."""
+        report = {"members": list(self.members), "cloud_size": self.cloud_size, "silent": [], "lost": [],
+                  "refused": {}, "disagree": [], "checking": []}
+        if self.formed:
+            return report
+        for node in sorted(self.pinned - {self.self_id}):
+            peer = self.peers.get(node)
+            if peer is None or (not peer.confirmed and peer.refused is None):
+                report["silent"].append(node)
+        for node, peer in sorted(self.peers.items()):
+            if peer.refused is not None:
+                report["refused"][node] = peer.refused
+            elif peer.confirmed and peer.state == DEAD:
+                report["lost"].append(node)
+            elif not peer.confirmed and node not in self.pinned:
+                report["checking"].append(node)
+        my_hash = self.hash
+        report["disagree"] = [m for m in self.members if m != self.self_id
+                              and self.peers[m].info.get("hash") != my_hash]
+        return report
 
     def _tell(self, src: str, reason: str, *, fatal: bool) -> list:
         """Refuse a claim without keeping anything of it (strangers are free to invent names); logged once."""

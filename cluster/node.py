@@ -31,7 +31,8 @@ from . import protocol
 from .blas import single_threaded_blas
 from .config import PACKAGE_VERSION, WEB_PLUGIN, NodeConfig, parse_size
 from .dkv import DKV
-from .errors import AquiferError, NodeLostError, NoQuorumError, ProtocolError, RequestRefusedError, RpcTimeoutError
+from .errors import (AquiferError, CloudNotFormedError, NodeLostError, NoQuorumError, ProtocolError,
+                     RequestRefusedError, RpcTimeoutError)
 from .flatfile import guess_own_ip, read_flatfile, resolve
 from .gateway import GatewayWatch
 from .jobs import JobService
@@ -39,7 +40,7 @@ from .machine import free_memory_bytes
 from .mrtask import MRService
 from .replicas import Rebalancer
 from .ratelog import RateLimitedLog
-from .rpc import Rpc, exception_from_map
+from .rpc import HandlerTimeout, Rpc, exception_from_map, own_timeouts_wrapped
 from .security import load_keys
 from .transport import Transport
 
@@ -48,6 +49,7 @@ log = logging.getLogger("aquifer.node")
 EXIT_REFUSED = 3
 EXIT_REMOVED = 4            # declared dead and removed by the majority: this process must not run on alone
 SHUTDOWN_DELAY = 0.2     # seconds between answering a shutdown request and stopping
+FORMATION_LOG_INTERVAL = 10.0   # seconds between "cloud ... has not formed" lines while it has not
 
 # the node's services (as dask's server extensions): each is built with the node, registers its ops and owns its
 # state; others reach it as node.services[name] (or the dkv/mr/jobs shortcuts) and through its public methods
@@ -102,7 +104,8 @@ class Node:
                                         suspect_after=config.suspect_after, dead_after=config.dead_after,
                                         probe_after=config.heartbeat_interval,
                                         max_candidates=config.max_candidates, pinned=self._flatfile_ids,
-                                        replication=config.replication)
+                                        replication=config.replication,
+                                        heartbeat_interval=config.heartbeat_interval)
         self.transport = Transport(config, self.boot, self._on_frames, keys=self.keys, warn=self.warnings.warning)
         self.rpc = Rpc(self.id, self._send_message, self._send_reply, config.rpc_timeout,
                        peer_inbound_bytes=config.peer_inbound_bytes, gate=self._catch_up)
@@ -124,6 +127,8 @@ class Node:
         self._tasks: list[asyncio.Task] = []
         self._stopping: asyncio.Future | None = None
         self._free_mem = (0.0, 0)              # (when read, MemAvailable): read at most once per heartbeat
+        self._unformed_since: float | None = None   # when the cloud was last seen not formed (progress lines)
+        self._next_formation_log = 0.0
         self._register_builtin_ops()
         self.services: dict[str, Any] = {}
         for name, factory in (DEFAULT_SERVICES if services is None else services).items():
@@ -278,9 +283,14 @@ class Node:
         if handler is None:
             raise LookupError(f"op {op!r} is not served by node {self.id}")
         try:
-            return await asyncio.wait_for(handler(**args), timeout or self.config.rpc_timeout)
+            return await asyncio.wait_for(own_timeouts_wrapped(handler(**args)), timeout or self.config.rpc_timeout)
         except (AquiferError, asyncio.CancelledError):
             raise
+        except HandlerTimeout as wrapped:      # the handler's own TimeoutError, not this call's deadline
+            exc = wrapped.__cause__
+            if isinstance(exc, AquiferError):
+                raise exc from None
+            raise exception_from_map(self.rpc.error_map(exc), self.id) from exc
         except asyncio.TimeoutError:
             raise RpcTimeoutError(f"{op} on node {self.id} did not finish within "
                                   f"{timeout or self.config.rpc_timeout:g} s") from None
@@ -298,18 +308,26 @@ class Node:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     async def wait_formed(self, timeout: float) -> None:
+        """Wait for the cloud to form; CloudNotFormedError (not a TimeoutError: no request's deadline expired)
+        names the members so far and what keeps the others out."""
         try:
             await asyncio.wait_for(self.formed_event.wait(), timeout)
         except asyncio.TimeoutError:
-            raise TimeoutError(
+            notes = self.formation_notes()
+            raise CloudNotFormedError(
                 f"cloud {self.config.name!r} did not form within {timeout:g} s: members agreeing so far "
-                f"{list(self.members)}, expected at least {self.config.cloud_size}") from None
+                f"{list(self.members)}, expected at least {self.config.cloud_size}"
+                + (f" ({'; '.join(notes)})" if notes else "")) from None
 
     async def lock(self, reason: str) -> None:
         """Freeze membership (first data write or job). Waits for the cloud to form first."""
         if self.config.client or self.membership.locked:
             return
-        await self.wait_formed(self.config.lock_timeout)
+        try:
+            await self.wait_formed(self.config.lock_timeout)
+        except CloudNotFormedError as exc:
+            self.warnings.warning("not_formed", "the %s was refused: %s", reason, exc)
+            raise
         self._apply(self.membership.lock(reason))
         # tell everyone now rather than at the next heartbeat, so no write reaches an unlocked member
         await asyncio.gather(*(self.call(m, "cloud.lock", {"reason": reason}, timeout=self.config.control_timeout)
@@ -337,11 +355,67 @@ class Node:
                          "cores": peer.info.get("cores", 0), "free_mem_bytes": peer.info.get("free_mem", 0),
                          "keys": peer.info.get("keys", 0), "pid": peer.info.get("pid", 0), "removed": removed,
                          "copying": peer.info.get("copying", 0)})
-        st = {"name": self.config.name, "size": len(m.members), "locked": m.locked,
-              "healthy": m.healthy and m.formed, "epoch": m.epoch, "quorum": m.has_quorum(now), "members": rows}
+        st = {"name": self.config.name, "size": len(m.members), "cloud_size": self.config.cloud_size,
+              "formed": m.formed, "locked": m.locked, "healthy": m.healthy and m.formed, "epoch": m.epoch,
+              "quorum": m.has_quorum(now), "members": rows,
+              "formation": self.formation_notes()}      # why it has not formed yet (empty once formed)
         for fields in self.status_fields:
             st.update(fields())
         return st
+
+    def formation_notes(self) -> list[str]:
+        """What keeps the cloud from forming, as this node sees it, one short sentence each (empty once formed):
+        flatfile entries that never answered, refused peers and why, members proposing another set, and a
+        flatfile entry that looks like this node at another address or port."""
+        m, cfg = self.membership, self.config
+        if m.formed:
+            return []
+        r = m.formation_report()
+        notes = []
+        if r["silent"]:
+            notes.append(f"no answer from flatfile entr{'y' if len(r['silent']) == 1 else 'ies'} "
+                         f"{', '.join(r['silent'])} (is a node of cloud {cfg.name!r} running there? an entry is a "
+                         f"node's --port; nodes talk on port+1)")
+        if r["checking"]:
+            notes.append(f"waiting for an answer from {', '.join(r['checking'])}")
+        if r["lost"]:
+            notes.append(f"stopped answering: {', '.join(r['lost'])}")
+        for node, why in r["refused"].items():
+            notes.append(f"refused {node}: {why}")
+        if r["disagree"]:
+            notes.append(f"{', '.join(r['disagree'])} propose{'s' if len(r['disagree']) == 1 else ''} another "
+                         f"member set (each sees other peers: check the flatfiles)")
+        if self._flatfile_ids and self.id not in self._flatfile_ids:
+            cluster_port = f"{cfg.ip}:{cfg.port + 1}"
+            elsewhere = [e for e in self._flatfile_ids if e.rpartition(":")[2] == str(cfg.port)]
+            if cluster_port in self._flatfile_ids:
+                notes.append(f"the flatfile lists {cluster_port}, this node's cluster port: list each node's REST "
+                             f"port (--port, here {cfg.port}); the cluster port is port+1")
+            elif elsewhere:
+                notes.append(f"this node listens at {self.id}, but the flatfile lists {elsewhere[0]}: peers look "
+                             f"for it there (start it with --ip {elsewhere[0].rpartition(':')[0]}, or list "
+                             f"{self.id})")
+        if not notes and len(m.members) < cfg.cloud_size:
+            notes.append(f"{len(m.members)} node(s) of cloud {cfg.name!r} found, --cloud-size is {cfg.cloud_size}: "
+                         f"start more nodes (listed in the flatfile) or lower --cloud-size")
+        return notes
+
+    def _log_formation(self, now: float) -> None:
+        """Every FORMATION_LOG_INTERVAL while the cloud has not formed: one line saying how far it got and why."""
+        m = self.membership
+        if m.formed:
+            self._unformed_since = None
+            return
+        if self._unformed_since is None:
+            self._unformed_since, self._next_formation_log = now, now + FORMATION_LOG_INTERVAL
+            return
+        if now < self._next_formation_log:
+            return
+        self._next_formation_log = now + FORMATION_LOG_INTERVAL
+        notes = self.formation_notes()
+        log.warning("cloud %r has not formed after %.0f s: %d of %d members (%s)%s", self.config.name,
+                    now - self._unformed_since, len(m.members), self.config.cloud_size, ", ".join(m.members),
+                    "; " + "; ".join(notes) if notes else "")
 
     # ------------------------------------------------------------------ built-in ops
     def _register_builtin_ops(self) -> None:
@@ -370,14 +444,26 @@ class Node:
             return self.id
 
         async def cloud_shutdown():
-            """Stop every live member, this one last (H2O's /3/Shutdown)."""
-            others = [m for m in self.members if m != self.id and not self.is_dead(m)]
-            answers = await asyncio.gather(*(self.call(m, "node.shutdown", timeout=5.0) for m in others),
+            """Stop every live member, this one last (H2O's /3/Shutdown). Dead and removed members (and, before
+            the lock, peers that stopped answering) cannot be asked: they are named under ``unreachable`` too (the
+            log line says why for each), so that an operator stops them by hand (a paused one resumes otherwise)."""
+            m = self.membership
+            others = [n for n in self.members if n != self.id and not self.is_dead(n)]
+            why = {n: "dead" for n in self.members if n != self.id and self.is_dead(n)}
+            why.update({n: "removed from the cloud" for n in sorted(m.removed)})
+            if not m.locked:                    # a peer that stopped answering left the proposed set
+                why.update({n: "stopped answering" for n, p in sorted(m.peers.items())
+                            if p.confirmed and p.state == ms.DEAD and p.refused is None and n not in why})
+            answers = await asyncio.gather(*(self.call(n, "node.shutdown", timeout=5.0) for n in others),
                                            return_exceptions=True)
-            log.info("cloud shutdown requested: stopping %d member(s)", len(others) + 1)
+            stopping = [self.id, *(n for n, a in zip(others, answers) if a == n)]
+            why.update({n: f"no answer ({type(a).__name__})" if isinstance(a, BaseException) else "no answer"
+                        for n, a in zip(others, answers) if a != n})
+            unreached = ", ".join(f"{n} ({w})" for n, w in why.items())
+            log.info("cloud shutdown requested: stopping %d member(s)%s", len(stopping),
+                     f"; not reached (stop them by hand): {unreached}" if why else "")
             await node_shutdown()
-            return {"stopping": [self.id, *(m for m, a in zip(others, answers) if a == m)],
-                    "unreachable": [m for m, a in zip(others, answers) if a != m]}
+            return {"stopping": stopping, "unreachable": list(why)}
 
         self.register("echo", echo)
         self.register("node.ping", node_ping)
@@ -545,6 +631,7 @@ class Node:
         while True:
             now = time.monotonic()
             self._apply(self.membership.tick(now))
+            self._log_formation(now)
             if now >= next_beat:
                 next_beat = now + interval
                 await self._send_heartbeats()

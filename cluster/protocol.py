@@ -72,6 +72,8 @@ MESSAGE_SCHEMAS: dict[str, dict[str, Any]] = {
         # the locked member set's epoch, the replication factor, and this node's votes: members it finds dead,
         # removed members whose new process answered it (optional: a claim without them is still answered)
         "?epoch": int, "?repl": int, "?dead": list, "?back": list, "?copying": int,
+        # the failure detector's settings (seconds; compared, a mismatch is warned about; optional as above)
+        "?hb_interval": Number, "?suspect_after": Number, "?dead_after": Number,
     },
     "req": {"op": str, "args": dict, "timeout": Number, "?epoch": int},   # epoch: the sending member's set
     "rep": {"ok": bool, "?result": ANY, "?error": dict},

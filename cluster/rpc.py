@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from .errors import (JobCancelledError, NodeLostError, NoQuorumError, QuotaExceededError, RemoteError,
-                     RequestRefusedError, RpcTimeoutError)
+from .errors import (CloudNotFormedError, JobCancelledError, NodeLostError, NoQuorumError, QuotaExceededError,
+                     RemoteError, RequestRefusedError, RpcTimeoutError)
 from .protocol import OPS, Message, op_is_idempotent
 
 log = logging.getLogger("aquifer.rpc")
@@ -43,7 +43,7 @@ class _Pending:
 
 
 # failure classes that keep their type across hops (the caller handles them, whichever node raised them)
-_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, NoQuorumError, QuotaExceededError)}
+_KEEP_TYPE = {c.__name__: c for c in (JobCancelledError, NoQuorumError, QuotaExceededError, CloudNotFormedError)}
 
 
 def exception_from_map(err: dict, src: str) -> Exception:
@@ -63,6 +63,20 @@ def exception_from_map(err: dict, src: str) -> Exception:
     if kept is not None:
         return kept(message)
     return RemoteError(str(err.get("node", src)), etype, message, str(err.get("traceback", "")))
+
+
+class HandlerTimeout(Exception):
+    """A TimeoutError the handler itself raised (``__cause__``), told apart from the deadline of the request that
+    runs it: since Python 3.11 ``asyncio.TimeoutError`` is the builtin ``TimeoutError``, so a nested call's
+    ``RpcTimeoutError`` would otherwise be reported as "<op> exceeded its deadline of <timeout> s"."""
+
+
+async def own_timeouts_wrapped(coro) -> Any:
+    """Await ``coro``; a TimeoutError it raises comes out as :class:`HandlerTimeout` (unwrap ``__cause__``)."""
+    try:
+        return await coro
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise HandlerTimeout() from exc
 
 
 class Rpc:
@@ -225,6 +239,10 @@ class Rpc:
         except asyncio.CancelledError:
             self._running.pop(key, None)
             return
+        except HandlerTimeout as wrapped:       # the handler's own TimeoutError (a nested call): pass it on
+            exc = wrapped.__cause__
+            log.debug("handler %s raised %r", op, exc)
+            body = {"ok": False, "error": self.error_map(exc)}
         except asyncio.TimeoutError:
             body = {"ok": False, "error": self.error_map(
                 RpcTimeoutError(f"{op} exceeded its deadline of {msg.body['timeout']:g} s"), tb=False)}
@@ -244,7 +262,7 @@ class Rpc:
     async def _gated(self, handler: Handler, msg: Message) -> Any:
         if self._gate is not None:
             await self._gate(msg)
-        return await handler(**msg.body["args"])
+        return await own_timeouts_wrapped(handler(**msg.body["args"]))
 
     def error_map(self, exc: BaseException, tb: bool = True) -> dict:
         if isinstance(exc, RemoteError):          # forwarded: keep the original node and traceback

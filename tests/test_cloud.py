@@ -33,8 +33,10 @@ def test_three_nodes_form_from_one_flatfile_and_admin_shows_them(launcher, secur
                           "removed", "copying", "web_url"}
         assert m["web_url"] == f"http://{m['node']}/"          # each node serves the web UI on its port
         assert m["last_heartbeat_age_s"] < 3 and not m["removed"]
-    assert set(st) == {"name", "size", "locked", "healthy", "members", "epoch", "quorum", "replication", "census"}
+    assert set(st) == {"name", "size", "cloud_size", "formed", "formation", "locked", "healthy", "members", "epoch",
+                       "quorum", "replication", "census"}
     assert st["replication"]["factor"] == 1 and st["quorum"] and st["census"]["keys"] == 0
+    assert st["formed"] and st["cloud_size"] == 3 and st["formation"] == []
     # the human table names every member
     res = admin(*(["--security-dir", str(security)] if security else []), "--cluster", nodes[0].address, "cloud")
     assert res.returncode == 0 and all(n.address in res.stdout for n in nodes) and "healthy" in res.stdout

@@ -261,3 +261,124 @@ def test_refusals_answering_our_heartbeats():
     m3.on_heartbeat(B, "cloud", hb(m3, members=[A, B]), now=0.0)
     m3.lock("job")
     assert not kinds(m3.on_refused(B, "cloud", "whatever", True, now=1.0), ms.Stop)
+
+
+# ---------------------------------------------------------------- operator sweep: refusals, formation, settings
+def test_a_refusal_holds_for_the_process_refused_not_for_a_new_one_at_its_address():
+    """Sweep section 2: a node started with a wrong --replication (or --name) and restarted right at the same
+    address was refused for ever with the first process's reason."""
+    m = new(size=2)
+    acts = m.on_heartbeat(B, "cloud", hb(m, boot=1, members=[B], repl=2), now=0.0)
+    assert "replication mismatch" in kinds(acts, ms.Log)[0].text and B not in m.ping_targets()
+    # the refused process itself: its answers change nothing, its claims get the refusal, nothing is re-logged
+    assert m.on_heartbeat(B, "cloud", hb(m, boot=1, members=[B], repl=2), now=0.5) == []
+    (refuse,) = kinds(m.on_claim(B, "cloud", hb(m, boot=1, members=[B], repl=2), now=0.6), ms.Refuse)
+    assert "replication mismatch" in refuse.reason
+    # a new process claims: answered and checked by pinging its address (once per probe interval), not refused;
+    # the claim alone changes nothing (anyone could have sent it)
+    acts = m.on_claim(B, "cloud", hb(m, boot=2, members=[B]), now=1.0)
+    assert ms.Answer(B) in acts and ms.Ping(B) in acts and not kinds(acts, ms.Refuse)
+    assert ms.Ping(B) not in m.on_claim(B, "cloud", hb(m, boot=3, members=[B]), now=1.1)
+    assert m.members == (A,) and m.peer(B).refused
+    # its own answer (on our connection) is judged afresh: right settings, so it joins
+    acts = m.on_heartbeat(B, "cloud", hb(m, boot=2, members=[A, B]), now=1.5)
+    assert any("no longer holds" in a.text for a in kinds(acts, ms.Log))
+    assert m.members == (A, B) and m.formed and B in m.ping_targets() and m.peer(B).refused is None
+    # a new process with a wrong setting again is refused again, with its own reason
+    m2 = new(size=2)
+    m2.on_heartbeat(B, "cloud", hb(m2, boot=1, members=[B], repl=2), now=0.0)
+    acts = m2.on_heartbeat(B, "cloud", hb(m2, boot=2, members=[B], repl=3), now=1.0)
+    assert "node 10.0.0.2:54321 3" in kinds(acts, ms.Log)[0].text and m2.members == (A,)
+
+
+def test_a_node_that_refused_us_is_heard_again_when_its_address_answers():
+    """It refused this node (another cloud name); a process answering at its address with a heartbeat does not
+    refuse (a refusal and an answer never come from one process for one node): the refusal is dropped."""
+    m = new(size=2, pinned=[B])
+    m.on_refused(B, "root", "cloud name mismatch: this is cloud 'root', node A belongs to cloud 'cloud'", False,
+                 now=0.0)
+    assert m.peer(B).refused and B in m.ping_targets()              # a flatfile node is still pinged
+    acts = m.on_claim(B, "cloud", hb(m, boot=7, members=[B]), now=1.0)
+    assert not kinds(acts, ms.Refuse) and ms.Answer(B) in acts      # the stale reason is not sent to it
+    m.on_heartbeat(B, "cloud", hb(m, boot=7, members=[A, B]), now=1.2)
+    assert m.members == (A, B) and m.formed
+
+
+def test_a_removed_member_restarted_with_its_settings_fixed_rejoins():
+    a = locked3(A)
+    a.on_heartbeat(B, "cloud", hb(a, members=[A, B, C], locked=True), now=1.0)
+    a.on_heartbeat(C, "cloud", hb(a, boot=2, members=[C], repl=2), now=1.0)     # C restarted with R=2: refused
+    assert a.state_of(C) == ms.DEAD and a.peer(C).refused
+    a.on_heartbeat(B, "cloud", hb(a, members=[A, B, C], locked=True, dead=[C]), now=1.5)
+    assert a.members == (A, B) and C in a.removed
+    # restarted again, right: its answer is judged afresh, as a removed member's new process (A, half of {A, B}
+    # holding the smaller id, is a quorum on its own: it re-admits C at once)
+    acts = a.on_heartbeat(C, "cloud", hb(a, boot=3, members=[C]), now=2.0)
+    assert a.peer(C).refused is None and a.members == (A, B, C) and kinds(acts, ms.MembersChanged)
+
+
+def test_a_forged_claim_of_a_new_process_adds_nothing_and_the_refused_process_stays_refused():
+    m = new(size=2)
+    m.on_heartbeat(B, "cloud", hb(m, boot=1, members=[B], repl=2), now=0.0)
+    for t in range(10):                                 # claims of ever new boots: at most a ping a second
+        acts = m.on_claim(B, "cloud", hb(m, boot=100 + t, members=[A, B]), now=1.0 + t / 10)
+        assert not kinds(acts, ms.Log) and not kinds(acts, ms.Connect)
+    assert m.members == (A,) and m.peer(B).refused
+    # the process that answers at B's address is still the refused one: nothing changes, nothing is logged
+    assert m.on_heartbeat(B, "cloud", hb(m, boot=1, members=[B], repl=2), now=2.5) == []
+    assert m.members == (A,) and m.peer(B).refused
+
+
+def test_members_named_in_a_believed_answer_become_candidates_before_the_lock():
+    """Sweep section 8 (c): B and C list only A. A's answers name all three; B pings C and C answers B: one
+    cloud. A name in a list is only pinged: it becomes a member when it answers on our own connection."""
+    b = new(B, size=3, pinned=[A])
+    acts = b.on_heartbeat(A, "cloud", hb(b, members=[A, B, C, "not-a-node", B]), now=0.0)
+    assert ms.Connect(C) in acts and C in b.ping_targets() and b.members == (A, B)
+    assert "not-a-node" not in b.peers and b.state_of(C) is None
+    b.on_heartbeat(C, "cloud", hb(b, members=[A, B, C]), now=0.5)
+    b.on_heartbeat(A, "cloud", hb(b, members=[A, B, C]), now=0.6)
+    assert b.members == (A, B, C) and b.formed
+    # bounded like claimed candidates; after the lock, lists come from the locked set only
+    few = new(B, size=3, max_candidates=1)
+    few.on_heartbeat(A, "cloud", hb(few, members=[A, B, C, D]), now=0.0)
+    assert sum(not p.confirmed for p in few.peers.values()) == 1
+    locked = new(B)
+    locked.on_heartbeat(A, "cloud", hb(locked, members=[A, B]), now=0.0)
+    locked.lock("job")
+    assert not kinds(locked.on_heartbeat(A, "cloud", hb(locked, members=[A, B, C]), now=1.0), ms.Connect)
+    assert C not in locked.peers
+
+
+def test_formation_report_names_silent_flatfile_entries_and_refused_peers():
+    m = new(size=3, pinned=[A, B, C, D])
+    m.on_heartbeat(B, "cloud", hb(m, members=[A, B]), now=0.0)
+    m.on_heartbeat(D, "cloud", hb(m, members=[D], repl=2), now=0.0)
+    r = m.formation_report()
+    assert r["silent"] == [C] and list(r["refused"]) == [D] and r["members"] == [A, B] and r["cloud_size"] == 3
+    assert r["disagree"] == [] and not m.formed
+    m.on_heartbeat(C, "cloud", hb(m, members=[A, C]), now=0.1)
+    r = m.formation_report()
+    assert r["silent"] == [] and r["disagree"] == [B, C]
+
+
+def test_other_failure_detector_settings_are_warned_about_once_per_peer():
+    """Sweep section 11: one node with --dead-after 60 among 6 s nodes made failover wait 53 s, silently."""
+    m = new()
+    assert m.heartbeat_fields()["dead_after"] == 6.0 and m.heartbeat_fields()["suspect_after"] == 3.0
+    def warned(actions):
+        return [a for a in kinds(actions, ms.Log) if "other settings" in a.text]
+
+    same = {"hb_interval": 1.0, "suspect_after": 3.0, "dead_after": 6.0}
+    assert not warned(m.on_heartbeat(B, "cloud", {**hb(m, members=[A, B]), **same}, now=0.0))
+    slow = {"hb_interval": 1, "suspect_after": 30.0, "dead_after": 60.0}
+    acts = m.on_heartbeat(C, "cloud", {**hb(m, members=[A, C]), **slow}, now=0.0)
+    (warn,) = warned(acts)
+    assert warn.level == "warning" and C in warn.text
+    assert "--heartbeat-interval 1, --suspect-after 30, --dead-after 60" in warn.text
+    assert "--heartbeat-interval 1, --suspect-after 3, --dead-after 6" in warn.text
+    for t in range(1, 5):
+        assert not warned(m.on_heartbeat(C, "cloud", {**hb(m, members=[A, B, C]), **slow}, now=t))
+    # a heartbeat without them (an older node of this version) is believed as before
+    assert not warned(m.on_heartbeat(D, "cloud", hb(m, members=[A, D]), now=0.0))
+    assert m.members == (A, B, C, D)

@@ -91,9 +91,14 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
         m["web_url"] = url
     st["census"] = census = cloud.dkv.census()
     rep = st["replication"]
-    head = (f"cloud {st['name']!r}: {st['size']} member(s), "
-            f"{'healthy' if st['healthy'] else 'UNHEALTHY'}, {'locked' if st['locked'] else 'not locked'}, "
+    if st.get("formed", True):
+        size = f"{st['size']} member(s), {'healthy' if st['healthy'] else 'UNHEALTHY'}"
+    else:                   # not a sick cloud of fewer members: one still waiting for its members
+        size = f"not formed: {st['size']} of {st['cloud_size']} members"
+    head = (f"cloud {st['name']!r}: {size}, {'locked' if st['locked'] else 'not locked'}, "
             f"epoch {st['epoch']}, replication {rep['factor']}")
+    for note in st.get("formation") or ():
+        head += f"\nwaiting: {note}"
     if not st["quorum"]:
         head += "\nNO QUORUM: this member hears a minority of the cloud and refuses writes"
     if census["under"] or census["stray"]:
