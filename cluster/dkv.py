@@ -245,10 +245,23 @@ class DKV:
         """The keys of ``keys`` this node neither stores nor caches."""
         return self.shard.missing(keys)
 
-    def put_local(self, key: str, value: Value) -> tuple[str, Value, int]:
+    def put_local(self, key: str, value: Value, deleted_since: int | None = None) -> tuple[str, Value, int] | None:
         """Store a value this node holds (an MRTask map writing a chunk next to its input), under the quota.
-        Safe from any thread. Returns what :meth:`replicate` takes to copy it to the key's other holders."""
-        return key, value, self.shard.put(key, value)
+        Safe from any thread. Returns what :meth:`replicate` takes to copy it to the key's other holders, or None
+        when ``deleted_since`` (a :meth:`clock` reading) is given and the key was deleted since then: the value is
+        dropped (a map still running when its task failed must not bring back outputs the task deleted)."""
+        version = self.shard.put(key, value)
+        if deleted_since is not None and self.shard.deleted_after(key, deleted_since):
+            # checked after the store: a delete before it is seen here, one after it removed the value itself
+            if self.shard.versions.get(key) == version:
+                self.shard.pop(key)
+            return None
+        return key, value, version
+
+    def clock(self) -> int:
+        """This node's DKV clock now (the versions of its writes and deletes are later)."""
+        return self.shard.next_version()
+
 
     async def replicate(self, stamped: list[tuple[str, Value, int]]) -> None:
         """Copy values this node stored (``put_local``) to their other live holders, and wait for them. A holder

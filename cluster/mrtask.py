@@ -347,7 +347,16 @@ class MRService:
         run_id = uuid.uuid4().hex
         # this node is the root: it runs its own subtree whether or not it holds chunks
         order = [self.node.id] + [n for n in nodes if n != self.node.id]
-        result = await self._h_local(task, state, {**layout, "out_vecs": out_vecs}, outputs, job, order, run_id)
+        try:
+            result = await self._h_local(task, state, {**layout, "out_vecs": out_vecs}, outputs, job, order, run_id)
+        except asyncio.CancelledError:
+            if out_vecs:                # cancelled: the deletes cannot be awaited here, they run on their own
+                self.node.spawn(self._delete_outputs(task, out_vecs))
+            raise
+        except BaseException:
+            if out_vecs:                # nothing will name the chunks the maps wrote: delete them on every node
+                await self._delete_outputs(task, out_vecs)
+            raise
         if outputs:
             rows = {c["cidx"]: c for c in result.pop("out_chunks")}
             result["output_layout"] = {"vecs": out_vecs, "types": list(outputs),
@@ -355,6 +364,26 @@ class MRService:
         else:
             result.pop("out_chunks", None)
         return result
+
+    async def _delete_outputs(self, task: str, out_vecs: list[str]) -> None:
+        """Delete the output chunks of a task that failed or was cancelled, on every live member (a map that was
+        still running elsewhere drops what it writes after the delete: ``put_local(deleted_since=)``). Best effort:
+        a member lost meanwhile is tried again, and what cannot be deleted is logged by vec."""
+        prefixes = [f"{v}#" for v in out_vecs]
+        cfg = self.node.config
+        for attempt in range(3):
+            try:
+                n = await self.node.dkv.delete_prefix(prefixes)
+                log.info("task %s failed: deleted its %d output chunk(s) (%d vec(s))", task, n, len(out_vecs))
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:            # noqa: BLE001 - a member lost on the way: again, then give up
+                if attempt == 2:
+                    log.warning("task %s failed and its output chunks could not be deleted on every member (%s: "
+                                "%s): vecs %s", task, type(exc).__name__, exc, ", ".join(out_vecs))
+                    return
+                await asyncio.sleep(cfg.heartbeat_interval)
 
     async def _h_local(self, task, state, layout, outputs, job, nodes, run_id):
         cls = TASKS.get(task)
@@ -502,11 +531,15 @@ class MRService:
                 raise JobCancelledError(f"job {job} was cancelled")
 
         written: list = []                    # (key, value, version) of chunks the maps stored: copied at the end
+        since = dkv.clock()                   # a delete of a key after this (the root cleaning up) drops its write
 
         def store_unless_stopped(key, value):
             # a map still running when the task failed elsewhere must not write after the caller cleaned up
             check_stop()
-            written.append(dkv.put_local(key, value))
+            stamped = dkv.put_local(key, value, deleted_since=since)
+            if stamped is None:               # deleted meanwhile: the task failed and its outputs are gone
+                raise asyncio.CancelledError()
+            written.append(stamped)
 
         def run_chunk(c, chunk_keys):
             check_stop()

@@ -115,3 +115,25 @@ class SlowMap(MRTask):
 class Empty(MRTask):
     def map(self, cs):
         pass
+
+
+class OutputsThenFail(MRTask):
+    """Writes its output column on every chunk; the chunk ``fail_at`` waits ``seconds`` (the others have written by
+    then) and fails."""
+    fail_at: int = 0
+    seconds: float = 1.0
+
+    def map(self, cs):
+        cs.outputs[0][:] = cs[0] + 1
+        if cs.cidx == self.fail_at:
+            time.sleep(self.seconds)
+            raise ValueError(f"map failed on purpose at chunk {cs.cidx}")
+
+
+class SlowOutputs(MRTask):
+    """Writes its output column after ``seconds`` of sleep per chunk (a predict a member dies in the middle of)."""
+    seconds: float = 1.0
+
+    def map(self, cs):
+        time.sleep(self.seconds)
+        cs.outputs[0][:] = cs[0] * 3

@@ -1,5 +1,6 @@
 """MRTask on 1 embedded node and on a 3-node cloud driven from a client: results equal numpy."""
 import concurrent.futures
+import re
 import threading
 import time
 
@@ -9,9 +10,11 @@ import pytest
 
 import cluster
 import frame
-from cloudkit import Launcher
+from cloudkit import Launcher, wait_until
+from cluster.placement import unhomed
 from frame import Frame
-from mr_tasks import CatCount, ColSum, Empty, FailOnNode, Histogram, MeanVar, SlowMap, XTimes2PlusY
+from mr_tasks import (CatCount, ColSum, Empty, FailOnNode, Histogram, MeanVar, OutputsThenFail, SlowMap, SlowOutputs,
+                      XTimes2PlusY)
 
 
 def _three(tmp_path_factory, security_dir):
@@ -106,6 +109,43 @@ def test_exception_in_map_on_one_node_arrives_as_remote_error(three):
     assert err.node == victim and err.type == "ValueError" and "failed on purpose" in err.message
     assert "Traceback" in err.remote_traceback and "raise ValueError" in err.remote_traceback
     assert Empty().do_all(fr, cloud=client) is not None          # the cloud still works
+    fr.remove()
+
+
+def vecs_in_cloud(cloud) -> set:
+    """The vecs that have chunks (or rollups) in the DKV."""
+    return {re.match(r"\$vec/[0-9a-f]+", unhomed(r["key"])).group(0) for r in cloud.dkv.keys("$vec/")}
+
+
+def test_a_task_that_fails_or_is_cancelled_leaves_none_of_its_output_chunks(three):
+    """A task with outputs that failed kept the output chunks its maps had written (a predict that failed half-way:
+    a vec per output column that nothing names, for the life of the cloud). The root now deletes them on every
+    node before the error reaches the caller."""
+    client, nodes = three
+    fr = Frame.from_numpy(np.arange(36_000.0).reshape(-1, 3), nchunks=6, cloud=client)
+    before = vecs_in_cloud(client)
+    assert set(fr.vecs) <= before
+    with pytest.raises(cluster.RemoteError, match="failed on purpose"):       # the other chunks wrote theirs
+        OutputsThenFail(fail_at=fr.nchunks - 1, seconds=1.0).do_all(fr, outputs=["numeric", "numeric"], cloud=client)
+    assert vecs_in_cloud(client) == before
+    many = Frame.from_numpy(np.arange(48_000.0).reshape(-1, 2), nchunks=24, cloud=client)
+    before = vecs_in_cloud(client)
+    job = cluster.Job.start("slow outputs", cloud=client)
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(lambda: SlowOutputs(seconds=0.5).do_all(many, outputs=["numeric"], job=job, cloud=client))
+        time.sleep(1.2)                     # the first chunks of every node have written their outputs
+        job.cancel()
+        with pytest.raises(cluster.JobCancelledError):
+            fut.result(timeout=20)
+    job.finish("CANCELLED", "cancelled by test")
+    wait_until(lambda: vecs_in_cloud(client) == before, 10, "the cancelled task's outputs to be deleted")
+    time.sleep(1.0)                          # and no map still running brings one back
+    assert vecs_in_cloud(client) == before
+    # a task that succeeds keeps its outputs
+    t = XTimes2PlusY().do_all(fr, outputs=["numeric"], cloud=client)
+    assert len(vecs_in_cloud(client) - before) == 1
+    frame.from_task_outputs(t, ["z"], cloud=client).remove()
+    many.remove()
     fr.remove()
 
 
