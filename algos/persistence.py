@@ -120,6 +120,8 @@ def write_model_file(model_id: str, value: Value, path: str | os.PathLike, force
     try:
         _write(tmp, header, buffers)
         os.replace(tmp, target)
+    except OSError as exc:          # a full disk said only "[Errno 28] No space left on device": name the file
+        raise type(exc)(exc.errno, f"cannot write model file {target}: {exc.strerror}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()

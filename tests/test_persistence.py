@@ -453,3 +453,20 @@ def test_a_buffer_of_negative_shape_is_refused(saved, tmp_path):
     persistence._write(tmp_path / "neg", packed, [])
     with pytest.raises(persistence.ModelFileError, match="buffer 0 has shape .* non-negative ints"):
         algos.load_model(tmp_path / "neg")
+
+
+def test_a_full_disk_names_the_model_file_and_leaves_nothing(base, tmp_path):
+    """A full disk failed save_model (and every checkpoint write) with '[Errno 28] No space left on device',
+    naming no file. A real tmpfs too small for the model (root only: skipped elsewhere)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        with pytest.raises(OSError, match=rf"cannot write model file {re.escape(str(small))}/{base.model_id}: "
+                                          r"No space left on device") as info:
+            algos.save_model(base, str(small))
+        assert info.value.errno == 28 and os.listdir(small) == []       # no partial file left behind
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
