@@ -115,12 +115,13 @@ class Cloud:
         return self.call("cloud.status", timeout=self.config.status_timeout)
 
     def lost_members(self) -> list[str]:
-        """Members lost (dead or removed) in numbers the replication factor does not cover: a key only they held
-        is in no listing (``dkv.keys``), so listings must say they may be incomplete by these members (a key on a
-        dead node is kept or reported, never silently missing). Empty while copies cover every loss."""
-        st = self.status()
-        lost = [m["node"] for m in st["members"] if m.get("removed") or m["state"] == "dead"]
-        return lost if len(lost) >= int(st.get("replication", {}).get("factor", 1)) else []
+        """Members lost (dead, removed, restarted empty) in numbers the replication factor does not cover: a key
+        only they held is in no listing (``dkv.keys``), so listings must say they may be incomplete by these members
+        (a key on a dead node is kept or reported, never silently missing). Empty while copies cover every loss:
+        with replication R, fewer than R members lost before the copies of the earlier losses were restored
+        (``status()["replication"]["lost"]``, see :meth:`cluster.dkv.DKV.losses`)."""
+        lost = self.status().get("replication", {}).get("lost", [])
+        return list(dict.fromkeys(x["node"] for x in lost if not x["covered"]))
 
     def shutdown(self) -> None:
         """Stop the embedded node (or detach the client), join its thread, release every socket."""
@@ -402,10 +403,12 @@ class SyncDKV:
         return self._cloud.run(self._dkv.lost_hint(key))
 
     def missing(self, key: str, what: str) -> Exception:
-        """The error for a ``what`` (e.g. "frame") not found under ``key``: NodeLostError when a lost member may
-        have held it, else KeyError."""
+        """The error for a ``what`` (e.g. "frame") not found under ``key``: NodeLostError when lost members may
+        have taken it with them (every holder it had among them, and no copy or delete of it left: see
+        :meth:`cluster.dkv.DKV.lost_hint`), else KeyError (a key never written, or deleted)."""
         lost = self.lost_hint(key)
         if lost:
-            return NodeLostError(lost[0], f"no {what} {key!r} in the cloud: member {lost[0]}, which was lost, may "
-                                          f"have held it", keys=[key])
+            who = (f"member {lost[0]}, which was lost," if len(lost) == 1 else
+                   f"its holders {', '.join(lost)}, which were all lost,")
+            return NodeLostError(lost[0], f"no {what} {key!r} in the cloud: {who} may have held it", keys=[key])
         return KeyError(f"no {what} {key!r} in the cloud")

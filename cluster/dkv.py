@@ -106,6 +106,54 @@ def _meta_bytes(meta: dict) -> int:
         return len(meta) * 16
 
 
+@dataclass
+class _Losses:
+    """Members lost (dead, removed, restarted empty) before the cloud had restored the copies of the previous losses:
+    a key held only by them -- every one of its holders in ``members``, the member set before the first of them was
+    lost -- may be gone. With fewer losses than the replication factor every key kept a copy (``covered``). A group
+    closes when every member reports its copies restored (``DKV.settle_losses``); a later loss starts another."""
+
+    members: set                                   # the member set before the group's first loss, and every lost one
+    lost: dict = field(default_factory=dict)       # node -> why it was lost
+    keys: dict = field(default_factory=dict)       # node -> keys it held at its last heartbeat (None: not known)
+    closed: bool = False
+
+    def covered(self, replication: int) -> bool:
+        return len(self.lost) < replication
+
+    def blamed(self, key: str, replication: int) -> list[str]:
+        """The lost members that were ``key``'s holders, when all its holders were lost in this group, else []."""
+        if self.covered(replication):
+            return []
+        hs = holders(key, tuple(sorted(self.members)), replication)
+        return hs if hs and all(h in self.lost for h in hs) else []
+
+
+def stuck_text(reports: dict) -> str | None:
+    """One line saying where re-replication is stuck, from what members report of their own passes:
+    ``{member: {"quota": {holder: {"keys": n, "copies": c}}, "failing": error or None}}`` (the keys a member could
+    not copy to a holder whose ``--max-mem-size`` is full, and how many copies they have; a pass that keeps failing).
+
+    >>> stuck_text({"a:1": {"quota": {"c:1": {"keys": 2000, "copies": 1}}}, "b:1": {"quota": {"c:1": {"keys": 5,
+    ...             "copies": 1}}, "failing": None}})
+    'quota on node c:1: 2,005 key(s) at 1 copy'
+    >>> stuck_text({"a:1": {"quota": {}, "failing": None}}) is None
+    True
+    """
+    quota: dict[str, list[int]] = {}
+    failing = []
+    for member, rep in sorted(reports.items()):
+        for holder, q in (rep.get("quota") or {}).items():
+            t = quota.setdefault(holder, [0, int(q["copies"])])
+            t[0] += int(q["keys"])
+            t[1] = min(t[1], int(q["copies"]))
+        if rep.get("failing"):
+            failing.append(f"re-replication passes on node {member} fail ({rep['failing']})")
+    parts = [f"quota on node {h}: {n:,} key(s) at {c} cop{'y' if c == 1 else 'ies'}"
+             for h, (n, c) in sorted(quota.items())]
+    return "; ".join(parts + failing) or None
+
+
 # atomic update functions, by name: fn(old: Value | None, **args) -> Value | None (None deletes)
 ATOMICS: dict[str, Callable[..., Value | None]] = {}
 
@@ -134,6 +182,7 @@ register_op("dkv.write", {"items": list}, idempotent=True)
 register_op("dkv.replica_put", {"items": list}, idempotent=True)
 register_op("dkv.local_get_many", {"keys": list}, idempotent=True)
 register_op("dkv.lost_hint", {"key": str}, idempotent=True)
+register_op("dkv.local_state", {"keys": list}, idempotent=True)
 register_op("dkv.census", {}, idempotent=True)
 register_op("dkv.local_census", {}, idempotent=True)
 
@@ -153,6 +202,9 @@ class DKV:
         self.quota = cfg.max_mem_size
         self.replication = cfg.replication
         self.lost: dict[str, str] = {}               # members whose copies are gone (dead, removed, restarted)
+        self._losses: list[_Losses] = []             # members lost since the lock, in groups (see _Losses)
+        # what this node's re-replication reports about itself in the census (set by the replicas service)
+        self.local_report: Callable[[], dict] = lambda: {}
         self._atomic_locks: dict[str, list] = {}     # key -> [lock, updates waiting or running]
         node.key_count = lambda: len(self.shard.store)
         node.on_members(self._on_members)
@@ -164,7 +216,7 @@ class DKV:
                        ("dkv.atomic", self._h_atomic), ("dkv.home", self._h_home), ("dkv.write", self._h_write),
                        ("dkv.replica_put", self._h_replica_put), ("dkv.local_get_many", self._h_local_get_many),
                        ("dkv.census", self._h_census), ("dkv.local_census", self._h_local_census),
-                       ("dkv.lost_hint", self._h_lost_hint)):
+                       ("dkv.lost_hint", self._h_lost_hint), ("dkv.local_state", self._h_local_state)):
             node.register(op, fn)
 
     @property
@@ -220,9 +272,14 @@ class DKV:
         return None if raw is None else Value.from_wire(raw)
 
     async def census(self) -> dict:
-        """How many copies the cloud holds of its keys: ``{"replication", "target", "keys", "under", "stray"}``:
-        ``under`` counts keys with fewer than ``target`` = min(R, live members) copies on their holders, ``stray``
-        copies on members that no longer hold their key (the re-replication drops them)."""
+        """How many copies the cloud holds of its keys: ``{"replication", "target", "keys", "under", "stray",
+        "stuck", "lost", "lost_keys"}``: ``under`` counts keys with fewer than ``target`` = min(R, live members)
+        copies on their holders, ``stray`` copies on members that no longer hold their key (the re-replication drops
+        them); ``stuck`` says where re-replication cannot go on (``stuck_text``), else None; ``lost`` lists the
+        members lost since the lock (:meth:`losses`); ``lost_keys`` counts the keys gone with them (a key is in no
+        listing once gone): 0 while the copies cover every loss, with replication 1 the keys the lost members held at
+        their last heartbeats, None when not known (members lost before the copies were restored, with R > 1: only
+        the keys they alone held are gone)."""
         return await self.node.call(self._entry, "dkv.census", {})
 
     def home(self, key: str) -> str:
@@ -261,7 +318,6 @@ class DKV:
     def clock(self) -> int:
         """This node's DKV clock now (the versions of its writes and deletes are later)."""
         return self.shard.next_version()
-
 
     async def replicate(self, stamped: list[tuple[str, Value, int]]) -> None:
         """Copy values this node stored (``put_local``) to their other live holders, and wait for them. A holder
@@ -319,32 +375,107 @@ class DKV:
         return self.shard.memory()
 
     async def lost_hint(self, key: str) -> list[str]:
-        """Members lost since the lock (removed, restarted empty) that would hold ``key`` if they were still members:
-        who may have taken a missing key with them (what ``Frame(key)`` names when a frame is not found)."""
+        """The lost members that may have taken a missing ``key`` with them (what ``Frame(key)`` names when a frame is
+        not found): every holder the key had before they were lost is lost (R of them for replication R, or all of
+        its holders are dead now) and no member left holds a copy of it or remembers its delete. Empty otherwise:
+        a key that was never written, or was deleted, is simply not there."""
         return await self.node.call(self._entry, "dkv.lost_hint", {"key": key})
 
     async def _h_lost_hint(self, key):
-        members = self.node.members
-        return [n for n in self.lost
-                if n in holders(key, tuple(m for m in members if m != n) + (n,), self.replication)]
+        blamed = self.lost_holders(key)
+        if not blamed:
+            return []
+        # a copy on a member that is left (a holder that moved, a stray), or a delete it remembers: not lost
+        others = [m for m in self._live(self.node.members) if m != self.node.id]
+        answers = await asyncio.gather(*(self.node.call(m, "dkv.local_state", {"keys": [key]},
+                                                        timeout=self.node.config.control_timeout, retries=0)
+                                         for m in others), return_exceptions=True)
+        for got in answers:
+            if isinstance(got, list) and got and isinstance(got[0], list) and (got[0][0] >= 0 or got[0][1]):
+                return []
+        return blamed
+
+    async def _h_local_state(self, keys):
+        """``[version or -1, version of a delete this node remembers or 0]`` of each key (its own copies only)."""
+        out = []
+        for k in keys:
+            if not isinstance(k, str):
+                raise ProtocolError("dkv.local_state keys must be strings")
+            out.append([self.shard.versions.get(k, -1), self.shard.deleted_after(k, 0)])
+        return out
 
     def lost_holders(self, key: str) -> list[str]:
-        """Members that held ``key`` and are dead or lost their copies (a key that names its home: that home)."""
-        blamed = [h for h in self.holders(key) if self.node.is_dead(h)]
-        home = explicit_home(key)
-        if home is not None and home in self.lost and home not in blamed:
-            blamed.append(home)
+        """The members a missing ``key`` may have been lost with: its holders when every one of them is dead now, or,
+        for members lost since the lock, its holders then when all of them were lost before the cloud restored their
+        copies (with replication R, R of them; with replication 1 the one that held it). Empty when this node saw the
+        key deleted, and for keys whose holders' copies cover the losses (a key that was never written among
+        them)."""
+        if self.shard.deleted_after(key, 0):
+            return []
+        hs = self.holders(key)
+        if hs and all(self.node.is_dead(h) for h in hs):
+            return hs
+        blamed: list[str] = []
+        for group in self._losses:
+            blamed += [h for h in group.blamed(key, self.replication) if h not in blamed]
         return blamed
+
+    def losses(self) -> list[dict]:
+        """The members lost since the lock (and not back with their data), oldest first: ``{"node", "reason",
+        "covered", "keys", "settled"}``: ``covered`` when the copies kept every key it held (fewer members were lost
+        before the copies were restored than the replication factor), ``keys`` the keys it held at its last
+        heartbeat (None when not known: it restarted), ``settled`` once every member reported the copies restored
+        since (a later loss is then judged on its own)."""
+        return [{"node": n, "reason": why, "covered": g.covered(self.replication), "keys": g.keys.get(n),
+                 "settled": g.closed} for g in self._losses for n, why in g.lost.items()]
+
+    def settle_losses(self) -> None:
+        """Every member reports its copies restored (the re-replication found nothing left to copy under the
+        present member set): a later loss is judged against this member set alone."""
+        for g in self._losses:
+            g.closed = True
 
     # ------------------------------------------------------------------ membership
     def _on_members(self, event) -> None:
         name = type(event).__name__
-        if name == "Lost":
-            self.lost[event.node] = event.reason
-        elif name == "Restarted":
-            self.lost[event.node] = "it restarted empty"
+        if name in ("Lost", "Restarted"):
+            reason = event.reason if name == "Lost" else "it restarted empty"
+            self.lost[event.node] = reason
+            if self.node.locked:            # before the lock there is no data to lose
+                self._note_loss(event.node, reason)
         elif name == "Back":
             self.lost.pop(event.node, None)
+            for g in self._losses:          # it answers with the same process: it kept its copies
+                g.lost.pop(event.node, None)
+                g.keys.pop(event.node, None)
+            self._losses = [g for g in self._losses if g.lost]
+
+    def _note_loss(self, node: str, reason: str) -> None:
+        group = self._losses[-1] if self._losses and not self._losses[-1].closed else None
+        if group is None:
+            group = _Losses(set(self.node.members))
+            self._losses.append(group)
+        group.members.add(node)
+        if node in group.lost:
+            if reason == "it restarted empty":
+                was = group.lost[node]
+                group.lost[node] = reason if "restarted" in was else f"{was}; then it restarted empty"
+            return
+        group.lost[node] = reason
+        # its last heartbeat's key count (a restart's first heartbeat already counts the new, empty process)
+        peer = self.node.membership.peer(node)
+        keys = peer.info.get("keys") if peer is not None and "restarted" not in reason else None
+        group.keys[node] = int(keys) if isinstance(keys, int) else None
+        if group.covered(self.replication):
+            return
+        # no data is lost silently: say so once, when the copies stop covering the losses
+        if self.replication == 1:
+            held = "the keys it held" if group.keys[node] is None else f"the {group.keys[node]:,} key(s) it held"
+            log.error("member %s was lost (%s) with replication 1: %s are gone%s", node, reason, held,
+                      "" if "restarted" in reason else " unless it answers again with the same process")
+        else:
+            log.error("members %s were lost before the copies of the first were restored (replication %d): keys "
+                      "only they held are gone", ", ".join(group.lost), self.replication)
 
     # ------------------------------------------------------------------ internals
     def _local(self, key: str) -> Value | None:
@@ -526,8 +657,8 @@ class DKV:
                         self.shard.cache_put(k, Value.from_wire(raw))
         lost: dict[str, list[str]] = {}
         for k in missing:
-            # every holder dead, or (a key naming its home) the home lost its copies: the key is not in reach;
-            # otherwise live holders simply do not have it
+            # every holder dead, or (a key naming its home) every holder it had lost before the copies were
+            # restored: the key is not in reach; otherwise live holders simply do not have it
             blamed = self.lost_holders(k)
             if blamed and (explicit_home(k) is not None or not self._live(self.holders(k))):
                 lost.setdefault(blamed[0], []).append(k)
@@ -596,25 +727,33 @@ class DKV:
                 for k, v in list(self.shard.store.items()) if k.startswith(prefix) or unhomed(k).startswith(prefix)]
 
     async def _h_census(self):
-        parts = await self._broadcast("dkv.local_census", {})
+        members = self._live(self.node.members)
+        parts = await asyncio.gather(*(self.node.call(m, "dkv.local_census", {}) for m in members))
         copies: dict[str, int] = {}
         stray = 0
-        for held, others in parts:
+        reports = {}
+        for member, (held, others, report) in zip(members, parts):
             for k in held:
                 copies[k] = copies.get(k, 0) + 1
             for k in others:
                 copies.setdefault(k, 0)
             stray += len(others)
-        target = min(self.replication, len(self._live(self.node.members)))
+            reports[member] = report
+        target = min(self.replication, len(members))
+        lost = self.losses()
+        gone = [x["keys"] for x in lost if not x["covered"]]
+        lost_keys = 0 if not gone else sum(gone) if self.replication == 1 and None not in gone else None
         return {"replication": self.replication, "target": target, "keys": len(copies),
-                "under": sum(1 for c in copies.values() if c < target), "stray": stray}
+                "under": sum(1 for c in copies.values() if c < target), "stray": stray,
+                "stuck": stuck_text(reports), "lost": lost, "lost_keys": lost_keys}
 
     async def _h_local_census(self):
-        """This node's copies: of keys it holds, and of keys it is no holder of (waiting to be dropped)."""
+        """This node's copies: of keys it holds, and of keys it is no holder of (waiting to be dropped); what its
+        re-replication reports (where it is stuck)."""
         held, others = [], []
         for k in list(self.shard.store):
             (held if self.node.id in self.holders(k) else others).append(k)
-        return [held, others]
+        return [held, others, self.local_report()]
 
     async def _h_atomic(self, key, fn, args):
         self.node.check_quorum()

@@ -102,10 +102,20 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
     if not st["quorum"]:
         head += "\nNO QUORUM: this member hears a minority of the cloud and refuses writes"
     if census["under"] or census["stray"]:
+        how = f"re-replication STUCK: {census['stuck']}" if census.get("stuck") else "re-replication in progress"
         copies = (f"copies: {census['under']:,} of {census['keys']:,} key(s) below {census['target']} copies, "
-                  f"{census['stray']:,} stray (re-replication in progress)")
+                  f"{census['stray']:,} stray ({how})")
     else:
         copies = f"copies: {census['keys']:,} key(s), every one at {census['target']} copies"
+    for x in census.get("lost", []):            # members lost with data the copies did not cover
+        if x["covered"]:
+            continue
+        if rep["factor"] == 1:
+            held = "the keys it held" if x["keys"] is None else f"the {x['keys']:,} key(s) it held"
+            copies += f"\nDATA LOST: member {x['node']} was lost with replication 1 ({x['reason']}): {held} are gone"
+        else:
+            copies += (f"\nDATA MAY BE LOST: member {x['node']} was lost ({x['reason']}) with other members before "
+                       f"their copies were restored: keys only they held are gone")
     rows = [dict(m, free_mem=_mb(m["free_mem_bytes"]), age=f"{m['last_heartbeat_age_s']:.1f} s",
                  state="removed" if m["removed"] else m["state"], web=m["web_url"] or "(no web)")
             for m in st["members"]]
