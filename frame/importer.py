@@ -97,6 +97,7 @@ class ParseTask(MRTask):
     returned boundary maps); with ``firsts`` from its known first record. Parse errors are returned in
     ``failed`` for the caller to judge (a wrong guess makes errors of its own) and raise as ParseError."""
     path: str = ""
+    size: int = -1             # the file's size where import_file runs: every node must read that same file
     setup: dict = None
     vecs: list = None
     data_start: int = 0
@@ -113,6 +114,10 @@ class ParseTask(MRTask):
         start, end = cs.start, cs.start + cs.nrows
         known = dict(self.firsts).get(cs.cidx) if self.firsts else None
         path = self.local_files.check(self.path)          # only under the node's --data-dir (cluster.files)
+        here = os.path.getsize(path)
+        if self.size >= 0 and here != self.size:          # a copy still being written, or another file
+            raise ValueError(f"{self.path} is {here:,} bytes on node {cs.home}, {self.size:,} where import_file "
+                             f"runs: every node must read the same file (a shared or identical copy)")
         buf, offset, eof = _read_range(path, start, end, end)
         lo, hi = start - offset, end - offset
         if known is not None:
@@ -328,7 +333,8 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
     source = ByteRanges(bounds, [members[i % len(members)] for i in range(nranges)])
     vecs = [new_vec_key() for _ in setup.column_names]
     try:
-        task = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin).do_all(source, cloud=cloud)
+        task = ParseTask(path=path, size=size, setup=setup.to_dict(), vecs=vecs, data_start=begin).do_all(
+            source, cloud=cloud)
         rows, domains, invalid = dict(task.rows or ()), dict(task.domains or ()), dict(task.invalid or ())
         partials = dict(task.rollups or ())
         maps = {c: (ends, firsts, bounds[c + 1], guess) for c, ends, firsts, guess in task.maps}
@@ -340,7 +346,7 @@ def import_file(path: str, sep: str | None = None, header=None, col_types=None, 
         if wrong:   # ranges that begin inside a quoted field: parse them again from their true first record
             log.info("%s: %d of %d ranges begin inside a quoted field; parsing them again", path, len(wrong),
                      nranges)
-            again = ParseTask(path=path, setup=setup.to_dict(), vecs=vecs, data_start=begin,
+            again = ParseTask(path=path, size=size, setup=setup.to_dict(), vecs=vecs, data_start=begin,
                               firsts=[[i, true[i]] for i in wrong]).do_all(ByteRanges(bounds, source.homes, wrong),
                                                                            cloud=cloud)
             _raise_first(failed + (again.failed or []), path, source, cloud)   # the earliest of them all

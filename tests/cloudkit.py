@@ -120,7 +120,8 @@ class Launcher:
         return path
 
     def start(self, port: int, flatfile: Path | None, *, ip: str = "127.0.0.1", name: str = "testcloud",
-              extra: list[str] = (), env: dict | None = None, netns: str | None = None) -> NodeProc:
+              extra: list[str] = (), env: dict | None = None, netns: str | None = None,
+              prefix: list[str] = ()) -> NodeProc:
         log_path = self.tmp / f"node-{ip}-{port}.log"
         cmd = [sys.executable, "-m", "cluster.node", "--port", str(port), "--ip", ip, "--name", name,
                "--log-level", "INFO", "--plugin", "aquifer_test_plugin", *self.node_args(), *extra]
@@ -128,6 +129,7 @@ class Launcher:
             cmd += ["--flatfile", str(flatfile)]
         if netns:
             cmd = ["ip", "netns", "exec", netns, *cmd]
+        cmd = [*prefix, *cmd]          # e.g. unshare: the node in a mount namespace of its own
         full_env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", **(env or {})}
         fh = open(log_path, "wb")
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -400,3 +400,33 @@ def test_the_first_bad_record_is_named_when_it_follows_a_long_quoted_field(one, 
     for fn in (frame.import_file, frame.upload_file):
         with pytest.raises(frame.ParseError, match=f"line {first}, column 3: .*expected 2 fields, found more"):
             fn(str(path), chunk_size=chunk)
+
+
+def test_a_file_that_differs_on_one_node_is_refused_naming_node_and_sizes(launcher, tmp_path):
+    """A copy still being written (or another file) at the same path on one node failed the import with internal
+    errors ('attempt to get argmax of an empty sequence', 'bad range'). Node B runs in a mount namespace of its own
+    where the path is a shorter file: the import now names the node and both sizes."""
+    full, short = tmp_path / "data.csv", tmp_path / "short.csv"
+    full.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(20000)))
+    short.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(15000)))
+    ports = [free_port_pair(), free_port_pair()]
+    ff = launcher.flatfile([f"127.0.0.1:{p}" for p in ports])
+    a = launcher.start(ports[0], ff, extra=["--cloud-size", "2"])
+    bind = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(short), str(full)]
+    b = launcher.start(ports[1], ff, extra=["--cloud-size", "2"], prefix=bind)
+    try:
+        a.wait_log("cloud formed: name=testcloud size=2", 20)
+    except TimeoutError:
+        if b.proc.poll() is not None:
+            pytest.skip(f"cannot make a mount namespace here: {b.log()[-300:]}")
+        raise
+    client = cluster.connect(a.address, timeout=10, progress=False)
+    try:
+        with pytest.raises(cluster.RemoteError,
+                           match=rf"data.csv is \d[\d,]* bytes on node 127.0.0.1:{ports[1]}, "
+                                 rf"{full.stat().st_size:,} where import_file runs"):
+            frame.import_file(str(full), chunk_size=20_000, cloud=client)
+        assert not [k for k in (r["key"] for r in client.dkv.keys("")) if "$vec/" in k]    # nothing kept
+    finally:
+        client.shutdown()
