@@ -24,7 +24,7 @@ import frame
 from algos import DeepLearningEstimator
 from cluster.config import NodeConfig
 from cluster.node import EXIT_REMOVED
-from cloudkit import REPO, SMALL, wait_until
+from cloudkit import REPO, SMALL, admin, wait_until
 from mr_tasks import ColSum, SlowMap
 
 DEAD_AFTER = NodeConfig().dead_after
@@ -97,6 +97,11 @@ def test_replication_1_fails_exactly_what_needs_the_lost_keys_and_the_cloud_goes
         assert client.lost_members() == [victim.address]
         with pytest.warns(UserWarning, match=rf"member\(s\) {victim.address} were lost with models they alone held"):
             assert "r1_model" in [r["model_id"] for r in algos.list_models(client)]
+        for what in ("frames", "models", "keys"):            # the admin's listings say so too
+            res = admin("--cluster", members[0], what)
+            assert res.returncode == 0, res.stderr
+            assert f"(incomplete: member(s) {victim.address} were lost)" in res.stdout.splitlines()[0], res.stdout
+            assert f"note: member(s) {victim.address} were lost" in res.stderr
         iris = frame.import_file(str(SMALL / "iris_wheader.csv"), cloud=client)
         m = DeepLearningEstimator(hidden=[4], epochs=1, seed=2).train(x=iris.names[:4], y="class",
                                                                        training_frame=iris)

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import sys
+import warnings
 from typing import Callable
 
 from cluster.placement import unhomed
@@ -127,13 +128,24 @@ def cmd_cloud(cloud, args) -> tuple[object, str]:
     return st, text
 
 
+def _lost_note(cloud) -> str:
+    """A listing's note when members were lost with data the copies do not cover: what only they held is in no
+    listing, so the listing says it may be incomplete, by whom ("" otherwise)."""
+    lost = cloud.lost_members()
+    if not lost:
+        return ""
+    print(f"note: member(s) {', '.join(lost)} were lost with data the copies did not cover: what only they held is "
+          f"not listed (python -m tools.admin cloud)", file=sys.stderr)
+    return f" (incomplete: member(s) {', '.join(lost)} were lost)"
+
+
 def cmd_keys(cloud, args):
     rows = [dict(r, key=r["key"]) for r in cloud.dkv.keys(args.prefix)]
     if args.prefix:
         rows = [r for r in rows if r["key"].startswith(args.prefix) or unhomed(r["key"]).startswith(args.prefix)]
     text = _table(rows, [("key", "key"), ("type", "type"), ("bytes", "bytes"), ("home", "home"),
                          ("copies", "copies")])
-    return rows, f"{len(rows)} key(s)\n{text}"
+    return rows, f"{len(rows)} key(s){_lost_note(cloud)}\n{text}"
 
 
 cmd_keys.add_arguments = lambda sp: sp.add_argument("--prefix", default="", help="only keys starting with this")
@@ -154,7 +166,7 @@ def _frames(cloud) -> list[dict]:
 
 def cmd_frames(cloud, args):
     rows = _frames(cloud)
-    return rows, f"{len(rows)} frame(s)\n" + _table(rows, [("key", "key"), ("rows", "rows"), ("cols", "cols"),
+    return rows, f"{len(rows)} frame(s){_lost_note(cloud)}\n" + _table(rows, [("key", "key"), ("rows", "rows"), ("cols", "cols"),
                                                             ("bytes", "bytes")])
 
 
@@ -180,12 +192,14 @@ cmd_rm.add_arguments = lambda sp: sp.add_argument("key", help="the key to remove
 def cmd_models(cloud, args):
     """Models in the cloud with the main metric of their kind (AUC, logloss, RMSE or MSE)."""
     import algos
-    rows = algos.list_models(cloud)
+    with warnings.catch_warnings():          # said once, by _lost_note, in the admin's own words
+        warnings.simplefilter("ignore", UserWarning)
+        rows = algos.list_models(cloud)
     view = [dict(r, epochs=None if r["epochs"] is None else f"{r['epochs']:.2f}") for r in rows]
     text = _table(view, [("model_id", "model"), ("algo", "algo"), ("kind", "kind"), ("response", "response"),
                          ("epochs", "epochs"), ("metric", "metric"), ("training", "training"),
                          ("validation", "validation"), ("bytes", "bytes")])
-    return rows, f"{len(rows)} model(s)\n{text}"
+    return rows, f"{len(rows)} model(s){_lost_note(cloud)}\n{text}"
 
 
 def _when(t) -> str:
