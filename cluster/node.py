@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import ipaddress
 import logging
+import math
 import os
 import signal
 import socket
@@ -711,6 +712,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"silence before a peer is suspect (default {d.suspect_after:g} s, or half of --dead-after)")
     p.add_argument("--dead-after", type=float, default=d.dead_after,
                    help=f"silence before a peer is declared dead (default {d.dead_after:g} s)")
+    p.add_argument("--lock-timeout", type=float, default=d.lock_timeout, metavar="S",
+                   help=f"how long the first write or job waits for the cloud to form (--cloud-size members) "
+                        f"before failing with the reasons (default {d.lock_timeout:g} s)")
     p.add_argument("--nthreads", type=int, default=None, help="compute threads (default: all cores)")
     p.add_argument("--replication", type=int, default=d.replication, metavar="R",
                    help=f"copies of every DKV value and chunk, on R members (the same on every member; default "
@@ -786,6 +790,9 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     cfg.plugins = (*base, *args.plugin)
     if args.nthreads is not None:
         cfg.compute_threads = args.nthreads
+    if not 0 < args.lock_timeout < math.inf:
+        raise ValueError(f"--lock-timeout must be a positive number of seconds, got {args.lock_timeout}")
+    cfg.lock_timeout = args.lock_timeout
     if args.max_mem_size:
         cfg.max_mem_size = args.max_mem_size
     cfg.validate({f: "--" + f.replace("_", "-") for f in ("heartbeat_interval", "suspect_after", "dead_after")},
