@@ -176,7 +176,7 @@ def test_empty_task_latency_is_small(cloud):
 
 
 @pytest.mark.slow
-def test_heartbeats_flow_during_twenty_seconds_of_cpu_bound_maps_and_sigkill_raises_node_lost(tmp_path):
+def test_heartbeats_flow_during_twelve_seconds_of_cpu_bound_maps_and_sigkill_raises_node_lost(tmp_path):
     kit = Launcher(tmp_path)
     try:
         nodes = kit.cloud(3)
@@ -184,7 +184,8 @@ def test_heartbeats_flow_during_twenty_seconds_of_cpu_bound_maps_and_sigkill_rai
         try:
             fr = Frame.from_numpy(np.zeros((12_000, 1)), nchunks=12, cloud=client)
             n_chunks = fr.nchunks
-            per_chunk = 20.0 * 2 / max(1, n_chunks / 3)     # ~20 s of maps on each node (2 threads each)
+            per_chunk = 12.0 * 2 / max(1, n_chunks / 3)     # ~12 s of maps on each node (2 threads each): twice
+                                                             # the 6 s after which a silent peer is dead
             suspects = []
             stop = threading.Event()
 
@@ -202,7 +203,7 @@ def test_heartbeats_flow_during_twenty_seconds_of_cpu_bound_maps_and_sigkill_rai
             t = SlowMap(seconds=per_chunk).do_all(fr, cloud=client)
             stop.set()
             w.join()
-            assert time.monotonic() - t0 >= 15
+            assert time.monotonic() - t0 >= 9
             assert t.chunks_done == n_chunks
             for n in nodes:
                 assert "suspect" not in n.log(), n.log()[-2000:]

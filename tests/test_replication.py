@@ -14,7 +14,7 @@ from cloudkit import SMALL, admin, fmnist_csvs, wait_until
 from mr_tasks import ColSum
 
 pytestmark = pytest.mark.slow
-DL = dict(activation="Rectifier", hidden=[64], epochs=3, seed=7)
+DL = dict(activation="Rectifier", hidden=[64], epochs=2, seed=7)
 
 
 @pytest.fixture(scope="module")
