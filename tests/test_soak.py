@@ -1,5 +1,5 @@
-"""Soak: 120 tiny cycles (import, train, predict, delete) on a 3-node cloud with replication 2, one member
-SIGKILLed and restarted every 40 cycles. Every cycle succeeds, or fails with one of the cloud's named errors
+"""Soak: 90 tiny cycles (import, train, predict, delete) on a 3-node cloud with replication 2, one member
+SIGKILLed and restarted every 30 cycles. Every cycle succeeds, or fails with one of the cloud's named errors
 while a member was down; the nodes' memory, threads and open files stay under the bounds stated below."""
 import os
 import time
@@ -13,7 +13,7 @@ from algos import DeepLearningEstimator
 from cloudkit import SMALL, wait_until
 
 pytestmark = pytest.mark.slow
-CYCLES, KILL_EVERY, DOWN_CYCLES = 120, 40, 5
+CYCLES, KILL_EVERY, DOWN_CYCLES = 90, 30, 5
 # bounds, per node process: growth over the run for a node that lives through it (after 20 warm-up cycles), and
 # a ceiling for every node (restarted ones included). Measured: ~190 MB RSS, 6 threads, 20 fds, growth < 5 MB.
 RSS_GROWTH, RSS_MAX = 100 << 20, 600 << 20
@@ -38,7 +38,7 @@ def cycle(client, i: int) -> None:
     fr.remove()
 
 
-def test_a_hundred_and_twenty_cycles_with_a_member_killed_and_restarted_every_forty(launcher):
+def test_ninety_cycles_with_a_member_killed_and_restarted_every_thirty(launcher):
     extra = ["--nthreads", "1", "--replication", "2"]
     nodes = launcher.cloud(3, extra=extra)
     ff = launcher.tmp / f"flat-{nodes[0].port}.txt"
