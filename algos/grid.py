@@ -609,16 +609,10 @@ def get_grid(grid_id: str, cloud=None) -> GridSearch:
     crit = {k: v for k, v in meta["search_criteria"].items()
             if meta["search_criteria"]["strategy"] == "RandomDiscrete" or k not in _RANDOM_ONLY}
     grid = GridSearch(builder_for(meta["algo"]), meta["hyper_params"], grid_id=grid_id, search_criteria=crit)
-    names = meta["hyper_names"]
     grid._cloud, grid._training_frame, grid.job_key = cloud, meta["training_frame"], meta["job"]
     grid._frame_checksum, grid._response = meta.get("training_frame_checksum"), meta.get("response_column")
-    grid._checksums, grid._last_number = dict(meta.get("model_checksums", {})), meta.get("last_model_number", 0)
     grid.status = meta["status"]
-    for mid, values in zip(meta["model_ids"], meta["model_hypers"]):
-        grid.models.append(get_model(mid, cloud))
-        grid.model_hypers.append(dict(zip(names, values)))
-    grid.failed_params = [dict(zip(names, values)) for values in meta["failed_params"]]
-    grid.failure_details = list(meta["failure_details"])
+    grid._adopt(meta)           # its models still in the cloud (a removed one leaves it), failures, numbering
     return grid
 
 

@@ -150,6 +150,9 @@ class NodeConfig:
                              f"{', '.join(told(f) for f in timing)}")
         if self.cloud_size < 1:
             raise ValueError(f"cloud_size must be >= 1, got {self.cloud_size}")
+        for f in ("lock_timeout", "job_lease"):
+            if not 0 < getattr(self, f) < math.inf:
+                raise ValueError(f"{names.get(f, f)} must be a positive number of seconds, got {getattr(self, f)}")
         if not 1 <= self.replication <= 16:
             raise ValueError(f"replication must be in 1..16 (copies of every value), got {self.replication}")
         if (not self.name and not self.client) or len(self.name) > 200:

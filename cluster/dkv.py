@@ -397,12 +397,8 @@ class DKV:
 
     async def _h_local_state(self, keys):
         """``[version or -1, version of a delete this node remembers or 0]`` of each key (its own copies only)."""
-        out = []
-        for k in keys:
-            if not isinstance(k, str):
-                raise ProtocolError("dkv.local_state keys must be strings")
-            out.append([self.shard.versions.get(k, -1), self.shard.deleted_after(k, 0)])
-        return out
+        _check_keys(keys, "dkv.local_state")
+        return [[self.shard.versions.get(k, -1), self.shard.deleted_after(k, 0)] for k in keys]
 
     def lost_holders(self, key: str) -> list[str]:
         """The members a missing ``key`` may have been lost with: its holders when every one of them is dead now, or,
@@ -597,21 +593,15 @@ class DKV:
 
     async def _h_local_get_many(self, keys):
         """This node's own copies (no routing): [value, version] per key, None where it has none."""
-        out = []
-        for k in keys:
-            if not isinstance(k, str):
-                raise ProtocolError("dkv.local_get_many keys must be strings")
-            v = self.shard.store.get(k)
-            out.append(None if v is None else [v.to_wire(), self.shard.versions.get(k, 0)])
-        return out
+        _check_keys(keys, "dkv.local_get_many")
+        values = [self.shard.store.get(k) for k in keys]
+        return [None if v is None else [v.to_wire(), self.shard.versions.get(k, 0)] for k, v in zip(keys, values)]
 
     async def _h_get(self, key):
         return (await self._read([key]))[0]
 
     async def _h_get_many(self, keys):
-        for k in keys:
-            if not isinstance(k, str):
-                raise ProtocolError("dkv.get_many keys must be strings")
+        _check_keys(keys, "dkv.get_many")
         return await self._read(list(keys))
 
     async def _read(self, keys: list[str]) -> list:
@@ -671,9 +661,7 @@ class DKV:
         return [found[k] for k in keys]
 
     async def _h_delete(self, keys):
-        for k in keys:
-            if not isinstance(k, str):
-                raise ProtocolError("dkv.delete keys must be strings")
+        _check_keys(keys, "dkv.delete")
         self.node.check_quorum()
         return await self._delete({"keys": list(keys)})
 
@@ -688,9 +676,7 @@ class DKV:
         return sum(counts)
 
     async def _h_local_delete(self, keys, prefixes=(), version=0):
-        for k in keys:
-            if not isinstance(k, str):
-                raise ProtocolError("dkv.local_delete keys must be strings")
+        _check_keys(keys, "dkv.local_delete")
         _check_prefixes(prefixes)
         gone = self.shard.delete(keys, prefixes, version)
         return sum(1 for k in gone if self._counts_here(k))
@@ -811,6 +797,12 @@ class DKV:
         """Call ``op`` on every live member (this node included); a dead member is skipped."""
         members = self._live(self.node.members)
         return await asyncio.gather(*(self.node.call(m, op, args) for m in members))
+
+
+def _check_keys(keys, op: str) -> None:
+    """Keys from the network are strings, or the request is refused (ProtocolError naming the op)."""
+    if not all(isinstance(k, str) for k in keys):
+        raise ProtocolError(f"{op} keys must be strings")
 
 
 def _check_prefixes(prefixes) -> None:

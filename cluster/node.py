@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import ipaddress
 import logging
-import math
 import os
 import signal
 import socket
@@ -790,12 +789,11 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
     cfg.plugins = (*base, *args.plugin)
     if args.nthreads is not None:
         cfg.compute_threads = args.nthreads
-    if not 0 < args.lock_timeout < math.inf:
-        raise ValueError(f"--lock-timeout must be a positive number of seconds, got {args.lock_timeout}")
     cfg.lock_timeout = args.lock_timeout
     if args.max_mem_size:
         cfg.max_mem_size = args.max_mem_size
-    cfg.validate({f: "--" + f.replace("_", "-") for f in ("heartbeat_interval", "suspect_after", "dead_after")},
+    cfg.validate({f: "--" + f.replace("_", "-") for f in ("heartbeat_interval", "suspect_after", "dead_after",
+                                                          "lock_timeout")},
                  derived)
     return cfg
 
