@@ -296,3 +296,14 @@ def test_walkers_and_the_grid_stopping_rule():
     assert not grid_should_stop([0.50, 0.40, 0.41, 0.40, 0.40], 2, 0.001, more_is_better=False)
     assert not grid_should_stop([0.5, 0.4, 0.3], 2, 0.05, more_is_better=False)     # needs 2k+1 models
     assert grid_should_stop([0.80, 0.70, 0.81, 0.80, 0.81], 2, 0.05, more_is_better=True)
+
+
+def test_a_stored_grid_whose_model_was_removed_still_loads(client, prostate):
+    """get_grid(id) raised KeyError once one of the grid's models had been removed; the model leaves the grid,
+    as when the grid is trained again."""
+    grid = GridSearch(DeepLearningEstimator(epochs=0.5, seed=1), grid_id="gone_grid",
+                      hyper_params={"hidden": [[3], [4]]})
+    grid.train(x=X, y="CAPSULE", training_frame=prostate)
+    remove_model("gone_grid_model_1", cloud=client)
+    assert get_grid("gone_grid", client).model_ids == ["gone_grid_model_2"]
+    remove_grid("gone_grid", client)
