@@ -20,6 +20,9 @@ Rules before the lock (H2O's "not Paxos", made fail-fast):
   The *member hash* is a digest of that sorted set and travels in every heartbeat.
 * The cloud is *formed* when the set has at least ``cloud_size`` members and every member reports the same
   hash. Each new formed set is announced once with a ``cloud formed`` log line.
+* News travels in round trips, not heartbeat intervals: a new proposed set is pinged to its members at once,
+  and a claim from a peer not confirmed yet, or carrying another set than its last answer did, makes the node
+  ping that peer at once (at most once per quarter probe interval per peer; only the answer is believed).
 * A confirmed peer that does not answer for ``suspect_after`` seconds is *suspect*; for ``dead_after``
   seconds, *dead*, and it leaves the proposed set (the cloud re-forms).
 * A peer of another cloud name, package version or replication factor is refused (not fatal) and ignored. A
@@ -158,6 +161,7 @@ class Peer:
     refused_fatal: bool = False         # whether its claims are answered with a fatal refusal
     refused_boot: int | None = None     # the process the refusal judged (None: unknown, it refused us)
     rechecked: float = float("-inf")    # when a claim of another process at a refused address was last checked
+    hastened: float = float("-inf")     # when a claim telling news before the lock was last checked (_hasten)
     confirmed: bool = False             # it answered on our own connection to its address
     probe_since: float | None = None    # a goodbye was claimed: dead unless it answers after this time
 
@@ -212,6 +216,7 @@ class Membership:
         self._told: dict[str, str] = {}
         self._timing_told: dict[str, tuple] = {}  # peers warned about other failure-detector settings
         self._announced: tuple[str, ...] | None = None
+        self._proposed: tuple[str, ...] = self.members   # the set this node last told its peers (before the lock)
         self._initial_actions = self._update_formation()
 
     # ---------------------------------------------------------------- derived views
@@ -447,14 +452,26 @@ class Membership:
                 return [Log("warning", f"ignored a heartbeat from unknown node {src}: {self.max_candidates} nodes "
                                        f"are already waiting to be checked", kind="candidates")]
             self.peers[src] = Peer(src, body["boot"], now)
-            return [Connect(src), Answer(src)]
+            return [Connect(src), Answer(src), *self._hasten(self.peers[src], body, now)]
         if peer.confirmed and body["boot"] != peer.boot and peer.boot is not None and peer.state != DEAD:
             return self._conflict(f"a heartbeat claiming to be node {src} (pid {body['pid']}, boot {body['boot']}) "
                                   f"conflicts with the node answering at that address (boot {peer.boot}): not "
                                   f"obeyed")
         # a dead or removed member speaking again: our answer tells it where the cloud stands (a removed process
         # stops when it reads it); pinging its address tells us whether it is the same process
-        return [Answer(src)]
+        return [Answer(src), *self._hasten(peer, body, now)]
+
+    def _hasten(self, peer: Peer, body: dict, now: float) -> list:
+        """Before the lock, a claim that tells news (a peer not confirmed yet, or a member set other than the one
+        its last answer carried) is checked at once with a ping instead of at the next heartbeat, so a cloud
+        forms in round trips, not heartbeat intervals. Only the answer is believed; at most one such ping per
+        peer per quarter probe interval, whatever is claimed."""
+        if self.locked or now - peer.hastened < self.probe_after / 4:
+            return []
+        if peer.confirmed and peer.info.get("hash") == body.get("hash"):
+            return []
+        peer.hastened = now
+        return [Ping(peer.node)]
 
     def on_bye(self, src: str, boot: int, now: float) -> list:
         """A goodbye claimed by ``src``: ping it now; it is dead if it no longer answers within ``probe_after``."""
@@ -670,6 +687,10 @@ class Membership:
         agreed = all(self.peers[m].info.get("hash") == my_hash for m in self.members if m != self.self_id)
         formed = self.locked or (len(self.members) >= self.cloud_size and agreed)
         actions: list = []
+        if not self.locked and self.members != self._proposed:
+            # a new proposal: tell the members now (their _hasten pings back), not at the next heartbeat
+            self._proposed = self.members
+            actions += [Ping(m) for m in self.members if m != self.self_id]
         self.formed = formed
         if formed and self._announced != self.members:
             self._announced = self.members

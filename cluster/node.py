@@ -624,8 +624,9 @@ class Node:
         return protocol.encode("hb", src=self.id, cloud=self.config.name, body=body)
 
     async def _heartbeat_loop(self) -> None:
-        """Send a heartbeat every interval; run the failure detector four times as often, so a peer is
-        declared dead within a quarter interval of ``dead_after`` (not up to a whole interval late)."""
+        """Send a heartbeat every interval (every quarter interval until the cloud forms); run the failure detector
+        four times as often, so a peer is declared dead within a quarter interval of ``dead_after`` (not up to a
+        whole interval late)."""
         interval = self.config.heartbeat_interval
         next_beat = 0.0
         while True:
@@ -636,6 +637,10 @@ class Node:
                 next_beat = now + interval
                 await self._send_heartbeats()
                 self.warnings.flush()
+            elif not self.membership.formed:
+                # a first heartbeat to a node still starting is dropped (IMMEDIATE: no connection yet); until the
+                # cloud forms, beat every quarter interval so it forms within one of the last node's start
+                await self._send_heartbeats()
             await asyncio.sleep(interval / 4)
 
     async def _send_heartbeats(self) -> None:

@@ -26,6 +26,8 @@ from webkit import http
 DEAD_AFTER = NodeConfig().dead_after
 WINDOW = DEAD_AFTER + 4.0            # the detection window, with margin for a loaded machine
 NAMES = [f"never_written_{i}" for i in range(40)]
+# the failure detector at half its default times, where a test waits through losses of idle members
+FAST_DETECTOR = ["--heartbeat-interval", "0.5", "--dead-after", "3"]
 
 
 def connect_all(nodes, **kw):
@@ -68,7 +70,7 @@ def test_replication_2_names_never_written_or_deleted_stay_not_found_after_two_l
     """With replication 2 about two names in three were blamed on a lost member ("member X, which was lost, may
     have held it": 503), for the life of the cloud. Each loss here is covered by the copies: the first one, and a
     second once every member reported the copies of the first restored."""
-    nodes = launcher.cloud(4, extra=["--nthreads", "1", "--replication", "2"])
+    nodes = launcher.cloud(4, extra=["--nthreads", "1", "--replication", "2", *FAST_DETECTOR])
     client = connect_all(nodes)
     try:
         arr = data()
@@ -151,7 +153,9 @@ def test_re_replication_blocked_by_the_quota_says_it_is_stuck_and_backs_off(laun
     """Data that fits at 3 members with 2 copies does not fit at 2: the re-replication said "in progress" for
     ever, passed every 2 s and warned each time. Now the status and the census say it is stuck (where, and how
     many keys sit at 1 copy), passes back off, one warning is logged, and it goes on once there is room."""
-    nodes = launcher.cloud(3, extra=["--nthreads", "1", "--replication", "2", "--max-mem-size", "6m"])
+    # heartbeats (and so the back-off's first step) every 0.5 s: the back-off is watched for 8 s, not 16
+    nodes = launcher.cloud(3, extra=["--nthreads", "1", "--replication", "2", "--max-mem-size", "6m",
+                                     *FAST_DETECTOR])
     client = connect_all(nodes)
     try:
         fr = frame.Frame.from_numpy(np.random.default_rng(0).normal(size=(110_000, 8)), nchunks=24, cloud=client)
@@ -170,8 +174,8 @@ def test_re_replication_blocked_by_the_quota_says_it_is_stuck_and_backs_off(laun
         text = admin("--cluster", client.gateway, "cloud").stdout
         assert re.search(r"below 2 copies, \d+ stray \(re-replication STUCK: " + pattern, text), text
         passes = st["replication"]["passes"]
-        time.sleep(16)
-        # backing off (1, 2, 4, 8 s...): no more than 5 passes in 16 s (it passed every ~2 s)
+        time.sleep(8)
+        # backing off (0.5, 1, 2, 4 s...): no more than 5 passes in 8 s (it passed every heartbeat)
         assert client.status()["replication"]["passes"] - passes <= 5
         for node in survivors:                # one warning, not one per pass
             warnings = [line for line in node.log().splitlines() if "re-replication pass" in line]

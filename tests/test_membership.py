@@ -45,6 +45,26 @@ def test_three_nodes_form_when_hashes_agree():
     assert not kinds(m.on_heartbeat(C, "cloud", hb(m, members=[A, B, C]), now=0.7), ms.Formed)
 
 
+def test_news_before_the_lock_is_checked_at_once_and_a_new_proposal_told_to_the_members():
+    """The cloud forms in round trips: a claim of an unconfirmed peer, or of a member set other than its last
+    answer's, is pinged at once (not at the next heartbeat; at most one ping a quarter probe interval), and a
+    new proposal is sent to the members. Nothing of a claim is believed, and after the lock none of it applies."""
+    m = new(size=3, probe_after=1.0)
+    acts = m.on_claim(B, "cloud", hb(m, members=[B]), now=0.0)
+    assert acts == [ms.Connect(B), ms.Answer(B), ms.Ping(B)] and m.members == (A,)
+    assert m.on_claim(B, "cloud", hb(m, members=[B]), now=0.1) == [ms.Answer(B)]      # rate-limited
+    acts = m.on_heartbeat(B, "cloud", hb(m, members=[A, B]), now=0.2)
+    assert m.members == (A, B) and ms.Ping(B) in acts                   # our new proposal, told at once
+    assert m.on_claim(B, "cloud", hb(m, members=[A, B]), now=0.5) == [ms.Answer(B)]   # nothing new
+    acts = m.on_claim(B, "cloud", hb(m, members=[A, B, C]), now=0.6)
+    assert acts == [ms.Answer(B), ms.Ping(B)] and m.peers[B].info["hash"] == ms.member_hash([A, B])
+    m.on_heartbeat(C, "cloud", hb(m, members=[A, B, C]), now=0.7)
+    m.on_heartbeat(B, "cloud", hb(m, members=[A, B, C]), now=0.8)
+    assert m.formed
+    m.lock("test")
+    assert m.on_claim(B, "cloud", hb(m, members=[A, B, C, D]), now=5.0) == [ms.Answer(B)]
+
+
 def test_cloud_size_holds_back_formation():
     m = new(size=3)
     m.on_heartbeat(B, "cloud", hb(m, members=[A, B]), now=0)

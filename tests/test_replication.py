@@ -1,4 +1,4 @@
-"""Replication 2 on a 3-node cloud with Fashion-MNIST (the 10k-row subset, as test_dl_fmnist.py): a SIGKILLed
+"""Replication 2 on a 3-node cloud with Fashion-MNIST (its first 6,000 rows): a SIGKILLed
 member loses nothing, a Deep Learning job running through the kill finishes as well as an unbroken one, and the
 copies are restored."""
 import json
@@ -19,7 +19,7 @@ DL = dict(activation="Rectifier", hidden=[64], epochs=2, seed=7)
 
 @pytest.fixture(scope="module")
 def csvs(tmp_path_factory):
-    return fmnist_csvs(tmp_path_factory.mktemp("fmnist"))
+    return fmnist_csvs(tmp_path_factory.mktemp("fmnist"), rows=6000)
 
 
 def test_a_killed_member_loses_nothing_and_training_goes_on(launcher, csvs):
@@ -52,6 +52,7 @@ def test_a_killed_member_loses_nothing_and_training_goes_on(launcher, csvs):
         trainer.join(120)
         assert not trainer.is_alive() and not failed, failed
         err1 = dl.model_performance(valid=True).classification_error()
+        print("errors", err0, err1)
         assert abs(err1 - err0) <= 0.02, (err0, err1)
         assert dl.model.meta.partial == "" and dl.model.meta.epochs == pytest.approx(DL["epochs"], abs=0.05)
         # every row reads back equal, a task gives the same sums, new imports and jobs work
