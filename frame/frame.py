@@ -98,6 +98,20 @@ class Frame:
     def shape(self) -> tuple[int, int]:
         return self.nrows, self.ncols
 
+    # h2o-py's names for the same things
+    nrow = nrows
+    ncol = ncols
+
+    @property
+    def dim(self) -> list[int]:
+        """``[rows, columns]``, as h2o-py's ``H2OFrame.dim``."""
+        return [self.nrows, self.ncols]
+
+    @property
+    def frame_id(self) -> str:
+        """The frame's key in the DKV (h2o-py's ``frame_id``)."""
+        return self.key
+
     @property
     def nchunks(self) -> int:
         return len(self._h["homes"])
@@ -157,6 +171,10 @@ class Frame:
 
     def levels(self) -> list[list[str] | None]:
         return [d for d in self._h["domains"]]
+
+    def nlevels(self) -> list[int]:
+        """The number of levels of each column (0 for a column that is not categorical), as h2o-py."""
+        return [len(d) if d else 0 for d in self._h["domains"]]
 
     def set_domain(self, col: str | int, domain: Sequence[str]) -> None:
         """Rename the levels of categorical column ``col`` (its codes stay: level i is called ``domain[i]``); a
@@ -234,6 +252,20 @@ class Frame:
         else:
             cols = [self.col_index(item)]
         return self._view(cols)
+
+    def drop(self, index, axis: int = 1) -> "Frame":
+        """The frame without the given column(s) (a name, an index, or a list of them), as h2o-py's
+        ``drop(index, axis=1)``: a view sharing this frame's vecs. A name that matches no column raises
+        ``KeyError``; dropping rows (``axis=0``) is not supported.
+
+        >>> fr.drop("ID").names == [n for n in fr.names if n != "ID"]      # doctest: +SKIP
+        True
+        """
+        if axis != 1:
+            raise ValueError(f"drop(axis={axis!r}): only columns can be dropped (axis=1); select rows with "
+                             f"split_frame or an MRTask")
+        gone = {self.col_index(c) for c in (index if isinstance(index, (list, tuple)) else [index])}
+        return self._view([c for c in range(self.ncols) if c not in gone])
 
     def _view(self, cols: list[int]) -> "Frame":
         """A column selection sharing this frame's vecs. It is not stored in the DKV (it owns nothing)."""
@@ -383,6 +415,14 @@ class Frame:
         n = operator.index(n)
         return self.as_pandas(nrows=min(n, self.nrows) if n >= 0 else max(0, self.nrows + n))
 
+    def tail(self, n: int = 10):
+        """The last ``n`` rows as a pandas DataFrame (index from 0, as h2o-py's ``tail(...).as_data_frame()``)."""
+        n = operator.index(n)
+        if n < 0:
+            raise ValueError(f"tail(n) needs n >= 0, got {n}")
+        count = min(n, self.nrows)
+        return self.as_pandas(nrows=count, start=self.nrows - count)
+
     def rows(self, start: int, count: int):
         """Rows ``[start, start + count)`` as a pandas DataFrame (fewer at the end of the frame).
 
@@ -491,6 +531,18 @@ class Frame:
     def summary(self, return_data: bool = False):
         """Per-column rollups (min, mean, max, sigma, zeros, missing) as a pandas table."""
         return ops.summary(self, return_data)
+
+    def describe(self) -> None:
+        """Print the frame's size and its :meth:`summary` table (h2o-py's ``describe``).
+
+        >>> fr.describe()                       # doctest: +SKIP
+        Rows: 380  Cols: 9
+        ...
+        """
+        import pandas as pd
+        print(f"Rows: {self.nrows:,}  Cols: {self.ncols:,}\n")
+        with pd.option_context("display.max_columns", 50, "display.width", 200):
+            print(self.summary())
 
     def rollups(self) -> list[dict]:
         """Cached rollup statistics of every column (computed once by an MRTask)."""

@@ -13,6 +13,7 @@ import cluster
 from cluster.dkv import Value
 from cluster.node import EXIT_REMOVED
 from cloudkit import admin, free_port_pair, wait_until
+from webkit import http
 
 
 def status_of(node) -> dict:
@@ -84,6 +85,8 @@ def test_a_cloud_that_has_not_formed_says_why_and_a_write_fails_naming_it(launch
     st = status_of(nodes[0])
     assert st["formed"] is False and st["cloud_size"] == 3 and not st["healthy"] and not st["locked"]
     assert any(missing in note and "no answer" in note for note in st["formation"]), st["formation"]
+    status, body, _ = http(f"http://{nodes[0].address}", "/3/Cloud")          # REST says why too
+    assert status == 200 and body["formed"] is False and body["formation"] == st["formation"], body
     res = admin("--cluster", nodes[0].address, "--timeout", "5", "cloud")
     assert res.returncode == 0 and "not formed: 2 of 3 members" in res.stdout, res.stdout
     assert f"waiting: no answer from flatfile entry {missing}" in res.stdout

@@ -102,3 +102,22 @@ def test_new_name_appends_and_an_out_of_range_index_raises(fr):
         assert frame.get_frame(fr.key).names == ["a", "b", "c", "d"]
     finally:
         col.remove()
+
+
+def test_h2o_py_conveniences_nrow_ncol_dim_frame_id_nlevels_drop_tail_describe(fr, capsys):
+    """What an h2o-py user types on a frame: nrow, ncol, dim, frame_id, nlevels(), drop(), tail(), describe()."""
+    fr["b"] = fr["b"].asfactor()
+    assert (fr.nrow, fr.ncol, fr.dim, fr.frame_id) == (6, 3, [6, 3], fr.key)
+    assert fr.nlevels() == [0, 3, 0]
+    assert fr.drop("b").names == ["a", "c"] and fr.drop([0, "c"]).names == ["b"] and fr.drop(-1).names == ["a", "b"]
+    np.testing.assert_array_equal(fr.drop("b").as_numpy(), A[:, [0, 2]])     # a view of the same data
+    with pytest.raises(KeyError, match="no column 'z'"):
+        fr.drop("z")
+    with pytest.raises(ValueError, match="only columns can be dropped"):
+        fr.drop(0, axis=0)
+    tail = fr.tail(2)
+    assert tail["a"].tolist() == [4.0, 5.0] and list(tail.index) == [0, 1] and len(fr.tail(100)) == 6
+    assert len(fr.tail(0)) == 0
+    fr.describe()
+    out = capsys.readouterr().out
+    assert out.startswith("Rows: 6  Cols: 3") and "mean" in out and "enum" in out

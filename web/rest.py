@@ -139,9 +139,7 @@ def _str_field(body: dict, name: str, required: bool = False) -> str | None:
 # ------------------------------------------------------------------------------------------- cloud
 def cloud_status(req: Request) -> dict:
     node = req.cloud.node
-    st = req.cloud.status()             # formed and cloud_size come from the node's status, as for tools.admin
-    # why it has not formed is in the node's log and `admin cloud`, not (yet) in the Cloud schema (web/openapi.py)
-    st.pop("formation", None)
+    st = req.cloud.status()   # formed, cloud_size and formation (why not formed yet) as tools.admin shows them
     for m in st["members"]:
         m["web_url"] = f"http://{m['node']}/"
     return {**st, "node": node.id, "version": PACKAGE_VERSION}

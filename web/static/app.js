@@ -121,6 +121,7 @@ async function cloudPage() {
     fill(body, 
       h("p", {}, `${c.size} member(s), `, c.healthy ? "healthy" : "UNHEALTHY", c.locked ? ", locked" : "",
         c.formed ? "" : ` — not formed (needs ${c.cloud_size})`, ` · answered by ${c.node} · aquifer ${c.version}`),
+      c.formed ? "" : h("ul", {id: "formation"}, (c.formation || []).map(note => h("li", {}, `waiting: ${note}`))),
       table([["node"], ["state"], ["last heartbeat", "num"], ["cores", "num"], ["free memory", "num"], ["keys", "num"],
              ["pid", "num"], ["web"]],
             c.members.map(m => h("tr", {"data-node": m.node},
