@@ -64,6 +64,10 @@ def test_binomial_prostate_metrics_predict_and_performance(cloud, prostate):
     for col in ("timestamp", "duration", "training_speed", "epochs", "iterations", "samples", "training_rmse",
                 "training_logloss", "training_auc", "training_pr_auc", "training_classification_error"):
         assert col in hist.columns
+    # H2O's first row is the model before training: epoch 0, no speed, no metrics
+    first = hist.iloc[0]
+    assert (first["epochs"], first["iterations"], first["samples"], first["duration"].strip()) == (0, 0, 0, "0.000 sec")
+    assert pd.isna(first["training_speed"]) and np.isnan(first["training_logloss"]) and hist["epochs"].iloc[1] > 0
     vi = dl.varimp(use_pandas=True)
     assert list(vi.columns) == ["variable", "relative_importance", "scaled_importance", "percentage"]
     assert vi["scaled_importance"].max() == pytest.approx(1.0)

@@ -300,10 +300,10 @@ def test_score_interval_and_duty_cycle_decide_how_often_to_score(cloud, synth):
     kw = dict(hidden=[4], epochs=1, seed=1, train_samples_per_iteration=200, stopping_rounds=0)
     each = fit(synth, "y", score_interval=0, score_duty_cycle=1.0, **kw)
     n_iter = each.model.meta.iterations
-    assert n_iter >= 10 and len(each.scoring_history()) == n_iter
+    assert n_iter >= 10 and len(each.scoring_history()) == n_iter + 1     # and H2O's untrained row
     for rare in (dict(score_interval=3600, score_duty_cycle=1.0), dict(score_interval=0, score_duty_cycle=0.0)):
         m = fit(synth, "y", **rare, **kw)
-        assert m.model.meta.iterations >= 10 and len(m.scoring_history()) == 2      # the first and the last
+        assert m.model.meta.iterations >= 10 and len(m.scoring_history()) == 3      # untrained, first, last
 
 
 # ------------------------------------------------------------------------------------------- stopping
@@ -314,7 +314,7 @@ LONG = dict(hidden=[6], epochs=50, seed=1, train_samples_per_iteration=100, scor
 def test_classification_stop(cloud, prostate):
     # 0.65: above the error of predicting the majority class (0.6), so the first scoring stops the run
     stopped = fit(prostate, "CAPSULE", PROSTATE_X, classification_stop=0.65, stopping_rounds=0, **LONG)
-    assert len(stopped.scoring_history()) == 1 and stopped.model.meta.epochs < 1
+    assert len(stopped.scoring_history()) == 2 and stopped.model.meta.epochs < 1     # epoch 0 and one
     assert "classification_stop" in stopped.model.meta.stop_reason
     full = fit(prostate, "CAPSULE", PROSTATE_X, classification_stop=-1, stopping_rounds=0,
                **{**LONG, "epochs": 2})
@@ -323,7 +323,7 @@ def test_classification_stop(cloud, prostate):
 
 def test_regression_stop(cloud, boston):
     stopped = fit(boston, "medv", BOSTON_X, regression_stop=1e4, stopping_rounds=0, **LONG)     # MSE <= 1e4
-    assert len(stopped.scoring_history()) == 1 and stopped.model.meta.epochs < 1
+    assert len(stopped.scoring_history()) == 2 and stopped.model.meta.epochs < 1
     assert "regression_stop" in stopped.model.meta.stop_reason
     full = fit(boston, "medv", BOSTON_X, regression_stop=-1, stopping_rounds=0, **{**LONG, "epochs": 2})
     assert full.model.meta.epochs == pytest.approx(2, abs=0.05)
@@ -333,12 +333,12 @@ def test_stopping_rounds_metric_and_tolerance(cloud, boston):
     # asking for 50 % better moving averages: no model improves that fast, it stops at the first chance
     # (2 * rounds scoring events: H2O's 2 * rounds after the model before training, which it also lists)
     early = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, **LONG)
-    assert len(early.scoring_history()) == 4 and early.model.meta.epochs < 4
+    assert len(early.scoring_history()) == 1 + 4 and early.model.meta.epochs < 4
     assert "training_deviance" in early.model.meta.stop_reason
     by_mae = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric="MAE", **LONG)
-    assert "training_mae" in by_mae.model.meta.stop_reason and len(by_mae.scoring_history()) == 4
+    assert "training_mae" in by_mae.model.meta.stop_reason and len(by_mae.scoring_history()) == 1 + 4
     patient = fit(boston, "medv", BOSTON_X, stopping_rounds=2, stopping_tolerance=0.0, **LONG)
-    assert len(patient.scoring_history()) > 4
+    assert len(patient.scoring_history()) > 1 + 4
     never = fit(boston, "medv", BOSTON_X, stopping_rounds=0, **{**LONG, "epochs": 3})
     assert never.model.meta.epochs == pytest.approx(3, abs=0.05) and never.model.meta.stop_reason == ""
 
@@ -348,8 +348,8 @@ def test_stopping_on_metrics_without_a_history_column(cloud, prostate, boston, m
     """Stopping watches the metric itself (not a stand-in column such as classification error or RMSE)."""
     fr, y, x = (prostate, "CAPSULE", PROSTATE_X) if metric == "mean_per_class_error" else (boston, "medv", BOSTON_X)
     m = fit(fr, y, x, stopping_rounds=2, stopping_tolerance=0.5, stopping_metric=metric, **LONG)
-    assert f"training_{metric.lower()}" in m.model.meta.stop_reason and len(m.scoring_history()) == 4
-    rows = m.model.meta.history
+    assert f"training_{metric.lower()}" in m.model.meta.stop_reason and len(m.scoring_history()) == 1 + 4
+    rows = m.model.meta.history[1:]                                   # after the untrained model's row
     assert all(r["_stop_metric"] == metric for r in rows)
     assert rows[-1]["_stop_train"] == pytest.approx(m.model_performance(train=True).metric(metric))
     assert not any(c.startswith("_") for c in m.scoring_history().columns)
@@ -500,8 +500,8 @@ def test_overwrite_with_best_model_keeps_the_best_scored(cloud):
 def test_train_samples_per_iteration_sets_the_iterations(cloud, boston):
     kw = dict(hidden=[4], epochs=3, seed=1, score_each_iteration=True, stopping_rounds=0)
     per_epoch = fit(boston, "medv", BOSTON_X, train_samples_per_iteration=0, **kw).model
-    assert per_epoch.meta.iterations == 3 and len(per_epoch.meta.history) == 3
-    assert [h["epochs"] for h in per_epoch.meta.history] == pytest.approx([1, 2, 3], abs=0.1)
+    assert per_epoch.meta.iterations == 3 and len(per_epoch.meta.history) == 4
+    assert [h["epochs"] for h in per_epoch.meta.history] == pytest.approx([0, 1, 2, 3], abs=0.1)
     small = fit(boston, "medv", BOSTON_X, train_samples_per_iteration=100, **kw).model
     assert 12 <= small.meta.iterations <= 20                       # about 3 * 506 / 100
     assert np.diff([h["samples"] for h in small.meta.history]).mean() == pytest.approx(100, rel=0.2)

@@ -227,7 +227,8 @@ class Trainer:
         valid_resp = self._resp(self.valid_view, info) if self.valid is not None else None
         samples = int(ck.meta.samples) if ck is not None else 0
         iterations = int(ck.meta.iterations) if ck is not None else 0
-        history = list(ck.meta.history) if ck is not None else []
+        # H2O's history opens with the untrained model: epoch 0, no speed, no metrics (a checkpoint's goes on)
+        history = list(ck.meta.history) if ck is not None else [self._history_row({}, 0.0, 0.0, 0.0, 0, 0)]
         time_offset = float(history[-1]["duration_s"]) if history else 0.0
         epochs = float(p["epochs"])
         best, best_loss, metrics = None, math.inf, {}
@@ -568,7 +569,7 @@ class Trainer:
 
     def _history_row(self, metrics, duration_s, train_time, epochs, iterations, samples) -> dict:
         row = {"timestamp": time.strftime("%Y-%m-%d %H:%M:%S"), "duration": f"{duration_s:8.3f} sec",
-               "training_speed": f"{samples / train_time:,.0f} obs/sec" if train_time > 0 else "",
+               "training_speed": f"{samples / train_time:,.0f} obs/sec" if train_time > 0 else None,
                "epochs": float(epochs), "iterations": int(iterations), "samples": float(samples),
                "duration_s": float(duration_s)}
         for which, prefix in (("train", "training_"), ("valid", "validation_")):
