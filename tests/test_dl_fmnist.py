@@ -85,7 +85,10 @@ def test_a_last_iteration_of_a_few_rows_does_not_undo_mini_batch_training(csvs):
             last_full = hist[hist["samples"] <= 20_000]["training_logloss"].iloc[-1]
             assert hist["samples"][hist["samples"] <= 20_000].iloc[-1] == 20_000
             assert hist["epochs"].iloc[-1] >= 2.0
-            assert hist["training_logloss"].iloc[-1] <= 1.1 * last_full, (seed, hist["training_logloss"].tolist())
+            # measured over 11 runs of seed 4 (not reproducible: two replicas): the last logloss is 0.96-1.12x
+            # the last full iteration's (the few rows train one replica from the average of two); the bug
+            # made it 1.35-5x
+            assert hist["training_logloss"].iloc[-1] <= 1.25 * last_full, (seed, hist["training_logloss"].tolist())
         train.remove()
     finally:
         one.shutdown()
