@@ -130,12 +130,33 @@ class Cloud:
         wait = self.config.shutdown_timeout
         try:
             fut = asyncio.run_coroutine_threadsafe(self.node.stop(), self.loop)
-            fut.result(wait)
+            try:
+                fut.result(wait)
+            except concurrent.futures.TimeoutError:
+                # the loop is stopped below anyway; say what kept it, so that the hang can be found
+                log.warning("node %s did not stop within %g s; stopping its event loop anyway. Still running: %s",
+                            self.node.id, wait, self._pending_tasks())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(wait)
             self._closed = True
             session.release(self)
+
+    def _pending_tasks(self) -> str:
+        """The loop's unfinished tasks and where each waits (asked on the loop itself, with a short deadline)."""
+        async def describe() -> str:
+            me = asyncio.current_task()
+            lines = []
+            for t in asyncio.all_tasks():
+                if t is not me:
+                    frames = t.get_stack(limit=3)
+                    where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+                    lines.append(f"{t.get_coro().__qualname__} at {where or '?'}")
+            return "; ".join(lines) or "no task"
+        try:
+            return asyncio.run_coroutine_threadsafe(describe(), self.loop).result(2.0)
+        except Exception as exc:            # a loop blocked in a callback does not answer
+            return f"(the loop did not answer: {type(exc).__name__})"
 
     def __repr__(self) -> str:
         kind = "client of" if self.is_client else "node"

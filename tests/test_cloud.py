@@ -172,3 +172,27 @@ def test_connect_never_starts_a_local_cloud():
     assert "no aquifer node answered" in str(info.value)
     with pytest.raises(RuntimeError):
         cluster.status()
+
+
+def test_a_node_that_does_not_stop_in_time_is_stopped_anyway_and_the_warning_names_what_kept_it(caplog):
+    """shutdown() raised a bare TimeoutError (once, in a full suite run) and left the loop running; now it stops
+    the loop after ``shutdown_timeout`` and warns naming the task that kept it."""
+    import asyncio
+    cluster.shutdown()
+    c = cluster.init(port=free_port_pair(), web=False, verbose=False)
+
+    async def deaf():
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await asyncio.sleep(60)          # ignores its cancellation for a while
+
+    async def add():
+        c.node._tasks.append(asyncio.get_running_loop().create_task(deaf()))
+
+    asyncio.run_coroutine_threadsafe(add(), c.loop).result(5)
+    object.__setattr__(c.config, "shutdown_timeout", 2.0)
+    t0 = time.monotonic()
+    c.shutdown()
+    assert time.monotonic() - t0 < 10 and not c.thread.is_alive()
+    assert "did not stop within 2 s" in caplog.text and "deaf at deaf" in caplog.text, caplog.text
