@@ -56,16 +56,46 @@ CV_WEIGHTS = "__cv_weights"     # the weights column of fold views (train or hol
 CV_FOLD = "__cv_fold"           # the fold column of a view of the training frame
 FOLD_METHODS = ("Random", "Modulo", "Stratified")
 
-# metrics of cross_validation_metrics_summary(), per problem (H2O's row names)
+# metrics of cross_validation_metrics_summary(), per problem: H2O-3's rows, in its (alphabetical) order, less
+# lift_top_group (no gains/lift table here) and aic/loglikelihood (NaN for Deep Learning in H2O too)
 _SUMMARY = {
-    "binomial": ("auc", "pr_auc", "err", "logloss", "mean_per_class_error", "mse", "r2", "rmse"),
-    "multinomial": ("err", "logloss", "mean_per_class_error", "mse", "r2", "rmse"),
-    "regression": ("mae", "mean_residual_deviance", "mse", "r2", "rmse", "rmsle"),
+    "binomial": ("accuracy", "auc", "err", "err_count", "f0point5", "f1", "f2", "logloss", "max_per_class_error",
+                 "mcc", "mean_per_class_accuracy", "mean_per_class_error", "mse", "pr_auc", "precision", "r2",
+                 "recall", "rmse", "specificity"),
+    "multinomial": ("accuracy", "err", "err_count", "logloss", "max_per_class_error", "mean_per_class_accuracy",
+                    "mean_per_class_error", "mse", "r2", "rmse"),
+    "regression": ("mae", "mean_residual_deviance", "mse", "r2", "residual_deviance", "rmse", "rmsle"),
 }
-_GETTERS = {"auc": "auc", "pr_auc": "aucpr", "err": "classification_error", "logloss": "logloss",
-            "mean_per_class_error": "mean_per_class_error", "mse": "mse", "r2": "r2", "rmse": "rmse",
-            "mae": "mae", "mean_residual_deviance": "mean_residual_deviance", "rmsle": "rmsle"}
 
+
+def _class_errors(m) -> np.ndarray:
+    cm = m.label_confusion()
+    if cm is None:
+        return np.array([np.nan])
+    acts = cm.sum(axis=1)
+    return np.where(acts > 0, (acts - np.diag(cm)) / np.where(acts > 0, acts, 1.0), 0.0)
+
+
+def _err_count(m) -> float:
+    cm = m.label_confusion()
+    return float("nan") if cm is None else float(cm.sum() - np.trace(cm))
+
+
+# each row's value from a fold's metrics; the label metrics at the threshold the model labels with (max F1)
+_GETTERS = {
+    "accuracy": lambda m: 1.0 - m.classification_error(), "auc": lambda m: m.auc(), "pr_auc": lambda m: m.aucpr(),
+    "err": lambda m: m.classification_error(), "err_count": _err_count, "logloss": lambda m: m.logloss(),
+    "max_per_class_error": lambda m: float(_class_errors(m).max()),
+    "mean_per_class_accuracy": lambda m: 1.0 - m.mean_per_class_error(),
+    "mean_per_class_error": lambda m: m.mean_per_class_error(), "mse": lambda m: m.mse(), "r2": lambda m: m.r2(),
+    "rmse": lambda m: m.rmse(), "mae": lambda m: m.mae(), "rmsle": lambda m: m.rmsle(),
+    "mean_residual_deviance": lambda m: m.mean_residual_deviance(),
+    # H2O-3's summary row "residual_deviance" holds the mean residual deviance (measured: equal in every fold)
+    "residual_deviance": lambda m: m.mean_residual_deviance(),
+    **{name: (lambda c: lambda m: m.at_label_threshold(c))(crit) for name, crit in (
+        ("f0point5", "f0point5"), ("f1", "f1"), ("f2", "f2"), ("mcc", "absolute_mcc"), ("precision", "precision"),
+        ("recall", "recall"), ("specificity", "specificity"))},
+}
 
 
 # ------------------------------------------------------------------------------------------ fold assignment
@@ -433,7 +463,7 @@ def _summary_row(kind: str, metrics) -> list[float]:
     out = []
     for name in _SUMMARY[kind]:
         try:
-            out.append(float(getattr(metrics, _GETTERS[name])()))
+            out.append(float(_GETTERS[name](metrics)))
         except (ValueError, ZeroDivisionError):
             out.append(float("nan"))
     return out

@@ -426,6 +426,17 @@ class ModelMetricsBinomial(ModelMetrics):
         tp, fp = self._ctp[idx], self._cfp[idx]
         return np.array([[self._cfp[-1] - fp, fp], [self._ctp[-1] - tp, tp]])
 
+    def label_confusion(self) -> np.ndarray | None:
+        """The (weighted) confusion matrix of the labels the model predicts, at the max-F1 threshold, as an array
+        (rows actual, columns predicted); None when F1 is undefined everywhere."""
+        return None if self._f1_idx < 0 else self._cm_at(self._f1_idx)
+
+    def at_label_threshold(self, criterion: str) -> float:
+        """A threshold criterion (:data:`CRITERIA`) at the max-F1 threshold, where the model labels rows (H2O's
+        cross-validation summary reports precision, recall, F2... there, not at each one's own maximum)."""
+        values = self._criterion(criterion)
+        return float("nan") if self._f1_idx < 0 else float(values[self._f1_idx])
+
     def classification_error(self) -> float:
         """Weighted error rate at the max-F1 threshold (NaN when F1 is undefined everywhere)."""
         if self._f1_idx < 0:
@@ -641,6 +652,10 @@ class ModelMetricsMultinomial(ModelMetrics):
     def r2(self) -> float:
         """1 - MSE / variance of the class codes (H2O's definition)."""
         return self._r2()
+
+    def label_confusion(self) -> np.ndarray:
+        """The (weighted) confusion matrix of the predicted labels as an array (rows actual, columns predicted)."""
+        return self._cm.copy()
 
     def classification_error(self) -> float:
         """Weighted fraction of rows whose argmax class is not the actual one."""

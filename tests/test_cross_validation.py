@@ -72,6 +72,18 @@ def test_nfolds_3_fold_models_holdout_predictions_and_xval_metrics(cloud, prosta
     assert summary.loc["logloss", "mean"] == pytest.approx(per.mean())
     assert summary.loc["logloss", "sd"] == pytest.approx(per.std(ddof=1))
     assert per[0] == pytest.approx(fold_models[0].model_performance(valid=True).logloss(), rel=1e-9)
+    # H2O's rows (less lift_top_group, aic, loglikelihood); label metrics at the fold's max-F1 threshold
+    assert list(summary.index) == ["accuracy", "auc", "err", "err_count", "f0point5", "f1", "f2", "logloss",
+                                   "max_per_class_error", "mcc", "mean_per_class_accuracy", "mean_per_class_error",
+                                   "mse", "pr_auc", "precision", "r2", "recall", "rmse", "specificity"]
+    fold1 = fold_models[0].model_performance(valid=True)
+    (tn, fp), (fn, tp) = fold1.label_confusion()
+    got = summary["cv_1_valid"]
+    assert got["err_count"] == fp + fn and got["accuracy"] == pytest.approx((tn + tp) / (tn + fp + fn + tp))
+    assert got["precision"] == pytest.approx(tp / (tp + fp)) and got["recall"] == pytest.approx(tp / (tp + fn))
+    assert got["specificity"] == pytest.approx(tn / (tn + fp)) and got["f1"] == pytest.approx(fold1.F1())
+    assert got["max_per_class_error"] == pytest.approx(max(fp / (tn + fp), fn / (fn + tp)))
+    assert got["mean_per_class_accuracy"] == pytest.approx(1 - fold1.mean_per_class_error())
     # default stopping_rounds=5 is active: main epochs = mean of the folds', no stopping; trained on all rows
     assert m.params["epochs"] == pytest.approx(np.mean([f.meta.epochs for f in fold_models]))
     assert m.params["stopping_rounds"] == 0 and m.params["overwrite_with_best_model"] is False
@@ -164,8 +176,9 @@ def test_regression_xval_metrics_in_response_units_and_no_epochs_rule(cloud, bos
     assert xval.rmse() < 0.8 * np.std(medv)            # the fold models learnt something
     assert m.params["epochs"] == 20.0                  # neither early stopping nor max_runtime: as given
     assert m.meta.cv.fold_assignment == "Modulo"
-    assert list(m.cross_validation_metrics_summary().index) == ["mae", "mean_residual_deviance", "mse", "r2",
-                                                                "rmse", "rmsle"]
+    summary = m.cross_validation_metrics_summary()
+    assert list(summary.index) == ["mae", "mean_residual_deviance", "mse", "r2", "residual_deviance", "rmse", "rmsle"]
+    assert summary.loc["residual_deviance"].equals(summary.loc["mean_residual_deviance"])     # as H2O-3 fills it
     remove_model(m.model_id, cloud)
 
 
