@@ -4,8 +4,9 @@
 ``<Class>.java`` (and, for a large network, the companion resource ``<Class>.bin``). The class offers what H2O's
 POJO offers, without the h2o-genmodel jar:
 
-* ``NAMES`` (the input columns, in row order; the offset column last when the model has one), ``DOMAINS``
-  (training levels per column, null for numeric ones), ``RESPONSE``, ``RESPONSE_DOMAIN`` (the raw levels),
+* ``COLUMNS`` (the row's columns, in order; the offset column last when the model has one), ``NAMES`` and
+  ``DOMAINS`` in H2O's layout (``COLUMNS`` then the response, its levels last; null for numeric columns),
+  ``getNames()``/``getNumCols()``/``getResponseIdx()`` as genmodel's, ``RESPONSE``, ``RESPONSE_DOMAIN``,
   ``OUTPUT_NAMES`` / ``getOutputNames()`` (the cloud's ``predict`` column names: ``p0``, ``p1`` for integer
   levels, as genmodel's ``getOutputNames``), ``getNumCols()``, ``nclasses()``, ``getPredsSize()``;
 * ``double[] score0(double[] row, double[] preds)``: ``row`` holds numbers for numeric columns and level indices
@@ -178,8 +179,12 @@ def pojo_source(model: PortableModel, *, inline_limit: int = INLINE_LIMIT, name:
                                  f"{model.distribution} distribution"),
         "MODEL_ID": java_string(model.model_id),
         "CATEGORY": java_string(model.category),
-        "NAMES": src.strings(names),
-        "DOMAINS": src.array("String[]", domains),
+        "COLUMNS": src.strings(names),
+        # H2O's layout (genmodel's IGeneratedModel): the row's columns, then the response, whose domain ends DOMAINS
+        "NAMES": src.strings(names + ([] if model.response_name is None else [model.response_name])),
+        "DOMAINS": src.array("String[]", domains + ([] if model.response_name is None else
+                                                    [src.strings(model.response_domain)])),
+        "N_FEATURES": str(len([c for c in names if c != model.offset_column])),
         "RESPONSE": "null" if model.response_name is None else java_string(model.response_name),
         "RESPONSE_DOMAIN": src.strings(model.response_domain),
         "OUTPUT_NAMES": src.strings(model.output_names),
@@ -272,9 +277,11 @@ import java.util.zip.CRC32;
 public class ${CLASS} {
   public static final String MODEL_ID = ${MODEL_ID};
   public static final String CATEGORY = ${CATEGORY};
-  /** Input columns, in the order of score0's row (the offset column, if any, last). */
+  /** The columns of score0's and score's row, in order (the offset column, if any, last). */
+  public static final String[] COLUMNS = ${COLUMNS};
+  /** H2O's NAMES: COLUMNS, then the response column of a supervised model (genmodel's getNames()). */
   public static final String[] NAMES = ${NAMES};
-  /** Training levels of each input column; null for numeric columns. */
+  /** Training levels of each name in NAMES (the response's last); null for numeric columns. */
   public static final String[][] DOMAINS = ${DOMAINS};
   public static final String RESPONSE = ${RESPONSE};
   public static final String[] RESPONSE_DOMAIN = ${RESPONSE_DOMAIN};
@@ -333,7 +340,7 @@ public class ${CLASS} {
     }
     if (bb.position() != blob.length - 4)
       throw new IllegalStateException("the weights of " + MODEL_ID + " do not fit this class");
-    for (int i = 0; i < NAMES.length; i++) {
+    for (int i = 0; i < COLUMNS.length; i++) {
       Map<String, Integer> m = null;
       if (DOMAINS[i] != null) {
         m = new HashMap<>();
@@ -372,18 +379,23 @@ public class ${CLASS} {
     for (int l = 1; l < UNITS.length; l++) net[l] = new double[UNITS[l] * CHANNELS[l - 1]];
   }
 
+  /** H2O's: the input columns, then the response (for a supervised model). */
   public String[] getNames() { return NAMES.clone(); }
-  public int getNumCols() { return NAMES.length; }
+  /** H2O's: the number of input columns, without the response and the offset. */
+  public int getNumCols() { return ${N_FEATURES}; }
+  /** H2O's: the index of the response in getNames() and DOMAINS (the last one). */
+  public int getResponseIdx() { return RESPONSE == null ? -1 : NAMES.length - 1; }
+  public String getResponseName() { return RESPONSE; }
   public String[] getDomainValues(int i) { return DOMAINS[i] == null ? null : DOMAINS[i].clone(); }
   public String[] getOutputNames() { return OUTPUT_NAMES.clone(); }
   public boolean isSupervised() { return RESPONSE != null; }
   public int nclasses() { return ${NCLASSES}; }
   public int getPredsSize() { return ${PREDS_SIZE}; }
 
-  /** Scores one row (NAMES order: numbers, level indices, NaN for missing) into preds (see OUTPUT_NAMES). */
+  /** Scores one row (COLUMNS order: numbers, level indices, NaN for missing) into preds (see OUTPUT_NAMES). */
   public double[] score0(double[] row, double[] preds) {
-    if (row.length != NAMES.length) throw new IllegalArgumentException("row has " + row.length
-        + " values, the model has " + NAMES.length + " columns " + Arrays.toString(NAMES));
+    if (row.length != COLUMNS.length) throw new IllegalArgumentException("row has " + row.length
+        + " values, the model has " + COLUMNS.length + " columns " + Arrays.toString(COLUMNS));
     double[] x = act[0];
     Arrays.fill(x, 0);
     for (int i = 0; i < CAT_COLS.length; i++) {
@@ -410,7 +422,7 @@ public class ${CLASS} {
       System.arraycopy(out, 0, preds, 1, out.length);
     } else if (OUTPUT == 1) {
       double v = out[0];
-      if (OFFSET_COLUMN != null && !Double.isNaN(row[NAMES.length - 1])) v += row[NAMES.length - 1];
+      if (OFFSET_COLUMN != null && !Double.isNaN(row[COLUMNS.length - 1])) v += row[COLUMNS.length - 1];
       v = LOG_LINK ? Math.min(Math.exp(v), MAX_EXP) : v / RESP_MUL + RESP_SUB;
       preds[0] = v;
       preds[1] = v;
@@ -421,13 +433,13 @@ public class ${CLASS} {
     return preds;
   }
 
-  /** Scores one row of raw strings (NAMES order): level names, numbers, NA spellings or null. */
+  /** Scores one row of raw strings (COLUMNS order): level names, numbers, NA spellings or null. */
   public double[] score(String[] row) { return score0(rowFromStrings(row), new double[getPredsSize()]); }
 
   /** The score0 row of raw strings: level indices (-1 for a level unseen in training), numbers, NaN. */
   public double[] rowFromStrings(String[] row) {
-    if (row.length != NAMES.length) throw new IllegalArgumentException("row has " + row.length
-        + " values, the model has " + NAMES.length + " columns " + Arrays.toString(NAMES));
+    if (row.length != COLUMNS.length) throw new IllegalArgumentException("row has " + row.length
+        + " values, the model has " + COLUMNS.length + " columns " + Arrays.toString(COLUMNS));
     double[] out = new double[row.length];
     for (int i = 0; i < row.length; i++) {
       String s = row[i];
@@ -436,7 +448,7 @@ public class ${CLASS} {
         Integer code = s == null ? null : levels.get(s);
         out[i] = code != null ? code : (s == null || isNA(s.trim())) ? Double.NaN : -1;
       } else {
-        out[i] = parseNumber(NAMES[i], s);
+        out[i] = parseNumber(COLUMNS[i], s);
       }
     }
     return out;
@@ -561,14 +573,14 @@ public class ${CLASS} {
       List<String> header = readRecord(in);
       if (header == null) throw new IOException(args[0] + " is empty: a header row is needed");
       if (!header.isEmpty() && header.get(0).startsWith("\uFEFF")) header.set(0, header.get(0).substring(1));
-      int[] pos = new int[NAMES.length];
-      for (int i = 0; i < NAMES.length; i++) {
-        pos[i] = header.indexOf(NAMES[i]);
-        if (pos[i] < 0) throw new IOException(args[0] + " lacks the model's column '" + NAMES[i] + "'");
+      int[] pos = new int[COLUMNS.length];
+      for (int i = 0; i < COLUMNS.length; i++) {
+        pos[i] = header.indexOf(COLUMNS[i]);
+        if (pos[i] < 0) throw new IOException(args[0] + " lacks the model's column '" + COLUMNS[i] + "'");
       }
       out.println(csvLine(Arrays.asList(OUTPUT_NAMES)));
       double[] preds = new double[model.getPredsSize()];
-      String[] raw = new String[NAMES.length];
+      String[] raw = new String[COLUMNS.length];
       List<String> rec;
       long line = 1;
       List<String> cells = new ArrayList<>();
@@ -578,7 +590,7 @@ public class ${CLASS} {
         if (rec.size() != header.size())
           throw new IOException(args[0] + ": record " + line + " has " + rec.size() + " fields, the header "
               + header.size());
-        for (int i = 0; i < NAMES.length; i++) raw[i] = rec.get(pos[i]);
+        for (int i = 0; i < COLUMNS.length; i++) raw[i] = rec.get(pos[i]);
         model.score0(model.rowFromStrings(raw), preds);
         cells.clear();
         if (CLASSIFIER) {

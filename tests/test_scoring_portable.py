@@ -433,12 +433,17 @@ def test_probability_names_follow_h2o_in_the_scorer_the_command_line_and_the_poj
         f"  {java_file.stem} m = new {java_file.stem}();\n"
         "  System.out.println(String.join(\"|\", m.getOutputNames()));\n"
         f"  System.out.println(String.join(\"|\", {java_file.stem}.RESPONSE_DOMAIN));\n"
-        "  System.out.println(String.join(\"|\", m.getDomainValues(0))); } }\n")
+        "  System.out.println(String.join(\"|\", m.getDomainValues(0)));\n"
+        # genmodel's layout: the input columns, then the response (its levels last in DOMAINS)
+        "  System.out.println(String.join(\"|\", m.getNames()) + \";\" + m.getNumCols() + \";\" + m.getResponseIdx()\n"
+        "      + \";\" + m.getResponseName() + \";\" + String.join(\"|\", m.getDomainValues(m.getResponseIdx()))); } }\n")
     subprocess.run([javac, "-d", str(out_dir), str(java_file), str(out_dir / "Names.java")], check=True,
                    capture_output=True, timeout=600)
     res = subprocess.run([java, "-cp", str(out_dir), "Names"], capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines() == ["|".join(want_names), "|".join(levels), "r|g|b"]
+    names = [*model.input_names, model.response_name]
+    assert res.stdout.splitlines() == ["|".join(want_names), "|".join(levels), "r|g|b",
+                                       f"{'|'.join(names)};2;2;{model.response_name};{'|'.join(levels)}"]
     res = subprocess.run([java, "-cp", str(out_dir), java_file.stem, str(src), str(tmp_path / "java.csv")],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
