@@ -47,6 +47,7 @@ from frame.chunks import encode_chunk
 from frame.frame import store_frame
 from frame.ops import UniqueTask
 from frame.store import delete_vecs, new_vec_key
+from scoring.metrics import class_errors
 
 from .model import CrossValidation, Model
 from .progress import ScaledJob
@@ -68,12 +69,9 @@ _SUMMARY = {
 }
 
 
-def _class_errors(m) -> np.ndarray:
+def _max_class_error(m) -> float:
     cm = m.label_confusion()
-    if cm is None:
-        return np.array([np.nan])
-    acts = cm.sum(axis=1)
-    return np.where(acts > 0, (acts - np.diag(cm)) / np.where(acts > 0, acts, 1.0), 0.0)
+    return float("nan") if cm is None else float(class_errors(cm).max())
 
 
 def _err_count(m) -> float:
@@ -85,7 +83,7 @@ def _err_count(m) -> float:
 _GETTERS = {
     "accuracy": lambda m: 1.0 - m.classification_error(), "auc": lambda m: m.auc(), "pr_auc": lambda m: m.aucpr(),
     "err": lambda m: m.classification_error(), "err_count": _err_count, "logloss": lambda m: m.logloss(),
-    "max_per_class_error": lambda m: float(_class_errors(m).max()),
+    "max_per_class_error": _max_class_error,
     "mean_per_class_accuracy": lambda m: 1.0 - m.mean_per_class_error(),
     "mean_per_class_error": lambda m: m.mean_per_class_error(), "mse": lambda m: m.mse(), "r2": lambda m: m.r2(),
     "rmse": lambda m: m.rmse(), "mae": lambda m: m.mae(), "rmsle": lambda m: m.rmsle(),

@@ -230,6 +230,13 @@ def _cm_text(cm: np.ndarray, domain: Sequence[str]) -> str:
 # -------------------------------------------------------------------------------------- base class
 
 
+def class_errors(cm: np.ndarray) -> np.ndarray:
+    """Each class's error rate in a confusion matrix (rows actual, columns predicted); 0 for a class without rows,
+    as H2O counts it."""
+    acts = cm.sum(axis=1)
+    return np.where(acts > 0, (acts - np.diag(cm)) / np.where(acts > 0, acts, 1.0), 0.0)
+
+
 class ModelMetrics:
     """Common part of every metrics object: nobs, MSE/RMSE, metric(name), to_dict/from_dict, show()."""
 
@@ -448,10 +455,7 @@ class ModelMetricsBinomial(ModelMetrics):
         """Mean of the two class errors at the max-F1 threshold (a class with no rows counts 0, as H2O)."""
         if self._f1_idx < 0:
             return float("nan")
-        cm = self._cm_at(self._f1_idx)
-        acts = cm.sum(axis=1)
-        errs = np.where(acts > 0, (acts - np.diag(cm)) / np.where(acts > 0, acts, 1.0), 0.0)
-        return float(errs.mean())
+        return float(class_errors(self._cm_at(self._f1_idx)).mean())
 
     # -- threshold metrics
     def _criterion(self, name: str) -> np.ndarray:
@@ -663,9 +667,7 @@ class ModelMetricsMultinomial(ModelMetrics):
 
     def mean_per_class_error(self) -> float:
         """Mean over all K classes of the class error (a class without rows counts 0, as H2O)."""
-        acts = self._cm.sum(axis=1)
-        errs = np.where(acts > 0, (acts - np.diag(self._cm)) / np.where(acts > 0, acts, 1.0), 0.0)
-        return float(errs.mean())
+        return float(class_errors(self._cm).mean())
 
     def confusion_matrix(self):
         """pandas DataFrame in H2O's layout, or None when K exceeds ``max_confusion_matrix_size``."""
