@@ -184,7 +184,6 @@ def pojo_source(model: PortableModel, *, inline_limit: int = INLINE_LIMIT, name:
         "NAMES": src.strings(names + ([] if model.response_name is None else [model.response_name])),
         "DOMAINS": src.array("String[]", domains + ([] if model.response_name is None else
                                                     [src.strings(model.response_domain)])),
-        "N_FEATURES": str(len([c for c in names if c != model.offset_column])),
         "RESPONSE": "null" if model.response_name is None else java_string(model.response_name),
         "RESPONSE_DOMAIN": src.strings(model.response_domain),
         "OUTPUT_NAMES": src.strings(model.output_names),
@@ -382,7 +381,7 @@ public class ${CLASS} {
   /** H2O's: the input columns, then the response (for a supervised model). */
   public String[] getNames() { return NAMES.clone(); }
   /** H2O's: the number of input columns, without the response and the offset. */
-  public int getNumCols() { return ${N_FEATURES}; }
+  public int getNumCols() { return COLUMNS.length - (OFFSET_COLUMN == null ? 0 : 1); }
   /** H2O's: the index of the response in getNames() and DOMAINS (the last one). */
   public int getResponseIdx() { return RESPONSE == null ? -1 : NAMES.length - 1; }
   public String getResponseName() { return RESPONSE; }
