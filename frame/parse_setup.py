@@ -254,6 +254,8 @@ class ParseSetup:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ParseSetup":
         """Inverse of :meth:`to_dict`; unknown or missing keys raise ValueError."""
+        if not isinstance(d, Mapping):          # a task from the network may carry anything, or nothing
+            raise ValueError(f"bad ParseSetup: expected a dict of its fields, got {type(d).__name__}")
         keys = {"sep", "header", "column_names", "column_types", "na_strings", "quote", "encoding"}
         missing, extra = keys - {"quote", "encoding"} - set(d), set(d) - keys
         if missing or extra:

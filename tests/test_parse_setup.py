@@ -259,3 +259,12 @@ def test_a_ragged_line_is_the_one_the_error_names():
     assert s.column_names == ["a", "b", "c"]
     with pytest.raises(ParseError, match="line 3, column 4: expected 3 fields, found more"):
         parse_range(body, 0, len(body), s)
+
+
+def test_a_setup_from_the_network_that_is_not_a_dict_is_a_clean_value_error():
+    """The protocol fuzz test sent ParseTask with an empty state: from_dict(None) raised TypeError inside the map."""
+    import pytest as _pytest
+    from frame.parse_setup import ParseSetup
+    for bad in (None, [], "sep"):
+        with _pytest.raises(ValueError, match="bad ParseSetup: expected a dict"):
+            ParseSetup.from_dict(bad)
